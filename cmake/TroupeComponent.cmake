@@ -1,0 +1,49 @@
+# troupe_add_component(<name> [DEPENDS <targets>...])
+#
+# Creates the library target troupe_<name> (alias troupe::<name>) from the folder's
+# include/troupe/<name>/ (public) and src/ (private) trees, the same way for every layer.
+# A folder with no sources yet becomes an INTERFACE target.
+
+# Compile options shared by every troupe target (libraries, tests, samples).
+add_library(troupe_build_options INTERFACE)
+target_compile_options(troupe_build_options INTERFACE -Wall -Wextra -Wpedantic
+  $<$<BOOL:${TROUPE_WERROR}>:-Werror>)
+if(TROUPE_SANITIZER STREQUAL "thread")
+  target_compile_options(troupe_build_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(troupe_build_options INTERFACE -fsanitize=thread)
+elseif(TROUPE_SANITIZER STREQUAL "address")
+  target_compile_options(troupe_build_options INTERFACE
+    -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_link_options(troupe_build_options INTERFACE -fsanitize=address,undefined)
+elseif(NOT TROUPE_SANITIZER STREQUAL "")
+  message(FATAL_ERROR "TROUPE_SANITIZER must be empty, 'thread' or 'address', not '${TROUPE_SANITIZER}'")
+endif()
+
+function(troupe_add_component name)
+  cmake_parse_arguments(arg "" "" "DEPENDS" ${ARGN})
+  set(target troupe_${name})
+  file(GLOB_RECURSE sources CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp")
+  if(sources)
+    add_library(${target} ${sources})
+    target_include_directories(${target}
+      PUBLIC
+        $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+        $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
+      PRIVATE
+        ${CMAKE_CURRENT_SOURCE_DIR}/src)
+    target_link_libraries(${target} PUBLIC ${arg_DEPENDS} PRIVATE $<BUILD_INTERFACE:troupe_build_options>)
+    target_compile_features(${target} PUBLIC cxx_std_20)
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  else()
+    add_library(${target} INTERFACE)
+    target_include_directories(${target} INTERFACE
+      $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+      $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+    target_link_libraries(${target} INTERFACE ${arg_DEPENDS})
+    target_compile_features(${target} INTERFACE cxx_std_20)
+  endif()
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
+  add_library(troupe::${name} ALIAS ${target})
+  install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  set_property(GLOBAL APPEND PROPERTY TROUPE_COMPONENTS ${target})
+endfunction()
