@@ -1,17 +1,25 @@
 #include "troupe/channels/error.hpp"
+
 #include "troupe/channels/result.hpp"
 
 namespace troupe {
 
 std::string_view to_string(ErrorCode code) noexcept {
   switch (code) {
-    case ErrorCode::invalid_argument: return "invalid_argument";
-    case ErrorCode::out_of_range: return "out_of_range";
-    case ErrorCode::detached: return "detached";
-    case ErrorCode::invalid_handle: return "invalid_handle";
-    case ErrorCode::resource_exhausted: return "resource_exhausted";
-    case ErrorCode::closed: return "closed";
-    case ErrorCode::misaligned: return "misaligned";
+    case ErrorCode::invalid_argument:
+      return "invalid_argument";
+    case ErrorCode::out_of_range:
+      return "out_of_range";
+    case ErrorCode::detached:
+      return "detached";
+    case ErrorCode::invalid_handle:
+      return "invalid_handle";
+    case ErrorCode::resource_exhausted:
+      return "resource_exhausted";
+    case ErrorCode::closed:
+      return "closed";
+    case ErrorCode::misaligned:
+      return "misaligned";
   }
   return "unknown";
 }

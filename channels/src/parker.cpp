@@ -22,8 +22,8 @@ constexpr std::uint32_t kParked = 2;
 // Blocks while *word == expected, at most `timeout` (nullptr: forever). Spurious returns happen.
 void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected,
                 const timespec* timeout) noexcept {
-  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected,
-          timeout, nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, timeout,
+          nullptr, 0);
 }
 
 void futex_wake_one(std::atomic<std::uint32_t>* word) noexcept {

@@ -8,9 +8,9 @@
 // Thread-safety: a value type; like any std type, concurrent const access is safe.
 #pragma once
 
+#include <optional>
 #include <type_traits>
 #include <utility>
-#include <optional>
 #include <variant>
 
 #include "troupe/channels/error.hpp"
@@ -31,26 +31,45 @@ template <class T, class E>
 class [[nodiscard]] Result {
  public:
   template <class U = T>
-    requires std::is_constructible_v<T, U&&>
-  Result(U&& value) : state_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT(implicit)
+  requires std::is_constructible_v<T, U&&> Result(U&& value)
+      : state_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT(implicit)
   template <class... Args>
-  Result(FailureTag, Args&&... args) : state_(std::in_place_index<1>, std::forward<Args>(args)...) {}
+  Result(FailureTag, Args&&... args)
+      : state_(std::in_place_index<1>, std::forward<Args>(args)...) {}
 
   [[nodiscard]] bool has_value() const noexcept { return state_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
 
-  T& value() & { check(true); return *std::get_if<0>(&state_); }
-  const T& value() const& { check(true); return *std::get_if<0>(&state_); }
-  T&& value() && { check(true); return std::move(*std::get_if<0>(&state_)); }
+  T& value() & {
+    check(true);
+    return *std::get_if<0>(&state_);
+  }
+  const T& value() const& {
+    check(true);
+    return *std::get_if<0>(&state_);
+  }
+  T&& value() && {
+    check(true);
+    return std::move(*std::get_if<0>(&state_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  E& error() & { check(false); return *std::get_if<1>(&state_); }
-  const E& error() const& { check(false); return *std::get_if<1>(&state_); }
-  E&& error() && { check(false); return std::move(*std::get_if<1>(&state_)); }
+  E& error() & {
+    check(false);
+    return *std::get_if<1>(&state_);
+  }
+  const E& error() const& {
+    check(false);
+    return *std::get_if<1>(&state_);
+  }
+  E&& error() && {
+    check(false);
+    return std::move(*std::get_if<1>(&state_));
+  }
 
  private:
   void check(bool wanted_value) const {
@@ -68,14 +87,27 @@ class [[nodiscard]] Result<void, E> {
 
   [[nodiscard]] bool has_value() const noexcept { return !error_.has_value(); }
   explicit operator bool() const noexcept { return has_value(); }
-  void value() const { if (!has_value()) detail::throw_bad_result_access(true); }
+  void value() const {
+    if (!has_value()) detail::throw_bad_result_access(true);
+  }
 
-  E& error() & { check_error(); return *error_; }
-  const E& error() const& { check_error(); return *error_; }
-  E&& error() && { check_error(); return std::move(*error_); }
+  E& error() & {
+    check_error();
+    return *error_;
+  }
+  const E& error() const& {
+    check_error();
+    return *error_;
+  }
+  E&& error() && {
+    check_error();
+    return std::move(*error_);
+  }
 
  private:
-  void check_error() const { if (has_value()) detail::throw_bad_result_access(false); }
+  void check_error() const {
+    if (has_value()) detail::throw_bad_result_access(false);
+  }
   std::optional<E> error_;
 };
 

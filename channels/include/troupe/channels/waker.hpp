@@ -62,19 +62,25 @@ class WakerRef {
     if (waker != nullptr) waker->retain();
     return WakerRef(waker);
   }
-  WakerRef(const WakerRef& other) noexcept : waker_(other.waker_) { if (waker_) waker_->retain(); }
+  WakerRef(const WakerRef& other) noexcept : waker_(other.waker_) {
+    if (waker_) waker_->retain();
+  }
   WakerRef(WakerRef&& other) noexcept : waker_(std::exchange(other.waker_, nullptr)) {}
   WakerRef& operator=(WakerRef other) noexcept {
     std::swap(waker_, other.waker_);
     return *this;
   }
-  ~WakerRef() { if (waker_) waker_->release(); }
+  ~WakerRef() {
+    if (waker_) waker_->release();
+  }
 
   [[nodiscard]] Waker* get() const noexcept { return waker_; }
   // Gives up ownership of the reference without releasing it.
   [[nodiscard]] Waker* leak() noexcept { return std::exchange(waker_, nullptr); }
   explicit operator bool() const noexcept { return waker_ != nullptr; }
-  void wake() const noexcept { if (waker_) waker_->wake(); }
+  void wake() const noexcept {
+    if (waker_) waker_->wake();
+  }
 
  private:
   explicit WakerRef(Waker* waker) noexcept : waker_(waker) {}

@@ -1,0 +1,356 @@
+// troupe/channels/channel.hpp — MPSC channels: Sender<T> + Receiver<T>.
+//
+//   auto [tx, rx] = troupe::channel<Job>(1024);      // bounded: at most 1024 queued
+//   auto [tx, rx] = troupe::unbounded_channel<Job>(); // never full
+//   auto [tx, rx] = troupe::channel<Job>(0);          // rendezvous: send waits for a receiver
+//
+//   tx.send(std::move(job));                 // blocks while full
+//   if (auto r = tx.try_send(std::move(job)); !r) {
+//     Job back = std::move(r.error()).into_message();   // Full or Closed: the job comes back
+//   }
+//   while (auto job = rx.recv()) run(*job);  // ends once every Sender is gone and all is drained
+//
+// Messages are *moved* through a channel (transfer, not copy): a Buffer sent is the same
+// allocation on the other side. T must be Sendable (see sendable.hpp).
+//
+// Sending. send (blocks while full), try_send (never blocks: Full/Closed), send_for/send_until
+// (Timeout/Closed). Every failure returns SendError<T> holding the message: nothing is lost.
+// Receiving. recv (blocks; std::nullopt = end of stream), try_recv (Empty/Closed),
+// recv_for/recv_until (Timeout/Closed).
+//
+// Disconnection and close. The channel closes when (a) the last Sender is destroyed, (b) any
+// Sender calls close(), or (c) the Receiver calls close() or is destroyed. After it closes,
+// every send fails with Closed and hands the message back; blocked senders wake with Closed.
+// The Receiver still receives every message that was queued before the close, then sees the
+// end of the stream (recv → nullopt, try_recv → Closed). A message is either received or
+// returned to its sender — except when the Receiver is *destroyed*: the messages still queued
+// then are destroyed with it (nobody can receive them).
+//
+// Ordering and memory ordering. Messages from one Sender are received in the order sent (per
+// sender FIFO); messages from different senders interleave in no promised order. Everything a
+// thread did before a successful send happens-before the receive of that message returns.
+//
+// Capacity. channel<T>(n): n in [0, kMaxChannelCapacity]; n slots are allocated up front.
+// capacity 0 is a rendezvous: send completes when a receiver takes the message, try_send
+// succeeds only while the receiver is blocked in recv. unbounded_channel<T>() allocates one
+// block per 63 messages and never reports Full.
+//
+// Idle policy. A waiting send or receive spins briefly, yields the core a few times, then
+// parks the thread (see SpinWait in waker.hpp); a sender wakes a receiver only if it parked,
+// so a busy channel costs no system calls.
+//
+// Thread-safety. Sender: thread-safe, and cheap to copy (a copy is another sender). Receiver:
+// move-only; one thread at a time uses it (it may move between threads). len(), capacity(),
+// is_closed(): thread-safe snapshots.
+// Allocation. Bounded: none after creation. Unbounded: one block per 63 messages.
+// Errors. Using a moved-from or default-constructed handle throws troupe::Error
+// (invalid_handle); a negative or oversized capacity or timeout throws invalid_argument.
+//
+// What this does not guarantee: fairness between senders blocked on a full channel beyond
+// "woken in the order they parked"; a global order across senders; any bound on how long a
+// preempted sender delays the receiver when it stalls between claiming and writing its slot.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "troupe/channels/detail/chan.hpp"
+#include "troupe/channels/error.hpp"
+#include "troupe/channels/result.hpp"
+#include "troupe/channels/sendable.hpp"
+
+namespace troupe {
+
+// The largest capacity of a bounded channel (its slots are allocated up front).
+inline constexpr std::int64_t kMaxChannelCapacity = std::int64_t{1} << 30;
+
+enum class SendErrorKind { full, closed, timeout };
+enum class RecvError { empty, closed, timeout };
+
+[[nodiscard]] std::string_view to_string(SendErrorKind kind) noexcept;
+[[nodiscard]] std::string_view to_string(RecvError error) noexcept;
+
+// A failed send: why, and the message, handed back to the caller.
+template <class T>
+class SendError {
+ public:
+  SendError(SendErrorKind kind, T&& message) : kind_(kind), message_(std::move(message)) {}
+
+  [[nodiscard]] SendErrorKind kind() const noexcept { return kind_; }
+  [[nodiscard]] bool is_full() const noexcept { return kind_ == SendErrorKind::full; }
+  [[nodiscard]] bool is_closed() const noexcept { return kind_ == SendErrorKind::closed; }
+  [[nodiscard]] bool is_timeout() const noexcept { return kind_ == SendErrorKind::timeout; }
+  [[nodiscard]] T& message() & noexcept { return message_; }
+  [[nodiscard]] const T& message() const& noexcept { return message_; }
+  [[nodiscard]] T into_message() && noexcept { return std::move(message_); }
+
+ private:
+  SendErrorKind kind_;
+  T message_;
+};
+
+template <class T>
+using SendResult = Result<void, SendError<T>>;
+template <class T>
+using RecvResult = Result<T, RecvError>;
+
+namespace detail {
+[[noreturn]] void throw_invalid_handle(const char* what);
+void check_capacity(std::int64_t capacity, const char* what);
+Clock::time_point deadline_after(Clock::duration timeout, const char* what);
+struct ChannelAccess;
+}  // namespace detail
+
+template <class T>
+class Receiver;
+
+template <class T>
+class Sender {
+  static_assert(Sendable<T>,
+                "troupe::Sender<T>: T must be Sendable (see troupe/channels/sendable.hpp)");
+
+ public:
+  using value_type = T;
+
+  // An empty handle; every operation on it throws Error(invalid_handle).
+  Sender() noexcept = default;
+  Sender(const Sender& other) noexcept : chan_(other.chan_) { attach(); }
+  Sender(Sender&& other) noexcept : chan_(std::exchange(other.chan_, nullptr)) {}
+  Sender& operator=(Sender other) noexcept {
+    std::swap(chan_, other.chan_);
+    return *this;
+  }
+  ~Sender() { detach(); }
+
+  // Another sender on the same channel (same as copying). Thread-safe.
+  [[nodiscard]] Sender clone() const { return Sender(checked()); }
+
+  // Blocks while the channel is full. Fails only with Closed. Thread-safe.
+  SendResult<T> send(T message) {
+    return finish(checked().send(message, detail::kForever, true), message);
+  }
+  // Never blocks. Fails with Full or Closed. Thread-safe.
+  SendResult<T> try_send(T message) {
+    return finish(checked().send(message, detail::kForever, false), message);
+  }
+  // Blocks at most `timeout` (>= 0). Fails with Timeout or Closed. Thread-safe.
+  template <class Rep, class Period>
+  SendResult<T> send_for(T message, std::chrono::duration<Rep, Period> timeout) {
+    const auto deadline = detail::deadline_after(
+        std::chrono::duration_cast<detail::Clock::duration>(timeout), "Sender::send_for");
+    return send_until(std::move(message), deadline);
+  }
+  SendResult<T> send_until(T message, std::chrono::steady_clock::time_point deadline) {
+    return finish(checked().send(message, deadline, true), message);
+  }
+
+  // The asynchronous form of try_send, for runtimes (coroutines, actors): on Full, `waker` is
+  // registered and woken once a slot frees or the channel closes — then try again. Call
+  // cancel_wait(waker) if the caller stops waiting. A rendezvous channel never registers the
+  // waker (it needs a blocked receiver, as for try_send). Thread-safe.
+  SendResult<T> poll_send(T message, Waker& waker) {
+    return finish(checked().poll_send(message, waker), message);
+  }
+  // Withdraws a waker registered by poll_send (no effect if it was already woken).
+  void cancel_wait(Waker& waker) { (void)checked().deregister_sender(waker); }
+
+  // Closes the channel for all senders; the receiver drains what is queued, then sees the end.
+  // Blocked senders return Closed. Thread-safe, idempotent.
+  void close() { checked().close(); }
+  [[nodiscard]] bool is_closed() const { return checked().closed(); }
+  // Messages queued now (a snapshot). Thread-safe.
+  [[nodiscard]] std::size_t len() const { return checked().size(); }
+  // The bound, or nullopt for an unbounded channel. Thread-safe.
+  [[nodiscard]] std::optional<std::size_t> capacity() const { return checked().capacity(); }
+  // False for a moved-from or default-constructed handle.
+  [[nodiscard]] bool valid() const noexcept { return chan_ != nullptr; }
+
+ private:
+  friend struct detail::ChannelAccess;
+  explicit Sender(detail::Chan<T>& chan) noexcept : chan_(&chan) { attach(); }
+
+  void attach() noexcept {
+    if (chan_ != nullptr) {
+      chan_->add_ref();
+      chan_->add_sender();
+    }
+  }
+  void detach() noexcept {
+    if (chan_ == nullptr) return;
+    if (chan_->drop_sender()) {
+      // The last sender: the receiver drains what is queued, then sees the end of the stream.
+      chan_->close();
+    }
+    std::exchange(chan_, nullptr)->drop_ref();
+  }
+  detail::Chan<T>& checked() const {
+    if (chan_ == nullptr) detail::throw_invalid_handle("Sender");
+    return *chan_;
+  }
+  static SendResult<T> finish(detail::SendStatus status, T& message) {
+    switch (status) {
+      case detail::SendStatus::ok:
+        return {};
+      case detail::SendStatus::full:
+        return {failure, SendErrorKind::full, std::move(message)};
+      case detail::SendStatus::closed:
+        return {failure, SendErrorKind::closed, std::move(message)};
+      case detail::SendStatus::timeout:
+        return {failure, SendErrorKind::timeout, std::move(message)};
+    }
+    return {failure, SendErrorKind::closed, std::move(message)};
+  }
+
+  detail::Chan<T>* chan_ = nullptr;
+};
+
+template <class T>
+class Receiver {
+  static_assert(Sendable<T>,
+                "troupe::Receiver<T>: T must be Sendable (see troupe/channels/sendable.hpp)");
+
+ public:
+  using value_type = T;
+
+  Receiver() noexcept = default;
+  Receiver(const Receiver&) = delete;
+  Receiver& operator=(const Receiver&) = delete;
+  Receiver(Receiver&& other) noexcept : chan_(std::exchange(other.chan_, nullptr)) {}
+  Receiver& operator=(Receiver&& other) noexcept {
+    if (this != &other) {
+      release();
+      chan_ = std::exchange(other.chan_, nullptr);
+    }
+    return *this;
+  }
+  ~Receiver() { release(); }
+
+  // Blocks until a message arrives; std::nullopt once the channel is closed and drained.
+  std::optional<T> recv() {
+    std::optional<T> out;
+    (void)checked().recv(out, detail::kForever, true);
+    return out;
+  }
+  // Never blocks. Fails with Empty or Closed (closed and drained).
+  RecvResult<T> try_recv() { return receive(detail::kForever, false); }
+  // Blocks at most `timeout` (>= 0). Fails with Timeout or Closed.
+  template <class Rep, class Period>
+  RecvResult<T> recv_for(std::chrono::duration<Rep, Period> timeout) {
+    return receive(
+        detail::deadline_after(std::chrono::duration_cast<detail::Clock::duration>(timeout),
+                               "Receiver::recv_for"),
+        true);
+  }
+  RecvResult<T> recv_until(std::chrono::steady_clock::time_point deadline) {
+    return receive(deadline, true);
+  }
+
+  // The asynchronous form of try_recv, for runtimes (coroutines, actors): on Empty, `waker` is
+  // registered (replacing any earlier one) and woken by the next send or close — then poll
+  // again. Call cancel_wait() if the caller stops waiting.
+  RecvResult<T> poll_recv(Waker& waker) {
+    std::optional<T> out;
+    return result_of(checked().poll_recv(out, waker), out);
+  }
+  // Withdraws the waker registered by poll_recv (no effect if it was already woken).
+  void cancel_wait() { checked().deregister_receiver(); }
+
+  // Stops all further sends (they fail with Closed and hand the message back); what is queued
+  // can still be received. Idempotent.
+  void close() { checked().close(); }
+  [[nodiscard]] bool is_closed() const { return checked().closed(); }
+  [[nodiscard]] std::size_t len() const { return checked().size(); }
+  [[nodiscard]] std::optional<std::size_t> capacity() const { return checked().capacity(); }
+  [[nodiscard]] bool valid() const noexcept { return chan_ != nullptr; }
+
+ private:
+  friend struct detail::ChannelAccess;
+  explicit Receiver(detail::Chan<T>& chan) noexcept : chan_(&chan) { chan_->add_ref(); }
+
+  void release() noexcept {
+    if (chan_ == nullptr) return;
+    chan_->drain_on_receiver_drop();
+    std::exchange(chan_, nullptr)->drop_ref();
+  }
+  detail::Chan<T>& checked() const {
+    if (chan_ == nullptr) detail::throw_invalid_handle("Receiver");
+    return *chan_;
+  }
+  RecvResult<T> receive(detail::Clock::time_point deadline, bool block) {
+    std::optional<T> out;
+    return result_of(checked().recv(out, deadline, block), out);
+  }
+  static RecvResult<T> result_of(detail::RecvStatus status, std::optional<T>& out) {
+    switch (status) {
+      case detail::RecvStatus::ok:
+        return std::move(*out);
+      case detail::RecvStatus::empty:
+        return {failure, RecvError::empty};
+      case detail::RecvStatus::closed:
+        return {failure, RecvError::closed};
+      case detail::RecvStatus::timeout:
+        return {failure, RecvError::timeout};
+    }
+    return {failure, RecvError::closed};
+  }
+
+  detail::Chan<T>* chan_ = nullptr;
+};
+
+namespace detail {
+struct ChannelAccess {
+  template <class T>
+  [[gnu::noinline]] static std::pair<Sender<T>, Receiver<T>> make(Chan<T>& chan) {
+    return {Sender<T>(chan), Receiver<T>(chan)};
+  }
+  template <class T>
+  static Chan<T>& chan(const Receiver<T>& rx) {
+    return rx.checked();
+  }
+  template <class T>
+  static Chan<T>& chan(const Sender<T>& tx) {
+    return tx.checked();
+  }
+};
+// Creating a channel is the cold path; kept out of line (this also keeps GCC 12's
+// -Wstringop-overflow from misreading the inlined allocation).
+template <class T, class... Args>
+[[gnu::noinline]] Chan<T>& new_chan(const char* what, std::size_t capacity, Args... args) {
+  try {
+    return *new Chan<T>(args...);
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::resource_exhausted,
+                std::string(what) + ": cannot allocate " + std::to_string(capacity) + " slots");
+  }
+}
+}  // namespace detail
+
+// A bounded MPSC channel holding at most `capacity` messages; 0 makes a rendezvous channel.
+// Throws Error(invalid_argument) for a negative capacity or one above kMaxChannelCapacity, and
+// Error(resource_exhausted) if the slots cannot be allocated.
+template <class T>
+[[nodiscard]] std::pair<Sender<T>, Receiver<T>> channel(std::int64_t capacity) {
+  detail::check_capacity(capacity, "channel");
+  const auto slots = static_cast<std::size_t>(capacity);
+  return detail::ChannelAccess::make(detail::new_chan<T>("channel", slots, slots));
+}
+
+// An unbounded MPSC channel: send never blocks and never fails with Full.
+template <class T>
+[[nodiscard]] std::pair<Sender<T>, Receiver<T>> unbounded_channel() {
+  return detail::ChannelAccess::make(
+      detail::new_chan<T>("unbounded_channel", 0, typename detail::Chan<T>::Unbounded{}));
+}
+
+// Handles are Sendable: a Sender or Receiver can travel through another channel.
+template <class T>
+inline constexpr bool enable_sendable<Sender<T>> = true;
+template <class T>
+inline constexpr bool enable_sendable<Receiver<T>> = true;
+
+}  // namespace troupe

@@ -1,0 +1,254 @@
+// Chan<T>: one channel — its queue flavor plus the shared wait protocol of ChanBase — and the
+// blocking algorithms (spin, then park) that Sender<T> and Receiver<T> expose. Not API.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <thread>
+#include <type_traits>
+#include <variant>
+
+#include "troupe/channels/detail/array_queue.hpp"
+#include "troupe/channels/detail/chan_base.hpp"
+#include "troupe/channels/detail/list_queue.hpp"
+#include "troupe/channels/detail/rendezvous.hpp"
+#include "troupe/channels/waker.hpp"
+
+namespace troupe::detail {
+
+using Clock = std::chrono::steady_clock;
+inline constexpr Clock::time_point kForever = Clock::time_point::max();
+
+enum class SendStatus { ok, full, closed, timeout };
+enum class RecvStatus { ok, empty, closed, timeout };
+
+// How a waiting loop in this file sleeps: park until woken or until `deadline`.
+inline bool park_until(Parker& me, Clock::time_point deadline) noexcept {
+  if (deadline == kForever) {
+    me.park();
+    return true;
+  }
+  return me.park_until(deadline);
+}
+
+template <class T>
+class Chan final : public ChanBase {
+ public:
+  struct Unbounded {};
+  explicit Chan(std::size_t capacity)
+      : queue_(capacity == 0 ? Queue(std::in_place_index<2>)
+                             : Queue(std::in_place_index<0>, capacity)) {
+    if (capacity > 0) prepare_asymmetric_fence();  // bounded receives use light_fence()
+  }
+  explicit Chan(Unbounded) : queue_(std::in_place_index<1>) {}
+
+  [[nodiscard]] std::optional<std::size_t> capacity() const noexcept {
+    if (const auto* array = std::get_if<0>(&queue_)) return array->capacity();
+    if (queue_.index() == 2) return 0;
+    return std::nullopt;
+  }
+  [[nodiscard]] std::size_t size() const noexcept {
+    return visit([](const auto& q) { return q.size(); });
+  }
+  [[nodiscard]] bool closed() noexcept {
+    return visit([](auto& q) { return q.closed(); });
+  }
+  // Closes the channel for every sender; wakes everyone who waits. Idempotent.
+  void close() noexcept {
+    visit([](auto& q) { return q.close(); });
+    wake_receiver();
+    wake_all_senders();
+  }
+
+  // Sends `value` (moved from only on ok). block=false: one attempt.
+  SendStatus send(T& value, Clock::time_point deadline, bool block) {
+    return visit([&](auto& q) { return send_on(q, value, deadline, block); });
+  }
+  RecvStatus recv(std::optional<T>& out, Clock::time_point deadline, bool block) {
+    return visit([&](auto& q) { return recv_on(q, out, deadline, block); });
+  }
+  // One non-blocking attempt; if nothing is ready, `waker` is registered and woken by the next
+  // send or close (the poll protocol of an async receiver). Consumer only.
+  RecvStatus poll_recv(std::optional<T>& out, Waker& waker) {
+    return visit([&](auto& q) {
+      for (;;) {
+        const PopStatus status = q.try_pop(out);
+        if (status == PopStatus::ok) return popped<std::decay_t<decltype(q)>>();
+        if (status == PopStatus::closed) return RecvStatus::closed;
+        register_receiver(waker);
+        const PopStatus again = q.poll();  // re-check after registering: see chan_base.hpp
+        if (again == PopStatus::empty) return RecvStatus::empty;
+        deregister_receiver();
+        if (again == PopStatus::pending) std::this_thread::yield();
+      }
+    });
+  }
+  // One non-blocking attempt; on Full, `waker` is registered and woken when a slot frees or the
+  // channel closes. Not for rendezvous channels (they complete only with a waiting receiver).
+  SendStatus poll_send(T& value, Waker& waker) {
+    return visit([&](auto& q) {
+      using Q = std::decay_t<decltype(q)>;
+      PushStatus status = q.try_push(value);
+      if constexpr (kIsBounded<Q>) {
+        if (status == PushStatus::full) {
+          register_sender(waker);
+          status = q.try_push(value);  // re-check after registering: see chan_base.hpp
+          if (status != PushStatus::full) deregister_sender(waker);
+        }
+      }
+      return pushed<Q>(status);
+    });
+  }
+  // What try_recv would return, without receiving. Consumer only.
+  [[nodiscard]] PopStatus poll() {
+    return visit([](auto& q) { return q.poll(); });
+  }
+  // Receiver gone: close, then destroy whatever is still queued (nobody can receive it).
+  void drain_on_receiver_drop() {
+    close();
+    std::optional<T> sink;
+    for (;;) {
+      const RecvStatus status = recv(sink, kForever, false);
+      if (status == RecvStatus::closed) return;
+      if (status == RecvStatus::empty) std::this_thread::yield();  // a sender is mid-write
+      sink.reset();
+    }
+  }
+
+ private:
+  using Queue = std::variant<ArrayQueue<T>, ListQueue<T>, Rendezvous<T>>;
+
+  template <class F>
+  decltype(auto) visit(F&& f) {
+    switch (queue_.index()) {
+      case 0:
+        return f(*std::get_if<0>(&queue_));
+      case 1:
+        return f(*std::get_if<1>(&queue_));
+      default:
+        return f(*std::get_if<2>(&queue_));
+    }
+  }
+  template <class F>
+  decltype(auto) visit(F&& f) const {
+    switch (queue_.index()) {
+      case 0:
+        return f(*std::get_if<0>(&queue_));
+      case 1:
+        return f(*std::get_if<1>(&queue_));
+      default:
+        return f(*std::get_if<2>(&queue_));
+    }
+  }
+
+  template <class Q>
+  static constexpr bool kIsRendezvous = std::is_same_v<Q, Rendezvous<T>>;
+  template <class Q>
+  static constexpr bool kIsBounded = std::is_same_v<Q, ArrayQueue<T>>;
+
+  template <class Q>
+  SendStatus pushed(PushStatus status) noexcept {
+    if (status == PushStatus::ok) {
+      if constexpr (!kIsRendezvous<Q>) wake_receiver();
+      return SendStatus::ok;
+    }
+    return status == PushStatus::full ? SendStatus::full : SendStatus::closed;
+  }
+
+  template <class Q>
+  SendStatus send_on(Q& q, T& value, Clock::time_point deadline, bool block) {
+    PushStatus status = q.try_push(value);
+    if (status != PushStatus::full || !block) return pushed<Q>(status);
+    if constexpr (kIsRendezvous<Q>) {
+      switch (q.push_until(value, *this, deadline)) {
+        case WaitStatus::ok:
+          return SendStatus::ok;
+        case WaitStatus::closed:
+          return SendStatus::closed;
+        case WaitStatus::timeout:
+          return SendStatus::timeout;
+      }
+      return SendStatus::closed;
+    } else {
+      // Full: spin briefly (the receiver is usually about to free a slot), then park.
+      SpinWait spin;
+      for (;;) {
+        while (spin.spin()) {
+          status = q.try_push(value);
+          if (status != PushStatus::full) return pushed<Q>(status);
+        }
+        Parker& me = Parker::current();
+        register_sender(me);
+        status = q.try_push(value);  // re-check after registering: see chan_base.hpp
+        if (status != PushStatus::full) {
+          deregister_sender(me);
+          return pushed<Q>(status);
+        }
+        const bool woken = park_until(me, deadline);
+        deregister_sender(me);
+        status = q.try_push(value);
+        if (status != PushStatus::full) return pushed<Q>(status);
+        if (!woken) return SendStatus::timeout;
+        spin.reset();
+      }
+    }
+  }
+
+  template <class Q>
+  RecvStatus popped() noexcept {
+    if constexpr (kIsBounded<Q>) slot_freed();
+    return RecvStatus::ok;
+  }
+
+  template <class Q>
+  RecvStatus recv_on(Q& q, std::optional<T>& out, Clock::time_point deadline, bool block) {
+    PopStatus status = q.try_pop(out);
+    if (status == PopStatus::ok) return popped<Q>();
+    if (status == PopStatus::closed) return RecvStatus::closed;
+    if (!block) return RecvStatus::empty;  // pending counts as empty for a non-blocking try
+    if constexpr (kIsRendezvous<Q>) {
+      switch (q.pop_until(out, deadline)) {
+        case WaitStatus::ok:
+          return RecvStatus::ok;
+        case WaitStatus::closed:
+          return RecvStatus::closed;
+        case WaitStatus::timeout:
+          return RecvStatus::timeout;
+      }
+      return RecvStatus::closed;
+    } else {
+      SpinWait spin;
+      for (;;) {
+        while (spin.spin()) {
+          status = q.try_pop(out);
+          if (status == PopStatus::ok) return popped<Q>();
+          if (status == PopStatus::closed) return RecvStatus::closed;
+        }
+        if (status == PopStatus::pending) {
+          // A sender claimed a slot and was descheduled before writing it: give it the core.
+          std::this_thread::yield();
+        } else {
+          Parker& me = Parker::current();
+          register_receiver(me);
+          if (q.poll() == PopStatus::empty) {  // re-check after registering: see chan_base.hpp
+            const bool woken = park_until(me, deadline);
+            deregister_receiver();
+            if (!woken && q.poll() == PopStatus::empty) return RecvStatus::timeout;
+          } else {
+            deregister_receiver();
+          }
+          spin.reset();
+        }
+        status = q.try_pop(out);
+        if (status == PopStatus::ok) return popped<Q>();
+        if (status == PopStatus::closed) return RecvStatus::closed;
+        if (deadline != kForever && Clock::now() >= deadline) return RecvStatus::timeout;
+      }
+    }
+  }
+
+  Queue queue_;
+};
+
+}  // namespace troupe::detail

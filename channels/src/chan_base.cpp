@@ -1,0 +1,74 @@
+#include "troupe/channels/detail/chan_base.hpp"
+
+#include <algorithm>
+
+namespace troupe::detail {
+
+void ChanBase::register_receiver(Waker& waker) noexcept {
+  waker.retain();
+  // seq_cst: see the wake protocol in chan_base.hpp.
+  Waker* previous = rx_waker_.exchange(&waker, std::memory_order_seq_cst);
+  if (previous != nullptr) previous->release();
+}
+
+void ChanBase::deregister_receiver() noexcept {
+  // acq_rel: taking the reference back must not be reordered with the registration.
+  if (Waker* mine = rx_waker_.exchange(nullptr, std::memory_order_acq_rel)) mine->release();
+}
+
+void ChanBase::take_and_wake_receiver() noexcept {
+  // acquire: see the receiver's writes before the registration (the waker it stored).
+  if (Waker* waker = rx_waker_.exchange(nullptr, std::memory_order_acquire)) {
+    waker->wake();
+    waker->release();
+  }
+}
+
+void ChanBase::register_sender(Waker& waker) {
+  waker.retain();
+  {
+    std::lock_guard lock(tx_mutex_);
+    tx_waiters_.push_back(&waker);
+  }
+  // seq_cst RMW, then the heavy side of the asymmetric fence: see chan_base.hpp.
+  tx_waiting_.fetch_add(1, std::memory_order_seq_cst);
+  heavy_fence();
+}
+
+bool ChanBase::deregister_sender(Waker& waker) noexcept {
+  std::lock_guard lock(tx_mutex_);
+  auto it = std::find(tx_waiters_.begin(), tx_waiters_.end(), &waker);
+  if (it == tx_waiters_.end()) return false;
+  tx_waiters_.erase(it);
+  tx_waiting_.fetch_sub(1, std::memory_order_relaxed);
+  waker.release();
+  return true;
+}
+
+void ChanBase::wake_one_sender() noexcept {
+  Waker* waker = nullptr;
+  {
+    std::lock_guard lock(tx_mutex_);
+    if (tx_waiters_.empty()) return;
+    waker = tx_waiters_.front();  // FIFO: the longest-waiting sender goes first
+    tx_waiters_.erase(tx_waiters_.begin());
+    tx_waiting_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  waker->wake();
+  waker->release();
+}
+
+void ChanBase::wake_all_senders() noexcept {
+  std::vector<Waker*> all;
+  {
+    std::lock_guard lock(tx_mutex_);
+    all.swap(tx_waiters_);
+    tx_waiting_.store(0, std::memory_order_relaxed);
+  }
+  for (Waker* waker : all) {
+    waker->wake();
+    waker->release();
+  }
+}
+
+}  // namespace troupe::detail

@@ -1,0 +1,337 @@
+// SharedBuffer: the reference-counted block, the atomic word views, and a parking lot for
+// wait/notify.
+//
+// Parking lot. A fixed table of kBucketCount buckets; a word's address picks its bucket. Each
+// bucket is a mutex and an intrusive FIFO list of waiter records (one per waiting party) that
+// carry the waited-on address and a WakerRef. wait compares the word and enqueues its record
+// under the bucket lock; notify unlinks matching records under the same lock, so a notify that
+// follows a change of the word cannot miss a waiter that saw the old value. Several words share
+// a bucket; records are matched by address. This is the design of WebKit's ParkingLot and of
+// Rust's parking_lot crate, reduced to what Atomics.wait/notify need.
+//
+// Extension point (Atomics.waitAsync): a coroutine waits by enqueuing a WordWaiter that lives
+// in its frame, holding its own Waker; the notify side is unchanged. Cancellation unlinks the
+// record under the bucket lock, as the timeout path below does.
+#include "troupe/channels/shared_buffer.hpp"
+
+#include <array>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "troupe/channels/waker.hpp"
+
+namespace troupe {
+
+// The reference count and size sit in front of the bytes, in one allocation.
+struct SharedBuffer::Block {
+  std::atomic<std::size_t> refs{1};
+  std::size_t size = 0;
+  void* allocation = nullptr;  // what calloc returned (the block is aligned inside it)
+};
+
+namespace {
+
+// The header takes one alignment unit, so the bytes after it are aligned too.
+constexpr std::size_t kHeaderSize = SharedBuffer::kAlignment;
+static_assert(std::atomic_ref<std::int32_t>::is_always_lock_free);
+static_assert(std::atomic_ref<std::int64_t>::is_always_lock_free);
+
+std::byte* bytes_of(void* block) noexcept {
+  return static_cast<std::byte*>(block) + kHeaderSize;
+}
+
+// --- Parking lot ------------------------------------------------------------------------------
+
+struct WordWaiter {
+  const void* address = nullptr;
+  WakerRef waker;  // the waiting party: a blocked thread's Parker (later also a coroutine)
+  // Set by notify as its last access to this record; after that the waiter owns it again.
+  std::atomic<bool> notified{false};
+  WordWaiter* prev = nullptr;  // guarded by the bucket's mutex
+  WordWaiter* next = nullptr;  // guarded by the bucket's mutex
+};
+
+// One cache line each, so waiters on different words do not contend on one line.
+struct alignas(64) Bucket {
+  std::mutex mutex;
+  WordWaiter* head = nullptr;  // oldest; guarded by mutex
+  WordWaiter* tail = nullptr;  // newest; guarded by mutex
+
+  void push_back(WordWaiter* waiter) noexcept {
+    waiter->prev = tail;
+    waiter->next = nullptr;
+    (tail != nullptr ? tail->next : head) = waiter;
+    tail = waiter;
+  }
+  void unlink(WordWaiter* waiter) noexcept {
+    (waiter->prev != nullptr ? waiter->prev->next : head) = waiter->next;
+    (waiter->next != nullptr ? waiter->next->prev : tail) = waiter->prev;
+    waiter->prev = waiter->next = nullptr;
+  }
+};
+
+constexpr std::size_t kBucketCount = 256;
+Bucket g_buckets[kBucketCount];  // constant-initialized: std::mutex has a constexpr constructor
+
+Bucket& bucket_for(const void* address) noexcept {
+  // Fibonacci hashing of the word address; the top 8 bits pick the bucket.
+  const auto bits = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(address) >> 2);
+  return g_buckets[(bits * 0x9E3779B97F4A7C15ull) >> 56];
+}
+static_assert(kBucketCount == 256, "bucket_for takes the top 8 bits");
+
+using Clock = std::chrono::steady_clock;
+
+template <class Word>
+WaitResult wait_on(std::byte* address, Word expected, std::chrono::nanoseconds timeout,
+                   std::chrono::nanoseconds forever) {
+  const bool has_deadline = timeout < forever;
+  const Clock::time_point deadline =
+      has_deadline ? Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout)
+                   : Clock::time_point::max();
+  Parker& parker = Parker::current();
+  Bucket& bucket = bucket_for(address);
+  WordWaiter waiter;
+  waiter.address = address;
+  waiter.waker = WakerRef::share(&parker);
+  {
+    std::lock_guard lock(bucket.mutex);
+    // seq_cst: Atomics.wait's comparison is a sequentially consistent load, so it takes its
+    // place in the total order of the seq_cst operations made through i32()/i64().
+    const Word current =
+        std::atomic_ref<Word>(*reinterpret_cast<Word*>(address)).load(std::memory_order_seq_cst);
+    if (current != expected) return WaitResult::not_equal;
+    if (has_deadline && timeout.count() == 0) return WaitResult::timed_out;
+    bucket.push_back(&waiter);
+  }
+  for (;;) {
+    bool woken = true;
+    if (has_deadline) {
+      woken = parker.park_until(deadline);
+    } else {
+      parker.park();
+    }
+    // acquire: pairs with notify's release store, so what the notifier did before notify is
+    // visible once wait returns ok.
+    if (waiter.notified.load(std::memory_order_acquire)) return WaitResult::ok;
+    if (!woken) {
+      std::lock_guard lock(bucket.mutex);
+      // Under the lock a notify either finished with this record or has not seen it; relaxed
+      // suffices because the mutex orders this load after that notify.
+      if (waiter.notified.load(std::memory_order_relaxed)) return WaitResult::ok;
+      bucket.unlink(&waiter);
+      return WaitResult::timed_out;
+    }
+    // Woken but not notified: a stale token of this thread's Parker. Park again.
+  }
+}
+
+// Wakers collected under the bucket lock and woken after it is released, so that a woken
+// thread does not run straight into the lock. Allocates only beyond kInline waiters.
+class WakeList {
+ public:
+  static constexpr std::size_t kInline = 16;
+
+  void push(WakerRef waker) {
+    if (size_ < kInline) {
+      inline_[size_] = std::move(waker);
+    } else {
+      overflow_.push_back(std::move(waker));
+    }
+    ++size_;
+  }
+  // Reserves room for one more, so that push cannot throw after a record was unlinked.
+  void reserve_one() {
+    if (size_ >= kInline && overflow_.size() == overflow_.capacity()) {
+      overflow_.reserve(overflow_.empty() ? kInline : 2 * overflow_.capacity());
+    }
+  }
+  void wake_all() const noexcept {
+    for (std::size_t i = 0; i < size_ && i < kInline; ++i) inline_[i].wake();
+    for (const WakerRef& waker : overflow_) waker.wake();
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+ private:
+  std::array<WakerRef, kInline> inline_{};
+  std::vector<WakerRef> overflow_;
+  std::size_t size_ = 0;
+};
+
+std::size_t notify_on(const std::byte* address, std::size_t count) {
+  if (count == 0) return 0;
+  Bucket& bucket = bucket_for(address);
+  WakeList woken;
+  {
+    std::lock_guard lock(bucket.mutex);
+    WordWaiter* waiter = bucket.head;
+    while (waiter != nullptr && woken.size() < count) {
+      WordWaiter* const next = waiter->next;
+      if (waiter->address == address) {
+        woken.reserve_one();  // may throw; nothing has changed yet
+        bucket.unlink(waiter);
+        woken.push(std::move(waiter->waker));
+        // release: publishes this thread's writes before notify to the waiter's acquire load.
+        // This is the last access to *waiter: once it is visible the waiter may return.
+        waiter->notified.store(true, std::memory_order_release);
+      }
+      waiter = next;
+    }
+  }
+  woken.wake_all();
+  return woken.size();
+}
+
+std::size_t count_waiters(const std::byte* address) {
+  Bucket& bucket = bucket_for(address);
+  std::lock_guard lock(bucket.mutex);
+  std::size_t count = 0;
+  for (const WordWaiter* waiter = bucket.head; waiter != nullptr; waiter = waiter->next) {
+    if (waiter->address == address) ++count;
+  }
+  return count;
+}
+
+}  // namespace
+
+std::string_view to_string(WaitResult result) noexcept {
+  switch (result) {
+    case WaitResult::ok: return "ok";
+    case WaitResult::not_equal: return "not_equal";
+    case WaitResult::timed_out: return "timed_out";
+  }
+  return "unknown";
+}
+
+SharedBuffer::SharedBuffer(std::size_t size) {
+  static_assert(sizeof(Block) <= kHeaderSize && alignof(Block) <= kAlignment);
+  if (size > kMaxSize) {
+    throw Error(ErrorCode::resource_exhausted,
+                "SharedBuffer: cannot allocate " + std::to_string(size) + " bytes");
+  }
+  // Room for the header and for aligning the block inside what calloc returns; calloc gives
+  // fresh zero pages for large sizes, so untouched bytes cost nothing.
+  void* allocation = std::calloc(size + kHeaderSize + kAlignment, 1);
+  if (allocation == nullptr) {
+    throw Error(ErrorCode::resource_exhausted,
+                "SharedBuffer: cannot allocate " + std::to_string(size) + " bytes");
+  }
+  const auto raw = reinterpret_cast<std::uintptr_t>(allocation);
+  const std::uintptr_t aligned = (raw + kAlignment - 1) & ~std::uintptr_t{kAlignment - 1};
+  block_ = new (reinterpret_cast<void*>(aligned)) Block;
+  block_->size = size;
+  block_->allocation = allocation;
+}
+
+SharedBuffer::SharedBuffer(const SharedBuffer& other) noexcept : block_(other.block_) {
+  // relaxed: a new reference is taken through an existing one, which keeps the block alive.
+  if (block_ != nullptr) block_->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+SharedBuffer& SharedBuffer::operator=(const SharedBuffer& other) noexcept {
+  SharedBuffer copy(other);
+  std::swap(block_, copy.block_);
+  return *this;
+}
+
+SharedBuffer::SharedBuffer(SharedBuffer&& other) noexcept
+    : block_(std::exchange(other.block_, nullptr)) {}
+
+SharedBuffer& SharedBuffer::operator=(SharedBuffer&& other) noexcept {
+  SharedBuffer moved(std::move(other));
+  std::swap(block_, moved.block_);
+  return *this;
+}
+
+SharedBuffer::~SharedBuffer() {
+  if (block_ == nullptr) return;
+  // acq_rel: the last owner must see every other owner's writes to the bytes before freeing.
+  if (block_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    void* allocation = block_->allocation;
+    block_->~Block();
+    std::free(allocation);
+  }
+}
+
+std::size_t SharedBuffer::size() const noexcept { return block_ != nullptr ? block_->size : 0; }
+
+std::byte* SharedBuffer::data() const noexcept {
+  return block_ != nullptr ? bytes_of(block_) : nullptr;
+}
+
+std::size_t SharedBuffer::use_count() const noexcept {
+  return block_ != nullptr ? block_->refs.load(std::memory_order_relaxed) : 0;
+}
+
+std::span<std::byte> SharedBuffer::bytes() const {
+  if (block_ == nullptr) {
+    throw Error(ErrorCode::invalid_handle,
+                "SharedBuffer::bytes: the handle is empty (default-constructed or moved from)");
+  }
+  return {bytes_of(block_), block_->size};
+}
+
+std::byte* SharedBuffer::word(std::size_t index, std::size_t width, const char* what) const {
+  if (block_ == nullptr) {
+    throw Error(ErrorCode::invalid_handle,
+                std::string(what) + ": the handle is empty (default-constructed or moved from)");
+  }
+  const std::size_t words = block_->size / width;
+  if (index >= words) {
+    throw Error(ErrorCode::out_of_range,
+                std::string(what) + ": index " + std::to_string(index) +
+                    " is out of range for " + std::to_string(words) + " " +
+                    std::to_string(width * 8) + "-bit words (" + std::to_string(block_->size) +
+                    " bytes)");
+  }
+  return bytes_of(block_) + index * width;
+}
+
+void SharedBuffer::throw_bad_timeout(const char* what) {
+  throw Error(ErrorCode::invalid_argument,
+              std::string(what) + ": timeout is negative (or not a number)");
+}
+
+WaitResult SharedBuffer::wait_i32(std::size_t index, std::int32_t expected) const {
+  return wait_on<std::int32_t>(word(index, 4, "SharedBuffer::wait_i32"), expected, kForever,
+                               kForever);
+}
+
+WaitResult SharedBuffer::wait_i64(std::size_t index, std::int64_t expected) const {
+  return wait_on<std::int64_t>(word(index, 8, "SharedBuffer::wait_i64"), expected, kForever,
+                               kForever);
+}
+
+WaitResult SharedBuffer::wait_i32_for(std::size_t index, std::int32_t expected,
+                                      std::chrono::nanoseconds timeout) const {
+  return wait_on<std::int32_t>(word(index, 4, "SharedBuffer::wait_i32"), expected, timeout,
+                               kForever);
+}
+
+WaitResult SharedBuffer::wait_i64_for(std::size_t index, std::int64_t expected,
+                                      std::chrono::nanoseconds timeout) const {
+  return wait_on<std::int64_t>(word(index, 8, "SharedBuffer::wait_i64"), expected, timeout,
+                               kForever);
+}
+
+std::size_t SharedBuffer::notify_i32(std::size_t index, std::size_t count) const {
+  return notify_on(word(index, 4, "SharedBuffer::notify_i32"), count);
+}
+
+std::size_t SharedBuffer::notify_i64(std::size_t index, std::size_t count) const {
+  return notify_on(word(index, 8, "SharedBuffer::notify_i64"), count);
+}
+
+std::size_t SharedBuffer::waiter_count_i32(std::size_t index) const {
+  return count_waiters(word(index, 4, "SharedBuffer::waiter_count_i32"));
+}
+
+std::size_t SharedBuffer::waiter_count_i64(std::size_t index) const {
+  return count_waiters(word(index, 8, "SharedBuffer::waiter_count_i64"));
+}
+
+}  // namespace troupe

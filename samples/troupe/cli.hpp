@@ -1,0 +1,21 @@
+// troupe/cli.hpp — the `troupe` command line, as a function that tests can call.
+//
+//   troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C] [--json]
+//   troupe load --list          workloads that can run, one per line
+//   troupe --help, troupe load --help
+//
+// Exit codes: 0 the run's check held (or help/list), 1 the check failed or the run broke,
+// 2 a usage error (one line on `err`, then the usage line).
+//
+// Thread-safety: run() may be called from any thread; concurrent calls share nothing but the
+// (read-only) workload registry.
+#pragma once
+
+#include <ostream>
+
+namespace troupe::cli {
+
+// Runs the command `argv[0] argv[1] … argv[argc-1]`: results go to `out`, errors to `err`.
+[[nodiscard]] int run(int argc, char** argv, std::ostream& out, std::ostream& err);
+
+}  // namespace troupe::cli

@@ -1,0 +1,243 @@
+// load.cpp — the workload registry and the path of one `troupe load` run: resolve the request
+// against the registry, validate it, run the implementation, verify and print the result.
+#include "load.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <sstream>
+
+#include "report.hpp"
+#include "troupe/channels/channel.hpp"
+#include "workloads.hpp"
+
+namespace troupe::cli {
+namespace {
+
+// fanin: 4 producers each send 1..k, k = n/4: the sum is 4 * k(k+1)/2 = 2k(k+1).
+// For n <= kFaninMaxN, k <= 2^31 - 1, so k(k+1) < 2^62 and 2k(k+1) < 2^63.
+constexpr std::uint64_t kFaninProducers = 4;
+constexpr std::uint64_t kFaninMaxN = kFaninProducers * ((std::uint64_t{1} << 31) - 1);
+std::uint64_t fanin_expected(std::uint64_t n) {
+  const std::uint64_t k = n / kFaninProducers;
+  return 2 * k * (k + 1);
+}
+
+// transfer: the counter reads 1, 2, …, n after the returns: n(n+1)/2. For n <= 2^32 - 1,
+// n(n+1) < 2^64 and the sum < 2^63.
+constexpr std::uint64_t kTransferMaxN = (std::uint64_t{1} << 32) - 1;
+std::uint64_t sum_one_to_n(std::uint64_t n) { return n * (n + 1) / 2; }
+
+constexpr std::string_view kLater = "coming with later issues";
+
+// The spec's workloads, in help order. Those without an implementation row below are listed
+// in --help only.
+constexpr WorkloadSpec kWorkloads[] = {
+    {.name = "fanin",
+     .summary = "4 producers each send 1..n/4 to one consumer, which sums them",
+     .unit = "messages",
+     .default_n = 4'000'000,
+     .max_n = kFaninMaxN,
+     .n_multiple_of = kFaninProducers,
+     .check_help = "the sum, 4 * k(k+1)/2 with k = n/4",
+     .expected = fanin_expected,
+     .preferred_style = "thread"},
+    {.name = "transfer",
+     .summary = "a 100 MiB Buffer goes to a worker and back n times (moved, never copied)",
+     .unit = "round trips",
+     .default_n = 100,
+     .max_n = kTransferMaxN,
+     .check_help = "the sum of the counter after each return, n(n+1)/2; the worker adds 1 to\n"
+                   "the counter on each visit; the counter is the buffer's first 64-bit word\n"
+                   "(not byte 0, which would wrap at 256), so any n works",
+     .expected = sum_one_to_n,
+     .preferred_style = "thread"},
+    {.name = "pingpong", .summary = kLater},
+    {.name = "ring", .summary = kLater},
+    {.name = "skynet", .summary = kLater},
+    {.name = "pool", .summary = kLater},
+    {.name = "pool_cpu", .summary = kLater},
+    {.name = "pipeline", .summary = kLater},
+};
+
+// Every (workload, style) that can run. Adding a style: one row, and its function.
+constexpr Implementation kImplementations[] = {
+    {"fanin", "thread", run_fanin_thread,
+     "ignored; 4 producers + the consuming main thread = 5 threads",
+     Capacity{Capacity::kUnbounded}},
+    {"transfer", "thread", run_transfer_thread,
+     "ignored; the driver (main thread) + 1 worker = 2 threads", Capacity{1}},
+};
+
+constexpr std::uint64_t kMaxThreads = 1024;
+
+std::string join(const std::vector<std::string_view>& names) {
+  std::string out;
+  for (const std::string_view name : names) {
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out.empty() ? "none" : out;
+}
+
+std::vector<std::string_view> style_names(std::string_view workload) {
+  std::vector<std::string_view> names;
+  for (const Implementation* implementation : implementations_of(workload)) {
+    names.push_back(implementation->style);
+  }
+  return names;
+}
+
+// A decimal integer in [minimum, maximum]: digits only (no sign, no spaces).
+std::uint64_t parse_integer(std::string_view flag, std::string_view text, std::uint64_t minimum,
+                            std::uint64_t maximum, std::string_view what) {
+  const auto fail = [&](const std::string& why) {
+    return UsageError(std::string(flag) + ": " + why);
+  };
+  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= '0' && c <= '9';
+  });
+  if (!digits) throw fail("expected " + std::string(what) + ", got '" + std::string(text) + "'");
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc{} || end != text.data() + text.size() || value > maximum) {
+    throw fail(std::string(text) + " is too large (at most " + format_count(maximum) + ")");
+  }
+  if (value < minimum) {
+    throw fail("must be at least " + std::to_string(minimum) + ", got " + std::string(text));
+  }
+  return value;
+}
+
+std::uint64_t resolve_n(const WorkloadSpec& spec, const std::optional<std::string>& text) {
+  if (!text) return spec.default_n;
+  const std::uint64_t n = parse_integer("--n", *text, 1, UINT64_MAX, "a positive integer");
+  if (n > spec.max_n) {
+    throw UsageError("--n: " + *text + " is too large for " + std::string(spec.name) +
+                     ": its check must fit in 64 bits (at most " + format_count(spec.max_n) +
+                     ")");
+  }
+  if (n % spec.n_multiple_of != 0) {
+    throw UsageError("--n: " + std::string(spec.name) + " needs a multiple of " +
+                     std::to_string(spec.n_multiple_of) + ", got " + *text);
+  }
+  return n;
+}
+
+Capacity resolve_capacity(const std::string& text) {
+  if (text == "unbounded") return {};
+  const auto max = static_cast<std::uint64_t>(kMaxChannelCapacity);
+  return {static_cast<std::int64_t>(
+      parse_integer("--capacity", text, 0, max, "'unbounded' or an integer >= 0"))};
+}
+
+}  // namespace
+
+std::span<const WorkloadSpec> workloads() noexcept { return kWorkloads; }
+
+const WorkloadSpec* find_workload(std::string_view name) noexcept {
+  const auto* it = std::find_if(std::begin(kWorkloads), std::end(kWorkloads),
+                                [&](const WorkloadSpec& spec) { return spec.name == name; });
+  return it == std::end(kWorkloads) ? nullptr : it;
+}
+
+std::vector<const Implementation*> implementations_of(std::string_view workload) {
+  std::vector<const Implementation*> found;
+  for (const Implementation& implementation : kImplementations) {
+    if (implementation.workload == workload) found.push_back(&implementation);
+  }
+  return found;
+}
+
+std::vector<std::string_view> runnable_workloads() {
+  std::vector<std::string_view> names;
+  for (const WorkloadSpec& spec : kWorkloads) {
+    if (!implementations_of(spec.name).empty()) names.push_back(spec.name);
+  }
+  return names;
+}
+
+LoadPlan plan_load(const LoadRequest& request) {
+  const WorkloadSpec* spec = find_workload(request.workload);
+  if (spec == nullptr) {
+    throw UsageError("unknown workload '" + request.workload + "' (workloads: " +
+                     join(runnable_workloads()) + ")");
+  }
+  const std::vector<const Implementation*> implementations = implementations_of(spec->name);
+  if (implementations.empty()) {
+    throw UsageError("workload '" + request.workload +
+                     "' has no implementation yet (styles: none)");
+  }
+  const std::string_view style = request.style ? std::string_view(*request.style)
+                                               : spec->preferred_style;
+  const auto chosen = std::find_if(implementations.begin(), implementations.end(),
+                                   [&](const Implementation* i) { return i->style == style; });
+  if (chosen == implementations.end()) {
+    throw UsageError("workload '" + request.workload + "' has no style '" + std::string(style) +
+                     "' (styles: " + join(style_names(spec->name)) + ")");
+  }
+  LoadPlan plan{.spec = spec, .implementation = *chosen, .params = {}, .json = request.json};
+  plan.params.n = resolve_n(*spec, request.n);
+  if (request.threads) {
+    plan.params.threads =
+        parse_integer("--threads", *request.threads, 1, kMaxThreads, "a positive integer");
+  }
+  plan.params.capacity = request.capacity ? resolve_capacity(*request.capacity)
+                                          : (*chosen)->default_capacity;
+  return plan;
+}
+
+int run_load(const LoadPlan& plan, std::ostream& out) {
+  const LoadResult result = plan.implementation->run(plan.params);
+  const std::uint64_t expected = plan.spec->expected(plan.params.n);
+  const Report report{.workload = plan.spec->name,
+                      .style = plan.implementation->style,
+                      .unit = plan.spec->unit,
+                      .n = plan.params.n,
+                      .threads_requested = plan.params.threads,
+                      .expected = expected,
+                      .check_ok = result.check == expected && result.failures.empty(),
+                      .result = &result};
+  print_report(out, report, plan.json);
+  return report.check_ok ? 0 : 1;
+}
+
+std::string workloads_help() {
+  std::ostringstream text;
+  const std::string indent(13, ' ');
+  text << "Workloads (troupe load --list prints those that can run):\n";
+  std::vector<std::string_view> later;
+  for (const WorkloadSpec& spec : kWorkloads) {
+    const std::vector<const Implementation*> implementations = implementations_of(spec.name);
+    if (implementations.empty()) {
+      later.push_back(spec.name);
+      continue;
+    }
+    text << "  " << spec.name << std::string(indent.size() - 2 - spec.name.size(), ' ')
+         << spec.summary << '\n'
+         << indent << "n: " << spec.unit << ", default " << format_count(spec.default_n);
+    if (spec.n_multiple_of > 1) text << ", a multiple of " << spec.n_multiple_of;
+    text << ", at most " << format_count(spec.max_n) << '\n' << indent << "check: ";
+    for (const char c : spec.check_help) {
+      text << c;
+      if (c == '\n') text << indent << "  ";
+    }
+    text << '\n';
+    for (const Implementation* implementation : implementations) {
+      text << indent << "style " << implementation->style
+           << (implementation->style == spec.preferred_style ? " (the default)" : "") << ": ";
+      if (const auto capacity = implementation->default_capacity) {
+        text << "--capacity default " << format_field(capacity_field(*capacity));
+      } else {
+        text << "--capacity ignored (no channels)";
+      }
+      text << '\n' << indent << "  --threads: " << implementation->threads_help << '\n';
+    }
+  }
+  text << "  " << join(later) << ": " << kLater << "\n"
+       << "Styles: thread = plain std::threads and troupe channels; task, actor and pool come\n"
+       << "with later issues. Without --style a workload runs its fastest implementation.\n"
+       << "--capacity: the bound of the workload's channels (0 = rendezvous) or 'unbounded'.\n";
+  return text.str();
+}
+
+}  // namespace troupe::cli

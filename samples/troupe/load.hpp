@@ -1,0 +1,122 @@
+// load.hpp — load experiments: the workload registry, a run's parameters and its result.
+//
+// A *workload* is fixed by the spec (name, unit, default n, what its check computes); an
+// *implementation* runs one workload in one *style* (thread, later task, actor, pool). The
+// registry is two tables in load.cpp, kWorkloads and kImplementations: adding a style to a
+// workload is one row there plus the function that runs it (declared in workloads.hpp).
+//
+// Every run is verified: the implementation computes `check`, the spec computes `expected`
+// from n alone, and the two must be equal (and the implementation must report no failures).
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace troupe::cli {
+
+// A command-line mistake: the CLI prints the message as one line, then the usage, and exits 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A channel capacity as given by --capacity: a bound (0 = rendezvous) or unbounded.
+struct Capacity {
+  static constexpr std::int64_t kUnbounded = -1;
+  std::int64_t slots = kUnbounded;
+
+  [[nodiscard]] bool unbounded() const noexcept { return slots < 0; }
+};
+
+// What an implementation is asked to do. Validated before the run (see plan_load).
+struct LoadParams {
+  std::uint64_t n = 0;                      // the workload's size, in its unit
+  std::optional<std::uint64_t> threads;     // --threads, if given (implementations may ignore it)
+  std::optional<Capacity> capacity;         // --capacity, else the implementation's default
+};
+
+// One extra name/value pair of a result (e.g. "capacity", "moved_not_copied").
+struct Field {
+  std::string name;
+  std::variant<bool, std::uint64_t, std::string> value;
+};
+
+// What an implementation measured and computed.
+struct LoadResult {
+  std::uint64_t items = 0;     // units processed in the measured phase (messages, round trips…)
+  double seconds = 0;          // the measured phase only (steady_clock)
+  std::uint64_t check = 0;     // the value the workload computed; must equal the spec's expected
+  std::uint64_t threads = 0;   // OS threads the run actually used
+  std::vector<Field> extras;   // workload-specific facts, reported after the standard ones
+  std::vector<std::string> failures;  // invariants the run saw broken; any one fails the check
+};
+
+using RunFn = LoadResult (*)(const LoadParams&);
+
+// A workload as the spec defines it, independent of any implementation.
+struct WorkloadSpec {
+  std::string_view name;
+  std::string_view summary;          // one line for --help
+  std::string_view unit = {};        // what n and the rate count: "messages", "round trips"
+  std::uint64_t default_n = 0;
+  std::uint64_t max_n = 0;           // the largest n whose check arithmetic fits in 64 bits
+  std::uint64_t n_multiple_of = 1;   // n must be a multiple of this
+  std::string_view check_help = {};  // what check is, for --help
+  std::uint64_t (*expected)(std::uint64_t n) = nullptr;
+  std::string_view preferred_style = {};  // the fastest user-facing implementation
+};
+
+// One way of running one workload.
+struct Implementation {
+  std::string_view workload;
+  std::string_view style;
+  RunFn run;
+  std::string_view threads_help;            // what --threads means here, for --help
+  std::optional<Capacity> default_capacity;  // of its channels; nullopt: none, --capacity ignored
+};
+
+// Every workload of the spec, implemented or not, in help order.
+[[nodiscard]] std::span<const WorkloadSpec> workloads() noexcept;
+// nullptr if the spec has no workload of that name.
+[[nodiscard]] const WorkloadSpec* find_workload(std::string_view name) noexcept;
+// The workloads that have at least one implementation (`troupe load --list`).
+[[nodiscard]] std::vector<std::string_view> runnable_workloads();
+// The implementations of one workload, in registry order (empty: not implemented yet).
+[[nodiscard]] std::vector<const Implementation*> implementations_of(std::string_view workload);
+
+// The raw `troupe load` arguments, as typed (numbers still text).
+struct LoadRequest {
+  std::string workload;
+  std::optional<std::string> n;
+  std::optional<std::string> threads;
+  std::optional<std::string> style;
+  std::optional<std::string> capacity;
+  bool json = false;
+};
+
+// A request resolved against the registry, ready to run.
+struct LoadPlan {
+  const WorkloadSpec* spec = nullptr;
+  const Implementation* implementation = nullptr;
+  LoadParams params;
+  bool json = false;
+};
+
+// Resolves and validates a request. Throws UsageError naming the offending argument.
+[[nodiscard]] LoadPlan plan_load(const LoadRequest& request);
+
+// Runs a plan, prints its result to `out` and returns the exit code: 0 if the check held, 1 if
+// not. Throws what the run throws (troupe::Error, std::bad_alloc…).
+[[nodiscard]] int run_load(const LoadPlan& plan, std::ostream& out);
+
+// Text for `troupe load --help`: the workload table.
+[[nodiscard]] std::string workloads_help();
+
+}  // namespace troupe::cli

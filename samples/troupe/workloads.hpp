@@ -1,0 +1,30 @@
+// workloads.hpp — the implementations behind the registry rows of load.cpp, one file per style
+// (workloads_thread.cpp: plain std::threads and troupe channels), and what they share.
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include "troupe/channels/channel.hpp"
+#include "load.hpp"
+
+namespace troupe::cli {
+
+// thread style
+LoadResult run_fanin_thread(const LoadParams& params);
+LoadResult run_transfer_thread(const LoadParams& params);
+
+// A channel of the given capacity: bounded (0 = rendezvous) or unbounded.
+template <class T>
+[[nodiscard]] std::pair<Sender<T>, Receiver<T>> open_channel(Capacity capacity) {
+  if (capacity.unbounded()) return unbounded_channel<T>();
+  return channel<T>(capacity.slots);
+}
+
+// The "capacity" field of a result: the bound, or "unbounded".
+[[nodiscard]] inline Field capacity_field(Capacity capacity) {
+  if (capacity.unbounded()) return {"capacity", std::string("unbounded")};
+  return {"capacity", static_cast<std::uint64_t>(capacity.slots)};
+}
+
+}  // namespace troupe::cli

@@ -1,0 +1,79 @@
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "troupe/channels/broadcast.hpp"
+
+using namespace std::chrono_literals;
+using Kind = troupe::BroadcastRecvError::Kind;
+
+TEST_CASE("broadcast.every subscriber receives every message sent after it subscribed") {
+  auto [tx, rx1] = troupe::broadcast<std::string>(8);
+  REQUIRE(tx.send("one"));
+  auto rx2 = tx.subscribe();  // sees only what comes next
+  REQUIRE(tx.send("two"));
+  CHECK(*rx1.recv() == "one");
+  CHECK(*rx1.recv() == "two");
+  CHECK(*rx2.recv() == "two");
+  CHECK(rx2.try_recv().error().kind == Kind::empty);
+  CHECK(tx.receiver_count() == 2u);
+}
+
+TEST_CASE("broadcast.a lagging receiver is told how many messages it missed, then resumes") {
+  auto [tx, rx] = troupe::broadcast<int>(4);
+  for (int i = 0; i < 10; ++i) REQUIRE(tx.send(int{i}));
+  auto lag = rx.recv();
+  REQUIRE_FALSE(lag);
+  CHECK(lag.error().kind == Kind::lagged);
+  CHECK(lag.error().missed == 6u);
+  for (int i = 6; i < 10; ++i) CHECK(*rx.recv() == i);  // the 4 newest are still there
+}
+
+TEST_CASE("broadcast.receivers drain then see closed once every sender is gone") {
+  auto [tx, rx] = troupe::broadcast<int>(4);
+  REQUIRE(tx.send(1));
+  { auto gone = std::move(tx); }
+  CHECK(*rx.recv() == 1);
+  CHECK(rx.recv().error().kind == Kind::closed);
+}
+
+TEST_CASE("broadcast.sending with no receiver left fails with closed and returns the message") {
+  auto [tx, rx] = troupe::broadcast<int>(4);
+  { auto gone = std::move(rx); }
+  auto result = tx.send(7);
+  REQUIRE_FALSE(result);
+  CHECK(result.error().is_closed());
+  CHECK(result.error().message() == 7);
+}
+
+TEST_CASE("broadcast.capacity 0 and negative capacities are rejected") {
+  CHECK_THROWS_AS(troupe::broadcast<int>(0), troupe::Error);
+  CHECK_THROWS_AS(troupe::broadcast<int>(-2), troupe::Error);
+}
+
+TEST_CASE("broadcast.a parked receiver wakes for a send from another thread" *
+          doctest::timeout(10)) {
+  auto [tx, rx] = troupe::broadcast<int>(128);  // room for all 100: no lag possible
+  std::thread reader([rx = std::move(rx)]() mutable {
+    int sum = 0;
+    for (;;) {
+      auto m = rx.recv();
+      if (!m) {
+        REQUIRE(m.error().kind == Kind::closed);
+        break;
+      }
+      sum += *m;
+    }
+    CHECK(sum == 4950);
+  });
+  for (int i = 0; i < 100; ++i) {
+    auto result = tx.send(int{i});
+    REQUIRE(result);
+    std::this_thread::yield();
+  }
+  CHECK(tx.subscribe().recv_for(1ms).error().kind == Kind::timeout);
+  { auto gone = std::move(tx); }
+  reader.join();
+}

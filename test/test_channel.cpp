@@ -1,0 +1,318 @@
+// Semantics of channel<T>(n), unbounded_channel<T>() and rendezvous channel<T>(0).
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <latch>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "troupe/channels/channel.hpp"
+
+using namespace std::chrono_literals;
+using troupe::ErrorCode;
+using troupe::RecvError;
+using troupe::SendErrorKind;
+
+namespace {
+
+// Counts live instances, so tests can see that nothing is leaked or destroyed early.
+struct Tracked {
+  static inline std::atomic<int> live{0};
+  int value = 0;
+  explicit Tracked(int v) : value(v) { live.fetch_add(1); }
+  Tracked(Tracked&& other) noexcept : value(other.value) { live.fetch_add(1); }
+  Tracked& operator=(Tracked&&) = default;
+  ~Tracked() { live.fetch_sub(1); }
+};
+
+template <class F>
+void for_each_flavor(F&& f) {
+  SUBCASE("bounded") {
+    f(troupe::channel<int>(4));
+  }
+  SUBCASE("unbounded") {
+    f(troupe::unbounded_channel<int>());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("channel.a bounded channel reports its capacity and length on both ends") {
+  auto [tx, rx] = troupe::channel<int>(3);
+  CHECK(tx.capacity() == 3u);
+  CHECK(rx.capacity() == 3u);
+  CHECK(tx.len() == 0u);
+  REQUIRE(tx.try_send(1));
+  REQUIRE(tx.try_send(2));
+  CHECK(tx.len() == 2u);
+  CHECK(rx.len() == 2u);
+  CHECK(*rx.try_recv() == 1);
+  CHECK(rx.len() == 1u);
+}
+
+TEST_CASE("channel.an unbounded channel has no capacity and never reports full") {
+  auto [tx, rx] = troupe::unbounded_channel<int>();
+  CHECK_FALSE(tx.capacity().has_value());
+  for (int i = 0; i < 10'000; ++i) REQUIRE(tx.try_send(int{i}));
+  CHECK(rx.len() == 10'000u);
+  for (int i = 0; i < 10'000; ++i) REQUIRE(*rx.try_recv() == i);  // FIFO across many blocks
+  CHECK(rx.try_recv().error() == RecvError::empty);
+}
+
+TEST_CASE("channel.try_send on a full channel fails with full and hands the message back") {
+  auto [tx, rx] = troupe::channel<std::unique_ptr<int>>(1);
+  REQUIRE(tx.try_send(std::make_unique<int>(1)));
+  auto message = std::make_unique<int>(2);
+  int* const address = message.get();
+  auto result = tx.try_send(std::move(message));
+  REQUIRE_FALSE(result);
+  CHECK(result.error().is_full());
+  std::unique_ptr<int> back = std::move(result).error().into_message();
+  CHECK(back.get() == address);  // the very same object came back
+  CHECK(*back == 2);
+}
+
+TEST_CASE("channel.a message is moved through the channel, never copied") {
+  auto [tx, rx] = troupe::unbounded_channel<std::unique_ptr<std::string>>();
+  auto payload = std::make_unique<std::string>("transfer me");
+  const std::string* const address = payload.get();
+  REQUIRE(tx.send(std::move(payload)));
+  CHECK(payload == nullptr);  // the sender lost it
+  auto received = rx.recv();
+  REQUIRE(received.has_value());
+  CHECK(received->get() == address);
+}
+
+TEST_CASE("channel.send on a closed channel fails with closed and hands the message back") {
+  for_each_flavor([](auto pair) {
+    auto& [tx, rx] = pair;
+    rx.close();
+    CHECK(tx.is_closed());
+    auto result = tx.send(42);
+    REQUIRE_FALSE(result);
+    CHECK(result.error().is_closed());
+    CHECK(result.error().message() == 42);
+    auto timed = tx.send_for(43, 10ms);
+    REQUIRE_FALSE(timed);
+    CHECK(timed.error().kind() == SendErrorKind::closed);
+  });
+}
+
+TEST_CASE(
+    "channel.the receiver drains queued messages after the last sender is gone, then sees the "
+    "end") {
+  for_each_flavor([](auto pair) {
+    auto& [tx, rx] = pair;
+    REQUIRE(tx.send(1));
+    REQUIRE(tx.send(2));
+    { auto gone = std::move(tx); }  // the last sender is destroyed
+    CHECK(rx.recv() == 1);
+    CHECK(rx.recv() == 2);
+    CHECK_FALSE(rx.recv().has_value());
+    CHECK(rx.try_recv().error() == RecvError::closed);
+    CHECK(rx.recv_for(1ms).error() == RecvError::closed);
+  });
+}
+
+TEST_CASE("channel.closing from the sender side ends the stream for the receiver after draining") {
+  for_each_flavor([](auto pair) {
+    auto& [tx, rx] = pair;
+    auto other = tx.clone();
+    REQUIRE(tx.send(7));
+    other.close();
+    CHECK(tx.send(8).error().is_closed());
+    CHECK(rx.recv() == 7);
+    CHECK_FALSE(rx.recv().has_value());
+  });
+}
+
+TEST_CASE("channel.closing the receiver stops sends but keeps queued messages receivable") {
+  auto [tx, rx] = troupe::channel<int>(8);
+  REQUIRE(tx.send(1));
+  rx.close();
+  rx.close();  // idempotent
+  CHECK(tx.try_send(2).error().is_closed());
+  CHECK(*rx.try_recv() == 1);
+  CHECK(rx.try_recv().error() == RecvError::closed);
+}
+
+TEST_CASE("channel.messages still queued are destroyed with the receiver, none leak") {
+  Tracked::live = 0;
+  {
+    auto [tx, rx] = troupe::channel<Tracked>(16);
+    for (int i = 0; i < 10; ++i) REQUIRE(tx.send(Tracked(i)));
+    CHECK(Tracked::live.load() == 10);
+    { auto gone = std::move(rx); }
+    CHECK(Tracked::live.load() == 0);
+    auto back = tx.send(Tracked(99));
+    REQUIRE_FALSE(back);
+    CHECK(back.error().message().value == 99);
+  }
+  {
+    auto [tx, rx] = troupe::unbounded_channel<Tracked>();
+    for (int i = 0; i < 200; ++i) REQUIRE(tx.send(Tracked(i)));
+  }
+  CHECK(Tracked::live.load() == 0);
+}
+
+TEST_CASE("channel.recv_for times out on an open empty channel") {
+  for_each_flavor([](auto pair) {
+    auto& [tx, rx] = pair;
+    auto result = rx.recv_for(2ms);
+    REQUIRE_FALSE(result);
+    CHECK(result.error() == RecvError::timeout);
+    CHECK(rx.try_recv().error() == RecvError::empty);
+    CHECK(rx.recv_for(0ms).error() == RecvError::timeout);
+  });
+}
+
+TEST_CASE("channel.send_for on a full channel times out and returns the message") {
+  auto [tx, rx] = troupe::channel<int>(1);
+  REQUIRE(tx.send(1));
+  auto result = tx.send_for(2, 2ms);
+  REQUIRE_FALSE(result);
+  CHECK(result.error().is_timeout());
+  CHECK(result.error().message() == 2);
+}
+
+TEST_CASE("channel.a receiver blocked in recv is woken by a send from another thread" *
+          doctest::timeout(10)) {
+  for_each_flavor([](auto pair) {
+    auto& [tx, rx] = pair;
+    std::thread sender([tx = tx.clone()]() mutable {
+      for (int i = 0; i < 1000; ++i) REQUIRE(tx.send(int{i}));
+    });
+    for (int i = 0; i < 1000; ++i) REQUIRE(rx.recv() == i);
+    sender.join();
+  });
+}
+
+TEST_CASE("channel.a sender blocked on a full channel resumes when the receiver frees a slot" *
+          doctest::timeout(10)) {
+  auto [tx, rx] = troupe::channel<int>(1);
+  REQUIRE(tx.send(0));
+  std::atomic<bool> sent{false};
+  std::thread sender([&, tx = tx.clone()]() mutable {
+    REQUIRE(tx.send(1));  // blocks: the channel is full
+    sent = true;
+  });
+  CHECK(rx.recv() == 0);
+  CHECK(rx.recv() == 1);
+  sender.join();
+  CHECK(sent);
+}
+
+TEST_CASE("channel.dropping the receiver wakes senders blocked on a full channel with closed" *
+          doctest::timeout(10)) {
+  auto [tx, rx] = troupe::channel<int>(1);
+  REQUIRE(tx.send(0));
+  std::latch started(3);
+  std::vector<std::thread> senders;
+  std::atomic<int> closed{0};
+  for (int i = 0; i < 2; ++i) {
+    senders.emplace_back([&, tx = tx.clone(), i]() mutable {
+      started.count_down();
+      auto result = tx.send(int{i + 1});
+      if (!result && result.error().is_closed() && result.error().message() == i + 1) ++closed;
+    });
+  }
+  started.arrive_and_wait();
+  { auto gone = std::move(rx); }
+  for (auto& t : senders) t.join();
+  CHECK(closed == 2);
+}
+
+TEST_CASE("channel.rendezvous send completes only when the receiver takes the message" *
+          doctest::timeout(10)) {
+  auto [tx, rx] = troupe::channel<int>(0);
+  CHECK(tx.capacity() == 0u);
+  CHECK(tx.try_send(1).error().is_full());  // nobody is receiving
+  CHECK(tx.send_for(1, 1ms).error().is_timeout());
+  std::thread receiver([&rx] {
+    for (int i = 0; i < 100; ++i) REQUIRE(rx.recv() == i);
+  });
+  for (int i = 0; i < 100; ++i) REQUIRE(tx.send(int{i}));
+  receiver.join();
+  CHECK(rx.try_recv().error() == RecvError::empty);
+  { auto gone = std::move(tx); }
+  CHECK_FALSE(rx.recv().has_value());
+}
+
+TEST_CASE("channel.rendezvous: a sender waiting for a receiver gets closed and its message back" *
+          doctest::timeout(10)) {
+  auto [tx, rx] = troupe::channel<std::unique_ptr<int>>(0);
+  std::latch waiting(2);
+  std::thread sender([&, tx = tx.clone()]() mutable {
+    waiting.count_down();
+    auto result = tx.send(std::make_unique<int>(5));
+    REQUIRE_FALSE(result);
+    CHECK(result.error().is_closed());
+    CHECK(*result.error().message() == 5);
+  });
+  waiting.arrive_and_wait();
+  rx.close();
+  sender.join();
+}
+
+TEST_CASE("channel.bad capacities are rejected with an error naming the value") {
+  CHECK_THROWS_WITH_AS(troupe::channel<int>(-1), "channel: capacity -1 is negative", troupe::Error);
+  try {
+    (void)troupe::channel<int>(troupe::kMaxChannelCapacity + 1);
+    FAIL("an oversized capacity was accepted");
+  } catch (const troupe::Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_argument);
+    CHECK(std::string(e.what()).find("1073741825") != std::string::npos);
+  }
+}
+
+TEST_CASE("channel.a negative timeout is rejected with invalid_argument") {
+  auto [tx, rx] = troupe::channel<int>(1);
+  try {
+    (void)rx.recv_for(-5ms);
+    FAIL("a negative timeout was accepted");
+  } catch (const troupe::Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_argument);
+  }
+  CHECK_THROWS_AS((void)tx.send_for(1, -1s), troupe::Error);
+}
+
+TEST_CASE("channel.a moved-from or default handle throws invalid_handle instead of crashing") {
+  auto [tx, rx] = troupe::channel<int>(1);
+  auto tx2 = std::move(tx);
+  auto rx2 = std::move(rx);
+  CHECK_FALSE(tx.valid());
+  try {
+    (void)tx.send(1);
+    FAIL("a moved-from sender worked");
+  } catch (const troupe::Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_handle);
+    CHECK(std::string(e.what()).find("Sender") != std::string::npos);
+  }
+  CHECK_THROWS_AS((void)rx.recv(), troupe::Error);
+  CHECK_THROWS_AS((void)troupe::Receiver<int>{}.try_recv(), troupe::Error);
+  CHECK(tx2.send(1));
+  CHECK(rx2.recv() == 1);
+}
+
+TEST_CASE("channel.a sender and a receiver can themselves travel through a channel" *
+          doctest::timeout(10)) {
+  auto [tx, rx] = troupe::unbounded_channel<int>();
+  auto [handoff_tx, handoff_rx] = troupe::channel<troupe::Sender<int>>(1);
+  REQUIRE(handoff_tx.send(tx.clone()));
+  std::thread worker([&handoff_rx] {
+    auto sender = handoff_rx.recv();
+    REQUIRE(sender.has_value());
+    REQUIRE(sender->send(99));
+  });
+  CHECK(rx.recv() == 99);
+  worker.join();
+}
+
+TEST_CASE("channel.result reports are readable") {
+  CHECK(troupe::to_string(SendErrorKind::full) == "full");
+  CHECK(troupe::to_string(RecvError::timeout) == "timeout");
+}

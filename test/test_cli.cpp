@@ -1,0 +1,249 @@
+// The `troupe` CLI (samples/troupe), driven through troupe::cli::run: the output contract of
+// `troupe load` (one JSON line, verified checks) and one-line usage errors with exit code 2.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "troupe/cli.hpp"
+
+namespace {
+
+struct CliRun {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+CliRun run_cli(std::initializer_list<std::string> arguments) {
+  std::vector<std::string> words{"troupe"};
+  words.insert(words.end(), arguments);
+  std::vector<char*> argv;
+  for (std::string& word : words) argv.push_back(word.data());
+  argv.push_back(nullptr);
+  std::ostringstream out;
+  std::ostringstream err;
+  const int code = troupe::cli::run(static_cast<int>(words.size()), argv.data(), out, err);
+  return {code, out.str(), err.str()};
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream stream(text);
+  for (std::string line; std::getline(stream, line);) lines.push_back(line);
+  return lines;
+}
+
+// Exit code 2, nothing on stdout, and on stderr exactly: one error line, then the usage line.
+void check_usage_error(const CliRun& run, const std::string& message) {
+  CHECK(run.code == 2);
+  CHECK(run.out.empty());
+  const std::vector<std::string> lines = lines_of(run.err);
+  REQUIRE(lines.size() == 2);
+  CHECK(run.err.back() == '\n');
+  CHECK(lines[0].rfind("troupe: error: ", 0) == 0);
+  CHECK_MESSAGE(contains(lines[0], message), lines[0]);
+  CHECK(lines[1].rfind("usage: troupe load <workload>", 0) == 0);
+}
+
+// Exactly one line holding one JSON object: braces outside strings balance and close at the end.
+void check_one_json_object(const std::string& out) {
+  REQUIRE(lines_of(out).size() == 1);
+  REQUIRE(out.size() > 3);
+  CHECK(out.front() == '{');
+  CHECK(out.substr(out.size() - 2) == "}\n");
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  std::size_t closed_at = 0;
+  for (std::size_t i = 0; i + 1 < out.size(); ++i) {
+    const char c = out[i];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) closed_at = i;
+    }
+  }
+  CHECK_FALSE(in_string);
+  CHECK(depth == 0);
+  CHECK(closed_at == out.size() - 2);
+}
+
+void check_standard_keys(const std::string& out) {
+  for (const char* key : {"workload", "style", "n", "unit", "seconds", "rate", "check",
+                          "expected", "check_ok", "threads", "failures"}) {
+    std::string quoted = "\"";
+    quoted.append(key).append("\":");
+    CHECK_MESSAGE(contains(out, quoted), key);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cli.load fanin --json prints one JSON object with the right sum" *
+          doctest::timeout(30)) {
+  const CliRun run = run_cli({"load", "fanin", "--n", "4000", "--json"});
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  check_one_json_object(run.out);
+  check_standard_keys(run.out);
+  // 4 producers each send 1..1000: 4 * 1000 * 1001 / 2.
+  CHECK(contains(run.out, "\"workload\":\"fanin\""));
+  CHECK(contains(run.out, "\"style\":\"thread\""));
+  CHECK(contains(run.out, "\"n\":4000,"));
+  CHECK(contains(run.out, "\"check\":2002000,"));
+  CHECK(contains(run.out, "\"expected\":2002000,"));
+  CHECK(contains(run.out, "\"check_ok\":true"));
+  CHECK(contains(run.out, "\"threads\":5,"));
+  CHECK(contains(run.out, "\"failures\":[]"));
+}
+
+TEST_CASE("cli.load transfer --json moves the buffer and sums the counter" *
+          doctest::timeout(30)) {
+  const CliRun run = run_cli({"load", "transfer", "--n", "10", "--json"});
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  check_one_json_object(run.out);
+  check_standard_keys(run.out);
+  CHECK(contains(run.out, "\"check\":55,"));
+  CHECK(contains(run.out, "\"expected\":55,"));
+  CHECK(contains(run.out, "\"check_ok\":true"));
+  CHECK(contains(run.out, "\"moved_not_copied\":true"));
+  CHECK(contains(run.out, "\"buffer_bytes\":104857600"));
+  CHECK(contains(run.out, "\"counter\":\"first 64-bit word\""));
+  CHECK(contains(run.out, "\"threads\":2,"));
+}
+
+TEST_CASE("cli.load transfer counts past 255 round trips (the counter is a 64-bit word)" *
+          doctest::timeout(30)) {
+  const CliRun run = run_cli({"load", "transfer", "--n", "300", "--json"});
+  CHECK(run.code == 0);
+  CHECK(contains(run.out, "\"check\":45150,"));  // 300 * 301 / 2
+  CHECK(contains(run.out, "\"check_ok\":true"));
+}
+
+TEST_CASE("cli.load fanin is right over rendezvous, bounded and unbounded channels" *
+          doctest::timeout(30)) {
+  for (const char* capacity : {"0", "1", "1024", "unbounded"}) {
+    CAPTURE(capacity);
+    const CliRun run = run_cli({"load", "fanin", "--n", "800", "--capacity", capacity, "--json"});
+    CHECK(run.code == 0);
+    CHECK(contains(run.out, "\"check\":80400,"));  // 4 * 200 * 201 / 2
+    CHECK(contains(run.out, "\"check_ok\":true"));
+    const std::string reported = std::string(capacity) == "unbounded" ? "\"unbounded\"" : capacity;
+    CHECK(contains(run.out, "\"capacity\":" + reported));
+  }
+}
+
+TEST_CASE("cli.load reports the threads it used, not the ones asked for" * doctest::timeout(30)) {
+  const CliRun run = run_cli({"load", "fanin", "--n", "400", "--threads", "3", "--json"});
+  CHECK(run.code == 0);
+  CHECK(contains(run.out, "\"threads\":5,"));
+  CHECK(contains(run.out, "\"threads_requested\":3,"));
+}
+
+TEST_CASE("cli.load prints an aligned human report by default" * doctest::timeout(30)) {
+  const CliRun run = run_cli({"load", "fanin", "--n", "4000"});
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  const std::vector<std::string> lines = lines_of(run.out);
+  REQUIRE(lines.size() >= 7);
+  CHECK(lines[0].rfind("workload", 0) == 0);
+  CHECK(contains(run.out, "4,000 messages"));
+  CHECK(contains(run.out, "2,002,000 = expected 2,002,000: ok"));
+  CHECK(contains(run.out, "messages/s"));
+  const std::size_t column = lines[0].find("fanin");
+  for (const std::string& line : lines) CHECK(line.find_first_not_of(' ', column - 1) == column);
+}
+
+TEST_CASE("cli.load --list lists the runnable workloads, one per line") {
+  const CliRun run = run_cli({"load", "--list"});
+  CHECK(run.code == 0);
+  const std::vector<std::string> lines = lines_of(run.out);
+  CHECK(std::find(lines.begin(), lines.end(), "fanin") != lines.end());
+  CHECK(std::find(lines.begin(), lines.end(), "transfer") != lines.end());
+  CHECK(std::find(lines.begin(), lines.end(), "ring") == lines.end());
+}
+
+TEST_CASE("cli.help describes the command, the workloads and what --threads means") {
+  const CliRun top = run_cli({"--help"});
+  CHECK(top.code == 0);
+  CHECK(contains(top.out, "load"));
+  const CliRun load = run_cli({"load", "--help"});
+  CHECK(load.code == 0);
+  CHECK(load.err.empty());
+  for (const char* text : {"fanin", "transfer", "--threads", "--style", "--capacity", "--json",
+                           "first 64-bit word", "ring", "coming with later issues"}) {
+    CHECK_MESSAGE(contains(load.out, text), text);
+  }
+}
+
+TEST_CASE("cli.load rejects n = 0 with exit code 2") {
+  check_usage_error(run_cli({"load", "fanin", "--n", "0"}), "--n");
+}
+
+TEST_CASE("cli.load rejects a negative n with exit code 2") {
+  check_usage_error(run_cli({"load", "fanin", "--n", "-5"}), "'-5'");
+  check_usage_error(run_cli({"load", "transfer", "--n=-5"}), "'-5'");
+}
+
+TEST_CASE("cli.load rejects a non-numeric n with exit code 2") {
+  check_usage_error(run_cli({"load", "fanin", "--n", "abc"}), "'abc'");
+  check_usage_error(run_cli({"load", "fanin", "--n", "12x"}), "'12x'");
+}
+
+TEST_CASE("cli.load rejects an n whose check would overflow 64 bits") {
+  check_usage_error(run_cli({"load", "fanin", "--n", "8589934592"}), "64 bits");
+  check_usage_error(run_cli({"load", "transfer", "--n", "4294967296"}), "64 bits");
+  check_usage_error(run_cli({"load", "fanin", "--n", "99999999999999999999999"}), "too large");
+}
+
+TEST_CASE("cli.load rejects a fanin n that 4 producers cannot share evenly") {
+  check_usage_error(run_cli({"load", "fanin", "--n", "4001"}), "multiple of 4");
+}
+
+TEST_CASE("cli.load rejects --threads 0 with exit code 2") {
+  check_usage_error(run_cli({"load", "fanin", "--threads", "0"}), "--threads");
+}
+
+TEST_CASE("cli.load rejects a bad --capacity with exit code 2") {
+  check_usage_error(run_cli({"load", "fanin", "--capacity", "-1"}), "--capacity");
+  check_usage_error(run_cli({"load", "fanin", "--capacity", "lots"}), "--capacity");
+}
+
+TEST_CASE("cli.load rejects an unknown workload with exit code 2") {
+  check_usage_error(run_cli({"load", "nope"}), "unknown workload 'nope'");
+}
+
+TEST_CASE("cli.load rejects a workload without implementations, naming no styles") {
+  check_usage_error(run_cli({"load", "ring"}),
+                    "workload 'ring' has no implementation yet (styles: none)");
+}
+
+TEST_CASE("cli.load rejects an unknown style, naming the styles available") {
+  check_usage_error(run_cli({"load", "fanin", "--style", "actor"}), "(styles: thread)");
+}
+
+TEST_CASE("cli.load rejects an unknown flag with exit code 2") {
+  check_usage_error(run_cli({"load", "fanin", "--bogus"}), "--bogus");
+  check_usage_error(run_cli({"load", "fanin", "--n"}), "--n");
+}
+
+TEST_CASE("cli rejects a missing or unknown command with exit code 2") {
+  check_usage_error(run_cli({}), "missing the command");
+  check_usage_error(run_cli({"bogus"}), "bogus");
+  check_usage_error(run_cli({"load"}), "missing the workload");
+}

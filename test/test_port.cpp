@@ -1,0 +1,79 @@
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "troupe/channels/channel.hpp"
+#include "troupe/channels/port.hpp"
+
+using namespace std::chrono_literals;
+
+TEST_CASE("port.two entangled ports carry typed messages both ways" * doctest::timeout(10)) {
+  auto [port1, port2] = troupe::message_channel<std::string, int>();
+  std::thread peer([port = std::move(port2)]() mutable {
+    while (auto text = port.recv()) REQUIRE(port.send(static_cast<int>(text->size())));
+  });
+  REQUIRE(port1.send("hello"));
+  CHECK(port1.recv() == 5);
+  REQUIRE(port1.send("troupe!"));
+  CHECK(port1.recv() == 7);
+  port1.close();  // the peer's recv ends, its thread exits
+  peer.join();
+}
+
+TEST_CASE("port.a port travels through a channel and keeps working on the other side" *
+          doctest::timeout(10)) {
+  auto [mine, theirs] = troupe::message_channel<int, int>();
+  auto [intro_tx, intro_rx] = troupe::channel<troupe::Port<int, int>>(1);
+  REQUIRE(intro_tx.send(std::move(theirs)));
+  CHECK_FALSE(theirs.valid());  // transferred
+  std::thread worker([&intro_rx] {
+    auto port = intro_rx.recv();
+    REQUIRE(port.has_value());
+    while (auto x = port->recv()) REQUIRE(port->send(*x * 2));
+  });
+  for (int i = 1; i <= 100; ++i) {
+    REQUIRE(mine.send(int{i}));
+    CHECK(mine.recv() == 2 * i);
+  }
+  mine.close();
+  worker.join();
+}
+
+TEST_CASE("port.a port used after it was transferred throws invalid_handle") {
+  auto [port1, port2] = troupe::message_channel<int, int>();
+  auto moved = std::move(port1);
+  try {
+    (void)port1.send(1);
+    FAIL("a transferred port still sent");
+  } catch (const troupe::Error& e) {
+    CHECK(e.code() == troupe::ErrorCode::invalid_handle);
+    CHECK(std::string(e.what()).find("Port") != std::string::npos);
+  }
+  CHECK_THROWS_AS((void)port1.recv(), troupe::Error);
+  CHECK(moved.send(1));
+  CHECK(port2.recv() == 1);
+}
+
+TEST_CASE("port.closing one end ends the other's stream after draining, and its sends fail") {
+  auto [port1, port2] = troupe::message_channel<int, int>();
+  REQUIRE(port1.send(1));
+  port1.close();
+  CHECK(port2.recv() == 1);
+  CHECK_FALSE(port2.recv().has_value());
+  auto result = port2.send(2);
+  REQUIRE_FALSE(result);
+  CHECK(result.error().is_closed());
+  CHECK(result.error().message() == 2);
+}
+
+TEST_CASE("port.a bounded message channel applies backpressure in each direction") {
+  auto [port1, port2] = troupe::message_channel<int, int>(2);
+  REQUIRE(port1.try_send(1));
+  REQUIRE(port1.try_send(2));
+  CHECK(port1.try_send(3).error().is_full());
+  CHECK(port1.send_for(3, 1ms).error().is_timeout());
+  CHECK(port2.try_recv().value() == 1);
+  CHECK_THROWS_AS((troupe::message_channel<int, int>(-3)), troupe::Error);
+}
