@@ -316,3 +316,26 @@ TEST_CASE("channel.result reports are readable") {
   CHECK(troupe::to_string(SendErrorKind::full) == "full");
   CHECK(troupe::to_string(RecvError::timeout) == "timeout");
 }
+
+namespace {
+struct Ping {
+  int hops = 0;
+  troupe::Sender<Ping> reply_to;  // a message may carry a Sender of its own type
+};
+}  // namespace
+
+TEST_CASE("channel.a message type may carry a sender of its own type") {
+  static_assert(troupe::Sendable<Ping>);
+  auto [tx, rx] = troupe::unbounded_channel<Ping>();
+  REQUIRE(tx.send(Ping{1, tx.clone()}));
+  auto ping = rx.recv();
+  REQUIRE(ping.has_value());
+  REQUIRE(ping->reply_to.send(Ping{ping->hops + 1, {}}));
+  CHECK(rx.recv()->hops == 2);
+}
+
+TEST_CASE("channel.a non-sendable payload is refused at compile time") {
+  // channel<int*> would not compile (static_assert); the concept says why.
+  static_assert(!troupe::Sendable<int*>);
+  CHECK(troupe::why_not_sendable<int*>().find("int*") != std::string::npos);
+}

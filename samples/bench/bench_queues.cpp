@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "queues.hpp"
+#include "troupe_candidates.hpp"
 
 namespace troupe::bench {
 namespace {
@@ -192,6 +193,9 @@ const Candidate kCandidates[] = {
     candidate<BoostSpscQueue>("boost_spsc_queue"),
     candidate<ArrayMpsc>("array_mpsc"),
     candidate<SegmentedMpsc>("segmented_mpsc"),
+    candidate<TroupeBounded>("troupe_bounded"),
+    candidate<TroupeUnbounded>("troupe_unbounded"),
+    candidate<TroupeBoundedBlocking>("troupe_bounded_blocking"),
 };
 
 struct Scenario {

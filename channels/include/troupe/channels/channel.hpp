@@ -111,9 +111,6 @@ class Receiver;
 
 template <class T>
 class Sender {
-  static_assert(Sendable<T>,
-                "troupe::Sender<T>: T must be Sendable (see troupe/channels/sendable.hpp)");
-
  public:
   using value_type = T;
 
@@ -211,9 +208,6 @@ class Sender {
 
 template <class T>
 class Receiver {
-  static_assert(Sendable<T>,
-                "troupe::Receiver<T>: T must be Sendable (see troupe/channels/sendable.hpp)");
-
  public:
   using value_type = T;
 
@@ -333,8 +327,13 @@ template <class T, class... Args>
 // A bounded MPSC channel holding at most `capacity` messages; 0 makes a rendezvous channel.
 // Throws Error(invalid_argument) for a negative capacity or one above kMaxChannelCapacity, and
 // Error(resource_exhausted) if the slots cannot be allocated.
+//
+// T must be Sendable; the check sits here (not in Sender<T>) so that a message type may contain
+// a Sender of its own type, e.g. `struct Ping { Sender<Ping> reply_to; };`.
 template <class T>
 [[nodiscard]] std::pair<Sender<T>, Receiver<T>> channel(std::int64_t capacity) {
+  static_assert(Sendable<T>,
+                "troupe::channel<T>: T must be Sendable; troupe::why_not_sendable<T>() says why");
   detail::check_capacity(capacity, "channel");
   const auto slots = static_cast<std::size_t>(capacity);
   return detail::ChannelAccess::make(detail::new_chan<T>("channel", slots, slots));
@@ -343,6 +342,9 @@ template <class T>
 // An unbounded MPSC channel: send never blocks and never fails with Full.
 template <class T>
 [[nodiscard]] std::pair<Sender<T>, Receiver<T>> unbounded_channel() {
+  static_assert(
+      Sendable<T>,
+      "troupe::unbounded_channel<T>: T must be Sendable; troupe::why_not_sendable<T>() says why");
   return detail::ChannelAccess::make(
       detail::new_chan<T>("unbounded_channel", 0, typename detail::Chan<T>::Unbounded{}));
 }
