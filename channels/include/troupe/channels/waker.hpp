@@ -125,7 +125,7 @@ class SpinWait {
   bool spin() noexcept;
   void reset() noexcept { step_ = 0; }
 
-  static constexpr std::uint32_t kSpinSteps = 64;   // each a short run of CPU pauses
+  static constexpr std::uint32_t kSpinSteps = 600;  // each one or two CPU pauses
   static constexpr std::uint32_t kYieldSteps = 16;  // each a sched_yield
 
  private:
