@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "troupe/cli.hpp"
+#include "troupe/load.hpp"
+#include "troupe/report.hpp"
 
 namespace {
 
@@ -224,6 +226,24 @@ TEST_CASE("cli.load rejects a bad --capacity with exit code 2") {
   check_usage_error(run_cli({"load", "fanin", "--capacity", "lots"}), "--capacity");
 }
 
+TEST_CASE("cli.load rejects an unknown --placement with exit code 2") {
+  check_usage_error(run_cli({"load", "transfer", "--placement", "anywhere"}), "--placement");
+}
+
+TEST_CASE("cli.load reports the thread placement it used, default or asked for" *
+          doctest::timeout(30)) {
+  const CliRun spread = run_cli({"load", "transfer", "--n", "10", "--json"});
+  CHECK(spread.code == 0);
+  CHECK(contains(spread.out, "\"placement\":\"spread\""));
+  const CliRun os = run_cli({"load", "transfer", "--n", "10", "--placement", "os", "--json"});
+  CHECK(os.code == 0);
+  CHECK(contains(os.out, "\"placement\":\"os\""));
+  const CliRun fanin = run_cli({"load", "fanin", "--n", "4000", "--placement", "spread", "--json"});
+  CHECK(fanin.code == 0);
+  CHECK(contains(fanin.out, "\"placement\":\"spread\""));
+  CHECK(contains(fanin.out, "\"check_ok\":true"));
+}
+
 TEST_CASE("cli.load rejects an unknown workload with exit code 2") {
   check_usage_error(run_cli({"load", "nope"}), "unknown workload 'nope'");
 }
@@ -246,4 +266,45 @@ TEST_CASE("cli rejects a missing or unknown command with exit code 2") {
   check_usage_error(run_cli({}), "missing the command");
   check_usage_error(run_cli({"bogus"}), "bogus");
   check_usage_error(run_cli({"load"}), "missing the workload");
+}
+
+namespace {
+// An implementation that computes the wrong sum and sees a broken invariant.
+troupe::cli::LoadResult run_wrong(const troupe::cli::LoadParams& params) {
+  troupe::cli::LoadResult result;
+  result.items = params.n;
+  result.seconds = 0.5;
+  result.check = 41;
+  result.threads = 1;
+  result.failures = {"a \"quoted\"\nfailure"};
+  return result;
+}
+}  // namespace
+
+TEST_CASE("cli.load exits 1 after printing a result whose check is wrong") {
+  const troupe::cli::WorkloadSpec* spec = troupe::cli::find_workload("transfer");
+  REQUIRE(spec != nullptr);
+  const troupe::cli::Implementation wrong{"transfer", "wrong", run_wrong, "ignored", {}};
+  troupe::cli::LoadPlan plan{.spec = spec, .implementation = &wrong, .params = {}, .json = true};
+  plan.params.n = 9;  // expected 45
+  std::ostringstream json;
+  CHECK(troupe::cli::run_load(plan, json) == 1);
+  check_one_json_object(json.str());
+  CHECK(contains(json.str(), "\"check\":41,\"expected\":45,\"check_ok\":false"));
+  CHECK(contains(json.str(), "\"failures\":[\"a \\\"quoted\\\"\\nfailure\"]"));
+  CHECK(contains(json.str(), "\"rate\":18,"));
+  plan.json = false;
+  std::ostringstream human;
+  CHECK(troupe::cli::run_load(plan, human) == 1);
+  CHECK(contains(human.str(), "41 != expected 45: FAILED"));
+}
+
+TEST_CASE("cli.report formats counts, rates and JSON strings") {
+  CHECK(troupe::cli::format_count(0) == "0");
+  CHECK(troupe::cli::format_count(999) == "999");
+  CHECK(troupe::cli::format_count(1000) == "1,000");
+  CHECK(troupe::cli::format_count(18446744073709551615ULL) == "18,446,744,073,709,551,615");
+  CHECK(troupe::cli::format_rate(26'143'000.0, "messages") == "26.14 M messages/s");
+  CHECK(troupe::cli::format_rate(812'345.4, "round trips") == "812,345 round trips/s");
+  CHECK(troupe::cli::json_string("a\"b\\c\n\x01") == "\"a\\\"b\\\\c\\n\\u0001\"");
 }

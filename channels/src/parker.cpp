@@ -101,15 +101,15 @@ void Parker::wake() noexcept {
 
 bool SpinWait::spin() noexcept {
   if (step_ < kSpinSteps) {
-    // One or two pauses a step (a pause is ~25 ns on this project's machines): the caller
-    // re-checks its condition every few tens of nanoseconds, so a message is noticed almost
-    // as soon as it lands, while the whole spin phase stays around 25 us.
+    // One pause a step (~25 ns on this project's machines): the caller re-checks its condition
+    // every few tens of nanoseconds, so a message is noticed almost as soon as it lands.
     detail::cpu_relax();
-    if (step_ >= kSpinSteps / 4) detail::cpu_relax();
     ++step_;
     return true;
   }
   if (step_ < kSpinSteps + kYieldSteps) {
+    // Then give the core away: if the thread we wait for shares this core, it runs now instead
+    // of after our time slice; if it does not, sched_yield returns at once and we re-check.
     sched_yield();
     ++step_;
     return true;

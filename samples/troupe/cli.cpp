@@ -15,7 +15,7 @@ namespace troupe::cli {
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C] [--json]"
+    "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C] [--placement P] [--json]"
     " | troupe load --list | troupe --help";
 
 // The one way a usage error is printed: one line (newlines folded), then the usage line.
@@ -54,6 +54,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                   "The implementation (below); default: the workload's fastest");
   add_text_option(*load, "--capacity", request.capacity, "C",
                   "Bound of the workload's channels (0 = rendezvous) or 'unbounded'");
+  add_text_option(*load, "--placement", request.placement, "P",
+                  "Where threads run: spread (pinned round-robin over cores) or os; default below");
   load->add_flag("--json", request.json, "Print exactly one JSON object line instead of a report");
   load->add_flag("--list", list, "Print the workloads that can run, one per line");
   load->footer(workloads_help());

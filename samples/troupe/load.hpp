@@ -35,11 +35,19 @@ struct Capacity {
   [[nodiscard]] bool unbounded() const noexcept { return slots < 0; }
 };
 
+// Where a run's threads execute (--placement): `spread` pins them round-robin over the cores the
+// process may use, so that communicating threads run in parallel from the first message; `os`
+// leaves placement to the kernel, which often starts a new thread on its creator's core and
+// moves it only after tens of milliseconds — so short runs then measure two threads sharing one
+// core.
+enum class Placement { spread, os };
+
 // What an implementation is asked to do. Validated before the run (see plan_load).
 struct LoadParams {
   std::uint64_t n = 0;                      // the workload's size, in its unit
   std::optional<std::uint64_t> threads;     // --threads, if given (implementations may ignore it)
   std::optional<Capacity> capacity;         // --capacity, else the implementation's default
+  Placement placement = Placement::os;      // --placement, else the implementation's default
 };
 
 // One extra name/value pair of a result (e.g. "capacity", "moved_not_copied").
@@ -80,6 +88,7 @@ struct Implementation {
   RunFn run;
   std::string_view threads_help;            // what --threads means here, for --help
   std::optional<Capacity> default_capacity;  // of its channels; nullopt: none, --capacity ignored
+  Placement default_placement = Placement::os;  // the faster one, measured (BENCHMARKS.md)
 };
 
 // Every workload of the spec, implemented or not, in help order.
@@ -98,6 +107,7 @@ struct LoadRequest {
   std::optional<std::string> threads;
   std::optional<std::string> style;
   std::optional<std::string> capacity;
+  std::optional<std::string> placement;
   bool json = false;
 };
 

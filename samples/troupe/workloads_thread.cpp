@@ -5,6 +5,9 @@
 //
 // Every run creates its threads first and lines them up at a StartLine; the measured phase
 // starts when the last one arrives and ends when the driver has its final answer.
+#include <pthread.h>
+#include <sched.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -21,21 +24,22 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Where every thread of a run waits until all exist; the measured phase starts as the last one
-// arrives. The waiters spin (yielding the core, as there may be more threads than cores) rather
-// than park: a parked thread needs tens of microseconds to be woken on this VM, so a parking
-// start would begin the measurement with threads that are not running yet, and with channels
-// already falling back to parking (a two-thread ping-pong then stays in that slow mode).
+// arrives (it stamps the time before releasing the others, so everyone past arrive_and_wait()
+// sees it). Waiting threads spin and yield instead of sleeping on a futex: a futex wake lets the
+// kernel pull the woken thread onto the waker's core (wake-affine placement), and the run would
+// then start with two threads sharing one core while the other sits idle.
 class StartLine {
  public:
-  explicit StartLine(std::uint32_t threads) : threads_(threads) {}
+  explicit StartLine(std::ptrdiff_t threads) : waiting_(threads) {}
 
   void arrive_and_wait() {
-    // acq_rel: the last arrival sees everything the others did before arriving.
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == threads_) {
+    // acq_rel: the last arrival's stamp and everyone's set-up happen-before the release below.
+    if (waiting_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       start_ = Clock::now();
-      go_.store(true, std::memory_order_release);  // publishes start_
+      go_.store(true, std::memory_order_release);  // release: publishes start_
       return;
     }
+    // acquire: pairs with the release of go_, making start_ visible.
     while (!go_.load(std::memory_order_acquire)) std::this_thread::yield();
   }
   // Seconds since the start. Call only after arrive_and_wait().
@@ -44,10 +48,50 @@ class StartLine {
   }
 
  private:
-  const std::uint32_t threads_;
-  std::atomic<std::uint32_t> arrived_{0};
+  std::atomic<std::ptrdiff_t> waiting_;
   std::atomic<bool> go_{false};
   Clock::time_point start_;
+};
+
+// Pins the threads of one run round-robin over the CPUs this process may use (--placement
+// spread), and gives the calling thread its own affinity back when the run is over.
+class ThreadPlacement {
+ public:
+  explicit ThreadPlacement(Placement placement) : placement_(placement) {
+    if (placement_ != Placement::spread) return;
+    if (pthread_getaffinity_np(pthread_self(), sizeof(original_), &original_) != 0) {
+      placement_ = Placement::os;  // cannot read it: leave placement to the kernel
+      return;
+    }
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &original_)) cpus_.push_back(cpu);
+    }
+    if (cpus_.size() < 2) placement_ = Placement::os;  // nothing to spread over
+  }
+  ThreadPlacement(const ThreadPlacement&) = delete;
+  ThreadPlacement& operator=(const ThreadPlacement&) = delete;
+  ~ThreadPlacement() {
+    if (placement_ == Placement::spread) {
+      pthread_setaffinity_np(pthread_self(), sizeof(original_), &original_);
+    }
+  }
+
+  // Pins the calling thread, the run's `index`-th (the driver is 0).
+  void pin(std::size_t index) const {
+    if (placement_ != Placement::spread) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpus_[index % cpus_.size()], &one);
+    pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+  }
+  [[nodiscard]] Field field() const {
+    return {"placement", std::string(placement_ == Placement::spread ? "spread" : "os")};
+  }
+
+ private:
+  Placement placement_;
+  cpu_set_t original_{};
+  std::vector<int> cpus_;
 };
 
 constexpr std::uint64_t kFaninProducers = 4;
@@ -62,9 +106,12 @@ LoadResult run_fanin_thread(const LoadParams& params) {
   auto channel = open_channel<std::int64_t>(*params.capacity);
   Receiver<std::int64_t>& rx = channel.second;
   StartLine start(kFaninProducers + 1);
+  const ThreadPlacement placement(params.placement);
+  placement.pin(0);
   std::vector<std::jthread> producers;
   for (std::uint64_t i = 0; i < kFaninProducers; ++i) {
-    producers.emplace_back([&start, per_producer, tx = channel.first.clone()]() mutable {
+    producers.emplace_back([&, i, per_producer, tx = channel.first.clone()]() mutable {
+      placement.pin(i + 1);
       start.arrive_and_wait();
       for (std::int64_t value = 1; value <= per_producer; ++value) {
         if (!tx.send(value)) return;  // closed: cannot happen here; the check would catch it
@@ -83,7 +130,8 @@ LoadResult run_fanin_thread(const LoadParams& params) {
           .seconds = seconds,
           .check = sum,
           .threads = kFaninProducers + 1,
-          .extras = {{"producers", kFaninProducers}, capacity_field(*params.capacity)},
+          .extras = {{"producers", kFaninProducers}, capacity_field(*params.capacity),
+                     placement.field()},
           .failures = {}};
 }
 
@@ -97,8 +145,11 @@ LoadResult run_transfer_thread(const LoadParams& params) {
   auto to_worker = open_channel<Buffer>(*params.capacity);
   auto to_driver = open_channel<Buffer>(*params.capacity);
   StartLine start(2);
-  std::jthread worker([&start, rx = std::move(to_worker.second),
+  const ThreadPlacement placement(params.placement);
+  placement.pin(0);
+  std::jthread worker([&start, &placement, rx = std::move(to_worker.second),
                        tx = std::move(to_driver.first)]() mutable {
+    placement.pin(1);
     start.arrive_and_wait();
     while (auto buffer = rx.recv()) {
       buffer->as<std::uint64_t>()[0] += 1;
@@ -141,7 +192,7 @@ LoadResult run_transfer_thread(const LoadParams& params) {
   result.extras = {{"buffer_bytes", std::uint64_t{kTransferBytes}},
                    {"counter", std::string("first 64-bit word")},
                    {"moved_not_copied", moved_not_copied},
-                   capacity_field(*params.capacity)};
+                   capacity_field(*params.capacity), placement.field()};
   return result;
 }
 
