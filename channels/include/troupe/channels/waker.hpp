@@ -128,7 +128,7 @@ class SpinWait {
   void reset() noexcept { step_ = 0; }
 
   static constexpr std::uint32_t kSpinSteps = 64;   // each one CPU pause: ~2 us in all
-  static constexpr std::uint32_t kYieldSteps = 16;  // each a sched_yield: ~30 us when alone
+  static constexpr std::uint32_t kYieldSteps = 16;  // each a sched_yield (~0.5 us when alone)
 
  private:
   std::uint32_t step_ = 0;
