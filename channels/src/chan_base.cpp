@@ -9,6 +9,8 @@ void ChanBase::register_receiver(Waker& waker) noexcept {
   // seq_cst: see the wake protocol in chan_base.hpp.
   Waker* previous = rx_waker_.exchange(&waker, std::memory_order_seq_cst);
   if (previous != nullptr) previous->release();
+  // The heavy side of the asymmetric pair: the caller's re-check comes after it (chan_base.hpp).
+  if (publish_fence_ == PublishFence::light) heavy_fence();
 }
 
 void ChanBase::deregister_receiver() noexcept {

@@ -51,6 +51,15 @@ void check_capacity(std::int64_t capacity, const char *what) {
   }
 }
 
+void check_spsc_capacity(std::int64_t capacity) {
+  check_capacity(capacity, "spsc_channel");
+  if (capacity == 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "spsc_channel: capacity 0 leaves no slot for a message (a single-producer "
+                "channel has no rendezvous form; use channel<T>(0) for one)");
+  }
+}
+
 Clock::time_point deadline_after(Clock::duration timeout, const char *what) {
   if (timeout < Clock::duration::zero()) {
     throw Error(ErrorCode::invalid_argument,

@@ -196,6 +196,7 @@ const Candidate kCandidates[] = {
     candidate<TroupeBounded>("troupe_bounded"),
     candidate<TroupeUnbounded>("troupe_unbounded"),
     candidate<TroupeBoundedBlocking>("troupe_bounded_blocking"),
+    candidate<TroupeSpsc>("troupe_spsc"),
 };
 
 struct Scenario {

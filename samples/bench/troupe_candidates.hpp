@@ -4,6 +4,8 @@
 //   troupe_unbounded        unbounded_channel<int64_t>(): try_send / try_recv
 //   troupe_bounded_blocking channel<int64_t>(kCapacity): send / recv, i.e. the channel's own idle
 //                           policy (spin, yield, park) instead of the harness's back-off
+//   troupe_spsc             spsc_channel<int64_t>(kCapacity): try_send / try_recv; single-producer
+//                           scenarios only (its SpscSender cannot be cloned)
 //
 // Each producer thread gets its own Sender clone, as a user would give each thread one.
 #pragma once
@@ -61,6 +63,32 @@ class TroupeChannel {
 
  private:
   Sender<std::int64_t> tx_;
+  Receiver<std::int64_t> rx_;
+};
+
+// The single-producer flavor. No producer(): the harness's one producer thread uses this
+// object's try_push (the SpscSender is handed from thread to thread between iterations, which
+// join in between — as "Owner thread only" allows).
+class TroupeSpsc {
+ public:
+  static constexpr bool kMultiProducer = false;
+
+  explicit TroupeSpsc(std::size_t capacity) {
+    auto [tx, rx] = spsc_channel<std::int64_t>(static_cast<std::int64_t>(capacity));
+    tx_ = std::move(tx);
+    rx_ = std::move(rx);
+  }
+
+  bool try_push(std::int64_t value) { return static_cast<bool>(tx_.try_send(std::int64_t{value})); }
+  bool try_pop(std::int64_t& out) {
+    auto message = rx_.try_recv();
+    if (!message) return false;
+    out = *message;
+    return true;
+  }
+
+ private:
+  SpscSender<std::int64_t> tx_;
   Receiver<std::int64_t> rx_;
 };
 

@@ -1,8 +1,10 @@
-// troupe/channels/channel.hpp — MPSC channels: Sender<T> + Receiver<T>.
+// troupe/channels/channel.hpp — MPSC channels: Sender<T> + Receiver<T>, and the
+// single-producer flavor SpscSender<T> + Receiver<T>.
 //
 //   auto [tx, rx] = troupe::channel<Job>(1024);      // bounded: at most 1024 queued
 //   auto [tx, rx] = troupe::unbounded_channel<Job>(); // never full
 //   auto [tx, rx] = troupe::channel<Job>(0);          // rendezvous: send waits for a receiver
+//   auto [tx, rx] = troupe::spsc_channel<Job>(1024);  // bounded, one producer: no clone()
 //
 //   tx.send(std::move(job));                 // blocks while full
 //   if (auto r = tx.try_send(std::move(job)); !r) {
@@ -46,9 +48,21 @@
 // Errors. Using a moved-from or default-constructed handle throws troupe::Error
 // (invalid_handle); a negative or oversized capacity or timeout throws invalid_argument.
 //
+// Single producer. spsc_channel<T>(n) is a bounded channel (n in [1, kMaxChannelCapacity])
+// whose sending handle, SpscSender<T>, cannot be cloned: the type guarantees one producer, so
+// a send and a receive need no locked instruction (samples/bench measures what that is worth:
+// troupe_spsc against troupe_bounded). Its Receiver<T> is the same type as for every other
+// channel (select, poll_recv, ... work unchanged). Semantics are those above, with one sender;
+// SpscSender is "Owner thread only" (it may move between threads). Costs that move elsewhere:
+// a receiver that parks (recv on an empty channel, poll_recv returning Empty, select) and the
+// receiver's close/destruction pay a process-wide memory barrier (membarrier, ~1-3 us), and
+// receiving after the receiver closed uses a CAS per message.
+//
 // What this does not guarantee: fairness between senders blocked on a full channel beyond
 // "woken in the order they parked"; a global order across senders; any bound on how long a
 // preempted sender delays the receiver when it stalls between claiming and writing its slot.
+// len() of a single-producer channel may, right after the receiver closed, still count a
+// message that its sender is taking back.
 #pragma once
 
 #include <chrono>
@@ -102,8 +116,26 @@ using RecvResult = Result<T, RecvError>;
 namespace detail {
 [[noreturn]] void throw_invalid_handle(const char* what);
 void check_capacity(std::int64_t capacity, const char* what);
+// check_capacity, and capacity 0 (no rendezvous form) rejected too.
+void check_spsc_capacity(std::int64_t capacity);
 Clock::time_point deadline_after(Clock::duration timeout, const char* what);
 struct ChannelAccess;
+
+// The outcome of a send as the caller sees it: on failure, `message` goes into the error.
+template <class T>
+SendResult<T> send_result(SendStatus status, T& message) {
+  switch (status) {
+    case SendStatus::ok:
+      return {};
+    case SendStatus::full:
+      return {failure, SendErrorKind::full, std::move(message)};
+    case SendStatus::closed:
+      return {failure, SendErrorKind::closed, std::move(message)};
+    case SendStatus::timeout:
+      return {failure, SendErrorKind::timeout, std::move(message)};
+  }
+  return {failure, SendErrorKind::closed, std::move(message)};
+}
 }  // namespace detail
 
 template <class T>
@@ -129,11 +161,11 @@ class Sender {
 
   // Blocks while the channel is full. Fails only with Closed. Thread-safe.
   SendResult<T> send(T message) {
-    return finish(checked().send(message, detail::kForever, true), message);
+    return detail::send_result(checked().send(message, detail::kForever, true), message);
   }
   // Never blocks. Fails with Full or Closed. Thread-safe.
   SendResult<T> try_send(T message) {
-    return finish(checked().send(message, detail::kForever, false), message);
+    return detail::send_result(checked().send(message, detail::kForever, false), message);
   }
   // Blocks at most `timeout` (>= 0). Fails with Timeout or Closed. Thread-safe.
   template <class Rep, class Period>
@@ -143,7 +175,7 @@ class Sender {
     return send_until(std::move(message), deadline);
   }
   SendResult<T> send_until(T message, std::chrono::steady_clock::time_point deadline) {
-    return finish(checked().send(message, deadline, true), message);
+    return detail::send_result(checked().send(message, deadline, true), message);
   }
 
   // The asynchronous form of try_send, for runtimes (coroutines, actors): on Full, `waker` is
@@ -151,7 +183,7 @@ class Sender {
   // cancel_wait(waker) if the caller stops waiting. A rendezvous channel never registers the
   // waker (it needs a blocked receiver, as for try_send). Thread-safe.
   SendResult<T> poll_send(T message, Waker& waker) {
-    return finish(checked().poll_send(message, waker), message);
+    return detail::send_result(checked().poll_send(message, waker), message);
   }
   // Withdraws a waker registered by poll_send (no effect if it was already woken).
   void cancel_wait(Waker& waker) { (void)checked().deregister_sender(waker); }
@@ -189,18 +221,90 @@ class Sender {
     if (chan_ == nullptr) detail::throw_invalid_handle("Sender");
     return *chan_;
   }
-  static SendResult<T> finish(detail::SendStatus status, T& message) {
-    switch (status) {
-      case detail::SendStatus::ok:
-        return {};
-      case detail::SendStatus::full:
-        return {failure, SendErrorKind::full, std::move(message)};
-      case detail::SendStatus::closed:
-        return {failure, SendErrorKind::closed, std::move(message)};
-      case detail::SendStatus::timeout:
-        return {failure, SendErrorKind::timeout, std::move(message)};
+  detail::Chan<T>* chan_ = nullptr;
+};
+
+// The sending half of spsc_channel<T>(n): the one producer. Move-only, never cloned; every
+// member is Owner thread only (the handle may move to another thread, as a whole). Same send
+// API and error semantics as Sender<T>: a failed send hands the message back.
+// Memory ordering: everything the producer did before a successful send happens-before the
+// receive of that message returns; messages are received in the order sent.
+template <class T>
+class SpscSender {
+ public:
+  using value_type = T;
+
+  // An empty handle; every operation on it throws Error(invalid_handle).
+  SpscSender() noexcept = default;
+  SpscSender(const SpscSender&) = delete;
+  SpscSender& operator=(const SpscSender&) = delete;
+  SpscSender(SpscSender&& other) noexcept : chan_(std::exchange(other.chan_, nullptr)) {}
+  // Closes the channel this handle held (as destruction does), then takes over `other`'s.
+  SpscSender& operator=(SpscSender&& other) noexcept {
+    if (this != &other) {
+      detach();
+      chan_ = std::exchange(other.chan_, nullptr);
     }
-    return {failure, SendErrorKind::closed, std::move(message)};
+    return *this;
+  }
+  // Closes the channel: the receiver drains what is queued, then sees the end of the stream.
+  ~SpscSender() { detach(); }
+
+  // Blocks while the channel is full. Fails only with Closed. Owner thread only.
+  SendResult<T> send(T message) {
+    return detail::send_result(checked().send_single_producer(message, detail::kForever, true),
+                               message);
+  }
+  // Never blocks. Fails with Full or Closed. Owner thread only. Never allocates.
+  SendResult<T> try_send(T message) {
+    return detail::send_result(checked().send_single_producer(message, detail::kForever, false),
+                               message);
+  }
+  // Blocks at most `timeout` (>= 0). Fails with Timeout or Closed. Owner thread only.
+  template <class Rep, class Period>
+  SendResult<T> send_for(T message, std::chrono::duration<Rep, Period> timeout) {
+    const auto deadline = detail::deadline_after(
+        std::chrono::duration_cast<detail::Clock::duration>(timeout), "SpscSender::send_for");
+    return send_until(std::move(message), deadline);
+  }
+  SendResult<T> send_until(T message, std::chrono::steady_clock::time_point deadline) {
+    return detail::send_result(checked().send_single_producer(message, deadline, true), message);
+  }
+
+  // The asynchronous form of try_send (see Sender::poll_send): on Full, `waker` is registered
+  // and woken once a slot frees or the channel closes. Owner thread only.
+  SendResult<T> poll_send(T message, Waker& waker) {
+    return detail::send_result(checked().poll_send(message, waker), message);
+  }
+  // Withdraws a waker registered by poll_send (no effect if it was already woken).
+  void cancel_wait(Waker& waker) { (void)checked().deregister_sender(waker); }
+
+  // Closes the channel; the receiver drains what is queued, then sees the end. Idempotent.
+  // Owner thread only.
+  void close() { checked().close(); }
+  // Thread-safe snapshots, like Sender's.
+  [[nodiscard]] bool is_closed() const { return checked().closed(); }
+  [[nodiscard]] std::size_t len() const { return checked().size(); }
+  // Always the bound given to spsc_channel (optional only to match Sender<T>).
+  [[nodiscard]] std::optional<std::size_t> capacity() const { return checked().capacity(); }
+  // False for a moved-from or default-constructed handle.
+  [[nodiscard]] bool valid() const noexcept { return chan_ != nullptr; }
+
+ private:
+  friend struct detail::ChannelAccess;
+  explicit SpscSender(detail::Chan<T>& chan) noexcept : chan_(&chan) {
+    chan_->add_ref();
+    chan_->add_sender();
+  }
+
+  void detach() noexcept {
+    if (chan_ == nullptr) return;
+    if (chan_->drop_sender()) chan_->close();  // always the last (only) sender
+    std::exchange(chan_, nullptr)->drop_ref();
+  }
+  detail::Chan<T>& checked() const {
+    if (chan_ == nullptr) detail::throw_invalid_handle("SpscSender");
+    return *chan_;
   }
 
   detail::Chan<T>* chan_ = nullptr;
@@ -231,7 +335,7 @@ class Receiver {
     return out;
   }
   // Never blocks. Fails with Empty or Closed (closed and drained).
-  RecvResult<T> try_recv() { return receive(detail::kForever, false); }
+  [[gnu::always_inline]] RecvResult<T> try_recv() { return receive(detail::kForever, false); }
   // Blocks at most `timeout` (>= 0). Fails with Timeout or Closed.
   template <class Rep, class Period>
   RecvResult<T> recv_for(std::chrono::duration<Rep, Period> timeout) {
@@ -256,7 +360,7 @@ class Receiver {
 
   // Stops all further sends (they fail with Closed and hand the message back); what is queued
   // can still be received. Idempotent.
-  void close() { checked().close(); }
+  void close() { checked().close_by_receiver(); }
   [[nodiscard]] bool is_closed() const { return checked().closed(); }
   [[nodiscard]] std::size_t len() const { return checked().size(); }
   [[nodiscard]] std::optional<std::size_t> capacity() const { return checked().capacity(); }
@@ -275,7 +379,10 @@ class Receiver {
     if (chan_ == nullptr) detail::throw_invalid_handle("Receiver");
     return *chan_;
   }
-  RecvResult<T> receive(detail::Clock::time_point deadline, bool block) {
+  // Inlined into the caller, as try_recv is: returned from a call, GCC 12 builds the Result in
+  // memory field by field and reloads it whole, a store-forwarding stall that was ~40% of a
+  // try_recv in the single-thread benchmark (samples/bench).
+  [[gnu::always_inline]] RecvResult<T> receive(detail::Clock::time_point deadline, bool block) {
     std::optional<T> out;
     return result_of(checked().recv(out, deadline, block), out);
   }
@@ -301,6 +408,10 @@ struct ChannelAccess {
   template <class T>
   [[gnu::noinline]] static std::pair<Sender<T>, Receiver<T>> make(Chan<T>& chan) {
     return {Sender<T>(chan), Receiver<T>(chan)};
+  }
+  template <class T>
+  [[gnu::noinline]] static std::pair<SpscSender<T>, Receiver<T>> make_spsc(Chan<T>& chan) {
+    return {SpscSender<T>(chan), Receiver<T>(chan)};
   }
   template <class T>
   static Chan<T>& chan(const Receiver<T>& rx) {
@@ -349,9 +460,26 @@ template <class T>
       detail::new_chan<T>("unbounded_channel", 0, typename detail::Chan<T>::Unbounded{}));
 }
 
+// A bounded channel with a single producer: SpscSender<T> cannot be cloned, so sends need no
+// locked instruction (see "Single producer" above). `capacity` in [1, kMaxChannelCapacity];
+// Error(invalid_argument) otherwise (0 too: there is no single-producer rendezvous), and
+// Error(resource_exhausted) if the slots cannot be allocated.
+template <class T>
+[[nodiscard]] std::pair<SpscSender<T>, Receiver<T>> spsc_channel(std::int64_t capacity) {
+  static_assert(
+      Sendable<T>,
+      "troupe::spsc_channel<T>: T must be Sendable; troupe::why_not_sendable<T>() says why");
+  detail::check_spsc_capacity(capacity);
+  const auto slots = static_cast<std::size_t>(capacity);
+  return detail::ChannelAccess::make_spsc(detail::new_chan<T>(
+      "spsc_channel", slots, typename detail::Chan<T>::SingleProducer{}, slots));
+}
+
 // Handles are Sendable: a Sender or Receiver can travel through another channel.
 template <class T>
 inline constexpr bool enable_sendable<Sender<T>> = true;
+template <class T>
+inline constexpr bool enable_sendable<SpscSender<T>> = true;
 template <class T>
 inline constexpr bool enable_sendable<Receiver<T>> = true;
 

@@ -13,6 +13,7 @@
 #include "troupe/channels/detail/chan_base.hpp"
 #include "troupe/channels/detail/list_queue.hpp"
 #include "troupe/channels/detail/rendezvous.hpp"
+#include "troupe/channels/detail/spsc_queue.hpp"
 #include "troupe/channels/waker.hpp"
 
 namespace troupe::detail {
@@ -42,9 +43,15 @@ class Chan final : public ChanBase {
     if (capacity > 0) prepare_asymmetric_fence();  // bounded receives use light_fence()
   }
   explicit Chan(Unbounded) : queue_(std::in_place_index<1>) {}
+  struct SingleProducer {};
+  Chan(SingleProducer, std::size_t capacity)
+      : ChanBase(PublishFence::light), queue_(std::in_place_index<3>, capacity) {
+    prepare_asymmetric_fence();  // every send uses light_fence()
+  }
 
   [[nodiscard]] std::optional<std::size_t> capacity() const noexcept {
     if (const auto* array = std::get_if<0>(&queue_)) return array->capacity();
+    if (const auto* spsc = std::get_if<3>(&queue_)) return spsc->capacity();
     if (queue_.index() == 2) return 0;
     return std::nullopt;
   }
@@ -54,9 +61,23 @@ class Chan final : public ChanBase {
   [[nodiscard]] bool closed() noexcept {
     return visit([](auto& q) { return q.closed(); });
   }
-  // Closes the channel for every sender; wakes everyone who waits. Idempotent.
+  // Closes the channel for every sender; wakes everyone who waits. Idempotent. Called by a
+  // sender (any thread for Sender, the producer for SpscSender).
   void close() noexcept {
     visit([](auto& q) { return q.close(); });
+    wake_receiver();
+    wake_all_senders();
+  }
+  // The same, called by the receiver: a single-producer queue must know who closed it (see
+  // spsc_queue.hpp). Consumer only.
+  void close_by_receiver() noexcept {
+    visit([](auto& q) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(q)>, SpscQueue<T>>) {
+        return q.close_by_consumer();
+      } else {
+        return q.close();
+      }
+    });
     wake_receiver();
     wake_all_senders();
   }
@@ -64,6 +85,11 @@ class Chan final : public ChanBase {
   // Sends `value` (moved from only on ok). block=false: one attempt.
   SendStatus send(T& value, Clock::time_point deadline, bool block) {
     return visit([&](auto& q) { return send_on(q, value, deadline, block); });
+  }
+  // send() for the sending half of spsc_channel, which knows the flavor: no dispatch.
+  SendStatus send_single_producer(T& value, Clock::time_point deadline, bool block) {
+    if (queue_.index() != 3) __builtin_unreachable();  // only SpscSender calls this
+    return send_on(*std::get_if<3>(&queue_), value, deadline, block);
   }
   RecvStatus recv(std::optional<T>& out, Clock::time_point deadline, bool block) {
     return visit([&](auto& q) { return recv_on(q, out, deadline, block); });
@@ -106,7 +132,7 @@ class Chan final : public ChanBase {
   }
   // Receiver gone: close, then destroy whatever is still queued (nobody can receive it).
   void drain_on_receiver_drop() {
-    close();
+    close_by_receiver();
     std::optional<T> sink;
     for (;;) {
       const RecvStatus status = recv(sink, kForever, false);
@@ -117,7 +143,7 @@ class Chan final : public ChanBase {
   }
 
  private:
-  using Queue = std::variant<ArrayQueue<T>, ListQueue<T>, Rendezvous<T>>;
+  using Queue = std::variant<ArrayQueue<T>, ListQueue<T>, Rendezvous<T>, SpscQueue<T>>;
 
   template <class F>
   decltype(auto) visit(F&& f) {
@@ -126,9 +152,12 @@ class Chan final : public ChanBase {
         return f(*std::get_if<0>(&queue_));
       case 1:
         return f(*std::get_if<1>(&queue_));
-      default:
+      case 2:
         return f(*std::get_if<2>(&queue_));
+      case 3:
+        return f(*std::get_if<3>(&queue_));
     }
+    __builtin_unreachable();  // never valueless: built once in place, never reassigned
   }
   template <class F>
   decltype(auto) visit(F&& f) const {
@@ -137,15 +166,20 @@ class Chan final : public ChanBase {
         return f(*std::get_if<0>(&queue_));
       case 1:
         return f(*std::get_if<1>(&queue_));
-      default:
+      case 2:
         return f(*std::get_if<2>(&queue_));
+      case 3:
+        return f(*std::get_if<3>(&queue_));
     }
+    __builtin_unreachable();  // never valueless: built once in place, never reassigned
   }
 
   template <class Q>
   static constexpr bool kIsRendezvous = std::is_same_v<Q, Rendezvous<T>>;
+  // Bounded queues free slots that a parked sender may wait for (ChanBase::slot_freed).
   template <class Q>
-  static constexpr bool kIsBounded = std::is_same_v<Q, ArrayQueue<T>>;
+  static constexpr bool kIsBounded =
+      std::is_same_v<Q, ArrayQueue<T>> || std::is_same_v<Q, SpscQueue<T>>;
 
   template <class Q>
   SendStatus pushed(PushStatus status) noexcept {
@@ -156,10 +190,17 @@ class Chan final : public ChanBase {
     return status == PushStatus::full ? SendStatus::full : SendStatus::closed;
   }
 
+  // The fast path (one attempt) stays small enough to inline; waiting lives out of line.
   template <class Q>
   SendStatus send_on(Q& q, T& value, Clock::time_point deadline, bool block) {
-    PushStatus status = q.try_push(value);
+    const PushStatus status = q.try_push(value);
     if (status != PushStatus::full || !block) return pushed<Q>(status);
+    return send_wait(q, value, deadline);
+  }
+
+  template <class Q>
+  [[gnu::noinline]] SendStatus send_wait(Q& q, T& value, Clock::time_point deadline) {
+    PushStatus status = PushStatus::full;
     if constexpr (kIsRendezvous<Q>) {
       switch (q.push_until(value, *this, deadline)) {
         case WaitStatus::ok:
@@ -203,10 +244,16 @@ class Chan final : public ChanBase {
 
   template <class Q>
   RecvStatus recv_on(Q& q, std::optional<T>& out, Clock::time_point deadline, bool block) {
-    PopStatus status = q.try_pop(out);
+    const PopStatus status = q.try_pop(out);
     if (status == PopStatus::ok) return popped<Q>();
     if (status == PopStatus::closed) return RecvStatus::closed;
     if (!block) return RecvStatus::empty;  // pending counts as empty for a non-blocking try
+    return recv_wait(q, out, status, deadline);
+  }
+
+  template <class Q>
+  [[gnu::noinline]] RecvStatus recv_wait(Q& q, std::optional<T>& out, PopStatus status,
+                                         Clock::time_point deadline) {
     if constexpr (kIsRendezvous<Q>) {
       switch (q.pop_until(out, deadline)) {
         case WaitStatus::ok:

@@ -10,8 +10,16 @@
 //  load comes after the registration (it sees the waker and wakes it). Close works the same way
 //  through the seq_cst fetch_or of the tail's mark bit. A send costs one plain load here.
 //
+//  A single-producer channel (SpscQueue) publishes with a plain release store, no CAS, so it
+//  orders the two sides with the asymmetric fence pair instead (PublishFence::light):
+//  Receiver parks:  rx_waker_.exchange(me)  ->  heavy_fence()  ->  queue.poll() reads tail
+//  Sender sends:    tail store (release)    ->  light_fence()  ->  rx_waker_.load()
+//  register_receiver pays the heavy fence itself, so every parking path (recv, poll_recv,
+//  select) gets it; the send stays free of locked instructions. Its close is a seq_cst
+//  fetch_or of its own closed_ word, read by poll after the heavy fence.
+//
 //  Sender parks on a full bounded queue: tx_waiting_ += 1, heavy fence, retry the push.
-//  Receiver frees a slot: stamp store, light fence, tx_waiting_ load.
+//  Receiver frees a slot: stamp (SPSC: head) store, light fence, tx_waiting_ load.
 //  The pair orders like two seq_cst fences (fence.hpp): the sender sees the free slot, or the
 //  receiver sees the waiting sender and wakes one. The receiver's side is a compiler barrier
 //  (membarrier does the work on the rare parking side), so a receive costs no extra fence.
@@ -31,9 +39,16 @@
 
 namespace troupe::detail {
 
+// How the senders of a channel order a publish before their check for a parked receiver.
+enum class PublishFence {
+  rmw,    // a seq_cst read-modify-write claims the slot (the MPSC queues)
+  light,  // a plain store, then light_fence(); a parking receiver pays heavy_fence() (SPSC)
+};
+
 class ChanBase {
  public:
-  ChanBase() = default;
+  explicit ChanBase(PublishFence publish_fence = PublishFence::rmw) noexcept
+      : publish_fence_(publish_fence) {}
   ChanBase(const ChanBase&) = delete;
   ChanBase& operator=(const ChanBase&) = delete;
   virtual ~ChanBase() = default;
@@ -57,11 +72,12 @@ class ChanBase {
   // --- the receiver's waker ------------------------------------------------------------------
   // Called by senders after every successful push. One plain load unless a receiver is parked.
   void wake_receiver() noexcept {
-    // seq_cst: see the protocol above (pairs with register_receiver and the tail CAS).
+    // seq_cst: see the protocol above (pairs with register_receiver and the tail CAS, or, for
+    // PublishFence::light, comes after the sender's light fence).
     if (rx_waker_.load(std::memory_order_seq_cst) != nullptr) take_and_wake_receiver();
   }
   // Registers `waker` as the (single) parked receiver; the caller must re-check the queue
-  // afterwards (poll) before parking. Consumer only.
+  // afterwards (poll) before parking. Costs a heavy fence for PublishFence::light. Consumer only.
   void register_receiver(Waker& waker) noexcept;
   // Withdraws the registration (if still there). Consumer only.
   void deregister_receiver() noexcept;
@@ -84,6 +100,7 @@ class ChanBase {
   void wake_one_sender() noexcept;
 
  private:
+  const PublishFence publish_fence_;
   std::atomic<std::size_t> refs_{0};
   std::atomic<std::size_t> senders_{0};
   alignas(kCacheLine) std::atomic<Waker*> rx_waker_{nullptr};  // holds a reference when set
