@@ -138,12 +138,15 @@ LoadResult run_fanin_thread(const LoadParams& params) {
 // transfer: one Buffer, created (zeroed) before the start, travels to the worker and back n
 // times. The worker adds 1 to the counter, the buffer's first 64-bit word; the driver sums the
 // counter after each return. Every returned buffer must be the very allocation that was
-// created: same data pointer, so it moved and was never copied.
-LoadResult run_transfer_thread(const LoadParams& params) {
+// created: same data pointer, so it moved and was never copied. Each direction has exactly one
+// sender, so a bounded run uses spsc_channel (no locked instruction per message); a rendezvous
+// or unbounded one uses the MPSC channels, which offer those.
+template <class Open>
+LoadResult run_transfer(const LoadParams& params, Open open) {
   Buffer buffer(kTransferBytes);  // before any thread: if this throws, nobody waits at the start
   const std::byte* const origin = buffer.bytes().data();
-  auto to_worker = open_channel<Buffer>(*params.capacity);
-  auto to_driver = open_channel<Buffer>(*params.capacity);
+  auto to_worker = open();
+  auto to_driver = open();
   StartLine start(2);
   const ThreadPlacement placement(params.placement);
   placement.pin(0);
@@ -152,11 +155,11 @@ LoadResult run_transfer_thread(const LoadParams& params) {
     placement.pin(1);
     start.arrive_and_wait();
     while (auto buffer = rx.recv()) {
-      buffer->as<std::uint64_t>()[0] += 1;
+      buffer->template as<std::uint64_t>()[0] += 1;
       if (!tx.send(std::move(*buffer))) return;
     }
   });
-  Sender<Buffer>& tx = to_worker.first;
+  auto& tx = to_worker.first;
   Receiver<Buffer>& rx = to_driver.second;
   LoadResult result;
   result.items = params.n;
@@ -193,6 +196,17 @@ LoadResult run_transfer_thread(const LoadParams& params) {
                    {"counter", std::string("first 64-bit word")},
                    {"moved_not_copied", moved_not_copied},
                    capacity_field(*params.capacity), placement.field()};
+  return result;
+}
+
+LoadResult run_transfer_thread(const LoadParams& params) {
+  const Capacity capacity = *params.capacity;
+  LoadResult result =
+      capacity.unbounded() || capacity.slots == 0
+          ? run_transfer(params, [&] { return open_channel<Buffer>(capacity); })
+          : run_transfer(params, [&] { return spsc_channel<Buffer>(capacity.slots); });
+  result.extras.push_back(
+      {"channel", std::string(capacity.unbounded() || capacity.slots == 0 ? "mpsc" : "spsc")});
   return result;
 }
 
