@@ -130,7 +130,8 @@ LoadResult run_fanin_thread(const LoadParams& params) {
           .seconds = seconds,
           .check = sum,
           .threads = kFaninProducers + 1,
-          .extras = {{"producers", kFaninProducers}, capacity_field(*params.capacity),
+          .extras = {{"producers", kFaninProducers},
+                     capacity_field(*params.capacity),
                      placement.field()},
           .failures = {}};
 }
@@ -195,7 +196,8 @@ LoadResult run_transfer(const LoadParams& params, Open open) {
   result.extras = {{"buffer_bytes", std::uint64_t{kTransferBytes}},
                    {"counter", std::string("first 64-bit word")},
                    {"moved_not_copied", moved_not_copied},
-                   capacity_field(*params.capacity), placement.field()};
+                   capacity_field(*params.capacity),
+                   placement.field()};
   return result;
 }
 

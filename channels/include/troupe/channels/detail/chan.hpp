@@ -24,6 +24,20 @@ inline constexpr Clock::time_point kForever = Clock::time_point::max();
 enum class SendStatus { ok, full, closed, timeout };
 enum class RecvStatus { ok, empty, closed, timeout };
 
+// A rendezvous wait's outcome as a send or receive status (both spell ok/closed/timeout alike).
+template <class Status>
+Status from_wait(WaitStatus status) noexcept {
+  switch (status) {
+    case WaitStatus::ok:
+      return Status::ok;
+    case WaitStatus::timeout:
+      return Status::timeout;
+    case WaitStatus::closed:
+      break;
+  }
+  return Status::closed;
+}
+
 // How a waiting loop in this file sleeps: park until woken or until `deadline`.
 inline bool park_until(Parker& me, Clock::time_point deadline) noexcept {
   if (deadline == kForever) {
@@ -202,15 +216,7 @@ class Chan final : public ChanBase {
   [[gnu::noinline]] SendStatus send_wait(Q& q, T& value, Clock::time_point deadline) {
     PushStatus status = PushStatus::full;
     if constexpr (kIsRendezvous<Q>) {
-      switch (q.push_until(value, *this, deadline)) {
-        case WaitStatus::ok:
-          return SendStatus::ok;
-        case WaitStatus::closed:
-          return SendStatus::closed;
-        case WaitStatus::timeout:
-          return SendStatus::timeout;
-      }
-      return SendStatus::closed;
+      return from_wait<SendStatus>(q.push_until(value, *this, deadline));
     } else {
       // Full: spin briefly (the receiver is usually about to free a slot), then park.
       SpinWait spin;
@@ -255,15 +261,7 @@ class Chan final : public ChanBase {
   [[gnu::noinline]] RecvStatus recv_wait(Q& q, std::optional<T>& out, PopStatus status,
                                          Clock::time_point deadline) {
     if constexpr (kIsRendezvous<Q>) {
-      switch (q.pop_until(out, deadline)) {
-        case WaitStatus::ok:
-          return RecvStatus::ok;
-        case WaitStatus::closed:
-          return RecvStatus::closed;
-        case WaitStatus::timeout:
-          return RecvStatus::timeout;
-      }
-      return RecvStatus::closed;
+      return from_wait<RecvStatus>(q.pop_until(out, deadline));
     } else {
       SpinWait spin;
       for (;;) {
