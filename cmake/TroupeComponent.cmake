@@ -36,14 +36,20 @@ function(troupe_add_component name)
     set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
   else()
     add_library(${target} INTERFACE)
-    target_include_directories(${target} INTERFACE
-      $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
-      $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/include)
+      target_include_directories(${target} INTERFACE
+        $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+        $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+    endif()
     target_link_libraries(${target} INTERFACE ${arg_DEPENDS})
     target_compile_features(${target} INTERFACE cxx_std_20)
   endif()
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
   add_library(troupe::${name} ALIAS ${target})
-  install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  # A layer that has no public header yet has no include/ folder in a clone (git keeps no
+  # empty folders): install headers only where there are some.
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/include)
+    install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  endif()
   set_property(GLOBAL APPEND PROPERTY TROUPE_COMPONENTS ${target})
 endfunction()

@@ -136,16 +136,71 @@ SendResult<T> send_result(SendStatus status, T& message) {
   }
   return {failure, SendErrorKind::closed, std::move(message)};
 }
+
+// The send API that Sender<T> and SpscSender<T> share. `Handle` supplies `checked()` (its
+// channel, or Error(invalid_handle)), `push(message, deadline, block)` (its one send path) and
+// `kName`. Thread-safety: as stated by each handle (Sender: thread-safe; SpscSender: owner
+// thread only).
+template <class Handle, class T>
+class SendHalf {
+ public:
+  using value_type = T;
+
+  // Blocks while the channel is full. Fails only with Closed.
+  SendResult<T> send(T message) {
+    return send_result(self().push(message, kForever, true), message);
+  }
+  // Never blocks. Fails with Full or Closed.
+  SendResult<T> try_send(T message) {
+    return send_result(self().push(message, kForever, false), message);
+  }
+  // Blocks at most `timeout` (>= 0; negative throws invalid_argument). Fails with Timeout or
+  // Closed.
+  template <class Rep, class Period>
+  SendResult<T> send_for(T message, std::chrono::duration<Rep, Period> timeout) {
+    return send_until(
+        std::move(message),
+        deadline_after(std::chrono::duration_cast<Clock::duration>(timeout), Handle::kName));
+  }
+  SendResult<T> send_until(T message, std::chrono::steady_clock::time_point deadline) {
+    return send_result(self().push(message, deadline, true), message);
+  }
+
+  // The asynchronous form of try_send, for runtimes (coroutines, actors): on Full, `waker` is
+  // registered and woken once a slot frees or the channel closes — then try again. Call
+  // cancel_wait(waker) if the caller stops waiting. A rendezvous channel never registers the
+  // waker (it needs a blocked receiver, as for try_send).
+  SendResult<T> poll_send(T message, Waker& waker) {
+    return send_result(self().checked().poll_send(message, waker), message);
+  }
+  // Withdraws a waker registered by poll_send (no effect if it was already woken).
+  void cancel_wait(Waker& waker) { (void)self().checked().deregister_sender(waker); }
+
+  // Closes the channel for every sender; the receiver drains what is queued, then sees the end.
+  // Blocked senders return Closed. Idempotent.
+  void close() { self().checked().close(); }
+  // Thread-safe snapshots.
+  [[nodiscard]] bool is_closed() const { return self().checked().closed(); }
+  [[nodiscard]] std::size_t len() const { return self().checked().size(); }
+  // The bound, or nullopt for an unbounded channel.
+  [[nodiscard]] std::optional<std::size_t> capacity() const { return self().checked().capacity(); }
+
+ private:
+  Handle& self() noexcept { return static_cast<Handle&>(*this); }
+  const Handle& self() const noexcept { return static_cast<const Handle&>(*this); }
+};
 }  // namespace detail
 
 template <class T>
 class Receiver;
 
+// A sending handle of channel<T>(n) / unbounded_channel<T>(). The send API (send, try_send,
+// send_for, send_until, poll_send, cancel_wait, close, is_closed, len, capacity) is
+// detail::SendHalf's. Thread-safe: any number of threads may send through one Sender, and a
+// copy is another sender on the same channel.
 template <class T>
-class Sender {
+class Sender : public detail::SendHalf<Sender<T>, T> {
  public:
-  using value_type = T;
-
   // An empty handle; every operation on it throws Error(invalid_handle).
   Sender() noexcept = default;
   Sender(const Sender& other) noexcept : chan_(other.chan_) { attach(); }
@@ -159,49 +214,18 @@ class Sender {
   // Another sender on the same channel (same as copying). Thread-safe.
   [[nodiscard]] Sender clone() const { return Sender(checked()); }
 
-  // Blocks while the channel is full. Fails only with Closed. Thread-safe.
-  SendResult<T> send(T message) {
-    return detail::send_result(checked().send(message, detail::kForever, true), message);
-  }
-  // Never blocks. Fails with Full or Closed. Thread-safe.
-  SendResult<T> try_send(T message) {
-    return detail::send_result(checked().send(message, detail::kForever, false), message);
-  }
-  // Blocks at most `timeout` (>= 0). Fails with Timeout or Closed. Thread-safe.
-  template <class Rep, class Period>
-  SendResult<T> send_for(T message, std::chrono::duration<Rep, Period> timeout) {
-    const auto deadline = detail::deadline_after(
-        std::chrono::duration_cast<detail::Clock::duration>(timeout), "Sender::send_for");
-    return send_until(std::move(message), deadline);
-  }
-  SendResult<T> send_until(T message, std::chrono::steady_clock::time_point deadline) {
-    return detail::send_result(checked().send(message, deadline, true), message);
-  }
-
-  // The asynchronous form of try_send, for runtimes (coroutines, actors): on Full, `waker` is
-  // registered and woken once a slot frees or the channel closes — then try again. Call
-  // cancel_wait(waker) if the caller stops waiting. A rendezvous channel never registers the
-  // waker (it needs a blocked receiver, as for try_send). Thread-safe.
-  SendResult<T> poll_send(T message, Waker& waker) {
-    return detail::send_result(checked().poll_send(message, waker), message);
-  }
-  // Withdraws a waker registered by poll_send (no effect if it was already woken).
-  void cancel_wait(Waker& waker) { (void)checked().deregister_sender(waker); }
-
-  // Closes the channel for all senders; the receiver drains what is queued, then sees the end.
-  // Blocked senders return Closed. Thread-safe, idempotent.
-  void close() { checked().close(); }
-  [[nodiscard]] bool is_closed() const { return checked().closed(); }
-  // Messages queued now (a snapshot). Thread-safe.
-  [[nodiscard]] std::size_t len() const { return checked().size(); }
-  // The bound, or nullopt for an unbounded channel. Thread-safe.
-  [[nodiscard]] std::optional<std::size_t> capacity() const { return checked().capacity(); }
   // False for a moved-from or default-constructed handle.
   [[nodiscard]] bool valid() const noexcept { return chan_ != nullptr; }
 
  private:
   friend struct detail::ChannelAccess;
+  friend class detail::SendHalf<Sender<T>, T>;
+  static constexpr const char* kName = "Sender::send_for";
   explicit Sender(detail::Chan<T>& chan) noexcept : chan_(&chan) { attach(); }
+
+  detail::SendStatus push(T& message, detail::Clock::time_point deadline, bool block) {
+    return checked().send(message, deadline, block);
+  }
 
   void attach() noexcept {
     if (chan_ != nullptr) {
@@ -226,14 +250,12 @@ class Sender {
 
 // The sending half of spsc_channel<T>(n): the one producer. Move-only, never cloned; every
 // member is Owner thread only (the handle may move to another thread, as a whole). Same send
-// API and error semantics as Sender<T>: a failed send hands the message back.
+// API (detail::SendHalf) and error semantics as Sender<T>: a failed send hands the message back.
 // Memory ordering: everything the producer did before a successful send happens-before the
 // receive of that message returns; messages are received in the order sent.
 template <class T>
-class SpscSender {
+class SpscSender : public detail::SendHalf<SpscSender<T>, T> {
  public:
-  using value_type = T;
-
   // An empty handle; every operation on it throws Error(invalid_handle).
   SpscSender() noexcept = default;
   SpscSender(const SpscSender&) = delete;
@@ -250,48 +272,17 @@ class SpscSender {
   // Closes the channel: the receiver drains what is queued, then sees the end of the stream.
   ~SpscSender() { detach(); }
 
-  // Blocks while the channel is full. Fails only with Closed. Owner thread only.
-  SendResult<T> send(T message) {
-    return detail::send_result(checked().send_single_producer(message, detail::kForever, true),
-                               message);
-  }
-  // Never blocks. Fails with Full or Closed. Owner thread only. Never allocates.
-  SendResult<T> try_send(T message) {
-    return detail::send_result(checked().send_single_producer(message, detail::kForever, false),
-                               message);
-  }
-  // Blocks at most `timeout` (>= 0). Fails with Timeout or Closed. Owner thread only.
-  template <class Rep, class Period>
-  SendResult<T> send_for(T message, std::chrono::duration<Rep, Period> timeout) {
-    const auto deadline = detail::deadline_after(
-        std::chrono::duration_cast<detail::Clock::duration>(timeout), "SpscSender::send_for");
-    return send_until(std::move(message), deadline);
-  }
-  SendResult<T> send_until(T message, std::chrono::steady_clock::time_point deadline) {
-    return detail::send_result(checked().send_single_producer(message, deadline, true), message);
-  }
-
-  // The asynchronous form of try_send (see Sender::poll_send): on Full, `waker` is registered
-  // and woken once a slot frees or the channel closes. Owner thread only.
-  SendResult<T> poll_send(T message, Waker& waker) {
-    return detail::send_result(checked().poll_send(message, waker), message);
-  }
-  // Withdraws a waker registered by poll_send (no effect if it was already woken).
-  void cancel_wait(Waker& waker) { (void)checked().deregister_sender(waker); }
-
-  // Closes the channel; the receiver drains what is queued, then sees the end. Idempotent.
-  // Owner thread only.
-  void close() { checked().close(); }
-  // Thread-safe snapshots, like Sender's.
-  [[nodiscard]] bool is_closed() const { return checked().closed(); }
-  [[nodiscard]] std::size_t len() const { return checked().size(); }
-  // Always the bound given to spsc_channel (optional only to match Sender<T>).
-  [[nodiscard]] std::optional<std::size_t> capacity() const { return checked().capacity(); }
   // False for a moved-from or default-constructed handle.
   [[nodiscard]] bool valid() const noexcept { return chan_ != nullptr; }
 
  private:
   friend struct detail::ChannelAccess;
+  friend class detail::SendHalf<SpscSender<T>, T>;
+  static constexpr const char* kName = "SpscSender::send_for";
+
+  detail::SendStatus push(T& message, detail::Clock::time_point deadline, bool block) {
+    return checked().send_single_producer(message, deadline, block);
+  }
   explicit SpscSender(detail::Chan<T>& chan) noexcept : chan_(&chan) {
     chan_->add_ref();
     chan_->add_sender();
