@@ -49,7 +49,7 @@ function(troupe_add_component name)
   # A layer that has no public header yet has no include/ folder in a clone (git keeps no
   # empty folders): install headers only where there are some.
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/include)
-    install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+    install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.hpp")
   endif()
   set_property(GLOBAL APPEND PROPERTY TROUPE_COMPONENTS ${target})
 endfunction()
