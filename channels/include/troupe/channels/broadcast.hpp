@@ -26,6 +26,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <string>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -243,7 +245,9 @@ class BroadcastReceiver {
   std::uint64_t pos_ = 0;
 };
 
-// A broadcast channel keeping the `capacity` newest messages (1 <= capacity <= 2^30).
+// A broadcast channel keeping the `capacity` newest messages (1 <= capacity <= 2^30). Throws
+// Error(invalid_argument) outside that range, Error(resource_exhausted) if the ring cannot be
+// allocated.
 template <class T>
 [[nodiscard]] std::pair<BroadcastSender<T>, BroadcastReceiver<T>> broadcast(std::int64_t capacity) {
   detail::check_capacity(capacity, "broadcast");
@@ -251,7 +255,13 @@ template <class T>
     throw Error(ErrorCode::invalid_argument,
                 "broadcast: capacity 0 cannot keep a message for its receivers (use 1 or more)");
   }
-  auto state = std::make_shared<detail::BroadcastState<T>>(static_cast<std::size_t>(capacity));
+  std::shared_ptr<detail::BroadcastState<T>> state;
+  try {
+    state = std::make_shared<detail::BroadcastState<T>>(static_cast<std::size_t>(capacity));
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::resource_exhausted,
+                "broadcast: cannot allocate a ring of " + std::to_string(capacity) + " messages");
+  }
   BroadcastSender<T> tx(state);
   BroadcastReceiver<T> rx(std::move(state));
   return {std::move(tx), std::move(rx)};
