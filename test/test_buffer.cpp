@@ -21,34 +21,15 @@
 #define TROUPE_TEST_ADDRESS_SPACE_LIMIT 1
 #endif
 
+#include "test_support.hpp"
+
 namespace {
 
 using troupe::Buffer;
 using troupe::ErrorCode;
 
-// The code of the troupe::Error that `f` throws.
-template <class F>
-ErrorCode error_code_of(F&& f) {
-  try {
-    f();
-  } catch (const troupe::Error& error) {
-    return error.code();
-  }
-  FAIL("no troupe::Error was thrown");
-  return ErrorCode::invalid_argument;
-}
-
-// The message of the troupe::Error that `f` throws.
-template <class F>
-std::string error_message_of(F&& f) {
-  try {
-    f();
-  } catch (const troupe::Error& error) {
-    return error.what();
-  }
-  FAIL("no troupe::Error was thrown");
-  return {};
-}
+using troupe::testing::error_code_of;
+using troupe::testing::error_message_of;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

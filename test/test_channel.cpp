@@ -17,17 +17,11 @@ using troupe::ErrorCode;
 using troupe::RecvError;
 using troupe::SendErrorKind;
 
+#include "test_support.hpp"
+
 namespace {
 
-// Counts live instances, so tests can see that nothing is leaked or destroyed early.
-struct Tracked {
-  static inline std::atomic<int> live{0};
-  int value = 0;
-  explicit Tracked(int v) : value(v) { live.fetch_add(1); }
-  Tracked(Tracked&& other) noexcept : value(other.value) { live.fetch_add(1); }
-  Tracked& operator=(Tracked&&) = default;
-  ~Tracked() { live.fetch_sub(1); }
-};
+using troupe::testing::Tracked;
 
 template <class F>
 void for_each_flavor(F&& f) {

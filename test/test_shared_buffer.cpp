@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "test_support.hpp"
 #include "troupe/channels/channel.hpp"
 #include "troupe/channels/shared_buffer.hpp"
 #include "troupe/channels/waker.hpp"
@@ -23,27 +24,8 @@ using troupe::ErrorCode;
 using troupe::SharedBuffer;
 using troupe::WaitResult;
 
-template <class F>
-ErrorCode error_code_of(F&& f) {
-  try {
-    f();
-  } catch (const troupe::Error& error) {
-    return error.code();
-  }
-  FAIL("no troupe::Error was thrown");
-  return ErrorCode::invalid_argument;
-}
-
-template <class F>
-std::string error_message_of(F&& f) {
-  try {
-    f();
-  } catch (const troupe::Error& error) {
-    return error.what();
-  }
-  FAIL("no troupe::Error was thrown");
-  return {};
-}
+using troupe::testing::error_code_of;
+using troupe::testing::error_message_of;
 
 // Spins (yielding the core) until `done()` holds; the test's timeout catches a hang.
 template <class F>

@@ -39,27 +39,13 @@ static_assert(std::is_nothrow_move_assignable_v<SpscSender<int>>);
 static_assert(troupe::Sendable<SpscSender<int>>);
 static_assert(std::is_same_v<decltype(troupe::spsc_channel<int>(1).second), troupe::Receiver<int>>);
 
+#include "test_support.hpp"
+
 namespace {
 
-// Counts live instances, so tests can see that nothing is leaked or destroyed early.
-struct Tracked {
-  static inline std::atomic<int> live{0};
-  int value = 0;
-  explicit Tracked(int v) : value(v) { live.fetch_add(1); }
-  Tracked(Tracked&& other) noexcept : value(other.value) { live.fetch_add(1); }
-  Tracked& operator=(Tracked&&) = default;
-  ~Tracked() { live.fetch_sub(1); }
-};
+using troupe::testing::Tracked;
 
-// A waker that only counts: it stands for "make this task runnable again".
-class CountingWaker final : public troupe::Waker {
- public:
-  void wake() noexcept override { wakes.fetch_add(1, std::memory_order_release); }
-  std::atomic<int> wakes{0};
-
- protected:
-  void destroy() noexcept override {}  // lives on the test's stack
-};
+using troupe::testing::CountingWaker;
 
 std::int64_t stress_messages() {
   if (const char* env = std::getenv("TROUPE_STRESS_MESSAGES")) return std::atoll(env);
@@ -307,27 +293,7 @@ TEST_CASE("spsc.poll_recv registers a waker that a send, then the close, wakes" 
   CHECK(rx.poll_recv(waker).error() == RecvError::closed);
 }
 
-TEST_CASE("spsc.cancel_wait withdraws a receiver registration so a send no longer wakes it") {
-  auto [tx, rx] = troupe::spsc_channel<int>(4);
-  CountingWaker waker;
-  REQUIRE_FALSE(rx.poll_recv(waker));
-  rx.cancel_wait();
-  REQUIRE(tx.send(1));
-  CHECK(waker.wakes.load() == 0);
-}
-
-TEST_CASE("spsc.poll_send on a full channel registers the waker and a receive wakes it") {
-  auto [tx, rx] = troupe::spsc_channel<int>(1);
-  REQUIRE(tx.send(1));
-  CountingWaker waker;
-  auto blocked = tx.poll_send(2, waker);
-  REQUIRE_FALSE(blocked);
-  CHECK(blocked.error().is_full());
-  CHECK(rx.recv() == 1);  // frees the slot
-  CHECK(waker.wakes.load() == 1);
-  CHECK(tx.poll_send(std::move(blocked).error().into_message(), waker));
-  CHECK(rx.recv() == 2);
-}
+// cancel_wait and poll_send on a full channel: test_waker.cpp runs those for both kinds.
 
 TEST_CASE("spsc.a cancelled poll_send is not woken, and closing the receiver wakes a waiting one") {
   auto [tx, rx] = troupe::spsc_channel<int>(1);

@@ -3,21 +3,15 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <thread>
 
+#include "test_support.hpp"
 #include "troupe/channels/channel.hpp"
 
 namespace {
 
-// A waker that only counts: it stands for "make this task runnable again".
-class CountingWaker final : public troupe::Waker {
- public:
-  void wake() noexcept override { wakes.fetch_add(1, std::memory_order_release); }
-  std::atomic<int> wakes{0};
-
- protected:
-  void destroy() noexcept override {}  // lives on the test's stack
-};
+using troupe::testing::CountingWaker;
 
 }  // namespace
 
@@ -44,26 +38,42 @@ TEST_CASE("waker.the close of the channel wakes a registered receiver") {
   CHECK(rx.poll_recv(waker).error() == troupe::RecvError::closed);
 }
 
+// Runs `body(tx, rx)` on a bounded MPSC channel and on an spsc channel of the same capacity:
+// both kinds of sender wake through the same registrations.
+template <class Body>
+void for_each_sender_kind(std::int64_t capacity, Body body) {
+  SUBCASE("channel") {
+    auto [tx, rx] = troupe::channel<int>(capacity);
+    body(tx, rx);
+  }
+  SUBCASE("spsc_channel") {
+    auto [tx, rx] = troupe::spsc_channel<int>(capacity);
+    body(tx, rx);
+  }
+}
+
 TEST_CASE("waker.cancel_wait withdraws a receiver registration so a send no longer wakes it") {
-  auto [tx, rx] = troupe::channel<int>(4);
-  CountingWaker waker;
-  REQUIRE_FALSE(rx.poll_recv(waker));
-  rx.cancel_wait();
-  REQUIRE(tx.send(1));
-  CHECK(waker.wakes.load() == 0);
+  for_each_sender_kind(4, [](auto& tx, auto& rx) {
+    CountingWaker waker;
+    REQUIRE_FALSE(rx.poll_recv(waker));
+    rx.cancel_wait();
+    REQUIRE(tx.send(1));
+    CHECK(waker.wakes.load() == 0);
+  });
 }
 
 TEST_CASE("waker.poll_send on a full channel registers the waker and a receive wakes it") {
-  auto [tx, rx] = troupe::channel<int>(1);
-  REQUIRE(tx.send(1));
-  CountingWaker waker;
-  auto blocked = tx.poll_send(2, waker);
-  REQUIRE_FALSE(blocked);
-  CHECK(blocked.error().is_full());
-  CHECK(rx.recv() == 1);  // frees the slot
-  CHECK(waker.wakes.load() == 1);
-  CHECK(tx.poll_send(std::move(blocked).error().into_message(), waker));
-  CHECK(rx.recv() == 2);
+  for_each_sender_kind(1, [](auto& tx, auto& rx) {
+    REQUIRE(tx.send(1));
+    CountingWaker waker;
+    auto blocked = tx.poll_send(2, waker);
+    REQUIRE_FALSE(blocked);
+    CHECK(blocked.error().is_full());
+    CHECK(rx.recv() == 1);  // frees the slot
+    CHECK(waker.wakes.load() == 1);
+    CHECK(tx.poll_send(std::move(blocked).error().into_message(), waker));
+    CHECK(rx.recv() == 2);
+  });
 }
 
 TEST_CASE("waker.a sender registration can be cancelled and dropping the receiver wakes the rest") {

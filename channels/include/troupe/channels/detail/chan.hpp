@@ -161,29 +161,25 @@ class Chan final : public ChanBase {
 
   template <class F>
   decltype(auto) visit(F&& f) {
-    switch (queue_.index()) {
-      case 0:
-        return f(*std::get_if<0>(&queue_));
-      case 1:
-        return f(*std::get_if<1>(&queue_));
-      case 2:
-        return f(*std::get_if<2>(&queue_));
-      case 3:
-        return f(*std::get_if<3>(&queue_));
-    }
-    __builtin_unreachable();  // never valueless: built once in place, never reassigned
+    return visit_queue(queue_, std::forward<F>(f));
   }
   template <class F>
   decltype(auto) visit(F&& f) const {
-    switch (queue_.index()) {
+    return visit_queue(queue_, std::forward<F>(f));
+  }
+  // A switch rather than std::visit, so that each flavor's fast path inlines. `QueueRef` is
+  // Queue or const Queue.
+  template <class QueueRef, class F>
+  static decltype(auto) visit_queue(QueueRef& queue, F&& f) {
+    switch (queue.index()) {
       case 0:
-        return f(*std::get_if<0>(&queue_));
+        return f(*std::get_if<0>(&queue));
       case 1:
-        return f(*std::get_if<1>(&queue_));
+        return f(*std::get_if<1>(&queue));
       case 2:
-        return f(*std::get_if<2>(&queue_));
+        return f(*std::get_if<2>(&queue));
       case 3:
-        return f(*std::get_if<3>(&queue_));
+        return f(*std::get_if<3>(&queue));
     }
     __builtin_unreachable();  // never valueless: built once in place, never reassigned
   }
