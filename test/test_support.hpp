@@ -4,8 +4,12 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <coroutine>
+#include <exception>
 #include <string>
+#include <utility>
 
+#include "troupe/channels/awaitable.hpp"
 #include "troupe/channels/error.hpp"
 #include "troupe/channels/waker.hpp"
 
@@ -30,6 +34,62 @@ class CountingWaker final : public Waker {
 
  protected:
   void destroy() noexcept override {}
+};
+
+// A coroutine for awaiting troupe operations in tests without a runtime. It starts at once and
+// runs to its first suspension; step() re-polls the operation it is suspended on and, if that
+// completes, resumes it up to the next suspension. `wakes()` counts the wakes it received, so a
+// test can check that a wake came before it steps. Single-threaded use only.
+//   ManualTask t = [&]() -> ManualTask { auto m = co_await rx.recv(); got = *m; }();
+class ManualTask {
+ public:
+  struct promise_type {
+    detail::AwaitContext context;
+    CountingWaker waker;
+    std::exception_ptr error;
+    promise_type() { context.waker = &waker; }
+    detail::AwaitContext& await_context() noexcept { return context; }
+    ManualTask get_return_object() {
+      return ManualTask(std::coroutine_handle<promise_type>::from_promise(*this));
+    }
+    std::suspend_never initial_suspend() noexcept { return {}; }
+    std::suspend_always final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { error = std::current_exception(); }
+  };
+
+  ManualTask(ManualTask&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  ManualTask& operator=(ManualTask&&) = delete;
+  ~ManualTask() {
+    if (!handle_) return;
+    detail::AwaitContext& context = handle_.promise().context;
+    if (context.pending != nullptr) context.pending->cancel(*context.waker);
+    handle_.destroy();
+  }
+
+  [[nodiscard]] bool done() const noexcept { return handle_.done(); }
+  [[nodiscard]] int wakes() const noexcept { return handle_.promise().waker.wakes.load(); }
+  // Rethrows what the coroutine threw, if anything.
+  void rethrow_if_failed() const {
+    if (handle_.promise().error) std::rethrow_exception(handle_.promise().error);
+  }
+
+  // Re-polls; resumes if the pending operation completed. Returns done().
+  bool step() {
+    if (handle_.done()) return true;
+    detail::AwaitContext& context = handle_.promise().context;
+    context.yield_requested = false;
+    if (context.pending != nullptr) {
+      if (!context.pending->poll(*context.waker)) return false;
+      context.pending = nullptr;
+    }
+    context.leaf.resume();
+    return handle_.done();
+  }
+
+ private:
+  explicit ManualTask(std::coroutine_handle<promise_type> handle) : handle_(handle) {}
+  std::coroutine_handle<promise_type> handle_;
 };
 
 // The code of the troupe::Error that `f` throws (fails the test if it throws none).

@@ -20,6 +20,10 @@ std::string_view to_string(ErrorCode code) noexcept {
       return "closed";
     case ErrorCode::misaligned:
       return "misaligned";
+    case ErrorCode::cancelled:
+      return "cancelled";
+    case ErrorCode::shut_down:
+      return "shut_down";
   }
   return "unknown";
 }

@@ -27,6 +27,8 @@ enum class ErrorCode {
   resource_exhausted,  // an allocation or quota could not be satisfied
   closed,              // the operation needs an open channel/port and it is closed
   misaligned,          // a typed view would be misaligned or cut an element in two
+  cancelled,           // the task was cancelled before it produced its result
+  shut_down,           // the runtime is shut down (nothing new can start on it)
 };
 
 // Name of a code, e.g. "invalid_argument". Never allocates.

@@ -1,0 +1,330 @@
+// troupe/runtime/runtime.hpp — the Runtime: a work-stealing M:N scheduler for Tasks.
+//
+//   troupe::Runtime rt;                                   // min_threads = cores
+//   auto [tx, rx] = troupe::channel<int>(64);
+//   auto consumer = rt.spawn([](troupe::Receiver<int> rx) -> troupe::Task<long> {
+//     long sum = 0;
+//     while (auto m = co_await rx.recv()) sum += *m;
+//     co_return sum;
+//   }(std::move(rx)));
+//   for (int i = 0; i < 1000; ++i) (void)tx.blocking_send(i);   // a plain thread feeds a task
+//   tx.close();
+//   long total = consumer.get();                           // blocks this (non-runtime) thread
+//
+// Scheduling. Each worker thread has a bounded local run queue (256 tasks) and a one-task
+// "next" (LIFO) slot; a global queue takes tasks from outside the runtime and overflow. A task
+// woken by a worker's running task goes to that worker's next slot, so a receiver runs right
+// after the send that woke it, its message still in cache; the slot is used at most
+// kMaxLifoStreak times in a row, then the woken task queues behind the others, so two tasks
+// bouncing messages cannot starve a third. A task that keeps finding its operations ready is
+// made to yield after a budget of operations (awaitable.hpp). Idle workers steal half of a
+// busy worker's queue; every 61st pick looks at the global queue first.
+//
+// Idle policy. A worker that runs out of work searches (steals) briefly, then parks on a
+// futex. New work wakes a parked worker only if no worker is already searching, and at most
+// half of the workers search at once: on a virtual machine a cross-core wake costs tens of
+// microseconds, so waking is kept rare. An idle runtime has all workers parked and uses no
+// CPU apart from the monitor's tick (a few microseconds every stall_threshold / 4).
+//
+// Dynamic threads. The runtime starts min_threads workers. A monitor thread samples them; when
+// runnable work waits while every worker is busy and at least one has been inside a single
+// poll for longer than stall_threshold (a task blocking its thread, or hogging the CPU), it
+// starts another worker, up to max_threads. A worker parked for idle_timeout retires while
+// more than min_threads run.
+//
+// Shutdown. shutdown() (or the destructor) stops the workers after their current poll, joins
+// them, then cancels every task still alive: each is dropped as at an await point (its
+// frames destroyed, its JoinHandle resolving with ErrorCode::cancelled). Nothing leaks and
+// nothing waits for a task that is merely suspended; a task blocked inside a blocking call
+// (not an await) delays shutdown until that call returns — C++ code cannot be preempted.
+// shutdown_report() then lists what was still alive. Queued spawn_blocking jobs are cancelled;
+// running ones are waited for.
+//
+// Thread-safety: every member function of Runtime is thread-safe. JoinHandle is a move-only
+// single-owner handle (like the Task it joins); its operations may run on any thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "troupe/channels/awaitable.hpp"
+#include "troupe/channels/error.hpp"
+#include "troupe/runtime/detail/raw_task.hpp"
+#include "troupe/runtime/detail/task_cells.hpp"
+#include "troupe/runtime/metrics.hpp"
+#include "troupe/runtime/task.hpp"
+
+namespace troupe {
+
+// Construction parameters. Invalid values make the Runtime constructor throw
+// Error(invalid_argument) naming the field and the value.
+struct RuntimeOptions {
+  // Workers kept running even when idle. At least 1. Default: the number of cores.
+  std::size_t min_threads = default_threads();
+  // Upper bound for the monitor's additions. Default (unset): max(min_threads, 4 x cores).
+  // At most kMaxWorkers.
+  std::optional<std::size_t> max_threads;
+  // A worker above min_threads retires after parking this long. Positive.
+  std::chrono::milliseconds idle_timeout{10'000};
+  // A worker inside one poll this long counts as stalled (blocked or hogging). Positive.
+  std::chrono::milliseconds stall_threshold{100};
+  // Threads for spawn_blocking, started on demand. At least 1.
+  std::size_t max_blocking_threads = 512;
+  // A blocking-pool thread idle this long exits. Positive.
+  std::chrono::milliseconds blocking_idle_timeout{10'000};
+
+  static constexpr std::size_t kMaxWorkers = 256;
+  static std::size_t default_threads() noexcept;
+};
+
+struct SpawnOptions {
+  std::string_view name;      // shown in the shutdown report
+  std::stop_token stop_token; // stopping it cancels the task (as JoinHandle::cancel)
+};
+
+// One task still alive at shutdown.
+struct LiveTask {
+  std::uint64_t id = 0;
+  std::string name;
+  std::string_view state;  // "queued", "suspended" (at an await) or "blocking-job"
+};
+struct ShutdownReport {
+  std::size_t cancelled = 0;        // tasks cancelled by the shutdown
+  std::vector<LiveTask> tasks;      // the first kMaxListed of them
+  static constexpr std::size_t kMaxListed = 1000;
+};
+
+namespace detail {
+class Scheduler;
+
+template <class T>
+class JoinOp {
+ public:
+  explicit JoinOp(TypedTask<T>* task) noexcept : task_(task) {}
+  bool ready_now() const noexcept { return task_->is_complete(); }
+  bool poll(Waker& waker) noexcept { return task_->register_joiner(waker); }
+  void cancel(Waker&) noexcept { task_->deregister_joiner(); }
+  T take();
+
+ private:
+  TypedTask<T>* task_;
+};
+
+// Throws the error of a task that did not end with a value (exception or cancellation).
+[[noreturn]] void throw_task_failure(const RawTask& task);
+}  // namespace detail
+
+// The handle of a spawned task: await it (`co_await handle`) in a task, or get() it from a
+// plain thread, for the task's value; either rethrows the task's exception, or throws
+// Error(cancelled) if it was cancelled. The result can be taken once; afterwards the handle is
+// empty and taking again throws Error(invalid_handle). Dropping the handle detaches the task
+// (it keeps running). Move-only; not for concurrent use of one handle.
+template <class T>
+class [[nodiscard]] JoinHandle {
+ public:
+  JoinHandle() noexcept = default;
+  JoinHandle(JoinHandle&& other) noexcept : task_(std::exchange(other.task_, nullptr)) {}
+  JoinHandle& operator=(JoinHandle&& other) noexcept {
+    JoinHandle(std::move(other)).swap(*this);
+    return *this;
+  }
+  ~JoinHandle() { reset(); }
+  void swap(JoinHandle& other) noexcept { std::swap(task_, other.task_); }
+
+  [[nodiscard]] bool valid() const noexcept { return task_ != nullptr; }
+  [[nodiscard]] bool is_finished() const { return checked("is_finished").is_complete(); }
+  [[nodiscard]] std::uint64_t id() const { return checked("id").id; }
+  // Requests cancellation: the task is dropped at its next await point. Returns at once.
+  void cancel() { checked("cancel").request_cancel(); }
+  // Lets the task run on with nobody to join it.
+  void detach() noexcept { reset(); }
+
+  // co_await handle: waits (suspending the task) for the result.
+  auto operator co_await() {
+    return Awaitable<Taker>(std::in_place, take_task("co_await"));
+  }
+  // Blocks the calling thread for the result. Not from a runtime worker (it would block the
+  // worker): that throws Error(invalid_argument) — await the handle there instead.
+  T get() {
+    refuse_on_worker("JoinHandle::get");
+    Taker taker(take_task("get"));
+    return block_on_op(taker);
+  }
+  // Blocks up to `timeout`; true once the task has finished (then get() returns at once).
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) {
+    refuse_on_worker("JoinHandle::wait_for");
+    if (timeout < timeout.zero()) {
+      throw Error(ErrorCode::invalid_argument, "JoinHandle::wait_for: negative timeout");
+    }
+    detail::JoinOp<T> op(&checked("wait_for"));
+    return block_on_op_until(op, std::chrono::steady_clock::now() +
+                                     std::chrono::ceil<std::chrono::nanoseconds>(timeout));
+  }
+
+ private:
+  friend class Runtime;
+  explicit JoinHandle(detail::TypedTask<T>* task) noexcept : task_(task) {}
+
+  // Owns the task reference while a take is in progress.
+  class Taker {
+   public:
+    explicit Taker(detail::TypedTask<T>* task) noexcept : op_(task), task_(task) {}
+    Taker(Taker&& other) noexcept : op_(other.op_), task_(std::exchange(other.task_, nullptr)) {}
+    ~Taker() {
+      if (task_ != nullptr) task_->release();
+    }
+    bool ready_now() const noexcept { return op_.ready_now(); }
+    bool poll(Waker& waker) noexcept { return op_.poll(waker); }
+    void cancel(Waker& waker) noexcept { op_.cancel(waker); }
+    T take() { return op_.take(); }
+
+   private:
+    detail::JoinOp<T> op_;
+    detail::TypedTask<T>* task_;
+  };
+
+  detail::TypedTask<T>& checked(const char* what) const {
+    if (task_ == nullptr) {
+      throw Error(ErrorCode::invalid_handle,
+                  std::string("JoinHandle::") + what +
+                      ": the handle is empty (its result was already taken, or it was detached "
+                      "or moved from)");
+    }
+    return *task_;
+  }
+  detail::TypedTask<T>* take_task(const char* what) {
+    checked(what);
+    return std::exchange(task_, nullptr);
+  }
+  static void refuse_on_worker(const char* what);
+  void reset() noexcept {
+    if (task_ != nullptr) std::exchange(task_, nullptr)->release();
+  }
+
+  detail::TypedTask<T>* task_ = nullptr;
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options = {});
+  ~Runtime();  // shutdown()
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Starts `task` on the runtime. Throws Error(shut_down) after shutdown (the task is
+  // destroyed unrun), Error(invalid_handle) for an empty Task.
+  template <class T>
+  JoinHandle<T> spawn(Task<T> task, SpawnOptions options = {}) {
+    if (!task.valid()) throw Error(ErrorCode::invalid_handle, "Runtime::spawn: the Task is empty");
+    auto* cell = new detail::CoroutineTask<T>(std::move(task));
+    return launch(cell, options, false);
+  }
+
+  // Runs `function()` on a thread of the blocking pool, never on a worker, so it may block.
+  template <class F>
+  auto spawn_blocking(F function, SpawnOptions options = {})
+      -> JoinHandle<std::invoke_result_t<F&&>> {
+    using R = std::invoke_result_t<F&&>;
+    auto* cell = new detail::BlockingTask<R, F>(std::move(function));
+    return launch(cell, options, true);
+  }
+
+  // Runs `task` to completion from a plain thread and returns its value (rethrows).
+  template <class T>
+  T block_on(Task<T> task) {
+    return spawn(std::move(task)).get();
+  }
+
+  // Stops the runtime (see the header comment). Idempotent; thread-safe; not from a worker.
+  void shutdown();
+  [[nodiscard]] bool is_shut_down() const noexcept;
+  // What was alive at shutdown (empty before).
+  [[nodiscard]] ShutdownReport shutdown_report() const;
+
+  [[nodiscard]] RuntimeMetrics metrics() const;
+  [[nodiscard]] const RuntimeOptions& options() const noexcept;
+
+  // The runtime whose worker (or blocking-pool thread) is calling, or nullptr.
+  static Runtime* current() noexcept;
+
+ private:
+  template <class T>
+  JoinHandle<T> launch(detail::TypedTask<T>* cell, const SpawnOptions& options, bool blocking) {
+    cell->name = std::string(options.name);
+    cell->retain();  // the handle's reference (the scheduler keeps the first)
+    JoinHandle<T> handle(cell);
+    submit(cell, blocking);  // on failure, drops the scheduler's reference and throws
+    cell->watch(options.stop_token);
+    return handle;
+  }
+  void submit(detail::RawTask* cell, bool blocking);
+
+  std::unique_ptr<detail::Scheduler> scheduler_;
+};
+
+// Spawns on the runtime of the calling worker; throws Error(invalid_argument) elsewhere.
+template <class T>
+JoinHandle<T> spawn(Task<T> task, SpawnOptions options = {}) {
+  Runtime* runtime = Runtime::current();
+  if (runtime == nullptr) {
+    throw Error(ErrorCode::invalid_argument,
+                "troupe::spawn: not called from a runtime thread (use Runtime::spawn)");
+  }
+  return runtime->spawn(std::move(task), options);
+}
+
+// The running task's view of itself. Call from inside a task.
+namespace this_task {
+// True once cancellation was requested (the task will be dropped at its next await); lets a
+// long computation stop early.
+[[nodiscard]] bool cancelled() noexcept;
+// The running task's id (0 outside a task).
+[[nodiscard]] std::uint64_t id() noexcept;
+
+// co_await yield_now(): lets the other runnable tasks run first.
+struct YieldOp {
+  bool yielded = false;
+  bool poll(Waker& waker) noexcept {
+    if (yielded) return true;
+    yielded = true;
+    waker.wake();  // runnable again at once, but queued behind the others
+    return false;
+  }
+  void cancel(Waker&) noexcept {}
+  void take() noexcept {}
+};
+inline Awaitable<YieldOp> yield_now() { return Awaitable<YieldOp>(std::in_place); }
+}  // namespace this_task
+
+// ---- implementation --------------------------------------------------------------------------
+
+namespace detail {
+void refuse_blocking_on_worker(const char* what);
+
+template <class T>
+T JoinOp<T>::take() {
+  if (task_->ending != Ending::value) throw_task_failure(*task_);
+  if constexpr (std::is_void_v<T>) {
+    return;
+  } else {
+    return std::move(*task_->result);
+  }
+}
+}  // namespace detail
+
+template <class T>
+void JoinHandle<T>::refuse_on_worker(const char* what) {
+  detail::refuse_blocking_on_worker(what);
+}
+
+}  // namespace troupe

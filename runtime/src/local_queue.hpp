@@ -1,0 +1,158 @@
+// LocalQueue: a worker's bounded run queue. The owner pushes at the tail and pops at the head
+// (FIFO); other workers steal half of it from the head. Not API.
+//
+// The technique is tokio's local queue (itself after Go's runqueue): the head is one 64-bit
+// word holding two 32-bit indices, `steal` and `real`. Normally they are equal. A thief claims
+// [real, real + n) by advancing `real` alone (one CAS), copies the tasks out while `steal`
+// still fences the owner off those slots, then sets `steal = real` (a second CAS). Only one
+// thief at a time (a thief that sees steal != real gives up), and the owner's pop is a CAS on
+// the same word, so owner and thieves never take the same task. Indices wrap modulo 2^32.
+//
+// Memory ordering: the owner publishes a slot with a release store of `tail_`; a thief's
+// acquire load of `tail_` makes the slot's task (and everything written to the task before
+// it was pushed) visible. A thief releases the slots it copied by its final CAS of the head
+// (release), which the owner reads (acquire) before it may overwrite those slots.
+//
+// Thread-safety: push/pop/len from the owning worker only; steal_into from any other worker.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "troupe/runtime/detail/raw_task.hpp"
+
+namespace troupe::detail {
+
+class LocalQueue {
+ public:
+  static constexpr std::uint32_t kCapacity = 256;
+
+  // Owner only. Returns false when full (the caller moves work to the global queue).
+  bool push(RawTask* task) noexcept {
+    const std::uint32_t tail = tail_.load(std::memory_order_relaxed);  // only we write it
+    // acquire: a thief's final CAS released the slots it copied; we may reuse them only after.
+    const auto [steal, real] = unpack(head_.load(std::memory_order_acquire));
+    (void)real;
+    if (tail - steal >= kCapacity) return false;
+    slots_[tail & kMask].store(task, std::memory_order_relaxed);
+    // release: publishes the slot (and the task's state) to thieves reading tail_.
+    tail_.store(tail + 1, std::memory_order_release);
+    return true;
+  }
+
+  // Owner only. Takes up to half of the queue out (for the global queue when full) into `out`,
+  // returning how many; 0 if a thief is active (then the caller retries push).
+  std::uint32_t take_half(RawTask** out) noexcept {
+    const std::uint32_t tail = tail_.load(std::memory_order_relaxed);
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    const auto [steal, real] = unpack(head);
+    if (steal != real) return 0;
+    const std::uint32_t n = (tail - real) / 2;
+    if (n == 0) return 0;
+    // acq_rel: claims the slots against thieves (acquire: their earlier releases).
+    if (!head_.compare_exchange_strong(head, pack(real + n, real + n), std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+      return 0;
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {
+      out[i] = slots_[(real + i) & kMask].load(std::memory_order_relaxed);
+    }
+    return n;
+  }
+
+  // Owner only.
+  RawTask* pop() noexcept {
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    for (;;) {
+      const auto [steal, real] = unpack(head);
+      if (real == tail_.load(std::memory_order_relaxed)) return nullptr;
+      const std::uint32_t next_real = real + 1;
+      const std::uint64_t next =
+          steal == real ? pack(next_real, next_real) : pack(steal, next_real);
+      // acq_rel: wins the task against thieves advancing the same word.
+      if (head_.compare_exchange_weak(head, next, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+        return slots_[real & kMask].load(std::memory_order_relaxed);
+      }
+    }
+  }
+
+  // Any worker but the owner: moves about half of this queue into `dst` (whose owner is the
+  // caller) and returns one of the stolen tasks to run now, or nullptr.
+  RawTask* steal_into(LocalQueue& dst) noexcept {
+    const std::uint32_t dst_tail = dst.tail_.load(std::memory_order_relaxed);  // caller owns dst
+    const auto [dst_steal, dst_real] = unpack(dst.head_.load(std::memory_order_acquire));
+    (void)dst_real;
+    if (dst_tail - dst_steal > kCapacity / 2) return nullptr;  // no room: don't steal
+
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    std::uint32_t n = 0;
+    std::uint32_t first = 0;
+    for (;;) {
+      const auto [steal, real] = unpack(head);
+      if (steal != real) return nullptr;  // another thief is at work
+      // acquire: the owner's release store of tail_ published the slots below it.
+      const std::uint32_t tail = tail_.load(std::memory_order_acquire);
+      n = tail - real;
+      n -= n / 2;
+      if (n == 0) return nullptr;
+      // acq_rel: claims [real, real + n) while steal stays put, fencing the owner off them.
+      if (head_.compare_exchange_weak(head, pack(steal, real + n), std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+        first = real;
+        break;
+      }
+    }
+    for (std::uint32_t i = 0; i < n; ++i) {
+      RawTask* task = slots_[(first + i) & kMask].load(std::memory_order_relaxed);
+      dst.slots_[(dst_tail + i) & kMask].store(task, std::memory_order_relaxed);
+    }
+    // Release the claimed slots to the owner: steal catches up with real.
+    head = head_.load(std::memory_order_acquire);
+    for (;;) {
+      const auto [steal, real] = unpack(head);
+      (void)steal;
+      // acq_rel: the owner may overwrite the copied slots only after this (see push).
+      if (head_.compare_exchange_weak(head, pack(real, real), std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+        break;
+      }
+    }
+    // Keep the last stolen task to run; publish the rest in dst.
+    const std::uint32_t keep = n - 1;
+    RawTask* run_now = dst.slots_[(dst_tail + keep) & kMask].load(std::memory_order_relaxed);
+    if (keep != 0) {
+      // release: publishes the copied slots to dst's own thieves.
+      dst.tail_.store(dst_tail + keep, std::memory_order_release);
+    }
+    return run_now;
+  }
+
+  // Approximate number of queued tasks (exact from the owner).
+  [[nodiscard]] std::uint32_t len() const noexcept {
+    const auto [steal, real] = unpack(head_.load(std::memory_order_acquire));
+    (void)steal;
+    return tail_.load(std::memory_order_acquire) - real;
+  }
+  [[nodiscard]] bool empty() const noexcept { return len() == 0; }
+
+ private:
+  static constexpr std::uint32_t kMask = kCapacity - 1;
+  struct Head {
+    std::uint32_t steal;
+    std::uint32_t real;
+  };
+  static constexpr std::uint64_t pack(std::uint32_t steal, std::uint32_t real) noexcept {
+    return (static_cast<std::uint64_t>(steal) << 32) | real;
+  }
+  static constexpr Head unpack(std::uint64_t head) noexcept {
+    return {static_cast<std::uint32_t>(head >> 32), static_cast<std::uint32_t>(head)};
+  }
+
+  alignas(64) std::atomic<std::uint64_t> head_{0};
+  alignas(64) std::atomic<std::uint32_t> tail_{0};
+  alignas(64) std::array<std::atomic<RawTask*>, kCapacity> slots_{};
+};
+
+}  // namespace troupe::detail

@@ -1,0 +1,178 @@
+#include "troupe/runtime/runtime.hpp"
+
+#include <algorithm>
+#include <string>
+#include <thread>
+
+#include "scheduler.hpp"
+
+namespace troupe {
+namespace detail {
+
+// ---- RawTask ----------------------------------------------------------------------------------
+
+void RawTask::wake() noexcept {
+  std::uint32_t state_now = state.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((state_now & kComplete) != 0) return;
+    const bool scheduled = (state_now & kScheduled) != 0;
+    const std::uint32_t next = scheduled ? (state_now | kNotified) : (state_now | kScheduled);
+    // acq_rel: releases the waker's writes to the next poll (via the runner's closing CAS, or
+    // via the queue when we schedule); see raw_task.hpp.
+    if (state.compare_exchange_weak(state_now, next, std::memory_order_acq_rel,
+                                    std::memory_order_relaxed)) {
+      if (!scheduled) scheduler->schedule(this);
+      return;
+    }
+  }
+}
+
+void RawTask::request_cancel() noexcept {
+  // release: the flag and whatever the canceller did before are visible to the runner.
+  state.fetch_or(kCancel, std::memory_order_release);
+  wake();
+}
+
+void RawTask::complete(Ending how) noexcept {
+  ending = how;
+  // seq_cst: the join protocol (raw_task.hpp) — pairs with register_joiner.
+  state.fetch_or(kComplete, std::memory_order_seq_cst);
+  if (Waker* joiner = joiner_.exchange(nullptr, std::memory_order_seq_cst)) {
+    joiner->wake();
+    joiner->release();
+  }
+}
+
+bool RawTask::register_joiner(Waker& waker) noexcept {
+  waker.retain();
+  // seq_cst: the join protocol (raw_task.hpp) — pairs with complete().
+  if (Waker* previous = joiner_.exchange(&waker, std::memory_order_seq_cst)) previous->release();
+  if ((state.load(std::memory_order_seq_cst) & kComplete) != 0) {
+    deregister_joiner();
+    return true;
+  }
+  return false;
+}
+
+void RawTask::deregister_joiner() noexcept {
+  // acquire: the registration we take back was published by an exchange of ours.
+  if (Waker* mine = joiner_.exchange(nullptr, std::memory_order_acquire)) mine->release();
+}
+
+void throw_task_failure(const RawTask& task) {
+  if (task.ending == Ending::exception && task.error) std::rethrow_exception(task.error);
+  throw Error(ErrorCode::cancelled, "JoinHandle: task " + std::to_string(task.id) +
+                                        (task.name.empty() ? "" : " '" + task.name + "'") +
+                                        " was cancelled before it finished");
+}
+
+void refuse_blocking_on_worker(const char* what) {
+  if (current_worker() != nullptr) {
+    throw Error(ErrorCode::invalid_argument,
+                std::string(what) +
+                    ": called on a runtime worker thread, where blocking would stall every "
+                    "task queued on it; co_await the handle inside tasks instead");
+  }
+}
+
+}  // namespace detail
+
+// ---- options ----------------------------------------------------------------------------------
+
+std::size_t RuntimeOptions::default_threads() noexcept {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : cores;
+}
+
+namespace {
+
+template <class Duration>
+void require_positive(Duration value, const char* field) {
+  if (value.count() <= 0) {
+    throw Error(ErrorCode::invalid_argument, std::string("RuntimeOptions::") + field + ": " +
+                                                 std::to_string(value.count()) +
+                                                 "ms is not positive");
+  }
+}
+
+RuntimeOptions validated(RuntimeOptions options) {
+  constexpr std::size_t kMax = RuntimeOptions::kMaxWorkers;
+  if (options.min_threads == 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "RuntimeOptions::min_threads: 0 (a runtime needs at least one worker)");
+  }
+  if (options.min_threads > kMax) {
+    throw Error(ErrorCode::invalid_argument,
+                "RuntimeOptions::min_threads: " + std::to_string(options.min_threads) +
+                    " is above the limit of " + std::to_string(kMax));
+  }
+  if (!options.max_threads) {
+    options.max_threads =
+        std::min(kMax, std::max(options.min_threads, 4 * RuntimeOptions::default_threads()));
+  }
+  if (*options.max_threads == 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "RuntimeOptions::max_threads: 0 (a runtime needs at least one worker)");
+  }
+  if (*options.max_threads > kMax) {
+    throw Error(ErrorCode::invalid_argument,
+                "RuntimeOptions::max_threads: " + std::to_string(*options.max_threads) +
+                    " is above the limit of " + std::to_string(kMax));
+  }
+  if (options.min_threads > *options.max_threads) {
+    throw Error(ErrorCode::invalid_argument,
+                "RuntimeOptions: min_threads " + std::to_string(options.min_threads) +
+                    " is greater than max_threads " + std::to_string(*options.max_threads));
+  }
+  require_positive(options.idle_timeout, "idle_timeout");
+  require_positive(options.stall_threshold, "stall_threshold");
+  require_positive(options.blocking_idle_timeout, "blocking_idle_timeout");
+  if (options.max_blocking_threads == 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "RuntimeOptions::max_blocking_threads: 0 (spawn_blocking needs a thread)");
+  }
+  return options;
+}
+
+}  // namespace
+
+// ---- Runtime ----------------------------------------------------------------------------------
+
+Runtime::Runtime(RuntimeOptions options)
+    : scheduler_(std::make_unique<detail::Scheduler>(*this, validated(std::move(options)))) {}
+
+Runtime::~Runtime() { shutdown(); }
+
+void Runtime::submit(detail::RawTask* cell, bool blocking) {
+  try {
+    scheduler_->spawn(cell, blocking);
+  } catch (...) {
+    cell->release();  // the scheduler's reference: the task never started
+    throw;
+  }
+}
+
+void Runtime::shutdown() { scheduler_->shutdown(); }
+bool Runtime::is_shut_down() const noexcept { return scheduler_->is_shut_down(); }
+ShutdownReport Runtime::shutdown_report() const { return scheduler_->report(); }
+RuntimeMetrics Runtime::metrics() const { return scheduler_->metrics(); }
+const RuntimeOptions& Runtime::options() const noexcept { return scheduler_->options(); }
+
+Runtime* Runtime::current() noexcept {
+  if (detail::Worker* worker = detail::current_worker()) return &worker->scheduler().owner();
+  if (detail::Scheduler* pool = detail::current_blocking_scheduler()) return &pool->owner();
+  return nullptr;
+}
+
+namespace this_task {
+bool cancelled() noexcept {
+  const detail::RawTask* task = detail::current_task();
+  return task != nullptr && task->cancel_requested();
+}
+std::uint64_t id() noexcept {
+  const detail::RawTask* task = detail::current_task();
+  return task == nullptr ? 0 : task->id;
+}
+}  // namespace this_task
+
+}  // namespace troupe

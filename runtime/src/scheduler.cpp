@@ -1,0 +1,680 @@
+#include "scheduler.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string>
+
+#include "troupe/channels/detail/config.hpp"
+#include "troupe/channels/detail/fence.hpp"
+
+namespace troupe::detail {
+namespace {
+
+// How many times in a row a worker may run the task in its next slot before the woken task
+// has to queue behind the others (fairness between two tasks bouncing messages and the rest).
+constexpr std::uint32_t kMaxLifoStreak = 16;
+// Every this many picks, the global queue is looked at first (so outside work is never
+// starved by a busy local queue). A prime, as in Go and tokio.
+constexpr std::uint32_t kGlobalQueueInterval = 61;
+// Operations a task may complete without suspending before it must yield (awaitable.hpp).
+constexpr std::int32_t kCoopBudget = 128;
+// Rounds of stealing a searching worker makes before it parks.
+constexpr int kSearchRounds = 4;
+
+thread_local Worker* tls_worker = nullptr;
+thread_local RawTask* tls_task = nullptr;
+thread_local Scheduler* tls_blocking_scheduler = nullptr;
+
+std::uint64_t now_ns(std::chrono::steady_clock::time_point t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+std::uint64_t xorshift(std::uint64_t& state) noexcept {
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return state;
+}
+
+}  // namespace
+
+Worker* current_worker() noexcept { return tls_worker; }
+RawTask* current_task() noexcept { return tls_task; }
+Scheduler* current_blocking_scheduler() noexcept { return tls_blocking_scheduler; }
+
+// ---- Registry ---------------------------------------------------------------------------------
+
+bool Registry::add(RawTask* task) {
+  Shard& shard = shard_of(task);
+  std::lock_guard lock(shard.mutex);
+  if (shard.closed) return false;
+  task->live_prev = nullptr;
+  task->live_next = shard.head;
+  if (shard.head != nullptr) shard.head->live_prev = task;
+  shard.head = task;
+  ++shard.count;
+  return true;
+}
+
+void Registry::remove(RawTask* task) noexcept {
+  Shard& shard = shard_of(task);
+  std::lock_guard lock(shard.mutex);
+  if (task->live_prev == nullptr && shard.head != task) return;  // not linked (drained)
+  if (task->live_prev != nullptr) task->live_prev->live_next = task->live_next;
+  if (task->live_next != nullptr) task->live_next->live_prev = task->live_prev;
+  if (shard.head == task) shard.head = task->live_next;
+  task->live_prev = task->live_next = nullptr;
+  --shard.count;
+}
+
+void Registry::close() {
+  for (Shard& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    shard.closed = true;
+  }
+}
+
+RawTask* Registry::take_any() {
+  for (Shard& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    if (RawTask* task = shard.head) {
+      shard.head = task->live_next;
+      if (shard.head != nullptr) shard.head->live_prev = nullptr;
+      task->live_prev = task->live_next = nullptr;
+      --shard.count;
+      return task;
+    }
+  }
+  return nullptr;
+}
+
+std::uint64_t Registry::size() const {
+  std::uint64_t total = 0;
+  for (const Shard& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    total += shard.count;
+  }
+  return total;
+}
+
+// ---- Worker -----------------------------------------------------------------------------------
+
+void Worker::start() {
+  join_if_exited();
+  ever_ran.store(true, std::memory_order_relaxed);
+  active.store(true, std::memory_order_relaxed);
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join_if_exited() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::join() { join_if_exited(); }
+
+void Worker::run() {
+  tls_worker = this;
+  parker = &Parker::current();
+  rng_ = 0x9E3779B97F4A7C15ull * (index_ + 1);
+  last_transition_ = std::chrono::steady_clock::now();
+  while (!scheduler_.stopping.load(std::memory_order_acquire)) {
+    RawTask* task = next_task();
+    if (task == nullptr) task = search();
+    if (task != nullptr) {
+      if (searching_) leave_searching();
+      run_task(task);
+      continue;
+    }
+    if (!park()) break;  // retired
+  }
+  if (searching_) leave_searching();
+  tls_worker = nullptr;
+}
+
+RawTask* Worker::next_task() {
+  ++tick_;
+  if (tick_ % kGlobalQueueInterval == 0) {
+    if (RawTask* task = scheduler_.pop_global()) {
+      counters.global_polls.add();
+      return task;
+    }
+  }
+  if (lifo.load(std::memory_order_relaxed) != nullptr) {
+    // acquire: pairs with the release store that put the task there (possibly a steal-back).
+    RawTask* task = lifo.exchange(nullptr, std::memory_order_acquire);
+    if (task != nullptr) {
+      if (lifo_streak_ < kMaxLifoStreak) {
+        ++lifo_streak_;
+        counters.lifo_polls.add();
+        return task;
+      }
+      // Streak used up: the woken task queues behind the others.
+      push_local(task, false);
+    }
+  }
+  lifo_streak_ = 0;
+  if (RawTask* task = queue.pop()) return task;
+  if (RawTask* task = scheduler_.pop_global()) {
+    counters.global_polls.add();
+    return task;
+  }
+  return nullptr;
+}
+
+bool Worker::try_become_searcher() {
+  if (searching_) return true;
+  const std::uint32_t active = scheduler_.active_workers.load(std::memory_order_relaxed);
+  // At most half of the workers search at once (tokio's throttle); the rest park at once.
+  if (2 * scheduler_.searching.load(std::memory_order_relaxed) >= active) return false;
+  scheduler_.searching.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: wake protocol
+  searching_ = true;
+  return true;
+}
+
+void Worker::leave_searching() {
+  searching_ = false;
+  // seq_cst: the wake protocol (scheduler.hpp). The last searcher to find work hands the search
+  // on, since more work may be waiting.
+  if (scheduler_.searching.fetch_sub(1, std::memory_order_seq_cst) == 1) {
+    scheduler_.notify_parked();
+  }
+}
+
+RawTask* Worker::search() {
+  if (!try_become_searcher()) return nullptr;
+  auto& slots = scheduler_.workers();
+  const std::size_t n = slots.size();
+  for (int round = 0; round < kSearchRounds; ++round) {
+    const std::size_t start = xorshift(rng_) % n;
+    for (std::size_t i = 0; i < n; ++i) {
+      Worker& victim = *slots[(start + i) % n];
+      if (&victim == this || !victim.active.load(std::memory_order_relaxed)) continue;
+      if (RawTask* task = victim.queue.steal_into(queue)) {
+        counters.steals.add(1 + queue.len());
+        return task;
+      }
+      if (victim.stalled.load(std::memory_order_relaxed) &&
+          victim.lifo.load(std::memory_order_relaxed) != nullptr) {
+        // acquire: the task's state, published by the release store into the slot.
+        if (RawTask* task = victim.lifo.exchange(nullptr, std::memory_order_acquire)) {
+          counters.steals.add();
+          return task;
+        }
+      }
+    }
+    if (RawTask* task = scheduler_.pop_global()) {
+      counters.global_polls.add();
+      return task;
+    }
+    cpu_relax();
+  }
+  return nullptr;
+}
+
+bool Worker::park() {
+  Scheduler& s = scheduler_;
+  {
+    std::lock_guard lock(s.idle_mutex);
+    s.sleepers.push_back(this);
+    s.sleeping.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: wake protocol
+  }
+  if (searching_) {
+    searching_ = false;
+    s.searching.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: wake protocol
+  }
+  seq_cst_fence();
+
+  // Unregisters; true if we were still registered (nobody picked us to wake).
+  const auto unregister = [&] {
+    std::lock_guard lock(s.idle_mutex);
+    auto it = std::find(s.sleepers.begin(), s.sleepers.end(), this);
+    if (it == s.sleepers.end()) return false;
+    s.sleepers.erase(it);
+    s.sleeping.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  };
+
+  if (s.has_work_anywhere(this) || s.stopping.load(std::memory_order_acquire)) {
+    if (!unregister()) searching_ = true;  // a notifier counted us as searching
+    return true;
+  }
+
+  const auto parked_at = std::chrono::steady_clock::now();
+  counters.busy_ns.add(now_ns(parked_at) - now_ns(last_transition_));
+  counters.parks.add();
+  const auto idle_deadline = parked_at + s.options().idle_timeout;
+  auto deadline = idle_deadline;
+  if (auto timer = s.timers().next_deadline()) deadline = std::min(deadline, *timer);
+  const bool woken = parker->park_until(deadline);
+  const auto now = std::chrono::steady_clock::now();
+  counters.idle_ns.add(now_ns(now) - now_ns(parked_at));
+  counters.wakes.add();
+  last_transition_ = now;
+
+  s.timers().process(now);
+  if (!unregister()) {
+    searching_ = true;  // woken by notify_parked, which counted us as searching
+    return true;
+  }
+  // Timed out (or spurious): retire if idle long enough and above the minimum.
+  if (!woken && now >= idle_deadline && !s.stopping.load(std::memory_order_acquire)) {
+    std::uint32_t count = s.active_workers.load(std::memory_order_relaxed);
+    while (count > s.options().min_threads) {
+      if (s.active_workers.compare_exchange_weak(count, count - 1, std::memory_order_relaxed)) {
+        if (s.has_work_anywhere(this)) {  // work arrived meanwhile: stay
+          s.active_workers.fetch_add(1, std::memory_order_relaxed);
+          return true;
+        }
+        s.threads_retired.fetch_add(1, std::memory_order_relaxed);
+        active.store(false, std::memory_order_release);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void Worker::run_task(RawTask* task) {
+  tls_task = task;
+  in_task = true;
+  coop_budget = kCoopBudget;
+  poll_seq.store(poll_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  in_poll.store(true, std::memory_order_relaxed);
+  counters.polls.add();
+
+  bool done;
+  if (task->cancel_requested()) {
+    task->drop();
+    done = true;
+  } else {
+    done = task->run();
+  }
+
+  in_poll.store(false, std::memory_order_relaxed);
+  coop_budget = kUnlimitedBudget;
+  in_task = false;
+  tls_task = nullptr;
+
+  if (done) {
+    counters.completed.add();
+    scheduler_.finish(task);
+    return;
+  }
+  const bool yield = std::exchange(task->context.yield_requested, false);
+  std::uint32_t state = task->state.load(std::memory_order_relaxed);
+  for (;;) {
+    if (state == kScheduled && !yield) {
+      // acq_rel: publishes this poll's writes to the next waker; fails if a wake came in.
+      if (task->state.compare_exchange_weak(state, 0, std::memory_order_acq_rel,
+                                            std::memory_order_relaxed)) {
+        return;
+      }
+      continue;
+    }
+    // Woken during the poll, cancelled, or yielding: poll again, after the others.
+    // acq_rel: acquires the wakers' writes for the next poll.
+    if (task->state.compare_exchange_weak(state, state & ~kNotified, std::memory_order_acq_rel,
+                                          std::memory_order_relaxed)) {
+      push_local(task, true);
+      return;
+    }
+  }
+}
+
+void Worker::schedule_from_task(RawTask* task) {
+  // Only we put tasks into our slot; a thief only empties it. So if we read null, it stays
+  // null until we store.
+  if (lifo.load(std::memory_order_relaxed) == nullptr) {
+    lifo.store(task, std::memory_order_release);  // release: for a thief's exchange
+    return;
+  }
+  // acq_rel: hands the displaced task over with its state.
+  RawTask* displaced = lifo.exchange(task, std::memory_order_acq_rel);
+  if (displaced != nullptr) push_local(displaced, true);
+}
+
+void Worker::push_local(RawTask* task, bool notify) {
+  if (!queue.push(task)) {
+    std::array<RawTask*, LocalQueue::kCapacity / 2> half{};
+    const std::uint32_t n = queue.take_half(half.data());
+    if (n == 0) {
+      scheduler_.push_global(task);
+    } else {
+      scheduler_.push_global_batch(half.data(), n, task);
+    }
+    counters.overflows.add();
+  }
+  if (notify) scheduler_.notify_parked();
+}
+
+// ---- Scheduler --------------------------------------------------------------------------------
+
+Scheduler::Scheduler(Runtime& owner, RuntimeOptions options)
+    : owner_(owner), options_(std::move(options)) {
+  prepare_asymmetric_fence();
+  const std::size_t slots = *options_.max_threads;
+  workers_.reserve(slots);
+  for (std::size_t i = 0; i < slots; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  active_workers.store(static_cast<std::uint32_t>(options_.min_threads),
+                       std::memory_order_relaxed);
+  for (std::size_t i = 0; i < options_.min_threads; ++i) workers_[i]->start();
+  monitor_ = std::thread([this] { monitor_loop(); });
+}
+
+Scheduler::~Scheduler() { shutdown(); }
+
+void Scheduler::spawn(RawTask* task, bool blocking) {
+  task->scheduler = this;
+  Worker* worker = tls_worker;
+  const bool local = worker != nullptr && &worker->scheduler() == this;
+  if (local) {
+    task->id = worker->next_task_id();
+  } else {
+    task->id = (external_spawns_.fetch_add(1, std::memory_order_relaxed) + 1) << 9;
+  }
+  if (!registry_.add(task)) {
+    if (!local) external_spawns_.fetch_sub(1, std::memory_order_relaxed);
+    throw Error(ErrorCode::shut_down, "Runtime::spawn: the runtime is shut down");
+  }
+  if (local) worker->counters.spawned.add();
+  if (blocking) {
+    std::unique_lock lock(blocking_mutex_);
+    blocking_queue_.push_back(task);
+    ++blocking_jobs_;
+    if (blocking_idle_ == 0 && blocking_alive_ < options_.max_blocking_threads) {
+      start_blocking_thread_locked();
+    } else {
+      blocking_cv_.notify_one();
+    }
+    return;
+  }
+  if (local) {
+    worker->push_local(task, true);
+  } else {
+    push_global(task);
+    notify_parked();
+  }
+}
+
+void Scheduler::schedule(RawTask* task) noexcept {
+  Worker* worker = tls_worker;
+  if (worker != nullptr && &worker->scheduler() == this) {
+    if (worker->in_task) {
+      worker->schedule_from_task(task);
+    } else {
+      worker->push_local(task, true);
+    }
+    return;
+  }
+  push_global(task);
+  notify_parked();
+}
+
+void Scheduler::finish(RawTask* task) noexcept {
+  task->complete(task->ending);
+  registry_.remove(task);
+  if (tls_worker == nullptr || &tls_worker->scheduler() != this) {
+    external_completions_.fetch_add(1, std::memory_order_relaxed);
+  }
+  task->release();  // the scheduler's reference
+}
+
+void Scheduler::push_global(RawTask* task) {
+  std::lock_guard lock(global_mutex_);
+  if (global_closed_) return;  // shut down: the drain cancels every live task
+  task->next = nullptr;
+  if (global_tail_ != nullptr) {
+    global_tail_->next = task;
+  } else {
+    global_head_ = task;
+  }
+  global_tail_ = task;
+  global_len_.store(global_len_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void Scheduler::push_global_batch(RawTask** tasks, std::size_t n, RawTask* extra) {
+  std::lock_guard lock(global_mutex_);
+  if (global_closed_) return;
+  const auto append = [&](RawTask* task) {
+    task->next = nullptr;
+    if (global_tail_ != nullptr) {
+      global_tail_->next = task;
+    } else {
+      global_head_ = task;
+    }
+    global_tail_ = task;
+  };
+  for (std::size_t i = 0; i < n; ++i) append(tasks[i]);
+  append(extra);
+  global_len_.store(global_len_.load(std::memory_order_relaxed) + n + 1,
+                    std::memory_order_relaxed);
+}
+
+RawTask* Scheduler::pop_global() {
+  if (global_len_.load(std::memory_order_relaxed) == 0) return nullptr;
+  std::lock_guard lock(global_mutex_);
+  RawTask* task = global_head_;
+  if (task == nullptr) return nullptr;
+  global_head_ = task->next;
+  if (global_head_ == nullptr) global_tail_ = nullptr;
+  global_len_.store(global_len_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  return task;
+}
+
+void Scheduler::notify_parked() noexcept {
+  seq_cst_fence();
+  if (searching.load(std::memory_order_relaxed) != 0) return;
+  if (sleeping.load(std::memory_order_relaxed) == 0) return;
+  Worker* chosen = nullptr;
+  {
+    std::lock_guard lock(idle_mutex);
+    if (sleepers.empty() || searching.load(std::memory_order_relaxed) != 0) return;
+    chosen = sleepers.back();  // the most recently parked: its caches are the warmest
+    sleepers.pop_back();
+    sleeping.fetch_sub(1, std::memory_order_relaxed);
+    searching.fetch_add(1, std::memory_order_seq_cst);  // it wakes up searching
+  }
+  chosen->parker->wake();
+}
+
+void Scheduler::wake_all_parked() noexcept {
+  std::vector<Worker*> all;
+  {
+    std::lock_guard lock(idle_mutex);
+    all.swap(sleepers);
+    sleeping.store(0, std::memory_order_relaxed);
+    searching.fetch_add(static_cast<std::uint32_t>(all.size()), std::memory_order_seq_cst);
+  }
+  for (Worker* worker : all) worker->parker->wake();
+}
+
+bool Scheduler::has_work_anywhere(const Worker* except) const noexcept {
+  if (global_len() != 0) return true;
+  for (const auto& worker : workers_) {
+    if (worker.get() == except || !worker->active.load(std::memory_order_relaxed)) continue;
+    if (!worker->queue.empty()) return true;
+    if (worker->stalled.load(std::memory_order_relaxed) &&
+        worker->lifo.load(std::memory_order_relaxed) != nullptr) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Scheduler::monitor_loop() {
+  using Clock = std::chrono::steady_clock;
+  const auto interval =
+      std::max<Clock::duration>(options_.stall_threshold / 4, std::chrono::milliseconds(1));
+  struct Sample {
+    std::uint64_t seq = 0;
+    Clock::time_point since{};
+  };
+  std::vector<Sample> samples(workers_.size());
+  std::unique_lock lock(monitor_mutex_);
+  while (!stopping.load(std::memory_order_acquire)) {
+    monitor_cv_.wait_for(lock, interval);
+    if (stopping.load(std::memory_order_acquire)) break;
+    const auto now = Clock::now();
+    std::size_t stalled = 0;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      Worker& worker = *workers_[i];
+      if (!worker.active.load(std::memory_order_relaxed)) continue;
+      const std::uint64_t seq = worker.poll_seq.load(std::memory_order_relaxed);
+      const bool busy = worker.in_poll.load(std::memory_order_relaxed);
+      if (!busy || seq != samples[i].seq) {
+        samples[i] = {seq, now};
+        worker.stalled.store(false, std::memory_order_relaxed);
+        continue;
+      }
+      if (now - samples[i].since >= options_.stall_threshold) {
+        worker.stalled.store(true, std::memory_order_relaxed);
+        ++stalled;
+      }
+    }
+    if (timers_.next_deadline() && *timers_.next_deadline() <= now) notify_parked();
+    if (stalled == 0) continue;
+    stalls_detected_.fetch_add(1, std::memory_order_relaxed);
+    if (!has_work_anywhere(nullptr)) continue;
+    if (sleeping.load(std::memory_order_relaxed) != 0) {
+      notify_parked();  // a parked worker can take the stranded work
+    } else if (searching.load(std::memory_order_relaxed) == 0) {
+      start_worker_if_possible();
+    }
+  }
+}
+
+void Scheduler::start_worker_if_possible() {
+  std::uint32_t active = active_workers.load(std::memory_order_relaxed);
+  for (auto& worker : workers_) {
+    if (active >= workers_.size()) return;
+    if (worker->active.load(std::memory_order_acquire)) continue;
+    if (!active_workers.compare_exchange_strong(active, active + 1,
+                                                std::memory_order_relaxed)) {
+      return;  // changed under us; the next tick decides again
+    }
+    worker->start();
+    threads_added.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+}
+
+void Scheduler::start_blocking_thread_locked() {
+  // Reap threads that retired (they no longer need the lock, so joining is brief).
+  for (auto it = blocking_threads_.begin(); it != blocking_threads_.end();) {
+    if (it->exited) {
+      it->thread.join();
+      it = blocking_threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  ++blocking_alive_;
+  auto self = blocking_threads_.emplace(blocking_threads_.end());
+  self->thread = std::thread([this, self] { blocking_loop(self); });
+}
+
+void Scheduler::blocking_loop(std::list<BlockingThread>::iterator self) {
+  tls_blocking_scheduler = this;
+  std::unique_lock lock(blocking_mutex_);
+  for (;;) {
+    if (blocking_queue_.empty()) {
+      if (blocking_stopping_) break;
+      ++blocking_idle_;
+      const bool got = blocking_cv_.wait_for(lock, options_.blocking_idle_timeout, [&] {
+        return !blocking_queue_.empty() || blocking_stopping_;
+      });
+      --blocking_idle_;
+      if (!got) break;  // idle too long
+      continue;
+    }
+    RawTask* task = blocking_queue_.front();
+    blocking_queue_.pop_front();
+    // Out of the registry while still under the pool's lock: once shutdown has stopped the
+    // intake, every job left in the registry is one that will never start.
+    registry_.remove(task);
+    lock.unlock();
+    if (task->cancel_requested()) {
+      task->drop();
+    } else {
+      task->run();
+    }
+    finish(task);
+    lock.lock();
+  }
+  --blocking_alive_;
+  self->exited = true;
+  tls_blocking_scheduler = nullptr;
+}
+
+void Scheduler::shutdown() {
+  std::lock_guard guard(shutdown_mutex_);
+  if (shut_down_.load(std::memory_order_relaxed)) return;
+  if (tls_worker != nullptr && &tls_worker->scheduler() == this) {
+    throw Error(ErrorCode::invalid_argument,
+                "Runtime::shutdown: called from one of its own workers (it would join itself)");
+  }
+  registry_.close();  // spawns fail from here on
+
+  // 1. Workers finish their current poll and exit.
+  stopping.store(true, std::memory_order_release);
+  {
+    std::lock_guard lock(monitor_mutex_);
+  }
+  monitor_cv_.notify_all();
+  if (monitor_.joinable()) monitor_.join();
+  wake_all_parked();
+  // A worker that parks after this sees `stopping` when it re-checks (park()).
+  for (auto& worker : workers_) worker->join();
+  {
+    std::lock_guard lock(global_mutex_);
+    global_closed_ = true;
+    global_head_ = global_tail_ = nullptr;
+    global_len_.store(0, std::memory_order_relaxed);
+  }
+
+  // 2. Queued blocking jobs will not start; running ones (already out of the registry)
+  // finish by themselves.
+  {
+    std::lock_guard lock(blocking_mutex_);
+    blocking_stopping_ = true;
+    blocking_queue_.clear();  // still in the registry: cancelled below
+  }
+  blocking_cv_.notify_all();
+
+  // 3. Cancel every task still alive.
+  ShutdownReport report;
+  while (RawTask* task = registry_.take_any()) {
+    ++report.cancelled;
+    if (report.tasks.size() < ShutdownReport::kMaxListed) {
+      report.tasks.push_back(LiveTask{task->id, task->name,
+                                      task->context.leaf ? (task->context.pending != nullptr
+                                                                ? "suspended"
+                                                                : "queued")
+                                                         : "blocking-job"});
+    }
+    task->drop();
+    task->complete(Ending::cancelled);
+    task->release();
+  }
+
+  // 4. Running blocking jobs are waited for.
+  std::list<BlockingThread> threads;
+  {
+    std::lock_guard lock(blocking_mutex_);
+    threads.swap(blocking_threads_);
+  }
+  for (BlockingThread& thread : threads) thread.thread.join();
+  {
+    std::lock_guard lock(report_mutex_);
+    report_ = std::move(report);
+  }
+  shut_down_.store(true, std::memory_order_release);
+}
+
+ShutdownReport Scheduler::report() const {
+  std::lock_guard lock(report_mutex_);
+  return report_;
+}
+
+}  // namespace troupe::detail

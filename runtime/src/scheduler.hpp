@@ -1,0 +1,222 @@
+// The scheduler behind troupe::Runtime (see runtime.hpp for the user-facing behaviour). Not API.
+//
+// Pieces: Worker (a thread, its LocalQueue and next slot), the global queue, the idle
+// coordinator (who is searching, who sleeps), the live-task registry (for cancellation at
+// shutdown and its report), the blocking pool, the monitor thread and the timer driver.
+//
+// Wake-up protocol between work producers and parking workers (why no work is stranded):
+//   producer:  push the task (release store)  -> seq_cst fence -> read searching_/sleeping_
+//   parker:    sleeping_ += 1, searching_ -= 1 (seq_cst RMWs) -> seq_cst fence -> re-check
+//              every queue before it sleeps
+// Either the producer sees the sleeper (and, with no searcher, wakes one), or the sleeper's
+// re-check sees the task. A searcher that finds work while being the last searcher wakes one
+// more sleeper (tokio's handoff), so one search always follows new work.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "local_queue.hpp"
+#include "timer_driver.hpp"
+#include "troupe/runtime/detail/raw_task.hpp"
+#include "troupe/runtime/runtime.hpp"
+
+namespace troupe::detail {
+
+// A counter written only by its owner thread: a relaxed load and store, no locked instruction;
+// readable (approximately) from any thread.
+class OwnerCounter {
+ public:
+  void add(std::uint64_t n = 1) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t get() const noexcept {
+    return value_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+class Scheduler;
+
+class Worker {
+ public:
+  Worker(Scheduler& scheduler, std::size_t index) : scheduler_(scheduler), index_(index) {}
+
+  void start();           // launches the thread (the slot must be inactive)
+  void join_if_exited();  // joins a previous thread of this slot
+  void join();
+
+  LocalQueue queue;
+  std::atomic<RawTask*> lifo{nullptr};  // the next slot; stolen only while the worker stalls
+  std::atomic<bool> active{false};      // a thread runs this slot
+  std::atomic<bool> ever_ran{false};
+  std::atomic<bool> stalled{false};     // set by the monitor
+  // Stall detection: poll_seq changes at every poll start, in_poll tells if one is running.
+  std::atomic<std::uint64_t> poll_seq{0};
+  std::atomic<bool> in_poll{false};
+  Parker* parker = nullptr;  // the thread's parker; valid while active
+
+  struct Counters {
+    OwnerCounter polls, lifo_polls, steals, global_polls, overflows, parks, wakes, spawned,
+        completed, busy_ns, idle_ns;
+  } counters;
+
+  [[nodiscard]] std::size_t index() const noexcept { return index_; }
+  [[nodiscard]] Scheduler& scheduler() const noexcept { return scheduler_; }
+
+  // --- owner thread only ---
+  void run();
+  void schedule_from_task(RawTask* task);  // a wake from the task this worker runs
+  void push_local(RawTask* task, bool notify);
+  std::uint64_t next_task_id() noexcept { return (++spawn_seq_ << 9) | (index_ + 1); }
+  bool in_task = false;
+
+ private:
+  RawTask* next_task();
+  RawTask* search();
+  bool try_become_searcher();
+  void leave_searching();
+  bool park();  // false: the worker retires
+  void run_task(RawTask* task);
+
+  Scheduler& scheduler_;
+  const std::size_t index_;
+  std::thread thread_;
+  std::uint32_t tick_ = 0;
+  std::uint32_t lifo_streak_ = 0;
+  bool searching_ = false;
+  std::uint64_t rng_ = 0;
+  std::uint64_t spawn_seq_ = 0;
+  std::chrono::steady_clock::time_point last_transition_{};
+};
+
+// Live tasks, sharded by id (spawn and completion lock one shard each).
+class Registry {
+ public:
+  // Adds `task`; false once closed (shutdown began).
+  bool add(RawTask* task);
+  void remove(RawTask* task) noexcept;
+  void close();
+  // Unlinks and returns some live task, or nullptr when none is left.
+  RawTask* take_any();
+  [[nodiscard]] std::uint64_t size() const;
+
+ private:
+  static constexpr std::size_t kShards = 16;
+  struct alignas(64) Shard {
+    mutable std::mutex mutex;
+    RawTask* head = nullptr;
+    std::uint64_t count = 0;
+    bool closed = false;
+  };
+  Shard& shard_of(const RawTask* task) noexcept { return shards_[task->id % kShards]; }
+  Shard shards_[kShards];
+};
+
+class Scheduler {
+ public:
+  Scheduler(Runtime& owner, RuntimeOptions options);
+  ~Scheduler();
+
+  void spawn(RawTask* task, bool blocking);
+  void schedule(RawTask* task) noexcept;  // from RawTask::wake (kScheduled already set)
+  void finish(RawTask* task) noexcept;    // completion: join wake, registry, reference
+  void shutdown();
+  [[nodiscard]] bool is_shut_down() const noexcept {
+    return shut_down_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] ShutdownReport report() const;
+  [[nodiscard]] RuntimeMetrics metrics() const;
+  [[nodiscard]] const RuntimeOptions& options() const noexcept { return options_; }
+  [[nodiscard]] Runtime& owner() const noexcept { return owner_; }
+  TimerDriver& timers() noexcept { return timers_; }
+
+  // Global queue.
+  void push_global(RawTask* task);
+  void push_global_batch(RawTask** tasks, std::size_t n, RawTask* extra);
+  RawTask* pop_global();
+  [[nodiscard]] std::uint64_t global_len() const noexcept {
+    return global_len_.load(std::memory_order_relaxed);
+  }
+
+  // Idle coordination (see the header comment).
+  void notify_parked() noexcept;
+  void wake_all_parked() noexcept;
+  [[nodiscard]] bool has_work_anywhere(const Worker* except) const noexcept;
+
+  // Access for workers.
+  std::vector<std::unique_ptr<Worker>>& workers() noexcept { return workers_; }
+  std::atomic<std::uint32_t> searching{0};
+  std::atomic<std::uint32_t> sleeping{0};
+  std::atomic<std::uint32_t> active_workers{0};
+  std::atomic<bool> stopping{false};
+  std::mutex idle_mutex;
+  std::vector<Worker*> sleepers;  // guarded by idle_mutex
+  std::atomic<std::uint64_t> threads_added{0};
+  std::atomic<std::uint64_t> threads_retired{0};
+
+ private:
+  void monitor_loop();
+  void start_worker_if_possible();
+  struct BlockingThread {
+    std::thread thread;
+    bool exited = false;  // guarded by blocking_mutex_
+  };
+  void blocking_loop(std::list<BlockingThread>::iterator self);
+  void start_blocking_thread_locked();
+
+  Runtime& owner_;
+  const RuntimeOptions options_;
+  std::vector<std::unique_ptr<Worker>> workers_;  // max_threads slots, fixed
+  Registry registry_;
+  TimerDriver timers_;
+
+  mutable std::mutex global_mutex_;
+  RawTask* global_head_ = nullptr;
+  RawTask* global_tail_ = nullptr;
+  bool global_closed_ = false;
+  std::atomic<std::uint64_t> global_len_{0};
+
+  std::atomic<std::uint64_t> external_spawns_{0};
+  std::atomic<std::uint64_t> external_completions_{0};
+  std::atomic<std::uint64_t> stalls_detected_{0};
+
+  // Blocking pool.
+  mutable std::mutex blocking_mutex_;
+  std::condition_variable blocking_cv_;
+  std::deque<RawTask*> blocking_queue_;
+  std::list<BlockingThread> blocking_threads_;
+  std::size_t blocking_alive_ = 0;
+  std::size_t blocking_idle_ = 0;
+  bool blocking_stopping_ = false;
+  std::uint64_t blocking_jobs_ = 0;
+
+  // Monitor.
+  std::mutex monitor_mutex_;
+  std::condition_variable monitor_cv_;
+  std::thread monitor_;
+
+  std::mutex shutdown_mutex_;
+  std::atomic<bool> shut_down_{false};
+  ShutdownReport report_;  // written once by shutdown(), under shutdown_mutex_
+  mutable std::mutex report_mutex_;
+};
+
+// The worker the calling thread runs, or nullptr.
+Worker* current_worker() noexcept;
+// The task the calling worker is polling, or nullptr.
+RawTask* current_task() noexcept;
+// The scheduler whose blocking pool runs the calling thread, or nullptr.
+Scheduler* current_blocking_scheduler() noexcept;
+
+}  // namespace troupe::detail

@@ -1,0 +1,264 @@
+// The runtime's core: spawning, joining, nesting, exceptions, cancellation, shutdown, options.
+#include <atomic>
+#include <cstdint>
+#include <latch>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+#include "troupe/runtime/runtime.hpp"
+
+using namespace std::chrono_literals;
+using troupe::ErrorCode;
+using troupe::Runtime;
+using troupe::RuntimeOptions;
+using troupe::Task;
+using troupe::testing::error_code_of;
+using troupe::testing::error_message_of;
+
+namespace {
+
+Task<int> forty_two() { co_return 42; }
+
+Task<int> add_children(int n) {
+  int sum = 0;
+  for (int i = 0; i < n; ++i) sum += co_await forty_two();
+  co_return sum;
+}
+
+Task<void> throws_runtime_error() {
+  throw std::runtime_error("boom");
+  co_return;
+}
+
+// An operation that completes only when `open` is set and the test wakes it.
+struct Gate {
+  std::atomic<bool> open{false};
+  troupe::WakerRef waiter;
+  std::mutex mutex;
+  void release() {
+    open.store(true);
+    std::lock_guard lock(mutex);
+    waiter.wake();
+  }
+};
+struct GateOp {
+  Gate* gate;
+  bool poll(troupe::Waker& waker) {
+    std::lock_guard lock(gate->mutex);
+    if (gate->open.load()) return true;
+    gate->waiter = troupe::WakerRef::share(&waker);
+    return false;
+  }
+  void cancel(troupe::Waker&) noexcept {
+    std::lock_guard lock(gate->mutex);
+    gate->waiter = {};
+  }
+  void take() {}
+};
+troupe::Awaitable<GateOp> wait_for_gate(Gate& gate) {
+  return troupe::Awaitable<GateOp>(std::in_place, GateOp{&gate});
+}
+
+RuntimeOptions small(std::size_t threads = 2) {
+  RuntimeOptions options;
+  options.min_threads = threads;
+  options.max_threads = threads + 2;
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("block_on runs a task and returns its value" * doctest::timeout(30)) {
+  Runtime rt(small());
+  CHECK(rt.block_on(forty_two()) == 42);
+}
+
+TEST_CASE("a task awaiting other tasks runs them inline and gets their values" *
+          doctest::timeout(30)) {
+  Runtime rt(small());
+  CHECK(rt.block_on(add_children(10)) == 420);
+}
+
+TEST_CASE("an exception leaves a task through its JoinHandle" * doctest::timeout(30)) {
+  Runtime rt(small());
+  auto handle = rt.spawn(throws_runtime_error());
+  CHECK_THROWS_WITH_AS(handle.get(), "boom", std::runtime_error);
+}
+
+TEST_CASE("an exception in an awaited child reaches the parent's catch" * doctest::timeout(30)) {
+  Runtime rt(small());
+  auto parent = []() -> Task<int> {
+    try {
+      co_await throws_runtime_error();
+    } catch (const std::runtime_error&) {
+      co_return 1;
+    }
+    co_return 0;
+  };
+  CHECK(rt.block_on(parent()) == 1);
+}
+
+TEST_CASE("a JoinHandle can be taken once; the second take is a clear error" *
+          doctest::timeout(30)) {
+  Runtime rt(small());
+  auto handle = rt.spawn(forty_two());
+  CHECK(handle.get() == 42);
+  CHECK_FALSE(handle.valid());
+  CHECK(error_code_of([&] { (void)handle.get(); }) == ErrorCode::invalid_handle);
+  CHECK(error_message_of([&] { (void)handle.get(); }).find("already taken") != std::string::npos);
+}
+
+TEST_CASE("a task awaits the JoinHandle of a task it spawned" * doctest::timeout(30)) {
+  Runtime rt(small());
+  auto parent = []() -> Task<int> {
+    auto child = troupe::spawn(forty_two());
+    co_return co_await child + 1;
+  };
+  CHECK(rt.block_on(parent()) == 43);
+}
+
+TEST_CASE("a hundred thousand spawned tasks all complete and are joined" * doctest::timeout(60)) {
+  Runtime rt(small());
+  auto parent = []() -> Task<std::int64_t> {
+    std::vector<troupe::JoinHandle<int>> handles;
+    handles.reserve(100'000);
+    for (int i = 0; i < 100'000; ++i) {
+      handles.push_back(troupe::spawn([](int v) -> Task<int> { co_return v; }(i)));
+    }
+    std::int64_t sum = 0;
+    for (auto& h : handles) sum += co_await h;
+    co_return sum;
+  };
+  CHECK(rt.block_on(parent()) == std::int64_t{99'999} * 100'000 / 2);
+  const auto m = rt.metrics();
+  CHECK(m.tasks_spawned == 100'001);
+}
+
+TEST_CASE("a task suspended on an operation is woken from another thread" * doctest::timeout(30)) {
+  Runtime rt(small());
+  Gate gate;
+  auto handle = rt.spawn([](Gate& g) -> Task<int> {
+    co_await wait_for_gate(g);
+    co_return 7;
+  }(gate));
+  std::thread opener([&] { gate.release(); });
+  CHECK(handle.get() == 7);
+  opener.join();
+}
+
+TEST_CASE("cancelling a suspended task drops it at its await point and runs its destructors" *
+          doctest::timeout(30)) {
+  Runtime rt(small());
+  Gate gate;
+  std::atomic<int> destroyed{0};
+  struct Guard {
+    std::atomic<int>* counter;
+    ~Guard() { counter->fetch_add(1); }
+  };
+  std::latch started(1);
+  auto handle = rt.spawn([](Gate& g, std::atomic<int>& d, std::latch& s) -> Task<int> {
+    Guard guard{&d};
+    s.count_down();
+    co_await wait_for_gate(g);
+    co_return 1;
+  }(gate, destroyed, started));
+  started.wait();
+  handle.cancel();
+  CHECK(error_code_of([&] { (void)handle.get(); }) == ErrorCode::cancelled);
+  CHECK(destroyed.load() == 1);
+}
+
+TEST_CASE("a stop token given to spawn cancels the task" * doctest::timeout(30)) {
+  Runtime rt(small());
+  Gate gate;
+  std::stop_source source;
+  auto handle = rt.spawn([](Gate& g) -> Task<int> {
+    co_await wait_for_gate(g);
+    co_return 1;
+  }(gate), {.name = "waiter", .stop_token = source.get_token()});
+  source.request_stop();
+  CHECK(error_code_of([&] { (void)handle.get(); }) == ErrorCode::cancelled);
+}
+
+TEST_CASE("yield_now lets the other tasks run" * doctest::timeout(30)) {
+  Runtime rt(small(1));
+  std::atomic<int> order{0};
+  auto body = [](std::atomic<int>& o) -> Task<int> {
+    for (int i = 0; i < 100; ++i) {
+      o.fetch_add(1);
+      co_await troupe::this_task::yield_now();
+    }
+    co_return o.load();
+  };
+  auto a = rt.spawn(body(order));
+  auto b = rt.spawn(body(order));
+  CHECK(a.get() >= 100);
+  CHECK(b.get() == 200);
+}
+
+TEST_CASE("spawn_blocking runs a function off the workers and returns its value" *
+          doctest::timeout(30)) {
+  Runtime rt(small());
+  auto handle = rt.spawn_blocking([] {
+    std::this_thread::sleep_for(10ms);
+    return std::string("done");
+  });
+  CHECK(handle.get() == "done");
+  auto failing = rt.spawn_blocking([]() -> int { throw std::logic_error("nope"); });
+  CHECK_THROWS_AS(failing.get(), std::logic_error);
+}
+
+TEST_CASE("shutdown with tasks still suspended cancels them and reports them" *
+          doctest::timeout(30)) {
+  Gate gate;
+  troupe::JoinHandle<int> handle;
+  troupe::ShutdownReport report;
+  {
+    Runtime rt(small());
+    handle = rt.spawn([](Gate& g) -> Task<int> {
+      co_await wait_for_gate(g);
+      co_return 1;
+    }(gate), {.name = "stuck", .stop_token = {}});
+    for (int i = 0; i < 10; ++i) {
+      rt.spawn([](Gate& g) -> Task<int> {
+        co_await wait_for_gate(g);
+        co_return 1;
+      }(gate)).detach();
+    }
+    rt.shutdown();
+    report = rt.shutdown_report();
+    CHECK(error_code_of([&] { rt.spawn(forty_two()).detach(); }) == ErrorCode::shut_down);
+  }
+  CHECK(report.cancelled == 11);
+  CHECK(error_code_of([&] { (void)handle.get(); }) == ErrorCode::cancelled);
+}
+
+TEST_CASE("invalid runtime options are refused with a message naming the field" *
+          doctest::timeout(30)) {
+  RuntimeOptions zero;
+  zero.min_threads = 0;
+  CHECK(error_message_of([&] { Runtime rt(zero); }).find("min_threads") != std::string::npos);
+  RuntimeOptions inverted;
+  inverted.min_threads = 4;
+  inverted.max_threads = 2;
+  CHECK(error_message_of([&] { Runtime rt(inverted); }) ==
+        "RuntimeOptions: min_threads 4 is greater than max_threads 2");
+  RuntimeOptions negative;
+  negative.idle_timeout = -5ms;
+  CHECK(error_message_of([&] { Runtime rt(negative); }) ==
+        "RuntimeOptions::idle_timeout: -5ms is not positive");
+  RuntimeOptions no_stall;
+  no_stall.stall_threshold = 0ms;
+  CHECK(error_code_of([&] { Runtime rt(no_stall); }) == ErrorCode::invalid_argument);
+}
+
+TEST_CASE("blocking get on a worker thread is refused" * doctest::timeout(30)) {
+  Runtime rt(small());
+  auto outer = []() -> Task<ErrorCode> {
+    auto inner = troupe::spawn(forty_two());
+    co_return error_code_of([&] { (void)inner.get(); });
+  };
+  CHECK(rt.block_on(outer()) == ErrorCode::invalid_argument);
+}
