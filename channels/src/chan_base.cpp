@@ -14,6 +14,10 @@ void ChanBase::register_receiver(Waker& waker) noexcept {
 }
 
 void ChanBase::deregister_receiver() noexcept {
+  // Only the receiver fills the slot, so if it reads empty here it stays empty: a sender took
+  // the registration (and wakes or woke us). Saves a locked instruction on every receive that
+  // follows a wake. relaxed: the value read is our own store or a sender's exchange.
+  if (rx_waker_.load(std::memory_order_relaxed) == nullptr) return;
   // acq_rel: taking the reference back must not be reordered with the registration.
   if (Waker* mine = rx_waker_.exchange(nullptr, std::memory_order_acq_rel)) mine->release();
 }

@@ -135,6 +135,10 @@ void Worker::run() {
 RawTask* Worker::next_task() {
   ++tick_;
   if (tick_ % kGlobalQueueInterval == 0) {
+    // Timers due while this worker stayed busy (no clock read unless one may be due).
+    if (scheduler_.timers().next_deadline()) {
+      scheduler_.timers().process(std::chrono::steady_clock::now());
+    }
     if (RawTask* task = scheduler_.pop_global()) {
       counters.global_polls.add();
       return task;
@@ -412,8 +416,8 @@ void Scheduler::schedule(RawTask* task) noexcept {
 }
 
 void Scheduler::finish(RawTask* task) noexcept {
+  registry_.remove(task);  // first: whoever the completion wakes sees the task gone
   task->complete(task->ending);
-  registry_.remove(task);
   if (tls_worker == nullptr || &tls_worker->scheduler() != this) {
     external_completions_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -553,8 +557,8 @@ void Scheduler::start_worker_if_possible() {
                                                 std::memory_order_relaxed)) {
       return;  // changed under us; the next tick decides again
     }
+    threads_added.fetch_add(1, std::memory_order_relaxed);  // before: the worker may run at once
     worker->start();
-    threads_added.fetch_add(1, std::memory_order_relaxed);
     return;
   }
 }

@@ -1,19 +1,62 @@
 // TimerDriver: the runtime's timers (sleep_for, timeouts, intervals). Not API.
+//
+// One hierarchical timing wheel (detail/timer_wheel.hpp) per runtime, guarded by a mutex:
+// arming and cancelling are O(1) under the lock. Workers fire due timers: a parked worker
+// sleeps until next_deadline() and processes on waking; a busy one processes every 61 polls.
+// next_deadline() is a relaxed atomic copy of the wheel's, so checking costs no lock. Firing
+// collects the wakers under the lock and wakes them after releasing it.
+//
+// Time: milliseconds of steady_clock since the driver was created; a deadline is rounded up to
+// the next tick, so a timer never fires early.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <mutex>
 #include <optional>
+#include <vector>
+
+#include "troupe/runtime/detail/timer.hpp"
 
 namespace troupe::detail {
 
 class TimerDriver {
  public:
   using Clock = std::chrono::steady_clock;
-  // The earliest deadline a parked worker must wake up for, if any.
-  [[nodiscard]] std::optional<Clock::time_point> next_deadline() const noexcept { return {}; }
-  // Fires every expired timer (wakes its task). Returns how many fired.
-  std::size_t process(Clock::time_point) noexcept { return 0; }
-  [[nodiscard]] bool empty() const noexcept { return true; }
+
+  TimerDriver() : origin_(Clock::now()) {}
+  ~TimerDriver() {
+    std::lock_guard lock(mutex_);
+    wheel_.clear();
+  }
+
+  void arm(TimerNode& node, Clock::time_point deadline, Waker& waker);
+  bool poll(TimerNode& node, Waker& waker);
+  void disarm(TimerNode& node) noexcept;
+
+  // The earliest time a timer may be due (a lower bound), if any timer is pending. No lock.
+  [[nodiscard]] std::optional<Clock::time_point> next_deadline() const noexcept {
+    const std::uint64_t ms = next_ms_.load(std::memory_order_relaxed);
+    if (ms == kNone) return std::nullopt;
+    return origin_ + std::chrono::milliseconds(ms);
+  }
+  // Fires every timer due at `now`; returns how many fired. Skips at once if none can be due,
+  // or if another thread is firing.
+  std::size_t process(Clock::time_point now);
+  [[nodiscard]] std::size_t pending() const;
+
+ private:
+  static constexpr std::uint64_t kNone = UINT64_MAX;
+  [[nodiscard]] std::uint64_t ticks_ceil(Clock::time_point t) const noexcept;
+  [[nodiscard]] std::uint64_t ticks_floor(Clock::time_point t) const noexcept;
+  void publish_next_locked() noexcept;
+
+  const Clock::time_point origin_;
+  mutable std::mutex mutex_;
+  TimerWheel wheel_;  // guarded by mutex_
+  std::atomic<std::uint64_t> next_ms_{kNone};
+  std::vector<WakerRef> due_;  // guarded by mutex_; reused to avoid allocating per firing
 };
 
 }  // namespace troupe::detail

@@ -87,6 +87,12 @@ concept HasReadyNow = requires(Op& op) {
   { op.ready_now() } -> std::convertible_to<bool>;
 };
 
+// An operation that holds a payload it must hand back if abandoned (a send): it declares
+// `static constexpr bool kOwnsPayload = true`, and combinators that may abandon an operation
+// (a timeout) refuse it at compile time rather than lose the payload.
+template <class Op>
+concept OwnsPayload = requires { requires Op::kOwnsPayload; };
+
 }  // namespace detail
 
 template <class Op>
@@ -135,6 +141,8 @@ class [[nodiscard]] Awaitable final : private detail::PendingPoll {
   decltype(auto) await_resume() { return op_.take(); }
 
   Op& op() noexcept { return op_; }
+  // Moves the operation out, for a combinator that wraps it (before it was ever polled).
+  Op&& into_op() && noexcept { return std::move(op_); }
 
  private:
   bool poll(Waker& waker) override { return op_.poll(waker); }

@@ -1,0 +1,29 @@
+// The runtime's timer node, as the public time API (time.hpp) sees it. Not API.
+#pragma once
+
+#include <chrono>
+
+#include "troupe/channels/waker.hpp"
+#include "troupe/runtime/detail/timer_wheel.hpp"
+
+namespace troupe::detail {
+
+class TimerDriver;
+
+// One armed timer: an entry of the runtime's wheel and the waker to wake when it fires. Every
+// field but the driver pointer is guarded by the driver's lock.
+struct TimerNode : TimerEntry {
+  TimerDriver* driver = nullptr;
+  WakerRef waker;
+  bool fired = false;
+};
+
+// Arms `node` to fire at `deadline` on the calling worker's runtime, waking `waker` then.
+// Throws Error(invalid_argument) when not called from a runtime worker.
+void arm_timer(TimerNode& node, std::chrono::steady_clock::time_point deadline, Waker& waker);
+// True once the armed node fired; otherwise re-registers `waker` (replacing the previous one).
+bool poll_timer(TimerNode& node, Waker& waker);
+// Cancels an armed node (no effect once fired). Safe to call on a node never armed.
+void disarm_timer(TimerNode& node) noexcept;
+
+}  // namespace troupe::detail

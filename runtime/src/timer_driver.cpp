@@ -1,0 +1,90 @@
+#include "timer_driver.hpp"
+
+#include "scheduler.hpp"
+
+namespace troupe::detail {
+
+std::uint64_t TimerDriver::ticks_ceil(Clock::time_point t) const noexcept {
+  if (t <= origin_) return 0;
+  return static_cast<std::uint64_t>(
+      std::chrono::ceil<std::chrono::milliseconds>(t - origin_).count());
+}
+
+std::uint64_t TimerDriver::ticks_floor(Clock::time_point t) const noexcept {
+  if (t <= origin_) return 0;
+  return static_cast<std::uint64_t>(
+      std::chrono::floor<std::chrono::milliseconds>(t - origin_).count());
+}
+
+void TimerDriver::publish_next_locked() noexcept {
+  const auto next = wheel_.next_deadline();
+  next_ms_.store(next ? *next : kNone, std::memory_order_relaxed);
+}
+
+void TimerDriver::arm(TimerNode& node, Clock::time_point deadline, Waker& waker) {
+  std::lock_guard lock(mutex_);
+  node.driver = this;
+  node.waker = WakerRef::share(&waker);
+  node.fired = false;
+  wheel_.insert(node, ticks_ceil(deadline));
+  publish_next_locked();
+}
+
+bool TimerDriver::poll(TimerNode& node, Waker& waker) {
+  std::lock_guard lock(mutex_);
+  if (node.fired) return true;
+  if (node.waker.get() != &waker) node.waker = WakerRef::share(&waker);
+  return false;
+}
+
+void TimerDriver::disarm(TimerNode& node) noexcept {
+  std::lock_guard lock(mutex_);
+  wheel_.remove(node);
+  node.waker = WakerRef();
+  publish_next_locked();
+}
+
+std::size_t TimerDriver::process(Clock::time_point now) {
+  const std::uint64_t next = next_ms_.load(std::memory_order_relaxed);
+  const std::uint64_t now_ms = ticks_floor(now);
+  if (next == kNone || next > now_ms) return 0;
+  std::unique_lock lock(mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) return 0;  // someone else is firing (or arming); it will be seen soon
+  const std::size_t fired = wheel_.advance(now_ms, [&](TimerEntry& entry) {
+    auto& node = static_cast<TimerNode&>(entry);
+    node.fired = true;
+    due_.push_back(std::move(node.waker));
+  });
+  publish_next_locked();
+  std::vector<WakerRef> wake;
+  wake.swap(due_);
+  lock.unlock();
+  for (WakerRef& waker : wake) waker.wake();
+  wake.clear();
+  lock.lock();
+  if (due_.empty()) due_.swap(wake);  // keep the capacity for the next firing
+  return fired;
+}
+
+std::size_t TimerDriver::pending() const {
+  std::lock_guard lock(mutex_);
+  return wheel_.size();
+}
+
+void arm_timer(TimerNode& node, std::chrono::steady_clock::time_point deadline, Waker& waker) {
+  Worker* worker = current_worker();
+  if (worker == nullptr) {
+    throw Error(ErrorCode::invalid_argument,
+                "troupe timers (sleep_for, timeout, Interval) can only be awaited by a task on "
+                "a runtime worker");
+  }
+  worker->scheduler().timers().arm(node, deadline, waker);
+}
+
+bool poll_timer(TimerNode& node, Waker& waker) { return node.driver->poll(node, waker); }
+
+void disarm_timer(TimerNode& node) noexcept {
+  if (node.driver != nullptr) node.driver->disarm(node);
+}
+
+}  // namespace troupe::detail
