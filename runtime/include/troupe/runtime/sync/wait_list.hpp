@@ -1,0 +1,203 @@
+// troupe/runtime/sync/wait_list.hpp — the waiter queue that every synchronization primitive of
+// sync.hpp shares. Not API (namespace detail), but public because the waiting operations embed
+// their queue entry and are returned by value.
+//
+// Each primitive owns a std::mutex and a WaiterList: an intrusive FIFO of SyncWaiter entries,
+// one per waiting operation, living inside that operation (inside the awaiting coroutine's frame
+// or the blocked thread's stack), so waiting never allocates. An entry is in one of three states:
+//
+//   idle    not in any queue; only its owner (the operation) touches it;
+//   queued  linked into the primitive's list; its fields belong to the primitive's mutex;
+//   done    completed by the primitive (lock granted, count reached, notified, ...): unlinked
+//           again, and the owner's once more. The completing thread's release store of `done`
+//           is its last access to the entry, so the owner may destroy it as soon as it sees it.
+//
+// The owner reads the state without the lock (an acquire load: a `done` it sees carries
+// everything the completing thread did before). Every other transition happens under the
+// primitive's mutex, so a cancellation (unlink) and a completion of the same entry are ordered
+// by that mutex: exactly one of them finds it queued.
+//
+// Re-polling (the awaitable protocol in channels/awaitable.hpp) never leaves two registrations:
+// a queued entry polled again keeps one WakerRef and only swaps the Waker it points to.
+//
+// Wakers are woken after the mutex is released (WakeBatch), so a woken thread does not run into
+// the lock its waker still holds. WakeBatch keeps 16 wakers inline and never allocates; the
+// 17th and later completions of one batch are woken at once, under the lock (Waker::wake never
+// blocks, so this only lengthens the critical section of a notify_all over many waiters).
+//
+// Thread-safety: WaiterList is guarded by its primitive's mutex (every member function needs
+// it held). SyncWaiter::state() and done() may be called by the owner at any time.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+
+#include "troupe/channels/waker.hpp"
+
+namespace troupe::detail {
+
+class WaiterList;
+class WakeBatch;
+
+// One waiting party's entry in a primitive's WaiterList. Embedded in the waiting operation.
+class SyncWaiter {
+ public:
+  enum class State : std::uint8_t { idle, queued, done };
+
+  SyncWaiter() noexcept = default;
+  SyncWaiter(const SyncWaiter&) = delete;
+  SyncWaiter& operator=(const SyncWaiter&) = delete;
+  ~SyncWaiter() = default;
+
+  // Owner, lock-free; or anyone under the primitive's mutex.
+  [[nodiscard]] State state() const noexcept {
+    // acquire: a `done` written by another thread (WakeBatch::complete, release) makes that
+    // thread's writes visible before the owner acts on the completion.
+    return state_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] bool done() const noexcept { return state() == State::done; }
+  [[nodiscard]] bool queued() const noexcept { return state() == State::queued; }
+  [[nodiscard]] bool idle() const noexcept { return state() == State::idle; }
+
+  // Owner only, on an idle or done entry that no one else refers to: completes it without a
+  // queue (a fast path succeeded) or returns it to idle (its result was taken or given back).
+  void set_done_by_owner() noexcept { state_.store(State::done, std::memory_order_relaxed); }
+  void reset() noexcept { state_.store(State::idle, std::memory_order_relaxed); }
+
+  // The primitive's per-waiter datum (permits still missing, how it was notified, ...).
+  // Guarded by the primitive's mutex while queued; the owner's otherwise.
+  std::int64_t value = 0;
+
+ private:
+  friend class WaiterList;
+  friend class WakeBatch;
+
+  std::atomic<State> state_{State::idle};
+  WakerRef waker_;              // holds a reference while queued; may be empty (nobody to wake)
+  SyncWaiter* prev_ = nullptr;  // guarded by the primitive's mutex
+  SyncWaiter* next_ = nullptr;  // guarded by the primitive's mutex
+};
+
+// Wakers of completed entries, woken when the batch is destroyed — declare it before the lock
+// guard, so that the lock is released first. Never allocates; see the file comment for the
+// 17th waker. Owner thread only.
+class WakeBatch {
+ public:
+  static constexpr std::size_t kInline = 16;
+
+  WakeBatch() noexcept = default;
+  WakeBatch(const WakeBatch&) = delete;
+  WakeBatch& operator=(const WakeBatch&) = delete;
+  ~WakeBatch() { wake_all(); }
+
+  // Under the primitive's mutex, for an entry already unlinked: takes its waker, then marks it
+  // done — the last access to `waiter`.
+  void complete(SyncWaiter& waiter) noexcept;
+  // Wakes what was collected so far (also done by the destructor).
+  void wake_all() noexcept;
+
+ private:
+  std::array<Waker*, kInline> wakers_{};  // each holds one reference
+  std::size_t size_ = 0;
+};
+
+// The FIFO of queued entries of one primitive. Guarded by that primitive's mutex.
+class WaiterList {
+ public:
+  WaiterList() noexcept = default;
+  WaiterList(const WaiterList&) = delete;
+  WaiterList& operator=(const WaiterList&) = delete;
+
+  [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] SyncWaiter* front() const noexcept { return head_; }
+
+  // Appends an idle `waiter`, registered with `waker` (null: nobody to wake yet); it becomes
+  // queued.
+  void push_back(SyncWaiter& waiter, Waker* waker) noexcept;
+  // A queued `waiter` polled again: from now on `waker` (if not null) is its registration,
+  // replacing the previous one.
+  static void rearm(SyncWaiter& waiter, Waker* waker) noexcept;
+  // Removes a queued `waiter`; it becomes idle (a cancellation).
+  void unlink(SyncWaiter& waiter) noexcept;
+  // Removes a queued `waiter` and completes it into `wakes`.
+  void complete(SyncWaiter& waiter, WakeBatch& wakes) noexcept;
+  // Completes every queued entry, oldest first, each after `before(entry)` (which may set the
+  // entry's value).
+  template <class Before>
+  void complete_all(WakeBatch& wakes, Before&& before) noexcept {
+    while (SyncWaiter* waiter = head_) {
+      before(*waiter);
+      complete(*waiter, wakes);
+    }
+  }
+
+ private:
+  void remove(SyncWaiter& waiter) noexcept;
+
+  SyncWaiter* head_ = nullptr;  // oldest
+  SyncWaiter* tail_ = nullptr;  // newest
+  std::size_t size_ = 0;
+};
+
+// Under the primitive's mutex, the part of a poll that does not depend on the primitive: a
+// done entry is complete (true); a queued one keeps `waker` registered (false); an idle one is
+// the primitive's to decide (nullopt).
+inline std::optional<bool> repoll(SyncWaiter& waiter, Waker* waker) noexcept {
+  switch (waiter.state()) {
+    case SyncWaiter::State::done:
+      return true;
+    case SyncWaiter::State::queued:
+      WaiterList::rearm(waiter, waker);
+      return false;
+    case SyncWaiter::State::idle:
+      break;
+  }
+  return std::nullopt;
+}
+
+// The poll step every waiting operation shares. Under `mutex`: a done entry completes (true); a
+// queued one keeps `waker` registered (false); an idle one asks `ready()` — called under the
+// lock — and completes if it says so, else it is queued with `waker` (false).
+template <class Ready>
+bool poll_waiter(std::mutex& mutex, WaiterList& list, SyncWaiter& waiter, Waker* waker,
+                 Ready&& ready) {
+  std::lock_guard lock(mutex);
+  if (const std::optional<bool> known = repoll(waiter, waker)) return *known;
+  if (ready()) {
+    waiter.set_done_by_owner();
+    return true;
+  }
+  list.push_back(waiter, waker);
+  return false;
+}
+
+// Unlinks `waiter` if it is queued: the cancellation of a wait that consumes nothing.
+inline void withdraw_waiter(std::mutex& mutex, WaiterList& list, SyncWaiter& waiter) noexcept {
+  if (!waiter.queued()) return;  // idle or done: no one else refers to it
+  std::lock_guard lock(mutex);
+  if (waiter.queued()) list.unlink(waiter);
+}
+
+// Thrown by the timed blocking forms for a negative (or NaN) timeout.
+[[noreturn]] void throw_negative_timeout(const char* what);
+
+// The deadline `timeout` from now, saturating at time_point::max() ("forever"). Throws
+// Error(invalid_argument) naming `what` for a negative timeout.
+template <class Rep, class Period>
+std::chrono::steady_clock::time_point sync_deadline(std::chrono::duration<Rep, Period> timeout,
+                                                    const char* what) {
+  using Clock = std::chrono::steady_clock;
+  if (!(timeout >= timeout.zero())) throw_negative_timeout(what);  // negative, or NaN
+  const Clock::time_point now = Clock::now();
+  using Wide = std::chrono::duration<long double, std::nano>;
+  if (Wide(timeout) >= Wide(Clock::time_point::max() - now)) return Clock::time_point::max();
+  return now + std::chrono::ceil<Clock::duration>(timeout);  // never wait less than asked
+}
+
+}  // namespace troupe::detail

@@ -1,0 +1,66 @@
+// Barrier: an arrival count and the open phase's waiters, all under one mutex; the completed
+// phase number is also atomic so that a finished wait can see it without the lock.
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "troupe/channels/awaitable.hpp"
+#include "troupe/channels/error.hpp"
+#include "troupe/runtime/sync/barrier.hpp"
+
+namespace troupe {
+namespace {
+
+std::int64_t checked_parties(std::int64_t parties) {
+  if (parties <= 0) {
+    throw Error(ErrorCode::invalid_argument, "Barrier: parties " + std::to_string(parties) +
+                                                 " is not positive (a barrier " +
+                                                 "needs at least one party)");
+  }
+  return parties;
+}
+
+}  // namespace
+
+Barrier::Barrier(std::int64_t parties) : parties_(checked_parties(parties)) {}
+
+std::pair<std::uint64_t, bool> Barrier::arrive() {
+  detail::WakeBatch wakes;  // woken after the lock below is released
+  std::lock_guard lock(mutex_);
+  const std::uint64_t phase = phase_.load(std::memory_order_relaxed);
+  if (++arrived_ < parties_) return {phase, false};
+  arrived_ = 0;
+  // release: every arrival of this phase took mutex_ before the leader, so their writes are
+  // published to waiters that acquire-load the new phase (or see their entry done).
+  phase_.store(phase + 1, std::memory_order_release);
+  waiters_.complete_all(wakes, [](detail::SyncWaiter&) noexcept {});
+  return {phase, true};
+}
+
+Awaitable<Barrier::WaitOp> Barrier::arrive_and_wait() {
+  const auto [phase, leader] = arrive();
+  return Awaitable<WaitOp>(std::in_place, *this, phase, leader);
+}
+
+bool Barrier::blocking_arrive_and_wait() {
+  const auto [phase, leader] = arrive();
+  WaitOp op(*this, phase, leader);
+  return block_on_op(op);
+}
+
+bool Barrier::poll_wait(detail::SyncWaiter& waiter, std::uint64_t phase, Waker& waker) {
+  return detail::poll_waiter(mutex_, waiters_, waiter, &waker, [&] {
+    return phase_.load(std::memory_order_relaxed) != phase;  // under mutex_, which orders it
+  });
+}
+
+void Barrier::cancel_wait(detail::SyncWaiter& waiter) noexcept {
+  detail::withdraw_waiter(mutex_, waiters_, waiter);  // the arrival stands
+}
+
+std::size_t Barrier::waiter_count() const {
+  std::lock_guard lock(mutex_);
+  return waiters_.size();
+}
+
+}  // namespace troupe

@@ -1,0 +1,73 @@
+// Latch: an atomic count for count_down and try_wait; the mutex-guarded queue only for waits
+// that must suspend.
+//
+// No lost wake-up: a wait checks the count and queues under mutex_, and the count_down that
+// reaches zero takes mutex_ after its decrement to release the queue. If the wait's critical
+// section comes first, the releasing count_down finds it queued; if the release comes first,
+// the decrement happened before it and the wait's check sees zero.
+#include <mutex>
+#include <string>
+
+#include "troupe/channels/awaitable.hpp"
+#include "troupe/channels/error.hpp"
+#include "troupe/runtime/sync/latch.hpp"
+
+namespace troupe {
+
+Latch::Latch(std::int64_t count) : count_(count) {
+  if (count < 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "Latch: count " + std::to_string(count) + " is negative");
+  }
+}
+
+void Latch::count_down(std::int64_t n) {
+  if (n < 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "Latch::count_down: n " + std::to_string(n) + " is negative");
+  }
+  std::int64_t count = count_.load(std::memory_order_relaxed);
+  do {
+    if (n > count) {
+      throw Error(ErrorCode::invalid_argument,
+                  "Latch::count_down: n " + std::to_string(n) + " exceeds the remaining count " +
+                      std::to_string(count) + " (a latch cannot count below zero)");
+    }
+    if (n == 0) return;
+    // acq_rel. release: everything before this count_down happens-before a wait that
+    // acquire-loads the zero (each count_down is a read-modify-write, so all of them are in
+    // the release sequence the zero ends). acquire: the count_down that reaches zero releases
+    // the queued waiters itself (through their entries, not through count_), so it must carry
+    // the earlier count_downs' writes to them.
+  } while (!count_.compare_exchange_weak(count, count - n, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed));
+  if (count != n) return;
+  detail::WakeBatch wakes;  // woken after the lock below is released
+  std::lock_guard lock(mutex_);
+  waiters_.complete_all(wakes, [](detail::SyncWaiter&) noexcept {});
+}
+
+bool Latch::poll_wait(detail::SyncWaiter& waiter, Waker& waker) {
+  return detail::poll_waiter(mutex_, waiters_, waiter, &waker, [this] { return try_wait(); });
+}
+
+void Latch::cancel_wait(detail::SyncWaiter& waiter) noexcept {
+  detail::withdraw_waiter(mutex_, waiters_, waiter);
+}
+
+void Latch::blocking_wait() {
+  WaitOp op(*this);
+  block_on_op(op);
+}
+
+bool Latch::blocking_wait_until(std::chrono::steady_clock::time_point deadline) {
+  WaitOp op(*this);
+  return block_on_op_until(op, deadline);
+}
+
+std::size_t Latch::waiter_count() const {
+  std::lock_guard lock(mutex_);
+  return waiters_.size();
+}
+
+}  // namespace troupe
