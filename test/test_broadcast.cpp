@@ -14,9 +14,9 @@ TEST_CASE("broadcast.every subscriber receives every message sent after it subsc
   REQUIRE(tx.send("one"));
   auto rx2 = tx.subscribe();  // sees only what comes next
   REQUIRE(tx.send("two"));
-  CHECK(*rx1.recv() == "one");
-  CHECK(*rx1.recv() == "two");
-  CHECK(*rx2.recv() == "two");
+  CHECK(*rx1.blocking_recv() == "one");
+  CHECK(*rx1.blocking_recv() == "two");
+  CHECK(*rx2.blocking_recv() == "two");
   CHECK(rx2.try_recv().error().kind == Kind::empty);
   CHECK(tx.receiver_count() == 2u);
 }
@@ -24,19 +24,19 @@ TEST_CASE("broadcast.every subscriber receives every message sent after it subsc
 TEST_CASE("broadcast.a lagging receiver is told how many messages it missed, then resumes") {
   auto [tx, rx] = troupe::broadcast<int>(4);
   for (int i = 0; i < 10; ++i) REQUIRE(tx.send(int{i}));
-  auto lag = rx.recv();
+  auto lag = rx.blocking_recv();
   REQUIRE_FALSE(lag);
   CHECK(lag.error().kind == Kind::lagged);
   CHECK(lag.error().missed == 6u);
-  for (int i = 6; i < 10; ++i) CHECK(*rx.recv() == i);  // the 4 newest are still there
+  for (int i = 6; i < 10; ++i) CHECK(*rx.blocking_recv() == i);  // the 4 newest are still there
 }
 
 TEST_CASE("broadcast.receivers drain then see closed once every sender is gone") {
   auto [tx, rx] = troupe::broadcast<int>(4);
   REQUIRE(tx.send(1));
   { auto gone = std::move(tx); }
-  CHECK(*rx.recv() == 1);
-  CHECK(rx.recv().error().kind == Kind::closed);
+  CHECK(*rx.blocking_recv() == 1);
+  CHECK(rx.blocking_recv().error().kind == Kind::closed);
 }
 
 TEST_CASE("broadcast.sending with no receiver left fails with closed and returns the message") {
@@ -59,7 +59,7 @@ TEST_CASE("broadcast.a parked receiver wakes for a send from another thread" *
   std::thread reader([rx = std::move(rx)]() mutable {
     int sum = 0;
     for (;;) {
-      auto m = rx.recv();
+      auto m = rx.blocking_recv();
       if (!m) {
         REQUIRE(m.error().kind == Kind::closed);
         break;

@@ -171,10 +171,10 @@ TEST_CASE("buffer.a send through a channel is a transfer of the same allocation"
   frame.as<std::uint32_t>()[0] = 0xC0FFEE;
   const std::byte* const sent = frame.data();
   std::thread sender([&tx, frame = std::move(frame)]() mutable {
-    REQUIRE(tx.send(std::move(frame)));
+    REQUIRE(tx.blocking_send(std::move(frame)));
     CHECK(frame.detached());  // NOLINT(bugprone-use-after-move)
   });
-  std::optional<Buffer> received = rx.recv();
+  std::optional<Buffer> received = rx.blocking_recv();
   sender.join();
   REQUIRE(received);
   CHECK(received->data() == sent);

@@ -74,9 +74,9 @@ TEST_CASE("channel.a message is moved through the channel, never copied") {
   auto [tx, rx] = troupe::unbounded_channel<std::unique_ptr<std::string>>();
   auto payload = std::make_unique<std::string>("transfer me");
   const std::string* const address = payload.get();
-  REQUIRE(tx.send(std::move(payload)));
+  REQUIRE(tx.blocking_send(std::move(payload)));
   CHECK(payload == nullptr);  // the sender lost it
-  auto received = rx.recv();
+  auto received = rx.blocking_recv();
   REQUIRE(received.has_value());
   CHECK(received->get() == address);
 }
@@ -86,7 +86,7 @@ TEST_CASE("channel.send on a closed channel fails with closed and hands the mess
     auto& [tx, rx] = pair;
     rx.close();
     CHECK(tx.is_closed());
-    auto result = tx.send(42);
+    auto result = tx.blocking_send(42);
     REQUIRE_FALSE(result);
     CHECK(result.error().is_closed());
     CHECK(result.error().message() == 42);
@@ -101,12 +101,12 @@ TEST_CASE(
     "end") {
   for_each_flavor([](auto pair) {
     auto& [tx, rx] = pair;
-    REQUIRE(tx.send(1));
-    REQUIRE(tx.send(2));
+    REQUIRE(tx.blocking_send(1));
+    REQUIRE(tx.blocking_send(2));
     { auto gone = std::move(tx); }  // the last sender is destroyed
-    CHECK(rx.recv() == 1);
-    CHECK(rx.recv() == 2);
-    CHECK_FALSE(rx.recv().has_value());
+    CHECK(rx.blocking_recv() == 1);
+    CHECK(rx.blocking_recv() == 2);
+    CHECK_FALSE(rx.blocking_recv().has_value());
     CHECK(rx.try_recv().error() == RecvError::closed);
     CHECK(rx.recv_for(1ms).error() == RecvError::closed);
   });
@@ -116,17 +116,17 @@ TEST_CASE("channel.closing from the sender side ends the stream for the receiver
   for_each_flavor([](auto pair) {
     auto& [tx, rx] = pair;
     auto other = tx.clone();
-    REQUIRE(tx.send(7));
+    REQUIRE(tx.blocking_send(7));
     other.close();
-    CHECK(tx.send(8).error().is_closed());
-    CHECK(rx.recv() == 7);
-    CHECK_FALSE(rx.recv().has_value());
+    CHECK(tx.blocking_send(8).error().is_closed());
+    CHECK(rx.blocking_recv() == 7);
+    CHECK_FALSE(rx.blocking_recv().has_value());
   });
 }
 
 TEST_CASE("channel.closing the receiver stops sends but keeps queued messages receivable") {
   auto [tx, rx] = troupe::channel<int>(8);
-  REQUIRE(tx.send(1));
+  REQUIRE(tx.blocking_send(1));
   rx.close();
   rx.close();  // idempotent
   CHECK(tx.try_send(2).error().is_closed());
@@ -138,17 +138,17 @@ TEST_CASE("channel.messages still queued are destroyed with the receiver, none l
   Tracked::live = 0;
   {
     auto [tx, rx] = troupe::channel<Tracked>(16);
-    for (int i = 0; i < 10; ++i) REQUIRE(tx.send(Tracked(i)));
+    for (int i = 0; i < 10; ++i) REQUIRE(tx.blocking_send(Tracked(i)));
     CHECK(Tracked::live.load() == 10);
     { auto gone = std::move(rx); }
     CHECK(Tracked::live.load() == 0);
-    auto back = tx.send(Tracked(99));
+    auto back = tx.blocking_send(Tracked(99));
     REQUIRE_FALSE(back);
     CHECK(back.error().message().value == 99);
   }
   {
     auto [tx, rx] = troupe::unbounded_channel<Tracked>();
-    for (int i = 0; i < 200; ++i) REQUIRE(tx.send(Tracked(i)));
+    for (int i = 0; i < 200; ++i) REQUIRE(tx.blocking_send(Tracked(i)));
   }
   CHECK(Tracked::live.load() == 0);
 }
@@ -166,21 +166,21 @@ TEST_CASE("channel.recv_for times out on an open empty channel") {
 
 TEST_CASE("channel.send_for on a full channel times out and returns the message") {
   auto [tx, rx] = troupe::channel<int>(1);
-  REQUIRE(tx.send(1));
+  REQUIRE(tx.blocking_send(1));
   auto result = tx.send_for(2, 2ms);
   REQUIRE_FALSE(result);
   CHECK(result.error().is_timeout());
   CHECK(result.error().message() == 2);
 }
 
-TEST_CASE("channel.a receiver blocked in recv is woken by a send from another thread" *
+TEST_CASE("channel.a receiver blocked in blocking_recv is woken by a send from another thread" *
           doctest::timeout(10)) {
   for_each_flavor([](auto pair) {
     auto& [tx, rx] = pair;
     std::thread sender([tx = tx.clone()]() mutable {
-      for (int i = 0; i < 1000; ++i) REQUIRE(tx.send(int{i}));
+      for (int i = 0; i < 1000; ++i) REQUIRE(tx.blocking_send(int{i}));
     });
-    for (int i = 0; i < 1000; ++i) REQUIRE(rx.recv() == i);
+    for (int i = 0; i < 1000; ++i) REQUIRE(rx.blocking_recv() == i);
     sender.join();
   });
 }
@@ -188,14 +188,14 @@ TEST_CASE("channel.a receiver blocked in recv is woken by a send from another th
 TEST_CASE("channel.a sender blocked on a full channel resumes when the receiver frees a slot" *
           doctest::timeout(10)) {
   auto [tx, rx] = troupe::channel<int>(1);
-  REQUIRE(tx.send(0));
+  REQUIRE(tx.blocking_send(0));
   std::atomic<bool> sent{false};
   std::thread sender([&, tx = tx.clone()]() mutable {
-    REQUIRE(tx.send(1));  // blocks: the channel is full
+    REQUIRE(tx.blocking_send(1));  // blocks: the channel is full
     sent = true;
   });
-  CHECK(rx.recv() == 0);
-  CHECK(rx.recv() == 1);
+  CHECK(rx.blocking_recv() == 0);
+  CHECK(rx.blocking_recv() == 1);
   sender.join();
   CHECK(sent);
 }
@@ -203,14 +203,14 @@ TEST_CASE("channel.a sender blocked on a full channel resumes when the receiver 
 TEST_CASE("channel.dropping the receiver wakes senders blocked on a full channel with closed" *
           doctest::timeout(10)) {
   auto [tx, rx] = troupe::channel<int>(1);
-  REQUIRE(tx.send(0));
+  REQUIRE(tx.blocking_send(0));
   std::latch started(3);
   std::vector<std::thread> senders;
   std::atomic<int> closed{0};
   for (int i = 0; i < 2; ++i) {
     senders.emplace_back([&, tx = tx.clone(), i]() mutable {
       started.count_down();
-      auto result = tx.send(int{i + 1});
+      auto result = tx.blocking_send(int{i + 1});
       if (!result && result.error().is_closed() && result.error().message() == i + 1) ++closed;
     });
   }
@@ -227,13 +227,13 @@ TEST_CASE("channel.rendezvous send completes only when the receiver takes the me
   CHECK(tx.try_send(1).error().is_full());  // nobody is receiving
   CHECK(tx.send_for(1, 1ms).error().is_timeout());
   std::thread receiver([&rx] {
-    for (int i = 0; i < 100; ++i) REQUIRE(rx.recv() == i);
+    for (int i = 0; i < 100; ++i) REQUIRE(rx.blocking_recv() == i);
   });
-  for (int i = 0; i < 100; ++i) REQUIRE(tx.send(int{i}));
+  for (int i = 0; i < 100; ++i) REQUIRE(tx.blocking_send(int{i}));
   receiver.join();
   CHECK(rx.try_recv().error() == RecvError::empty);
   { auto gone = std::move(tx); }
-  CHECK_FALSE(rx.recv().has_value());
+  CHECK_FALSE(rx.blocking_recv().has_value());
 }
 
 TEST_CASE("channel.rendezvous: a sender waiting for a receiver gets closed and its message back" *
@@ -242,7 +242,7 @@ TEST_CASE("channel.rendezvous: a sender waiting for a receiver gets closed and i
   std::latch waiting(2);
   std::thread sender([&, tx = tx.clone()]() mutable {
     waiting.count_down();
-    auto result = tx.send(std::make_unique<int>(5));
+    auto result = tx.blocking_send(std::make_unique<int>(5));
     REQUIRE_FALSE(result);
     CHECK(result.error().is_closed());
     CHECK(*result.error().message() == 5);
@@ -280,29 +280,29 @@ TEST_CASE("channel.a moved-from or default handle throws invalid_handle instead 
   auto rx2 = std::move(rx);
   CHECK_FALSE(tx.valid());
   try {
-    (void)tx.send(1);
+    (void)tx.blocking_send(1);
     FAIL("a moved-from sender worked");
   } catch (const troupe::Error& e) {
     CHECK(e.code() == ErrorCode::invalid_handle);
     CHECK(std::string(e.what()).find("Sender") != std::string::npos);
   }
-  CHECK_THROWS_AS((void)rx.recv(), troupe::Error);
+  CHECK_THROWS_AS((void)rx.blocking_recv(), troupe::Error);
   CHECK_THROWS_AS((void)troupe::Receiver<int>{}.try_recv(), troupe::Error);
-  CHECK(tx2.send(1));
-  CHECK(rx2.recv() == 1);
+  CHECK(tx2.blocking_send(1));
+  CHECK(rx2.blocking_recv() == 1);
 }
 
 TEST_CASE("channel.a sender and a receiver can themselves travel through a channel" *
           doctest::timeout(10)) {
   auto [tx, rx] = troupe::unbounded_channel<int>();
   auto [handoff_tx, handoff_rx] = troupe::channel<troupe::Sender<int>>(1);
-  REQUIRE(handoff_tx.send(tx.clone()));
+  REQUIRE(handoff_tx.blocking_send(tx.clone()));
   std::thread worker([&handoff_rx] {
-    auto sender = handoff_rx.recv();
+    auto sender = handoff_rx.blocking_recv();
     REQUIRE(sender.has_value());
-    REQUIRE(sender->send(99));
+    REQUIRE(sender->blocking_send(99));
   });
-  CHECK(rx.recv() == 99);
+  CHECK(rx.blocking_recv() == 99);
   worker.join();
 }
 
@@ -321,11 +321,11 @@ struct Ping {
 TEST_CASE("channel.a message type may carry a sender of its own type") {
   static_assert(troupe::Sendable<Ping>);
   auto [tx, rx] = troupe::unbounded_channel<Ping>();
-  REQUIRE(tx.send(Ping{1, tx.clone()}));
-  auto ping = rx.recv();
+  REQUIRE(tx.blocking_send(Ping{1, tx.clone()}));
+  auto ping = rx.blocking_recv();
   REQUIRE(ping.has_value());
-  REQUIRE(ping->reply_to.send(Ping{ping->hops + 1, {}}));
-  CHECK(rx.recv()->hops == 2);
+  REQUIRE(ping->reply_to.blocking_send(Ping{ping->hops + 1, {}}));
+  CHECK(rx.blocking_recv()->hops == 2);
 }
 
 TEST_CASE("channel.a non-sendable payload is refused at compile time") {

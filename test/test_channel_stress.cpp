@@ -68,12 +68,12 @@ void run_mpsc(std::pair<troupe::Sender<std::int64_t>, troupe::Receiver<std::int6
   std::vector<troupe::Sender<std::int64_t>> senders(kProducers, tx);
   tx = {};  // only the producers' senders keep the channel open
   auto producers = start_producers(n, start, [senders](int p, std::int64_t m) mutable {
-    REQUIRE(senders[p].send(std::int64_t{m}));
+    REQUIRE(senders[p].blocking_send(std::int64_t{m}));
   });
   Books books;
   // The producers' lambdas own copies of `senders`; drop ours so the stream can end.
   senders.clear();
-  while (auto message = rx.recv()) books.take(*message);
+  while (auto message = rx.blocking_recv()) books.take(*message);
   for (auto& t : producers) t.join();
   books.check(n);
 }
@@ -117,7 +117,7 @@ TEST_CASE("stress.try_send with retries hands every rejected message back and lo
   });
   tx = {};
   Books books;
-  while (auto message = rx.recv()) books.take(*message);
+  while (auto message = rx.blocking_recv()) books.take(*message);
   for (auto& t : producers) t.join();
   books.check(n);
   MESSAGE("try_send rejections (each retried, none lost): " << rejected.load());
@@ -128,7 +128,7 @@ TEST_CASE("stress.ports carry 4 x n messages each way between two threads" *
   const std::int64_t n = per_producer();
   auto [left, right] = troupe::message_channel<std::int64_t, std::int64_t>(256);
   std::thread echo([&right] {
-    while (auto m = right.recv()) REQUIRE(right.send(std::int64_t{*m}));
+    while (auto m = right.blocking_recv()) REQUIRE(right.blocking_send(std::int64_t{*m}));
   });
   Books books;
   std::thread reader;
@@ -136,12 +136,12 @@ TEST_CASE("stress.ports carry 4 x n messages each way between two threads" *
     // One thread sends (in producer-interleaved order), the caller reads the echoes.
     std::thread writer([&left, n] {
       for (std::int64_t seq = 1; seq <= n; ++seq) {
-        for (int p = 0; p < kProducers; ++p) REQUIRE(left.sender().send(encode(p, seq)));
+        for (int p = 0; p < kProducers; ++p) REQUIRE(left.sender().blocking_send(encode(p, seq)));
       }
       left.sender().close();
     });
     for (std::int64_t i = 0; i < kProducers * n; ++i) {
-      auto m = left.receiver().recv();
+      auto m = left.receiver().blocking_recv();
       REQUIRE(m.has_value());
       books.take(*m);
     }
@@ -163,7 +163,7 @@ TEST_CASE("stress.broadcast: every receiver accounts for every message as receiv
   for (std::size_t r = 0; r < receivers.size(); ++r) {
     readers.emplace_back([&, r] {
       for (;;) {
-        auto m = receivers[r].recv();
+        auto m = receivers[r].blocking_recv();
         if (m) {
           ++received[r];
         } else if (m.error().kind == troupe::BroadcastRecvError::lagged) {

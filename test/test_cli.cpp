@@ -177,7 +177,8 @@ TEST_CASE("cli.load --list lists the runnable workloads, one per line") {
   const std::vector<std::string> lines = lines_of(run.out);
   CHECK(std::find(lines.begin(), lines.end(), "fanin") != lines.end());
   CHECK(std::find(lines.begin(), lines.end(), "transfer") != lines.end());
-  CHECK(std::find(lines.begin(), lines.end(), "ring") == lines.end());
+  CHECK(std::find(lines.begin(), lines.end(), "ring") != lines.end());
+  CHECK(std::find(lines.begin(), lines.end(), "pool") == lines.end());
 }
 
 TEST_CASE("cli.help describes the command, the workloads and what --threads means") {
@@ -249,12 +250,32 @@ TEST_CASE("cli.load rejects an unknown workload with exit code 2") {
 }
 
 TEST_CASE("cli.load rejects a workload without implementations, naming no styles") {
-  check_usage_error(run_cli({"load", "ring"}),
-                    "workload 'ring' has no implementation yet (styles: none)");
+  check_usage_error(run_cli({"load", "pool"}),
+                    "workload 'pool' has no implementation yet (styles: none)");
 }
 
 TEST_CASE("cli.load rejects an unknown style, naming the styles available") {
-  check_usage_error(run_cli({"load", "fanin", "--style", "actor"}), "(styles: thread)");
+  check_usage_error(run_cli({"load", "fanin", "--style", "actor"}), "(styles: thread, task)");
+  check_usage_error(run_cli({"load", "ring", "--style", "thread"}), "(styles: task)");
+}
+
+TEST_CASE("cli.load runs every task-style workload and verifies its check" *
+          doctest::timeout(120)) {
+  const auto check_ok = [](const CliRun& run, const char* workload) {
+    CHECK_MESSAGE(run.code == 0, workload);
+    check_one_json_object(run.out);
+    CHECK_MESSAGE(contains(run.out, "\"style\":\"task\""), workload);
+    CHECK_MESSAGE(contains(run.out, "\"check_ok\":true"), workload);
+  };
+  check_ok(run_cli({"load", "pingpong", "--n", "2000", "--json"}), "pingpong");
+  check_ok(run_cli({"load", "pingpong", "--threads", "1", "--n", "100", "--json"}), "pingpong");
+  check_ok(run_cli({"load", "ring", "--n", "5000", "--json"}), "ring");
+  check_ok(run_cli({"load", "skynet", "--n", "1000", "--json"}), "skynet");
+  check_ok(run_cli({"load", "fanin", "--style", "task", "--n", "4000", "--json"}), "fanin");
+}
+
+TEST_CASE("cli.load rejects a skynet n that is not a power of 10") {
+  check_usage_error(run_cli({"load", "skynet", "--n", "500"}), "power of 10");
 }
 
 TEST_CASE("cli.load rejects an unknown flag with exit code 2") {

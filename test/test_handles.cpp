@@ -3,7 +3,9 @@
 // never throws doing it), and what may travel through a channel.
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <type_traits>
+#include <utility>
 
 #include "troupe/channels/broadcast.hpp"
 #include "troupe/channels/buffer.hpp"
@@ -54,6 +56,42 @@ static_assert(troupe::Sendable<troupe::SharedBuffer>);
 // on the class, which the compiler enforces; here only that they are values).
 static_assert(std::is_nothrow_move_constructible_v<troupe::SendResult<troupe::Buffer>>);
 static_assert(std::is_nothrow_move_constructible_v<troupe::RecvResult<troupe::Buffer>>);
+
+// Awaited operations: `co_await` yields what each header documents (the same results as the
+// blocking forms), and an Awaitable is neither copied nor moved — it stays in the coroutine
+// frame where it was created, because a channel may point into it while it waits.
+template <class Awaitable>
+using AwaitResult = decltype(std::declval<Awaitable&>().await_resume());
+template <class Handle>
+using RecvOf = decltype(std::declval<Handle&>().recv());
+template <class Handle>
+using SendOf = decltype(std::declval<Handle&>().send(Msg{}));
+template <class Awaitable>
+constexpr bool kPinned =
+    !std::is_copy_constructible_v<Awaitable> && !std::is_move_constructible_v<Awaitable>;
+
+static_assert(std::is_same_v<AwaitResult<RecvOf<troupe::Receiver<Msg>>>, std::optional<Msg>>);
+static_assert(std::is_same_v<AwaitResult<SendOf<troupe::Sender<Msg>>>, troupe::SendResult<Msg>>);
+static_assert(
+    std::is_same_v<AwaitResult<SendOf<troupe::SpscSender<Msg>>>, troupe::SendResult<Msg>>);
+static_assert(std::is_same_v<AwaitResult<RecvOf<troupe::Port<Msg, Msg>>>, std::optional<Msg>>);
+static_assert(std::is_same_v<AwaitResult<SendOf<troupe::Port<Msg, Msg>>>, troupe::SendResult<Msg>>);
+static_assert(
+    std::is_same_v<AwaitResult<RecvOf<troupe::OneshotReceiver<Msg>>>, troupe::RecvResult<Msg>>);
+static_assert(std::is_same_v<AwaitResult<RecvOf<troupe::BroadcastReceiver<Msg>>>,
+                             troupe::Result<Msg, troupe::BroadcastRecvError>>);
+static_assert(kPinned<RecvOf<troupe::Receiver<Msg>>>);
+static_assert(kPinned<SendOf<troupe::Sender<Msg>>>);
+static_assert(kPinned<RecvOf<troupe::BroadcastReceiver<Msg>>>);
+// A receive may be moved into a combinator (a timeout) before it is polled; a send owns its
+// message, so a combinator that could abandon it must refuse it, and it never moves.
+static_assert(std::is_nothrow_move_constructible_v<troupe::detail::RecvOp<Msg>>);
+static_assert(std::is_nothrow_move_constructible_v<troupe::detail::OneshotRecvOp<Msg>>);
+static_assert(std::is_nothrow_move_constructible_v<troupe::detail::BroadcastRecvOp<Msg>>);
+static_assert(!troupe::detail::OwnsPayload<troupe::detail::RecvOp<Msg>>);
+static_assert(troupe::detail::OwnsPayload<troupe::detail::SendOp<troupe::Sender<Msg>, Msg>>);
+static_assert(troupe::detail::OwnsPayload<troupe::detail::SendOp<troupe::SpscSender<Msg>, Msg>>);
+static_assert(!std::is_move_constructible_v<troupe::detail::SendOp<troupe::Sender<Msg>, Msg>>);
 
 }  // namespace
 

@@ -12,7 +12,7 @@ using namespace std::chrono_literals;
 TEST_CASE("oneshot.the value sent from another thread arrives" * doctest::timeout(10)) {
   auto [tx, rx] = troupe::oneshot<std::string>();
   std::thread sender([tx = std::move(tx)]() mutable { REQUIRE(tx.send("reply")); });
-  auto reply = rx.recv();
+  auto reply = rx.blocking_recv();
   REQUIRE(reply);
   CHECK(*reply == "reply");
   sender.join();
@@ -21,7 +21,7 @@ TEST_CASE("oneshot.the value sent from another thread arrives" * doctest::timeou
 TEST_CASE("oneshot.a sender dropped without sending makes the receiver see closed, not hang") {
   auto [tx, rx] = troupe::oneshot<int>();
   { auto gone = std::move(tx); }
-  auto reply = rx.recv();
+  auto reply = rx.blocking_recv();
   REQUIRE_FALSE(reply);
   CHECK(reply.error() == troupe::RecvError::closed);
 }
@@ -47,7 +47,7 @@ TEST_CASE("oneshot.a second send is a usage error") {
     CHECK(e.code() == troupe::ErrorCode::invalid_handle);
     CHECK(std::string(e.what()).find("already sent") != std::string::npos);
   }
-  CHECK(*rx.recv() == 1);
+  CHECK(*rx.blocking_recv() == 1);
 }
 
 TEST_CASE("oneshot.recv_for times out while the sender is alive and silent") {

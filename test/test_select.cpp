@@ -12,10 +12,10 @@ using namespace std::chrono_literals;
 TEST_CASE("select.returns the index of the receiver that has a message") {
   auto [a_tx, a_rx] = troupe::channel<int>(4);
   auto [b_tx, b_rx] = troupe::unbounded_channel<std::string>();
-  REQUIRE(b_tx.send("b"));
+  REQUIRE(b_tx.blocking_send("b"));
   CHECK(troupe::select(a_rx, b_rx) == 1u);
   CHECK(*b_rx.try_recv() == "b");
-  REQUIRE(a_tx.send(1));
+  REQUIRE(a_tx.blocking_send(1));
   CHECK(troupe::select(a_rx, b_rx) == 0u);
 }
 
@@ -43,9 +43,9 @@ TEST_CASE("select.a parked selector is woken by a send on any of its receivers" 
   auto [c_tx, c_rx] = troupe::channel<int>(0);
   std::thread sender([a = a_tx.clone(), b = b_tx.clone(), c = c_tx.clone()]() mutable {
     for (int i = 0; i < 300; ++i) {
-      if (i % 3 == 0) REQUIRE(a.send(int{i}));
-      if (i % 3 == 1) REQUIRE(b.send(int{i}));
-      if (i % 3 == 2) REQUIRE(c.send(int{i}));  // rendezvous: waits for the selector
+      if (i % 3 == 0) REQUIRE(a.blocking_send(int{i}));
+      if (i % 3 == 1) REQUIRE(b.blocking_send(int{i}));
+      if (i % 3 == 2) REQUIRE(c.blocking_send(int{i}));  // rendezvous: waits for the selector
     }
   });
   int received = 0, sum = 0;
@@ -67,8 +67,8 @@ TEST_CASE("select.no ready receiver is starved by another that is always ready")
   auto [a_tx, a_rx] = troupe::unbounded_channel<int>();
   auto [b_tx, b_rx] = troupe::unbounded_channel<int>();
   for (int i = 0; i < 100; ++i) {
-    REQUIRE(a_tx.send(int{i}));
-    REQUIRE(b_tx.send(int{i}));
+    REQUIRE(a_tx.blocking_send(int{i}));
+    REQUIRE(b_tx.blocking_send(int{i}));
   }
   int picked[2] = {0, 0};
   for (int i = 0; i < 100; ++i) {

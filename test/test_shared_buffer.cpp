@@ -73,14 +73,14 @@ TEST_CASE("shared_buffer.copies share the same bytes") {
 TEST_CASE("shared_buffer.the bytes live as long as any handle" * doctest::timeout(10)) {
   auto [tx, rx] = troupe::channel<SharedBuffer>(1);
   std::thread worker([&rx] {
-    std::optional<SharedBuffer> shared = rx.recv();
+    std::optional<SharedBuffer> shared = rx.blocking_recv();
     REQUIRE(shared);
     shared->i32(0).fetch_add(5);
   });
   {
     SharedBuffer shared(16);
     shared.i32(0).store(1);
-    REQUIRE(tx.send(shared));  // a copy of the handle travels
+    REQUIRE(tx.blocking_send(shared));  // a copy of the handle travels
     CHECK(shared.wait_i32(1, 1) == WaitResult::not_equal);
   }  // the sender's handle is gone; the worker's keeps the bytes alive
   worker.join();

@@ -103,9 +103,9 @@ TEST_CASE("spsc.a message is moved through the channel, never copied") {
   auto [tx, rx] = troupe::spsc_channel<std::unique_ptr<std::string>>(4);
   auto payload = std::make_unique<std::string>("transfer me");
   const std::string* const address = payload.get();
-  REQUIRE(tx.send(std::move(payload)));
+  REQUIRE(tx.blocking_send(std::move(payload)));
   CHECK(payload == nullptr);  // the sender lost it
-  auto received = rx.recv();
+  auto received = rx.blocking_recv();
   REQUIRE(received.has_value());
   CHECK(received->get() == address);
 }
@@ -117,7 +117,7 @@ TEST_CASE("spsc.send after the receiver closed fails with closed and hands the m
   CHECK(rx.is_closed());
   auto message = std::make_unique<int>(42);
   int* const address = message.get();
-  auto result = tx.send(std::move(message));
+  auto result = tx.blocking_send(std::move(message));
   REQUIRE_FALSE(result);
   CHECK(result.error().is_closed());
   CHECK(result.error().message().get() == address);
@@ -130,26 +130,26 @@ TEST_CASE("spsc.send after the receiver closed fails with closed and hands the m
 
 TEST_CASE("spsc.closing the receiver stops sends but keeps queued messages receivable") {
   auto [tx, rx] = troupe::spsc_channel<int>(8);
-  REQUIRE(tx.send(1));
-  REQUIRE(tx.send(2));
+  REQUIRE(tx.blocking_send(1));
+  REQUIRE(tx.blocking_send(2));
   rx.close();
   rx.close();  // idempotent
   CHECK(tx.try_send(3).error().is_closed());
   CHECK(*rx.try_recv() == 1);
-  CHECK(rx.recv() == 2);
+  CHECK(rx.blocking_recv() == 2);
   CHECK(rx.try_recv().error() == RecvError::closed);
-  CHECK_FALSE(rx.recv().has_value());
+  CHECK_FALSE(rx.blocking_recv().has_value());
 }
 
 TEST_CASE("spsc.closing from the sender side ends the stream for the receiver after draining") {
   auto [tx, rx] = troupe::spsc_channel<int>(4);
-  REQUIRE(tx.send(7));
+  REQUIRE(tx.blocking_send(7));
   tx.close();
   tx.close();  // idempotent
-  CHECK(tx.send(8).error().is_closed());
+  CHECK(tx.blocking_send(8).error().is_closed());
   CHECK(rx.is_closed());
-  CHECK(rx.recv() == 7);
-  CHECK_FALSE(rx.recv().has_value());
+  CHECK(rx.blocking_recv() == 7);
+  CHECK_FALSE(rx.blocking_recv().has_value());
   CHECK(rx.try_recv().error() == RecvError::closed);
   rx.close();  // closing both ends is fine too
   CHECK(rx.try_recv().error() == RecvError::closed);
@@ -157,12 +157,12 @@ TEST_CASE("spsc.closing from the sender side ends the stream for the receiver af
 
 TEST_CASE("spsc.the receiver drains queued messages after the sender is gone, then sees the end") {
   auto [tx, rx] = troupe::spsc_channel<int>(4);
-  REQUIRE(tx.send(1));
-  REQUIRE(tx.send(2));
+  REQUIRE(tx.blocking_send(1));
+  REQUIRE(tx.blocking_send(2));
   { auto gone = std::move(tx); }
-  CHECK(rx.recv() == 1);
-  CHECK(rx.recv() == 2);
-  CHECK_FALSE(rx.recv().has_value());
+  CHECK(rx.blocking_recv() == 1);
+  CHECK(rx.blocking_recv() == 2);
+  CHECK_FALSE(rx.blocking_recv().has_value());
   CHECK(rx.try_recv().error() == RecvError::closed);
   CHECK(rx.recv_for(1ms).error() == RecvError::closed);
 }
@@ -171,27 +171,27 @@ TEST_CASE("spsc.messages still queued are destroyed with the receiver or the cha
   Tracked::live = 0;
   {
     auto [tx, rx] = troupe::spsc_channel<Tracked>(16);
-    for (int i = 0; i < 10; ++i) REQUIRE(tx.send(Tracked(i)));
+    for (int i = 0; i < 10; ++i) REQUIRE(tx.blocking_send(Tracked(i)));
     CHECK(Tracked::live.load() == 10);
     { auto gone = std::move(rx); }
     CHECK(Tracked::live.load() == 0);
-    auto back = tx.send(Tracked(99));
+    auto back = tx.blocking_send(Tracked(99));
     REQUIRE_FALSE(back);
     CHECK(back.error().message().value == 99);
   }
   {
     auto [tx, rx] = troupe::spsc_channel<Tracked>(16);
-    for (int i = 0; i < 10; ++i) REQUIRE(tx.send(Tracked(i)));
+    for (int i = 0; i < 10; ++i) REQUIRE(tx.blocking_send(Tracked(i)));
     { auto gone = std::move(tx); }
-    CHECK(rx.recv()->value == 0);
+    CHECK(rx.blocking_recv()->value == 0);
   }  // the receiver goes with 9 queued
   {
     auto [tx, rx] = troupe::spsc_channel<Tracked>(4);
     for (int round = 0; round < 5; ++round) {  // a wrapped ring: queued slots are not at 0
-      for (int i = 0; i < 3; ++i) REQUIRE(tx.send(Tracked(i)));
-      for (int i = 0; i < 3; ++i) REQUIRE(rx.recv().has_value());
+      for (int i = 0; i < 3; ++i) REQUIRE(tx.blocking_send(Tracked(i)));
+      for (int i = 0; i < 3; ++i) REQUIRE(rx.blocking_recv().has_value());
     }
-    for (int i = 0; i < 3; ++i) REQUIRE(tx.send(Tracked(i)));
+    for (int i = 0; i < 3; ++i) REQUIRE(tx.blocking_send(Tracked(i)));
     rx.close();
   }
   CHECK(Tracked::live.load() == 0);
@@ -208,51 +208,52 @@ TEST_CASE("spsc.recv_for times out on an open empty channel") {
 
 TEST_CASE("spsc.send_for on a full channel times out and returns the message") {
   auto [tx, rx] = troupe::spsc_channel<int>(1);
-  REQUIRE(tx.send(1));
+  REQUIRE(tx.blocking_send(1));
   auto result = tx.send_for(2, 2ms);
   REQUIRE_FALSE(result);
   CHECK(result.error().is_timeout());
   CHECK(result.error().message() == 2);
-  CHECK(rx.recv() == 1);
+  CHECK(rx.blocking_recv() == 1);
 }
 
-TEST_CASE("spsc.a receiver blocked in recv is woken by sends from another thread" *
+TEST_CASE("spsc.a receiver blocked in blocking_recv is woken by sends from another thread" *
           doctest::timeout(10)) {
   auto [tx, rx] = troupe::spsc_channel<int>(4);
   std::thread sender([tx = std::move(tx)]() mutable {
     for (int i = 0; i < 1000; ++i) {
       if (i % 100 == 0) std::this_thread::sleep_for(1ms);  // let the receiver park
-      REQUIRE(tx.send(int{i}));
+      REQUIRE(tx.blocking_send(int{i}));
     }
   });
-  for (int i = 0; i < 1000; ++i) REQUIRE(rx.recv() == i);
-  CHECK_FALSE(rx.recv().has_value());  // the sender's thread dropped it
+  for (int i = 0; i < 1000; ++i) REQUIRE(rx.blocking_recv() == i);
+  CHECK_FALSE(rx.blocking_recv().has_value());  // the sender's thread dropped it
   sender.join();
 }
 
-TEST_CASE("spsc.a receiver blocked in recv is woken by the sender's close" * doctest::timeout(10)) {
+TEST_CASE("spsc.a receiver blocked in blocking_recv is woken by the sender's close" *
+          doctest::timeout(10)) {
   auto [tx, rx] = troupe::spsc_channel<int>(4);
   std::thread closer([tx = std::move(tx)]() mutable {
     std::this_thread::sleep_for(20ms);  // the receiver is parked by now
     tx.close();
   });
-  CHECK_FALSE(rx.recv().has_value());
+  CHECK_FALSE(rx.blocking_recv().has_value());
   closer.join();
 }
 
 TEST_CASE("spsc.a sender blocked on a full channel resumes when the receiver frees a slot" *
           doctest::timeout(10)) {
   auto [tx, rx] = troupe::spsc_channel<int>(1);
-  REQUIRE(tx.send(0));
+  REQUIRE(tx.blocking_send(0));
   std::atomic<bool> sent{false};
   std::thread sender([&, tx = std::move(tx)]() mutable {
-    REQUIRE(tx.send(1));  // blocks: the channel is full
+    REQUIRE(tx.blocking_send(1));  // blocks: the channel is full
     sent = true;
   });
   std::this_thread::sleep_for(20ms);  // the sender is parked by now
   CHECK_FALSE(sent);
-  CHECK(rx.recv() == 0);
-  CHECK(rx.recv() == 1);
+  CHECK(rx.blocking_recv() == 0);
+  CHECK(rx.blocking_recv() == 1);
   sender.join();
   CHECK(sent);
 }
@@ -260,12 +261,12 @@ TEST_CASE("spsc.a sender blocked on a full channel resumes when the receiver fre
 TEST_CASE("spsc.dropping the receiver wakes a sender blocked on a full channel with closed" *
           doctest::timeout(10)) {
   auto [tx, rx] = troupe::spsc_channel<std::unique_ptr<int>>(1);
-  REQUIRE(tx.send(std::make_unique<int>(0)));
+  REQUIRE(tx.blocking_send(std::make_unique<int>(0)));
   std::latch started(2);
   std::atomic<bool> handed_back{false};
   std::thread sender([&, tx = std::move(tx)]() mutable {
     started.count_down();
-    auto result = tx.send(std::make_unique<int>(1));
+    auto result = tx.blocking_send(std::make_unique<int>(1));
     handed_back = !result && result.error().is_closed() && *result.error().message() == 1;
   });
   started.arrive_and_wait();
@@ -282,7 +283,7 @@ TEST_CASE("spsc.poll_recv registers a waker that a send, then the close, wakes" 
   auto first = rx.poll_recv(waker);
   REQUIRE_FALSE(first);
   CHECK(first.error() == RecvError::empty);
-  std::thread sender([&tx] { REQUIRE(tx.send(7)); });
+  std::thread sender([&tx] { REQUIRE(tx.blocking_send(7)); });
   while (waker.wakes.load(std::memory_order_acquire) == 0) std::this_thread::yield();
   sender.join();
   CHECK(*rx.poll_recv(waker) == 7);
@@ -297,13 +298,13 @@ TEST_CASE("spsc.poll_recv registers a waker that a send, then the close, wakes" 
 
 TEST_CASE("spsc.a cancelled poll_send is not woken, and closing the receiver wakes a waiting one") {
   auto [tx, rx] = troupe::spsc_channel<int>(1);
-  REQUIRE(tx.send(1));
+  REQUIRE(tx.blocking_send(1));
   CountingWaker waker;
   REQUIRE_FALSE(tx.poll_send(2, waker));
   tx.cancel_wait(waker);
-  CHECK(rx.recv() == 1);
+  CHECK(rx.blocking_recv() == 1);
   CHECK(waker.wakes.load() == 0);
-  REQUIRE(tx.send(3));
+  REQUIRE(tx.blocking_send(3));
   REQUIRE_FALSE(tx.poll_send(4, waker));
   rx.close();
   CHECK(waker.wakes.load() == 1);
@@ -314,7 +315,7 @@ TEST_CASE("spsc.select waits on an spsc receiver and an mpsc receiver alike" *
           doctest::timeout(10)) {
   auto [s_tx, s_rx] = troupe::spsc_channel<int>(2);
   auto [m_tx, m_rx] = troupe::channel<int>(2);
-  REQUIRE(s_tx.send(5));
+  REQUIRE(s_tx.blocking_send(5));
   CHECK(troupe::select(m_rx, s_rx) == 1u);
   CHECK(*s_rx.try_recv() == 5);
   CHECK(troupe::select_for(2ms, m_rx, s_rx).error() == troupe::SelectError::timeout);
@@ -322,7 +323,7 @@ TEST_CASE("spsc.select waits on an spsc receiver and an mpsc receiver alike" *
   std::thread sender([s = std::move(s_tx), m = m_tx.clone()]() mutable {
     for (int i = 0; i < 200; ++i) {
       if (i % 50 == 0) std::this_thread::sleep_for(1ms);  // let the selector park
-      REQUIRE((i % 2 == 0 ? s.send(int{i}) : m.send(int{i})));
+      REQUIRE((i % 2 == 0 ? s.blocking_send(int{i}) : m.blocking_send(int{i})));
     }
   });
   int received = 0, sum = 0;
@@ -365,7 +366,7 @@ TEST_CASE("spsc.a moved-from or default sender throws invalid_handle instead of 
   CHECK_FALSE(tx.valid());
   CHECK(tx2.valid());
   try {
-    (void)tx.send(1);
+    (void)tx.blocking_send(1);
     FAIL("a moved-from sender worked");
   } catch (const troupe::Error& e) {
     CHECK(e.code() == ErrorCode::invalid_handle);
@@ -375,32 +376,32 @@ TEST_CASE("spsc.a moved-from or default sender throws invalid_handle instead of 
   CHECK_THROWS_AS((void)tx.is_closed(), troupe::Error);
   CHECK_THROWS_AS(tx.close(), troupe::Error);
   CHECK_THROWS_AS((void)SpscSender<int>{}.len(), troupe::Error);
-  CHECK(tx2.send(1));
-  CHECK(rx.recv() == 1);
+  CHECK(tx2.blocking_send(1));
+  CHECK(rx.blocking_recv() == 1);
 }
 
 TEST_CASE("spsc.assigning over a sender closes the channel it held") {
   auto [tx, rx] = troupe::spsc_channel<int>(2);
   auto [other_tx, other_rx] = troupe::spsc_channel<int>(2);
-  REQUIRE(tx.send(1));
+  REQUIRE(tx.blocking_send(1));
   tx = std::move(other_tx);
-  CHECK(rx.recv() == 1);
-  CHECK_FALSE(rx.recv().has_value());  // its only sender is gone
-  REQUIRE(tx.send(2));
-  CHECK(other_rx.recv() == 2);
+  CHECK(rx.blocking_recv() == 1);
+  CHECK_FALSE(rx.blocking_recv().has_value());  // its only sender is gone
+  REQUIRE(tx.blocking_send(2));
+  CHECK(other_rx.blocking_recv() == 2);
 }
 
 TEST_CASE("spsc.the sender may travel to another thread through a channel" * doctest::timeout(10)) {
   auto [tx, rx] = troupe::spsc_channel<int>(4);
   auto [handoff_tx, handoff_rx] = troupe::channel<SpscSender<int>>(1);
-  REQUIRE(handoff_tx.send(std::move(tx)));
+  REQUIRE(handoff_tx.blocking_send(std::move(tx)));
   std::thread worker([&handoff_rx] {
-    auto sender = handoff_rx.recv();
+    auto sender = handoff_rx.blocking_recv();
     REQUIRE(sender.has_value());
-    REQUIRE(sender->send(99));
+    REQUIRE(sender->blocking_send(99));
   });
-  CHECK(rx.recv() == 99);
-  CHECK_FALSE(rx.recv().has_value());
+  CHECK(rx.blocking_recv() == 99);
+  CHECK_FALSE(rx.blocking_recv().has_value());
   worker.join();
 }
 
@@ -489,11 +490,11 @@ TEST_CASE(
     CAPTURE(capacity);
     auto [tx, rx] = troupe::spsc_channel<std::int64_t>(capacity);
     std::thread producer([tx = std::move(tx), n]() mutable {
-      for (std::int64_t seq = 1; seq <= n; ++seq) REQUIRE(tx.send(std::int64_t{seq}));
+      for (std::int64_t seq = 1; seq <= n; ++seq) REQUIRE(tx.blocking_send(std::int64_t{seq}));
     });
     std::int64_t received = 0, checksum = 0, last = 0;
     bool in_order = true;
-    while (auto message = rx.recv()) {
+    while (auto message = rx.blocking_recv()) {
       in_order &= *message == last + 1;
       last = *message;
       checksum += *message;
@@ -561,7 +562,7 @@ TEST_CASE(
     ProducerBooks producer_books;
     std::thread producer([&, tx = std::move(tx)]() mutable {
       producer_books = produce_until_closed(tx, [&](auto& sender, auto message) {
-        if (blocking_sends) return sender.send(std::move(message));
+        if (blocking_sends) return sender.blocking_send(std::move(message));
         auto result = sender.try_send(std::move(message));
         while (!result && result.error().is_full()) {  // offer the very same message again
           result = sender.try_send(std::move(result).error().into_message());
@@ -577,15 +578,15 @@ TEST_CASE(
       ++received;
     };
     for (int i = 0; i < take_before_close; ++i) {
-      auto message = rx.recv();
+      auto message = rx.blocking_recv();
       REQUIRE(message.has_value());
       take(*message);
     }
     for (int i = 0; i < spin_before_close; ++i) troupe::detail::cpu_relax();
     rx.close();
-    // After the close: the rest of the stream, then its end (try_recv and recv alike).
+    // After the close: the rest of the stream, then its end (try_recv and blocking_recv alike).
     if (round % 4 < 2) {
-      while (auto message = rx.recv()) take(*message);
+      while (auto message = rx.blocking_recv()) take(*message);
     } else {
       for (;;) {
         auto message = rx.try_recv();
@@ -656,7 +657,7 @@ TEST_CASE(
     bool exact = true;
     std::thread producer([&, tx = std::move(tx)]() mutable {
       for (;;) {
-        auto result = tx.send(Owned(++attempted));
+        auto result = tx.blocking_send(Owned(++attempted));
         if (result) {
           ++sent_ok;
           continue;
@@ -672,7 +673,7 @@ TEST_CASE(
     {
       auto receiver = std::move(rx);
       for (int i = 0; i < take_before_drop; ++i) {
-        auto message = receiver.recv();
+        auto message = receiver.blocking_recv();
         REQUIRE(message.has_value());
         ids.push_back(message->id);
         message->release();

@@ -22,7 +22,7 @@ TEST_CASE("waker.poll_recv on an empty channel registers the waker and a send wa
   auto first = rx.poll_recv(waker);
   REQUIRE_FALSE(first);
   CHECK(first.error() == troupe::RecvError::empty);
-  std::thread sender([tx = tx.clone()]() mutable { REQUIRE(tx.send(7)); });
+  std::thread sender([tx = tx.clone()]() mutable { REQUIRE(tx.blocking_send(7)); });
   while (waker.wakes.load(std::memory_order_acquire) == 0) std::this_thread::yield();
   sender.join();
   CHECK(*rx.poll_recv(waker) == 7);
@@ -57,28 +57,28 @@ TEST_CASE("waker.cancel_wait withdraws a receiver registration so a send no long
     CountingWaker waker;
     REQUIRE_FALSE(rx.poll_recv(waker));
     rx.cancel_wait();
-    REQUIRE(tx.send(1));
+    REQUIRE(tx.blocking_send(1));
     CHECK(waker.wakes.load() == 0);
   });
 }
 
 TEST_CASE("waker.poll_send on a full channel registers the waker and a receive wakes it") {
   for_each_sender_kind(1, [](auto& tx, auto& rx) {
-    REQUIRE(tx.send(1));
+    REQUIRE(tx.blocking_send(1));
     CountingWaker waker;
     auto blocked = tx.poll_send(2, waker);
     REQUIRE_FALSE(blocked);
     CHECK(blocked.error().is_full());
-    CHECK(rx.recv() == 1);  // frees the slot
+    CHECK(rx.blocking_recv() == 1);  // frees the slot
     CHECK(waker.wakes.load() == 1);
     CHECK(tx.poll_send(std::move(blocked).error().into_message(), waker));
-    CHECK(rx.recv() == 2);
+    CHECK(rx.blocking_recv() == 2);
   });
 }
 
 TEST_CASE("waker.a sender registration can be cancelled and dropping the receiver wakes the rest") {
   auto [tx, rx] = troupe::channel<int>(1);
-  REQUIRE(tx.send(1));
+  REQUIRE(tx.blocking_send(1));
   CountingWaker cancelled, waiting;
   REQUIRE_FALSE(tx.poll_send(2, cancelled));
   REQUIRE_FALSE(tx.poll_send(3, waiting));

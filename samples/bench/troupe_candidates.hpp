@@ -2,8 +2,9 @@
 //
 //   troupe_bounded          channel<int64_t>(kCapacity): try_send / try_recv, harness backs off
 //   troupe_unbounded        unbounded_channel<int64_t>(): try_send / try_recv
-//   troupe_bounded_blocking channel<int64_t>(kCapacity): send / recv, i.e. the channel's own idle
-//                           policy (spin, yield, park) instead of the harness's back-off
+//   troupe_bounded_blocking channel<int64_t>(kCapacity): blocking_send / blocking_recv, i.e. the
+//                           channel's own idle policy (spin, yield, park) instead of the
+//                           harness's back-off
 //   troupe_spsc             spsc_channel<int64_t>(kCapacity): try_send / try_recv; single-producer
 //                           scenarios only (its SpscSender cannot be cloned)
 //
@@ -35,7 +36,7 @@ class TroupeChannel {
     explicit Producer(const Sender<std::int64_t>& tx) : tx_(tx.clone()) {}
     bool try_push(std::int64_t value) {
       if constexpr (kBlocking) {
-        return static_cast<bool>(tx_.send(std::int64_t{value}));
+        return static_cast<bool>(tx_.blocking_send(std::int64_t{value}));
       } else {
         return static_cast<bool>(tx_.try_send(std::int64_t{value}));
       }
@@ -49,7 +50,7 @@ class TroupeChannel {
   bool try_push(std::int64_t value) { return static_cast<bool>(tx_.try_send(std::int64_t{value})); }
   bool try_pop(std::int64_t& out) {
     if constexpr (kBlocking) {
-      std::optional<std::int64_t> message = rx_.recv();
+      std::optional<std::int64_t> message = rx_.blocking_recv();
       if (!message) return false;
       out = *message;
       return true;

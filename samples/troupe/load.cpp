@@ -31,6 +31,12 @@ std::uint64_t sum_one_to_n(std::uint64_t n) { return n * (n + 1) / 2; }
 // bounded 65536 ≈ 60, bounded 262144 ≈ 60, unbounded ≈ 37-39, bounded 1024 ≈ 26.
 constexpr std::int64_t kFaninCapacity = 65536;
 
+// pingpong: the final value is n (pong adds 1 per round trip). ring: the token counts hops.
+std::uint64_t identity(std::uint64_t n) { return n; }
+// skynet: leaves 0..n-1 sum to n(n-1)/2; n is a power of 10 up to 10^9, so this fits.
+std::uint64_t sum_below_n(std::uint64_t n) { return n * (n - 1) / 2; }
+constexpr std::uint64_t kSkynetMaxN = 1'000'000'000;
+
 constexpr std::string_view kLater = "coming with later issues";
 
 // The spec's workloads, in help order. Those without an implementation row below are listed
@@ -55,13 +61,38 @@ constexpr WorkloadSpec kWorkloads[] = {
                    "(not byte 0, which would wrap at 256), so any n works",
      .expected = sum_one_to_n,
      .preferred_style = "thread"},
-    {.name = "pingpong", .summary = kLater},
-    {.name = "ring", .summary = kLater},
-    {.name = "skynet", .summary = kLater},
+    {.name = "pingpong",
+     .summary = "two tasks bounce one int64; a round trip is ping + pong",
+     .unit = "round trips",
+     .default_n = 1'000'000,
+     .max_n = UINT64_MAX / 2,
+     .check_help = "the final value, n (pong returns the value plus 1)",
+     .expected = identity,
+     .preferred_style = "task"},
+    {.name = "ring",
+     .summary = "1,000 tasks pass one token around; each hop is one send",
+     .unit = "hops",
+     .default_n = 10'000'000,
+     .max_n = UINT64_MAX / 2,
+     .check_help = "the token, which counts the hops: n",
+     .expected = identity,
+     .preferred_style = "task"},
+    {.name = "skynet",
+     .summary = "a 10-ary tree of tasks, 6 levels (1,000,000 leaves); leaf i returns i; parents\n"
+                "sum their children",
+     .unit = "leaves",
+     .default_n = 1'000'000,
+     .max_n = kSkynetMaxN,
+     .n_power_of = 10,
+     .check_help = "the sum of the leaves, n(n-1)/2 (499999500000 for the default)",
+     .expected = sum_below_n,
+     .preferred_style = "task"},
     {.name = "pool", .summary = kLater},
     {.name = "pool_cpu", .summary = kLater},
     {.name = "pipeline", .summary = kLater},
 };
+
+constexpr std::string_view kTaskThreads = "runtime workers (default: one per core)";
 
 // Every (workload, style) that can run. Adding a style: one row, and its function.
 constexpr Implementation kImplementations[] = {
@@ -70,6 +101,10 @@ constexpr Implementation kImplementations[] = {
      Placement::os},
     {"transfer", "thread", run_transfer_thread,
      "ignored; the driver (main thread) + 1 worker = 2 threads", Capacity{1}, Placement::spread},
+    {"pingpong", "task", run_pingpong_task, kTaskThreads, Capacity{1}, Placement::os},
+    {"ring", "task", run_ring_task, kTaskThreads, Capacity{1}, Placement::os},
+    {"skynet", "task", run_skynet_task, kTaskThreads, std::nullopt, Placement::os},
+    {"fanin", "task", run_fanin_task, kTaskThreads, Capacity{1024}, Placement::os},
 };
 
 constexpr std::uint64_t kMaxThreads = 1024;
@@ -119,6 +154,14 @@ std::uint64_t resolve_n(const WorkloadSpec& spec, const std::optional<std::strin
     throw UsageError("--n: " + *text + " is too large for " + std::string(spec.name) +
                      ": its check must fit in 64 bits (at most " + format_count(spec.max_n) +
                      ")");
+  }
+  if (spec.n_power_of > 1) {
+    std::uint64_t power = 1;
+    while (power < n) power *= spec.n_power_of;
+    if (power != n) {
+      throw UsageError("--n: " + std::string(spec.name) + " needs a power of " +
+                       std::to_string(spec.n_power_of) + ", got " + *text);
+    }
   }
   if (n % spec.n_multiple_of != 0) {
     throw UsageError("--n: " + std::string(spec.name) + " needs a multiple of " +
@@ -230,6 +273,7 @@ std::string workloads_help() {
          << spec.summary << '\n'
          << indent << "n: " << spec.unit << ", default " << format_count(spec.default_n);
     if (spec.n_multiple_of > 1) text << ", a multiple of " << spec.n_multiple_of;
+    if (spec.n_power_of > 1) text << ", a power of " << spec.n_power_of;
     text << ", at most " << format_count(spec.max_n) << '\n' << indent << "check: ";
     for (const char c : spec.check_help) {
       text << c;
@@ -250,8 +294,9 @@ std::string workloads_help() {
     }
   }
   text << "  " << join(later) << ": " << kLater << "\n"
-       << "Styles: thread = plain std::threads and troupe channels; task, actor and pool come\n"
-       << "with later issues. Without --style a workload runs its fastest implementation.\n"
+       << "Styles: thread = plain std::threads and troupe channels; task = troupe::Runtime\n"
+       << "tasks and troupe channels; actor and pool come with later issues. Without --style a\n"
+       << "workload runs its fastest implementation.\n"
        << "--capacity: the bound of the workload's channels (0 = rendezvous) or 'unbounded'.\n"
        << "--placement: spread pins the threads round-robin over the cores; os lets the kernel\n"
        << "place them (it often starts a new thread on its creator's core and moves it only\n"

@@ -1,7 +1,7 @@
 // load.hpp — load experiments: the workload registry, a run's parameters and its result.
 //
 // A *workload* is fixed by the spec (name, unit, default n, what its check computes); an
-// *implementation* runs one workload in one *style* (thread, later task, actor, pool). The
+// *implementation* runs one workload in one *style* (thread, task, later actor, pool). The
 // registry is two tables in load.cpp, kWorkloads and kImplementations: adding a style to a
 // workload is one row there plus the function that runs it (declared in workloads.hpp).
 //
@@ -76,6 +76,7 @@ struct WorkloadSpec {
   std::uint64_t default_n = 0;
   std::uint64_t max_n = 0;           // the largest n whose check arithmetic fits in 64 bits
   std::uint64_t n_multiple_of = 1;   // n must be a multiple of this
+  std::uint64_t n_power_of = 0;      // if > 1, n must be a power of this
   std::string_view check_help = {};  // what check is, for --help
   std::uint64_t (*expected)(std::uint64_t n) = nullptr;
   std::string_view preferred_style = {};  // the fastest user-facing implementation

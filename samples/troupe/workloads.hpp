@@ -1,5 +1,6 @@
 // workloads.hpp — the implementations behind the registry rows of load.cpp, one file per style
-// (workloads_thread.cpp: plain std::threads and troupe channels), and what they share.
+// (workloads_thread.cpp: plain std::threads and troupe channels; workloads_task.cpp: runtime
+// tasks), and what they share.
 #pragma once
 
 #include <string>
@@ -13,6 +14,12 @@ namespace troupe::cli {
 // thread style
 LoadResult run_fanin_thread(const LoadParams& params);
 LoadResult run_transfer_thread(const LoadParams& params);
+
+// task style (troupe::Runtime tasks)
+LoadResult run_pingpong_task(const LoadParams& params);
+LoadResult run_ring_task(const LoadParams& params);
+LoadResult run_skynet_task(const LoadParams& params);
+LoadResult run_fanin_task(const LoadParams& params);
 
 // A channel of the given capacity: bounded (0 = rendezvous) or unbounded.
 template <class T>

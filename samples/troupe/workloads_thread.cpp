@@ -114,7 +114,8 @@ LoadResult run_fanin_thread(const LoadParams& params) {
       placement.pin(i + 1);
       start.arrive_and_wait();
       for (std::int64_t value = 1; value <= per_producer; ++value) {
-        if (!tx.send(value)) return;  // closed: cannot happen here; the check would catch it
+        // Closed cannot happen here; the check would catch it.
+        if (!tx.blocking_send(value)) return;
       }
     });
   }
@@ -122,7 +123,7 @@ LoadResult run_fanin_thread(const LoadParams& params) {
 
   start.arrive_and_wait();
   std::uint64_t sum = 0;
-  while (const auto value = rx.recv()) sum += static_cast<std::uint64_t>(*value);
+  while (const auto value = rx.blocking_recv()) sum += static_cast<std::uint64_t>(*value);
   const double seconds = start.seconds_since_start();
   for (std::jthread& producer : producers) producer.join();
 
@@ -155,9 +156,9 @@ LoadResult run_transfer(const LoadParams& params, Open open) {
                        tx = std::move(to_driver.first)]() mutable {
     placement.pin(1);
     start.arrive_and_wait();
-    while (auto buffer = rx.recv()) {
+    while (auto buffer = rx.blocking_recv()) {
       buffer->template as<std::uint64_t>()[0] += 1;
-      if (!tx.send(std::move(*buffer))) return;
+      if (!tx.blocking_send(std::move(*buffer))) return;
     }
   });
   auto& tx = to_worker.first;
@@ -170,12 +171,12 @@ LoadResult run_transfer(const LoadParams& params, Open open) {
 
   start.arrive_and_wait();
   for (std::uint64_t trip = 1; trip <= params.n; ++trip) {
-    if (!tx.send(std::move(buffer))) {
+    if (!tx.blocking_send(std::move(buffer))) {
       result.failures.push_back("the worker closed its channel before round trip " +
                                 std::to_string(trip));
       break;
     }
-    auto back = rx.recv();
+    auto back = rx.blocking_recv();
     if (!back) {
       result.failures.push_back("the worker ended during round trip " + std::to_string(trip));
       break;

@@ -3,32 +3,39 @@
 //   auto [tx, rx1] = troupe::broadcast<Event>(64);  // keeps the 64 newest messages
 //   auto rx2 = tx.subscribe();                      // sees messages sent from now on
 //   (void)tx.send(Event{...});                      // never blocks
-//   auto r = rx1.recv();  // the event, or Lagged(n) / Closed
+//   auto r = co_await rx1.recv();  // in a troupe coroutine: the event, or Lagged(n) / Closed
+//   auto r = rx2.blocking_recv();  // the same, blocking a thread
 //
 // Every receiver gets its own copy of every message sent while it is subscribed (T must be
 // copy-constructible: the one place troupe copies, because one message reaches many readers).
 // Senders never block: a full ring overwrites its oldest message. A receiver that fell that
-// far behind is *told*: its next recv fails with BroadcastRecvError{lagged, missed = n} and
-// then resumes with the oldest message still kept — loss is reported, never silent.
+// far behind is *told*: its next receive fails with BroadcastRecvError{lagged, missed = n} and
+// then resumes with the oldest message still kept — loss is reported, never silent. Since a
+// send never waits, BroadcastSender::send has no awaited or blocking form (as in tokio).
 //
 // Close: once every BroadcastSender is gone (or one calls close()), receivers drain what they
 // have not seen yet, then get Closed. send fails with Closed (message handed back) when the
 // channel is closed or no receiver exists.
 //
 // Thread-safety: both handle types are thread-safe and copyable; a copied receiver is a new
-// subscriber at the same position. Memory ordering: everything done before send happens-before
-// the matching recv returns. Per-sender FIFO. Implementation: one mutex-protected ring; a send
-// copies nothing and wakes parked receivers only.
+// subscriber at the same position. The Awaitable from recv() belongs to the coroutine that
+// awaits it and borrows the receiver: keep it alive, and in place (the position is the
+// receiver's), until the co_await completes. Memory ordering: everything done before send
+// happens-before the matching receive returns. Per-sender FIFO. Implementation: one
+// mutex-protected ring; a send copies nothing and wakes waiting receivers only (their wakers
+// are listed under the mutex: a parked thread's Parker or a suspended task's waker alike).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <new>
-#include <string>
 #include <optional>
+#include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -68,21 +75,45 @@ class BroadcastState {
     return take(pos);
   }
 
+  // Parks the calling thread until a message, a lag report or the close, or `deadline`.
   Result<T, BroadcastRecvError> recv_until(std::uint64_t& pos, Clock::time_point deadline) {
+    Parker& me = Parker::current();
+    Waker* registered = nullptr;
     for (;;) {
-      {
-        std::lock_guard lock(mutex_);
-        auto result = take(pos);
-        if (result || result.error().kind != BroadcastRecvError::empty) return result;
-        waiters_.push_back(WakerRef::share(&Parker::current()));
-      }
-      if (!park_until(Parker::current(), deadline)) {
-        std::lock_guard lock(mutex_);
-        auto result = take(pos);
-        if (result || result.error().kind != BroadcastRecvError::empty) return result;
+      auto result = poll_recv(pos, me, registered);
+      if (!is_empty(result)) return result;
+      if (!park_until(me, deadline)) {
+        withdraw(registered);
+        result = try_recv(pos);
+        if (!is_empty(result)) return result;
         return {failure, BroadcastRecvError{BroadcastRecvError::timeout}};
       }
     }
+  }
+
+  // One attempt that, on Empty, lists `waker` with the waiting receivers (woken by the next
+  // send or the close) in place of `registered`, the caller's earlier registration if still
+  // listed: polling again replaces a registration, never adds a second one.
+  Result<T, BroadcastRecvError> poll_recv(std::uint64_t& pos, Waker& waker, Waker*& registered) {
+    WakerRef previous;  // released after the unlock
+    std::lock_guard lock(mutex_);
+    previous = unlist(registered);
+    auto result = take(pos);
+    if (is_empty(result)) {
+      waiters_.push_back(WakerRef::share(&waker));
+      registered = &waker;
+    }
+    return result;
+  }
+  // Withdraws what poll_recv registered (no effect if a send or the close already took it).
+  void withdraw(Waker*& registered) noexcept {
+    if (registered == nullptr) return;
+    WakerRef mine;  // released after the unlock
+    std::lock_guard lock(mutex_);
+    mine = unlist(registered);
+  }
+  static bool is_empty(const Result<T, BroadcastRecvError>& result) noexcept {
+    return !result && result.error().kind == BroadcastRecvError::empty;
   }
 
   std::uint64_t subscribe() {
@@ -123,6 +154,19 @@ class BroadcastState {
   }
 
  private:
+  // Takes `registered` out of waiters_ if it is still listed, and clears it; the reference
+  // is returned, to be released after the unlock. Caller holds mutex_.
+  WakerRef unlist(Waker*& registered) noexcept {
+    Waker* waker = std::exchange(registered, nullptr);
+    if (waker == nullptr) return {};
+    auto it = std::find_if(waiters_.begin(), waiters_.end(),
+                           [waker](const WakerRef& listed) { return listed.get() == waker; });
+    if (it == waiters_.end()) return {};
+    WakerRef listed = std::move(*it);
+    waiters_.erase(it);
+    return listed;
+  }
+
   Result<T, BroadcastRecvError> take(std::uint64_t& pos) {
     const std::uint64_t oldest = next_ > ring_.size() ? next_ - ring_.size() : 0;
     if (pos < oldest) {
@@ -143,7 +187,45 @@ class BroadcastState {
   std::size_t receivers_ = 0;           // guarded
   std::size_t senders_ = 0;             // guarded
   bool closed_ = false;                 // guarded
-  std::vector<WakerRef> waiters_;       // parked receivers; guarded
+  std::vector<WakerRef> waiters_;       // waiting receivers; guarded
+};
+
+// An awaited receive (BroadcastReceiver::recv), the PollOp behind `co_await rx.recv()`:
+// take() yields the message, Lagged(n) or Closed. ready_now is try_recv; poll is poll_recv,
+// which keeps one registration in `registered_`. Completing after a poll, being cancelled or
+// being destroyed withdraws it. It may be moved (into a combinator such as a timeout): the
+// registration names the waker, not the operation. Owner thread only; the receiver it borrows
+// must outlive it.
+template <class T>
+class BroadcastRecvOp {
+ public:
+  BroadcastRecvOp(BroadcastState<T>& state, std::uint64_t& pos) noexcept
+      : state_(&state), pos_(&pos) {}
+  BroadcastRecvOp(BroadcastRecvOp&& other) noexcept(std::is_nothrow_move_constructible_v<T>)
+      : state_(other.state_),
+        pos_(other.pos_),
+        registered_(std::exchange(other.registered_, nullptr)),
+        result_(std::move(other.result_)) {}
+  BroadcastRecvOp& operator=(BroadcastRecvOp&&) = delete;
+  ~BroadcastRecvOp() { state_->withdraw(registered_); }
+
+  bool ready_now() { return completed(state_->try_recv(*pos_)); }
+  bool poll(Waker& waker) { return completed(state_->poll_recv(*pos_, waker, registered_)); }
+  void cancel(Waker& /*waker*/) noexcept { state_->withdraw(registered_); }
+  Result<T, BroadcastRecvError> take() { return std::move(*result_); }
+
+ private:
+  bool completed(Result<T, BroadcastRecvError>&& result) {
+    if (BroadcastState<T>::is_empty(result)) return false;
+    state_->withdraw(registered_);  // ready_now after a poll: the registration is not needed
+    result_.emplace(std::move(result));
+    return true;
+  }
+
+  BroadcastState<T>* state_;
+  std::uint64_t* pos_;
+  Waker* registered_ = nullptr;  // listed by the last poll, unless a send or close took it
+  std::optional<Result<T, BroadcastRecvError>> result_;
 };
 
 }  // namespace detail
@@ -216,9 +298,13 @@ class BroadcastReceiver {
     if (state_) state_->unsubscribe();
   }
 
-  // Blocks until the next message; Lagged(n) if n messages were overwritten before this
-  // receiver saw them; Closed once closed and everything seen.
-  RecvResult recv() { return checked().recv_until(pos_, detail::kForever); }
+  // Awaits the next message: `co_await rx.recv()` suspends the coroutine until there is one;
+  // Lagged(n) if n messages were overwritten before this receiver saw them; Closed once closed
+  // and everything seen. Returns Awaitable<detail::BroadcastRecvOp<T>> (deduced, as for
+  // Receiver::recv).
+  auto recv() { return Awaitable<detail::BroadcastRecvOp<T>>(std::in_place, checked(), pos_); }
+  // The thread form of recv: blocks the calling thread, with the same outcomes.
+  RecvResult blocking_recv() { return checked().recv_until(pos_, detail::kForever); }
   RecvResult try_recv() { return checked().try_recv(pos_); }
   template <class Rep, class Period>
   RecvResult recv_for(std::chrono::duration<Rep, Period> timeout) {

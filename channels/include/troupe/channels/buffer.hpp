@@ -3,7 +3,7 @@
 //
 //   troupe::Buffer frame(1 << 20, 64);              // 1 MiB, zero-filled, 64-byte aligned
 //   std::span<float> samples = frame.as<float>();     // a typed view of all of it
-//   (void)tx.send(std::move(frame));                  // a transfer: the pointer moves, no copy
+//   (void)tx.blocking_send(std::move(frame));         // a transfer: the pointer moves, no copy
 //   frame.detached();                                 // true: the bytes went with the message
 //   troupe::Buffer copy = other.clone();              // an explicit deep copy (structured clone)
 //

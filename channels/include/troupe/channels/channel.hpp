@@ -6,27 +6,41 @@
 //   auto [tx, rx] = troupe::channel<Job>(0);          // rendezvous: send waits for a receiver
 //   auto [tx, rx] = troupe::spsc_channel<Job>(1024);  // bounded, one producer: no clone()
 //
-//   tx.send(std::move(job));                 // blocks while full
+//   // In a troupe coroutine (a task): the waits suspend the task, not the thread.
+//   co_await tx.send(std::move(job));                 // waits while full
+//   while (auto job = co_await rx.recv()) run(*job);  // ends once every Sender is gone and
+//                                                     // all is drained
+//   // On a plain thread: the same operations, blocking (tokio's names).
+//   tx.blocking_send(std::move(job));
+//   while (auto job = rx.blocking_recv()) run(*job);
 //   if (auto r = tx.try_send(std::move(job)); !r) {
 //     Job back = std::move(r.error()).into_message();   // Full or Closed: the job comes back
 //   }
-//   while (auto job = rx.recv()) run(*job);  // ends once every Sender is gone and all is drained
 //
 // Messages are *moved* through a channel (transfer, not copy): a Buffer sent is the same
 // allocation on the other side. T must be Sendable (see sendable.hpp).
 //
-// Sending. send (blocks while full), try_send (never blocks: Full/Closed), send_for/send_until
-// (Timeout/Closed). Every failure returns SendError<T> holding the message: nothing is lost.
-// Receiving. recv (blocks; std::nullopt = end of stream), try_recv (Empty/Closed),
-// recv_for/recv_until (Timeout/Closed).
+// Sending. `co_await send` (suspends while full), blocking_send (blocks the thread while full),
+// try_send (never blocks: Full/Closed), send_for/send_until (Timeout/Closed). Every failure
+// returns SendError<T> holding the message: nothing is lost.
+// Receiving. `co_await recv` and blocking_recv (std::nullopt = end of stream), try_recv
+// (Empty/Closed), recv_for/recv_until (Timeout/Closed).
+//
+// Awaiting. send() and recv() return an Awaitable (awaitable.hpp) for `co_await` in a troupe
+// coroutine; nothing happens until it is awaited. The operation borrows the handle, which must
+// stay alive until the co_await completes (moving the handle meanwhile is fine). A coroutine
+// destroyed while it waits withdraws its registration, so the channel carries on normally; a
+// send withdrawn that way never delivers its message, except on a rendezvous channel whose
+// receiver took it in the meantime. On a rendezvous channel an awaited send waits for the
+// receiver (awaiting or blocked) to take the message, like blocking_send.
 //
 // Disconnection and close. The channel closes when (a) the last Sender is destroyed, (b) any
 // Sender calls close(), or (c) the Receiver calls close() or is destroyed. After it closes,
-// every send fails with Closed and hands the message back; blocked senders wake with Closed.
-// The Receiver still receives every message that was queued before the close, then sees the
-// end of the stream (recv → nullopt, try_recv → Closed). A message is either received or
-// returned to its sender — except when the Receiver is *destroyed*: the messages still queued
-// then are destroyed with it (nobody can receive them).
+// every send fails with Closed and hands the message back; blocked (or awaiting) senders wake
+// with Closed. The Receiver still receives every message that was queued before the close,
+// then sees the end of the stream (recv → nullopt, try_recv → Closed). A message is either
+// received or returned to its sender — except when the Receiver is *destroyed*: the messages
+// still queued then are destroyed with it (nobody can receive them).
 //
 // Ordering and memory ordering. Messages from one Sender are received in the order sent (per
 // sender FIFO); messages from different senders interleave in no promised order. Everything a
@@ -34,16 +48,19 @@
 //
 // Capacity. channel<T>(n): n in [0, kMaxChannelCapacity]; n slots are allocated up front.
 // capacity 0 is a rendezvous: send completes when a receiver takes the message, try_send
-// succeeds only while the receiver is blocked in recv. unbounded_channel<T>() allocates one
-// block per 63 messages and never reports Full.
+// succeeds only while the receiver is blocked in blocking_recv (an awaiting receiver is woken
+// by a waiting sender instead). unbounded_channel<T>() allocates one block per 63 messages and
+// never reports Full.
 //
-// Idle policy. A waiting send or receive spins briefly, yields the core a few times, then
-// parks the thread (see SpinWait in waker.hpp); a sender wakes a receiver only if it parked,
-// so a busy channel costs no system calls.
+// Idle policy. A blocking send or receive spins briefly, yields the core a few times, then
+// parks the thread (see SpinWait in waker.hpp); an awaited one tries once, then registers the
+// task's waker and suspends. A sender wakes a receiver only if it parked or suspended, so a
+// busy channel costs no system calls.
 //
 // Thread-safety. Sender: thread-safe, and cheap to copy (a copy is another sender). Receiver:
 // move-only; one thread at a time uses it (it may move between threads). len(), capacity(),
-// is_closed(): thread-safe snapshots.
+// is_closed(): thread-safe snapshots. The Awaitables that send() and recv() return belong to
+// the one coroutine that awaits them (Owner thread only), as every Awaitable does.
 // Allocation. Bounded: none after creation. Unbounded: one block per 63 messages.
 // Errors. Using a moved-from or default-constructed handle throws troupe::Error
 // (invalid_handle); a negative or oversized capacity or timeout throws invalid_argument.
@@ -54,13 +71,15 @@
 // troupe_spsc against troupe_bounded). Its Receiver<T> is the same type as for every other
 // channel (select, poll_recv, ... work unchanged). Semantics are those above, with one sender;
 // SpscSender is "Owner thread only" (it may move between threads). Costs that move elsewhere:
-// a receiver that parks (recv on an empty channel, poll_recv returning Empty, select) and the
-// receiver's close/destruction pay a process-wide memory barrier (membarrier, ~1-3 us), and
-// receiving after the receiver closed uses a CAS per message.
+// a receiver that parks or suspends (blocking_recv or an awaited recv on an empty channel,
+// poll_recv returning Empty, select) and the receiver's close/destruction pay a process-wide
+// memory barrier (membarrier, ~1-3 us), and receiving after the receiver closed uses a CAS per
+// message.
 //
 // What this does not guarantee: fairness between senders blocked on a full channel beyond
-// "woken in the order they parked"; a global order across senders; any bound on how long a
-// preempted sender delays the receiver when it stalls between claiming and writing its slot.
+// "woken in the order they parked" (an awaited send polled again joins the back of the line);
+// a global order across senders; any bound on how long a preempted sender delays the receiver
+// when it stalls between claiming and writing its slot.
 // len() of a single-producer channel may, right after the receiver closed, still count a
 // message that its sender is taking back.
 #pragma once
@@ -71,8 +90,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
+#include "troupe/channels/awaitable.hpp"
 #include "troupe/channels/detail/chan.hpp"
 #include "troupe/channels/error.hpp"
 #include "troupe/channels/result.hpp"
@@ -137,22 +158,35 @@ SendResult<T> send_result(SendStatus status, T& message) {
   return {failure, SendErrorKind::closed, std::move(message)};
 }
 
+template <class Handle, class T>
+class SendOp;
+
 // The send API that Sender<T> and SpscSender<T> share. `Handle` supplies `checked()` (its
-// channel, or Error(invalid_handle)), `push(message, deadline, block)` (its one send path) and
-// `kName`. Thread-safety: as stated by each handle (Sender: thread-safe; SpscSender: owner
-// thread only).
+// channel, or Error(invalid_handle)), `static push(chan, message, deadline, block)` (its one
+// send path) and `kName`. Thread-safety: as stated by each handle (Sender: thread-safe;
+// SpscSender: owner thread only).
 template <class Handle, class T>
 class SendHalf {
  public:
   using value_type = T;
 
-  // Blocks while the channel is full. Fails only with Closed.
-  SendResult<T> send(T message) {
-    return send_result(self().push(message, kForever, true), message);
+  // Awaits room in the channel, then sends: `co_await tx.send(std::move(job))` suspends the
+  // coroutine while the channel is full (a rendezvous channel: until the receiver takes the
+  // message) and yields SendResult<T>, failing only with Closed — the message handed back.
+  // The operation borrows this handle: keep it alive until the co_await completes.
+  // Returns Awaitable<SendOp<Handle, T>> (deduced, so that T may still be incomplete where the
+  // handle type is instantiated: `struct Ping { Sender<Ping> reply_to; };`).
+  auto send(T message) {
+    return Awaitable<SendOp<Handle, T>>(std::in_place, self().checked(), std::move(message));
+  }
+  // The thread form of send: blocks the calling thread while the channel is full (spin, then
+  // park). Fails only with Closed.
+  SendResult<T> blocking_send(T message) {
+    return send_result(Handle::push(self().checked(), message, kForever, true), message);
   }
   // Never blocks. Fails with Full or Closed.
   SendResult<T> try_send(T message) {
-    return send_result(self().push(message, kForever, false), message);
+    return send_result(try_push(self().checked(), message), message);
   }
   // Blocks at most `timeout` (>= 0; negative throws invalid_argument). Fails with Timeout or
   // Closed.
@@ -163,13 +197,13 @@ class SendHalf {
         deadline_after(std::chrono::duration_cast<Clock::duration>(timeout), Handle::kName));
   }
   SendResult<T> send_until(T message, std::chrono::steady_clock::time_point deadline) {
-    return send_result(self().push(message, deadline, true), message);
+    return send_result(Handle::push(self().checked(), message, deadline, true), message);
   }
 
   // The asynchronous form of try_send, for runtimes (coroutines, actors): on Full, `waker` is
   // registered and woken once a slot frees or the channel closes — then try again. Call
   // cancel_wait(waker) if the caller stops waiting. A rendezvous channel never registers the
-  // waker (it needs a blocked receiver, as for try_send).
+  // waker (it needs a blocked receiver, as for try_send); `co_await send(x)` does wait there.
   SendResult<T> poll_send(T message, Waker& waker) {
     return send_result(self().checked().poll_send(message, waker), message);
   }
@@ -186,8 +220,97 @@ class SendHalf {
   [[nodiscard]] std::optional<std::size_t> capacity() const { return self().checked().capacity(); }
 
  private:
+  friend class SendOp<Handle, T>;
+  // One attempt through the handle's own send path (try_send, and an awaited send's first try).
+  static SendStatus try_push(Chan<T>& chan, T& message) {
+    return Handle::push(chan, message, kForever, false);
+  }
   Handle& self() noexcept { return static_cast<Handle&>(*this); }
   const Handle& self() const noexcept { return static_cast<const Handle&>(*this); }
+};
+
+// An awaited send, the PollOp (awaitable.hpp) behind `co_await tx.send(x)`. It holds the
+// message until it completes, then take() yields the SendResult (Closed hands it back). The
+// first attempt (ready_now) is the handle's own try_send path; poll registers the waker in the
+// channel's sender list — on a rendezvous channel it queues an offer for the receiver — and
+// keeps that one registration in `wait_`, so polling again replaces it and ready_now after a
+// poll only re-checks. Cancelled or destroyed while waiting, it withdraws the registration, and
+// passes on a slot's wake it took but will not use. It owns its message (kOwnsPayload: a
+// combinator that could abandon it, such as a timeout, refuses it) and never moves (a queued
+// offer points into it). Owner thread only: it belongs to the coroutine (or thread) awaiting
+// it; the channel must outlive it (its handle is borrowed).
+template <class Handle, class T>
+class SendOp {
+ public:
+  static constexpr bool kOwnsPayload = true;
+
+  SendOp(Chan<T>& chan, T&& message) : chan_(&chan), message_(std::move(message)) {}
+  SendOp(const SendOp&) = delete;
+  SendOp& operator=(const SendOp&) = delete;
+  ~SendOp() {
+    if (wait_.pending()) chan_->cancel_send(wait_);
+  }
+
+  bool ready_now() {
+    status_ = wait_.pending() ? chan_->retry_send(message_, wait_)
+                              : SendHalf<Handle, T>::try_push(*chan_, message_);
+    return status_ != SendStatus::full;
+  }
+  bool poll(Waker& waker) {
+    status_ = chan_->poll_send(message_, waker, wait_);
+    return status_ != SendStatus::full;
+  }
+  void cancel(Waker& /*waker*/) noexcept { chan_->cancel_send(wait_); }
+  SendResult<T> take() { return send_result(status_, message_); }
+
+ private:
+  Chan<T>* chan_;
+  T message_;
+  SendWait<T> wait_;
+  SendStatus status_ = SendStatus::full;
+};
+
+// An awaited receive, the PollOp behind `co_await rx.recv()`: take() yields std::optional<T>,
+// nullopt once the channel is closed and drained. ready_now is try_recv; poll is poll_recv,
+// whose registration (the channel's one receiver waker) a later poll replaces by construction.
+// Completing after a poll, being cancelled or being destroyed withdraws it. It may be moved
+// (into a combinator such as a timeout): the registration names the waker, not the operation.
+// Owner thread only, like the Receiver it borrows (which must outlive it).
+template <class T>
+class RecvOp {
+ public:
+  explicit RecvOp(Chan<T>& chan) noexcept : chan_(&chan) {}
+  RecvOp(RecvOp&& other) noexcept(std::is_nothrow_move_constructible_v<T>)
+      : chan_(other.chan_),
+        out_(std::move(other.out_)),
+        registered_(std::exchange(other.registered_, false)) {}
+  RecvOp& operator=(RecvOp&&) = delete;
+  ~RecvOp() { withdraw(); }
+
+  bool ready_now() {
+    if (chan_->recv(out_, kForever, false) == RecvStatus::empty) return false;
+    withdraw();
+    return true;
+  }
+  bool poll(Waker& waker) {
+    if (chan_->poll_recv(out_, waker) == RecvStatus::empty) {
+      registered_ = true;
+      return false;
+    }
+    withdraw();
+    return true;
+  }
+  void cancel(Waker& /*waker*/) noexcept { withdraw(); }
+  std::optional<T> take() { return std::move(out_); }
+
+ private:
+  void withdraw() noexcept {
+    if (std::exchange(registered_, false)) chan_->deregister_receiver();
+  }
+
+  Chan<T>* chan_;
+  std::optional<T> out_;
+  bool registered_ = false;  // a poll left the waker with the channel (it may be woken already)
 };
 }  // namespace detail
 
@@ -223,8 +346,9 @@ class Sender : public detail::SendHalf<Sender<T>, T> {
   static constexpr const char* kName = "Sender::send_for";
   explicit Sender(detail::Chan<T>& chan) noexcept : chan_(&chan) { attach(); }
 
-  detail::SendStatus push(T& message, detail::Clock::time_point deadline, bool block) {
-    return checked().send(message, deadline, block);
+  static detail::SendStatus push(detail::Chan<T>& chan, T& message,
+                                 detail::Clock::time_point deadline, bool block) {
+    return chan.send(message, deadline, block);
   }
 
   void attach() noexcept {
@@ -280,8 +404,9 @@ class SpscSender : public detail::SendHalf<SpscSender<T>, T> {
   friend class detail::SendHalf<SpscSender<T>, T>;
   static constexpr const char* kName = "SpscSender::send_for";
 
-  detail::SendStatus push(T& message, detail::Clock::time_point deadline, bool block) {
-    return checked().send_single_producer(message, deadline, block);
+  static detail::SendStatus push(detail::Chan<T>& chan, T& message,
+                                 detail::Clock::time_point deadline, bool block) {
+    return chan.send_single_producer(message, deadline, block);
   }
   explicit SpscSender(detail::Chan<T>& chan) noexcept : chan_(&chan) {
     chan_->add_ref();
@@ -319,8 +444,14 @@ class Receiver {
   }
   ~Receiver() { release(); }
 
-  // Blocks until a message arrives; std::nullopt once the channel is closed and drained.
-  std::optional<T> recv() {
+  // Awaits the next message: `while (auto job = co_await rx.recv()) run(*job);` suspends the
+  // coroutine while the channel is empty and yields std::optional<T>, std::nullopt once the
+  // channel is closed and drained. The operation borrows this receiver: keep it alive until the
+  // co_await completes. Returns Awaitable<detail::RecvOp<T>> (deduced, as for Sender::send).
+  auto recv() { return Awaitable<detail::RecvOp<T>>(std::in_place, checked()); }
+  // The thread form of recv: blocks the calling thread until a message arrives (spin, then
+  // park); std::nullopt once the channel is closed and drained.
+  std::optional<T> blocking_recv() {
     std::optional<T> out;
     (void)checked().recv(out, detail::kForever, true);
     return out;

@@ -3,8 +3,14 @@
 //
 //   auto [port1, port2] = troupe::message_channel<Request, Reply>();
 //   // port1 sends Request and receives Reply; port2 sends Reply and receives Request.
-//   (void)port1.send(Request{...});
-//   auto request = port2.recv();
+//   (void)co_await port1.send(Request{...});       // in a troupe coroutine
+//   auto request = co_await port2.recv();
+//   (void)port1.blocking_send(Request{...});       // on a plain thread
+//   auto reply = port1.blocking_recv();
+//
+// The operations are those of the Sender and Receiver inside (channel.hpp): send/recv are
+// awaited (they borrow the Port until the co_await completes), blocking_send/blocking_recv
+// block the thread, try_send/try_recv never block, send_for/recv_for wait at most a timeout.
 //
 // A Port is Sendable: send one through another channel or port and the two ends keep talking
 // directly (that is how two actors are introduced to each other). Moving a Port *transfers* it:
@@ -12,14 +18,15 @@
 // transferred …").
 //
 // Close. close() — or destroying a Port — closes both directions: the other end drains what
-// was already sent to it, then recv() returns std::nullopt (end of stream); its sends fail with
+// was already sent to it, then a receive returns std::nullopt (end of stream); its sends fail with
 // Closed and hand the message back. Messages still queued *towards* the closed end are destroyed
 // when that end is destroyed.
 //
 // Capacity: unbounded by default (like Node's ports); message_channel<A, B>(n) bounds each
 // direction to n queued messages (0 = rendezvous), so a fast side feels backpressure.
 // Thread-safety: a Port is used by one thread at a time (like a Receiver); the two ends of one
-// channel may be used concurrently. Memory ordering: as for channel.hpp, per direction.
+// channel may be used concurrently; an Awaitable from send/recv belongs to the coroutine that
+// awaits it. Memory ordering: as for channel.hpp, per direction.
 #pragma once
 
 #include <chrono>
@@ -42,13 +49,16 @@ class Port {
   Port(Port&&) noexcept = default;
   Port& operator=(Port&&) noexcept = default;
 
-  SendResult<S> send(S message) { return tx().send(std::move(message)); }
+  // The awaited forms return the channel's Awaitables (deduced: see Sender::send).
+  auto send(S message) { return tx().send(std::move(message)); }
+  SendResult<S> blocking_send(S message) { return tx().blocking_send(std::move(message)); }
   SendResult<S> try_send(S message) { return tx().try_send(std::move(message)); }
   template <class Rep, class Period>
   SendResult<S> send_for(S message, std::chrono::duration<Rep, Period> timeout) {
     return tx().send_for(std::move(message), timeout);
   }
-  std::optional<R> recv() { return rx().recv(); }
+  auto recv() { return rx().recv(); }
+  std::optional<R> blocking_recv() { return rx().blocking_recv(); }
   RecvResult<R> try_recv() { return rx().try_recv(); }
   template <class Rep, class Period>
   RecvResult<R> recv_for(std::chrono::duration<Rep, Period> timeout) {

@@ -2,7 +2,7 @@
 // views and wait/notify on a word (Node's SharedArrayBuffer + Atomics).
 //
 //   troupe::SharedBuffer shared(4096);            // zero-filled, 64-byte aligned
-//   (void)tx.send(shared);                          // a copy of the handle: the same bytes
+//   (void)tx.blocking_send(shared);                 // a copy of the handle: the same bytes
 //   shared.i32(0).fetch_add(1);                     // std::atomic_ref<std::int32_t> on word 0
 //   shared.i32(1).store(1);  shared.notify_i32(1);  // publish, then wake waiters on word 1
 //   shared.wait_i32(1, 0);                          // (other thread) sleep while word 1 == 0

@@ -1,5 +1,6 @@
-// Chan<T>: one channel — its queue flavor plus the shared wait protocol of ChanBase — and the
-// blocking algorithms (spin, then park) that Sender<T> and Receiver<T> expose. Not API.
+// Chan<T>: one channel — its queue flavor plus the shared wait protocol of ChanBase — the
+// blocking algorithms (spin, then park) that Sender<T> and Receiver<T> expose, and the poll
+// steps of their awaited forms (SendOp, RecvOp in channel.hpp). Not API.
 #pragma once
 
 #include <chrono>
@@ -7,6 +8,7 @@
 #include <optional>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <variant>
 
 #include "troupe/channels/detail/array_queue.hpp"
@@ -46,6 +48,17 @@ inline bool park_until(Parker& me, Clock::time_point deadline) noexcept {
   }
   return me.park_until(deadline);
 }
+
+// What an awaited send (SendOp in channel.hpp) keeps registered between its polls, so that
+// polling again replaces the registration instead of adding a second one. Owned by the
+// operation; touched only by the thread polling it.
+template <class T>
+struct SendWait {
+  Waker* waker = nullptr;  // bounded: registered in the sender list (unless a wake took it out)
+  typename Rendezvous<T>::PendingOffer offer;  // rendezvous: the offer a receiver will take
+
+  [[nodiscard]] bool pending() const noexcept { return waker != nullptr || offer.queued; }
+};
 
 template <class T>
 class Chan final : public ChanBase {
@@ -127,17 +140,51 @@ class Chan final : public ChanBase {
   // One non-blocking attempt; on Full, `waker` is registered and woken when a slot frees or the
   // channel closes. Not for rendezvous channels (they complete only with a waiting receiver).
   SendStatus poll_send(T& value, Waker& waker) {
+    return visit([&](auto& q) { return poll_send_on(q, value, waker); });
+  }
+
+  // The awaited send (SendOp): as poll_send, but what is registered is recorded in `wait`, and
+  // a second call replaces it rather than adding another. A rendezvous channel is supported
+  // too: the offer in `wait` stays queued until a receiver takes the value or the channel
+  // closes. On full, `waker` is woken when polling again is worth it.
+  SendStatus poll_send(T& value, Waker& waker, SendWait<T>& wait) {
     return visit([&](auto& q) {
       using Q = std::decay_t<decltype(q)>;
-      PushStatus status = q.try_push(value);
-      if constexpr (kIsBounded<Q>) {
-        if (status == PushStatus::full) {
-          register_sender(waker);
-          status = q.try_push(value);  // re-check after registering: see chan_base.hpp
-          if (status != PushStatus::full) deregister_sender(waker);
-        }
+      if constexpr (kIsRendezvous<Q>) {
+        return pushed<Q>(q.poll_offer(wait.offer, value, waker, *this));
+      } else {
+        (void)withdraw_sender(wait);  // replaced below, never doubled
+        const SendStatus status = poll_send_on(q, value, waker);
+        if (status == SendStatus::full) wait.waker = &waker;
+        return status;
       }
-      return pushed<Q>(status);
+    });
+  }
+  // One more attempt by an awaited send that is registered (`wait.pending()`), registering
+  // nothing new: the cheap check of a waiting loop. On completion, `wait` is withdrawn.
+  SendStatus retry_send(T& value, SendWait<T>& wait) {
+    return visit([&](auto& q) {
+      using Q = std::decay_t<decltype(q)>;
+      if constexpr (kIsRendezvous<Q>) {
+        return q.offer_taken(wait.offer) ? SendStatus::ok : SendStatus::full;
+      } else {
+        const PushStatus status = q.try_push(value);
+        if (status != PushStatus::full) (void)withdraw_sender(wait);
+        return pushed<Q>(status);
+      }
+    });
+  }
+  // An awaited send stops waiting: withdraws what `wait` holds (no effect if nothing). If a
+  // freed slot's wake had already taken this sender out of the list, the wake is passed on to
+  // the next waiting sender — this one will not use the slot, and must not strand the others.
+  void cancel_send(SendWait<T>& wait) noexcept {
+    visit([&](auto& q) {
+      using Q = std::decay_t<decltype(q)>;
+      if constexpr (kIsRendezvous<Q>) {
+        q.withdraw_offer(wait.offer);
+      } else if (!withdraw_sender(wait)) {
+        slot_freed();
+      }
     });
   }
   // What try_recv would return, without receiving. Consumer only.
@@ -236,6 +283,27 @@ class Chan final : public ChanBase {
         spin.reset();
       }
     }
+  }
+
+  // Takes an awaited send's waker out of the sender list, if it registered one; false if a wake
+  // (a freed slot, or the close) had already taken it out.
+  bool withdraw_sender(SendWait<T>& wait) noexcept {
+    Waker* waker = std::exchange(wait.waker, nullptr);
+    return waker == nullptr || deregister_sender(*waker);
+  }
+
+  // One attempt; on full, a bounded queue registers `waker` and tries once more (poll_send).
+  template <class Q>
+  SendStatus poll_send_on(Q& q, T& value, Waker& waker) {
+    PushStatus status = q.try_push(value);
+    if constexpr (kIsBounded<Q>) {
+      if (status == PushStatus::full) {
+        register_sender(waker);
+        status = q.try_push(value);  // re-check after registering: see chan_base.hpp
+        if (status != PushStatus::full) deregister_sender(waker);
+      }
+    }
+    return pushed<Q>(status);
   }
 
   template <class Q>

@@ -3,11 +3,17 @@
 // hands over one message per meeting of two threads, so a lock costs nothing next to the wait.
 //
 // Waiting senders queue an Offer that lives on their own stack and points at their message; a
-// waiting receiver (in recv) leaves a Taker. try_send succeeds only when a receiver is blocked in
-// recv on this channel; try_recv only when a sender is blocked in send.
+// receiver blocked in blocking_recv leaves a Taker. try_send succeeds only when a receiver is
+// blocked in blocking_recv on this channel; try_recv only when a sender is blocked in
+// blocking_send or awaits send (an awaiting receiver is woken through the channel's waker).
+//
+// An awaited send (`co_await tx.send(x)`) cannot block, so its Offer lives in the awaiting
+// operation instead (PendingOffer) and stays queued between polls: poll_offer queues it (or
+// replaces its waker when polled again), offer_taken is the cheap check, withdraw_offer takes it
+// back. A receiver takes it like any other Offer and wakes its waker; close wakes it too.
 //
 // Thread-safety: every member function is thread-safe; the receiving ones are called by the
-// single consumer.
+// single consumer, and those taking a PendingOffer by the operation that owns it.
 #pragma once
 
 #include <atomic>
@@ -15,6 +21,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "troupe/channels/detail/chan_base.hpp"
@@ -105,6 +112,67 @@ class Rendezvous {
     }
   }
 
+  // An awaited send's queued offer. Owned by the awaiting operation, which must withdraw it
+  // (withdraw_offer) before it is destroyed; `queued` is touched by the owner only.
+  struct PendingOffer;
+
+  // The poll step of an awaited send. Completes at once (ok, or closed with `value` untouched)
+  // when it can; otherwise queues `pending` with `waker` and returns full: `waker` is woken
+  // once a receiver took the value or the channel closed — then poll again. Polled again while
+  // queued, it only replaces the waker (the offer keeps its place in line).
+  PushStatus poll_offer(PendingOffer& pending, T& value, Waker& waker, ChanBase& base) {
+    WakerRef previous;  // released after the unlock: a waker's release may run arbitrary code
+    std::unique_lock lock(mutex_);
+    if (pending.queued) {
+      if (pending.offer.taken.load(std::memory_order_relaxed)) {  // written under mutex_
+        pending.queued = false;
+        previous = std::move(pending.offer.waker);
+        return PushStatus::ok;
+      }
+      if (closed_) {  // close() already dequeued it
+        pending.queued = false;
+        previous = std::move(pending.offer.waker);
+        return PushStatus::closed;
+      }
+      previous = std::exchange(pending.offer.waker, WakerRef::share(&waker));
+      return PushStatus::full;
+    }
+    if (closed_) return PushStatus::closed;
+    if (taker_ != nullptr && !taker_->filled) {
+      hand_over(value, lock);
+      return PushStatus::ok;
+    }
+    pending.offer.value = &value;
+    pending.offer.taken.store(false, std::memory_order_relaxed);  // published by the unlock
+    pending.offer.waker = WakerRef::share(&waker);
+    offers_.push_back(&pending.offer);
+    pending.queued = true;
+    lock.unlock();
+    base.wake_receiver();  // an awaiting or selecting receiver waits on the channel's waker
+    return PushStatus::full;
+  }
+
+  // True once a receiver took the queued offer's value (the offer is then the owner's again);
+  // false while it waits (or after a close: poll_offer reports that). Never blocks.
+  bool offer_taken(PendingOffer& pending) noexcept {
+    // acquire: pairs with take_offer's release store; the receiver no longer touches the offer.
+    if (!pending.queued || !pending.offer.taken.load(std::memory_order_acquire)) return false;
+    pending.queued = false;
+    pending.offer.waker = WakerRef();
+    return true;
+  }
+
+  // Takes a queued offer back (no effect if none). If a receiver took the value meanwhile, the
+  // message is delivered all the same.
+  void withdraw_offer(PendingOffer& pending) noexcept {
+    if (!pending.queued) return;
+    WakerRef mine;  // released after the unlock
+    std::lock_guard lock(mutex_);
+    pending.queued = false;
+    mine = std::move(pending.offer.waker);
+    if (!pending.offer.taken.load(std::memory_order_relaxed)) std::erase(offers_, &pending.offer);
+  }
+
   [[nodiscard]] PopStatus poll() {
     std::lock_guard lock(mutex_);
     if (!offers_.empty()) return PopStatus::ok;
@@ -133,9 +201,9 @@ class Rendezvous {
  private:
   // `taken` and `filled` are written under mutex_ and also read without it while spinning.
   struct Offer {
-    T* value;
-    std::atomic<bool> taken;
-    WakerRef waker;
+    T* value = nullptr;
+    std::atomic<bool> taken{false};
+    WakerRef waker;  // guarded by mutex_ while the offer is queued
   };
   struct Taker {
     std::optional<T>* out;
@@ -177,6 +245,12 @@ class Rendezvous {
   std::deque<Offer*> offers_;  // guarded by mutex_
   Taker* taker_ = nullptr;     // guarded by mutex_
   bool closed_ = false;        // guarded by mutex_
+};
+
+template <class T>
+struct Rendezvous<T>::PendingOffer {
+  Offer offer;
+  bool queued = false;  // in offers_, or taken or closed and not yet seen by the owner
 };
 
 }  // namespace troupe::detail
