@@ -40,6 +40,10 @@
 // shutdown_report() then lists what was still alive. Queued spawn_blocking jobs are cancelled;
 // running ones are waited for.
 //
+// shutdown() from one of the runtime's own workers throws Error(invalid_argument) (it would
+// join itself); destroying the Runtime there therefore ends in std::terminate. Destroy it
+// from the thread that owns it.
+//
 // Thread-safety: every member function of Runtime is thread-safe. JoinHandle is a move-only
 // single-owner handle (like the Task it joins); its operations may run on any thread.
 #pragma once
