@@ -7,6 +7,7 @@
 #include <coroutine>
 #include <exception>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "troupe/channels/awaitable.hpp"
@@ -91,6 +92,30 @@ class ManualTask {
   explicit ManualTask(std::coroutine_handle<promise_type> handle) : handle_(handle) {}
   std::coroutine_handle<promise_type> handle_;
 };
+
+// Spins (yielding the core) until `done()` holds; the test's timeout catches a hang.
+template <class F>
+void spin_until(F&& done) {
+  while (!done()) std::this_thread::yield();
+}
+
+// Runs `a` and `b` on two threads, released at the same instant (both spin on one flag: a
+// futex wake would let one side start long before the other), and joins both.
+template <class A, class B>
+void race(A&& a, B&& b) {
+  std::atomic<int> arrived{0};
+  auto arrive_and_spin = [&arrived] {
+    arrived.fetch_add(1);
+    while (arrived.load() < 2) std::this_thread::yield();
+  };
+  std::thread other([&] {
+    arrive_and_spin();
+    b();
+  });
+  arrive_and_spin();
+  a();
+  other.join();
+}
 
 // The code of the troupe::Error that `f` throws (fails the test if it throws none).
 template <class F>

@@ -41,6 +41,8 @@ using troupe::SemaphorePermit;
 using troupe::testing::error_code_of;
 using troupe::testing::error_message_of;
 using troupe::testing::ManualTask;
+using troupe::testing::race;
+using troupe::testing::spin_until;
 
 // --- compile-time properties ------------------------------------------------------------------
 
@@ -76,30 +78,6 @@ class HeapWaker final : public troupe::Waker {
 
 int wakes_of(const troupe::WakerRef& waker) {
   return static_cast<HeapWaker*>(waker.get())->wakes.load(std::memory_order_acquire);
-}
-
-// Spins (yielding the core) until `done()` holds; the test's timeout catches a hang.
-template <class F>
-void spin_until(F&& done) {
-  while (!done()) std::this_thread::yield();
-}
-
-// Runs `a` and `b` on two threads, released at the same instant (both spin on one flag: a
-// futex wake would let one side start long before the other), and joins both.
-template <class A, class B>
-void race(A&& a, B&& b) {
-  std::atomic<int> arrived{0};
-  auto arrive_and_spin = [&arrived] {
-    arrived.fetch_add(1);
-    while (arrived.load() < 2) std::this_thread::yield();
-  };
-  std::thread other([&] {
-    arrive_and_spin();
-    b();
-  });
-  arrive_and_spin();
-  a();
-  other.join();
 }
 
 ManualTask lock_into(Mutex& mutex, std::optional<MutexGuard>& out) {

@@ -2,26 +2,29 @@
 // wait/notify.
 //
 // Parking lot. A fixed table of kBucketCount buckets; a word's address picks its bucket. Each
-// bucket is a mutex and an intrusive FIFO list of waiter records (one per waiting party) that
-// carry the waited-on address and a WakerRef. wait compares the word and enqueues its record
-// under the bucket lock; notify unlinks matching records under the same lock, so a notify that
-// follows a change of the word cannot miss a waiter that saw the old value. Several words share
-// a bucket; records are matched by address. This is the design of WebKit's ParkingLot and of
-// Rust's parking_lot crate, reduced to what Atomics.wait/notify need.
+// bucket is a mutex and an intrusive FIFO list of waiter records (detail::WordWaiter, one per
+// waiting party) that carry the waited-on address and a WakerRef. park_word compares the word
+// and enqueues its record under the bucket lock; notify_word unlinks matching records under the
+// same lock, so a notify that follows a change of the word cannot miss a waiter that saw the old
+// value. Several words share a bucket; records are matched by address. This is the design of
+// WebKit's ParkingLot and of Rust's parking_lot crate, reduced to what Atomics.wait/notify need.
 //
-// Extension point (Atomics.waitAsync): a coroutine waits by enqueuing a WordWaiter that lives
-// in its frame, holding its own Waker; the notify side is unchanged. Cancellation unlinks the
-// record under the bucket lock, as the timeout path below does.
+// Two kinds of waiter use it: a blocked thread (wait_on below: its record on its stack, its
+// Parker as the waker) and a task (WaitAsyncOp in runtime/sync/wait_async.hpp: its record in the
+// coroutine frame, the task as the waker). Withdrawing — a timeout here, a cancellation there —
+// is unpark_word in both. See detail/word_waiter.hpp for the states of a record.
 #include "troupe/channels/shared_buffer.hpp"
 
 #include <array>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <new>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "troupe/channels/detail/word_waiter.hpp"
 #include "troupe/channels/waker.hpp"
 
 namespace troupe {
@@ -46,14 +49,9 @@ std::byte* bytes_of(void* block) noexcept {
 
 // --- Parking lot ------------------------------------------------------------------------------
 
-struct WordWaiter {
-  const void* address = nullptr;
-  WakerRef waker;  // the waiting party: a blocked thread's Parker (later also a coroutine)
-  // Set by notify as its last access to this record; after that the waiter owns it again.
-  std::atomic<bool> notified{false};
-  WordWaiter* prev = nullptr;  // guarded by the bucket's mutex
-  WordWaiter* next = nullptr;  // guarded by the bucket's mutex
-};
+using detail::WordPark;
+using detail::WordWaiter;
+using detail::WordWidth;
 
 // One cache line each, so waiters on different words do not contend on one line.
 struct alignas(64) Bucket {
@@ -72,6 +70,11 @@ struct alignas(64) Bucket {
     (waiter->next != nullptr ? waiter->next->prev : tail) = waiter->prev;
     waiter->prev = waiter->next = nullptr;
   }
+  // Whether `waiter` (a record keyed to this bucket) is enqueued: every enqueued record but the
+  // head has a predecessor, and unlink clears the links.
+  [[nodiscard]] bool contains(const WordWaiter& waiter) const noexcept {
+    return waiter.prev != nullptr || head == &waiter;
+  }
 };
 
 constexpr std::size_t kBucketCount = 256;
@@ -86,27 +89,23 @@ static_assert(kBucketCount == 256, "bucket_for takes the top 8 bits");
 
 using Clock = std::chrono::steady_clock;
 
-template <class Word>
-WaitResult wait_on(std::byte* address, Word expected, std::chrono::nanoseconds timeout,
-                   std::chrono::nanoseconds forever) {
+// Atomics.wait on a thread: parks the calling thread's Parker until a notify takes its record,
+// or the timeout passes (then withdraws the record).
+WaitResult wait_on(const std::byte* address, WordWidth width, std::int64_t expected,
+                   std::chrono::nanoseconds timeout, std::chrono::nanoseconds forever) {
   const bool has_deadline = timeout < forever;
+  if (has_deadline && timeout.count() == 0) {
+    // Only a comparison: nothing is enqueued, so no notify can be missed and no lock is needed.
+    return detail::load_word(address, width) == expected ? WaitResult::timed_out
+                                                         : WaitResult::not_equal;
+  }
   const Clock::time_point deadline =
       has_deadline ? Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout)
                    : Clock::time_point::max();
   Parker& parker = Parker::current();
-  Bucket& bucket = bucket_for(address);
   WordWaiter waiter;
-  waiter.address = address;
-  waiter.waker = WakerRef::share(&parker);
-  {
-    std::lock_guard lock(bucket.mutex);
-    // seq_cst: Atomics.wait's comparison is a sequentially consistent load, so it takes its
-    // place in the total order of the seq_cst operations made through i32()/i64().
-    const Word current =
-        std::atomic_ref<Word>(*reinterpret_cast<Word*>(address)).load(std::memory_order_seq_cst);
-    if (current != expected) return WaitResult::not_equal;
-    if (has_deadline && timeout.count() == 0) return WaitResult::timed_out;
-    bucket.push_back(&waiter);
+  if (detail::park_word(address, width, expected, waiter, parker) == WordPark::not_equal) {
+    return WaitResult::not_equal;
   }
   for (;;) {
     bool woken = true;
@@ -118,14 +117,8 @@ WaitResult wait_on(std::byte* address, Word expected, std::chrono::nanoseconds t
     // acquire: pairs with notify's release store, so what the notifier did before notify is
     // visible once wait returns ok.
     if (waiter.notified.load(std::memory_order_acquire)) return WaitResult::ok;
-    if (!woken) {
-      std::lock_guard lock(bucket.mutex);
-      // Under the lock a notify either finished with this record or has not seen it; relaxed
-      // suffices because the mutex orders this load after that notify.
-      if (waiter.notified.load(std::memory_order_relaxed)) return WaitResult::ok;
-      bucket.unlink(&waiter);
-      return WaitResult::timed_out;
-    }
+    // Timed out: withdraw the record, unless a notify took it meanwhile (then it counted us).
+    if (!woken) return detail::unpark_word(waiter) ? WaitResult::ok : WaitResult::timed_out;
     // Woken but not notified: a stale token of this thread's Parker. Park again.
   }
 }
@@ -162,30 +155,6 @@ class WakeList {
   std::size_t size_ = 0;
 };
 
-std::size_t notify_on(const std::byte* address, std::size_t count) {
-  if (count == 0) return 0;
-  Bucket& bucket = bucket_for(address);
-  WakeList woken;
-  {
-    std::lock_guard lock(bucket.mutex);
-    WordWaiter* waiter = bucket.head;
-    while (waiter != nullptr && woken.size() < count) {
-      WordWaiter* const next = waiter->next;
-      if (waiter->address == address) {
-        woken.reserve_one();  // may throw; nothing has changed yet
-        bucket.unlink(waiter);
-        woken.push(std::move(waiter->waker));
-        // release: publishes this thread's writes before notify to the waiter's acquire load.
-        // This is the last access to *waiter: once it is visible the waiter may return.
-        waiter->notified.store(true, std::memory_order_release);
-      }
-      waiter = next;
-    }
-  }
-  woken.wake_all();
-  return woken.size();
-}
-
 std::size_t count_waiters(const std::byte* address) {
   Bucket& bucket = bucket_for(address);
   std::lock_guard lock(bucket.mutex);
@@ -197,6 +166,85 @@ std::size_t count_waiters(const std::byte* address) {
 }
 
 }  // namespace
+
+namespace detail {
+
+WordPark park_word(const std::byte* address, WordWidth width, std::int64_t expected,
+                   WordWaiter& waiter, Waker& waker) noexcept {
+  Bucket& bucket = bucket_for(address);
+  std::lock_guard lock(bucket.mutex);
+  if (load_word(address, width) != expected) return WordPark::not_equal;
+  waiter.address = address;
+  waiter.waker = WakerRef::share(&waker);
+  // relaxed: no notify can see the record before it is linked, and the links are published to
+  // the notifiers by the bucket's mutex.
+  waiter.notified.store(false, std::memory_order_relaxed);
+  bucket.push_back(&waiter);
+  return WordPark::parked;
+}
+
+bool repark_word(WordWaiter& waiter, Waker& waker) noexcept {
+  Bucket& bucket = bucket_for(waiter.address);
+  WakerRef replaced;  // released after the lock (declared before the guard)
+  std::lock_guard lock(bucket.mutex);
+  // Not enqueued: a notify took it (the mutex orders its writes before ours).
+  if (!bucket.contains(waiter)) return true;
+  if (waiter.waker.get() != &waker) replaced = std::exchange(waiter.waker, WakerRef::share(&waker));
+  return false;
+}
+
+bool unpark_word(WordWaiter& waiter) noexcept {
+  if (waiter.address == nullptr) return false;  // never parked: no bucket refers to it
+  Bucket& bucket = bucket_for(waiter.address);
+  WakerRef dropped;  // released after the lock (declared before the guard)
+  std::lock_guard lock(bucket.mutex);
+  if (bucket.contains(waiter)) {
+    bucket.unlink(&waiter);
+    dropped = std::move(waiter.waker);
+    return false;
+  }
+  // relaxed: under the lock a notify either finished with this record or never saw it; the
+  // mutex orders this load (and the owner's later accesses) after that notify.
+  return waiter.notified.load(std::memory_order_relaxed);
+}
+
+std::size_t notify_word(const std::byte* address, std::size_t count) {
+  if (count == 0) return 0;
+  Bucket& bucket = bucket_for(address);
+  WakeList woken;
+  std::exception_ptr failure;  // an allocation failure of `woken`, rethrown after waking
+  {
+    std::lock_guard lock(bucket.mutex);
+    WordWaiter* waiter = bucket.head;
+    while (waiter != nullptr && woken.size() < count) {
+      WordWaiter* const next = waiter->next;
+      if (waiter->address == address) {
+        try {
+          woken.reserve_one();  // may throw; nothing has changed yet for this record
+        } catch (...) {
+          failure = std::current_exception();  // the ones taken so far must still be woken
+          break;
+        }
+        bucket.unlink(waiter);
+        woken.push(std::move(waiter->waker));
+        // release: publishes this thread's writes before notify to the waiter's acquire load.
+        // This is the last access to *waiter: once it is visible the waiter may return.
+        waiter->notified.store(true, std::memory_order_release);
+      }
+      waiter = next;
+    }
+  }
+  woken.wake_all();
+  if (failure) std::rethrow_exception(failure);
+  return woken.size();
+}
+
+std::byte* shared_word(const SharedBuffer& buffer, std::size_t index, std::size_t width,
+                       const char* what) {
+  return buffer.word(index, width, what);
+}
+
+}  // namespace detail
 
 std::string_view to_string(WaitResult result) noexcept {
   switch (result) {
@@ -297,33 +345,33 @@ void SharedBuffer::throw_bad_timeout(const char* what) {
 }
 
 WaitResult SharedBuffer::wait_i32(std::size_t index, std::int32_t expected) const {
-  return wait_on<std::int32_t>(word(index, 4, "SharedBuffer::wait_i32"), expected, kForever,
-                               kForever);
+  return wait_on(word(index, 4, "SharedBuffer::wait_i32"), WordWidth::i32, expected, kForever,
+                 kForever);
 }
 
 WaitResult SharedBuffer::wait_i64(std::size_t index, std::int64_t expected) const {
-  return wait_on<std::int64_t>(word(index, 8, "SharedBuffer::wait_i64"), expected, kForever,
-                               kForever);
+  return wait_on(word(index, 8, "SharedBuffer::wait_i64"), WordWidth::i64, expected, kForever,
+                 kForever);
 }
 
 WaitResult SharedBuffer::wait_i32_for(std::size_t index, std::int32_t expected,
                                       std::chrono::nanoseconds timeout) const {
-  return wait_on<std::int32_t>(word(index, 4, "SharedBuffer::wait_i32"), expected, timeout,
-                               kForever);
+  return wait_on(word(index, 4, "SharedBuffer::wait_i32"), WordWidth::i32, expected, timeout,
+                 kForever);
 }
 
 WaitResult SharedBuffer::wait_i64_for(std::size_t index, std::int64_t expected,
                                       std::chrono::nanoseconds timeout) const {
-  return wait_on<std::int64_t>(word(index, 8, "SharedBuffer::wait_i64"), expected, timeout,
-                               kForever);
+  return wait_on(word(index, 8, "SharedBuffer::wait_i64"), WordWidth::i64, expected, timeout,
+                 kForever);
 }
 
 std::size_t SharedBuffer::notify_i32(std::size_t index, std::size_t count) const {
-  return notify_on(word(index, 4, "SharedBuffer::notify_i32"), count);
+  return detail::notify_word(word(index, 4, "SharedBuffer::notify_i32"), count);
 }
 
 std::size_t SharedBuffer::notify_i64(std::size_t index, std::size_t count) const {
-  return notify_on(word(index, 8, "SharedBuffer::notify_i64"), count);
+  return detail::notify_word(word(index, 8, "SharedBuffer::notify_i64"), count);
 }
 
 std::size_t SharedBuffer::waiter_count_i32(std::size_t index) const {

@@ -43,10 +43,12 @@
 // channel (everything before a send happens-before the matching recv).
 //
 // Implementation. wait/notify use a parking lot: a fixed table of buckets, each a mutex and a
-// FIFO list of waiter records keyed by address (see shared_buffer.cpp). A waiter record wakes
-// its owner through a troupe::Waker (today the blocked thread's Parker), so an asynchronous
-// wait for coroutines can enqueue the same record with its own Waker. No futex is placed on the
-// word itself: a 64-bit word cannot be futex-waited, and a futex on half of it loses wakes.
+// FIFO list of waiter records keyed by address (detail/word_waiter.hpp, shared_buffer.cpp). A
+// waiter record wakes its owner through a troupe::Waker: a blocked thread's Parker here, a
+// task's own Waker for troupe::wait_async_i32 / wait_async_i64 (Atomics.waitAsync, in
+// runtime/sync/wait_async.hpp), which queue in the same lists — notify wakes threads and tasks
+// alike, oldest first, and counts both. No futex is placed on the word itself: a 64-bit word
+// cannot be futex-waited, and a futex on half of it loses wakes.
 //
 // Thread-safety. Different SharedBuffer handles to the same bytes may be copied, moved and
 // destroyed concurrently (like std::shared_ptr). The views, wait and notify are thread-safe.
@@ -74,6 +76,16 @@
 #include "troupe/channels/sendable.hpp"
 
 namespace troupe {
+
+class SharedBuffer;
+
+namespace detail {
+// The address of word `index` of `width` bytes in `buffer`, after the checks of i32 / wait_i32
+// (throwing Error(out_of_range) / Error(invalid_handle) with `what` naming the operation). For
+// waits on the buffer's words built elsewhere (wait_async.hpp). Thread-safe. Never allocates.
+[[nodiscard]] std::byte* shared_word(const SharedBuffer& buffer, std::size_t index,
+                                     std::size_t width, const char* what);
+}  // namespace detail
 
 // The outcome of SharedBuffer::wait_i32 / wait_i64 (Atomics.wait's "ok", "not-equal",
 // "timed-out").
@@ -190,6 +202,8 @@ class SharedBuffer {
 
   // Address of word `index` of `width` bytes, after the checks.
   [[nodiscard]] std::byte* word(std::size_t index, std::size_t width, const char* what) const;
+  friend std::byte* detail::shared_word(const SharedBuffer& buffer, std::size_t index,
+                                        std::size_t width, const char* what);
   [[nodiscard]] WaitResult wait_i32_for(std::size_t index, std::int32_t expected,
                                         std::chrono::nanoseconds timeout) const;
   [[nodiscard]] WaitResult wait_i64_for(std::size_t index, std::int64_t expected,

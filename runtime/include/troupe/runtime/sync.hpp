@@ -1,5 +1,7 @@
 // troupe/runtime/sync.hpp — synchronization primitives for tasks and threads: Mutex (with
-// MutexGuard), Semaphore (with SemaphorePermit), Latch, Barrier, Notify and CondVar.
+// MutexGuard), Semaphore (with SemaphorePermit), Latch, Barrier, Notify and CondVar; and
+// wait_async_i32 / wait_async_i64, Atomics.waitAsync on a SharedBuffer word (a task waits for a
+// notify_i32 / notify_i64 of that word in the queue that blocked wait_i32 threads share).
 //
 // Use these when tasks share memory; prefer channels when they can share messages instead.
 // Unlike std::mutex and friends they never block a runtime worker: a task that must wait
@@ -43,3 +45,4 @@
 #include "troupe/runtime/sync/mutex.hpp"
 #include "troupe/runtime/sync/notify.hpp"
 #include "troupe/runtime/sync/semaphore.hpp"
+#include "troupe/runtime/sync/wait_async.hpp"
