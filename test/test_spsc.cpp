@@ -316,9 +316,9 @@ TEST_CASE("spsc.select waits on an spsc receiver and an mpsc receiver alike" *
   auto [s_tx, s_rx] = troupe::spsc_channel<int>(2);
   auto [m_tx, m_rx] = troupe::channel<int>(2);
   REQUIRE(s_tx.blocking_send(5));
-  CHECK(troupe::select(m_rx, s_rx) == 1u);
+  CHECK(troupe::blocking_select(m_rx, s_rx) == 1u);
   CHECK(*s_rx.try_recv() == 5);
-  CHECK(troupe::select_for(2ms, m_rx, s_rx).error() == troupe::SelectError::timeout);
+  CHECK(troupe::blocking_select_for(2ms, m_rx, s_rx).error() == troupe::SelectError::timeout);
 
   std::thread sender([s = std::move(s_tx), m = m_tx.clone()]() mutable {
     for (int i = 0; i < 200; ++i) {
@@ -328,7 +328,7 @@ TEST_CASE("spsc.select waits on an spsc receiver and an mpsc receiver alike" *
   });
   int received = 0, sum = 0;
   while (received < 200) {
-    const std::size_t index = troupe::select(s_rx, m_rx);
+    const std::size_t index = troupe::blocking_select(s_rx, m_rx);
     auto r = index == 0 ? s_rx.try_recv() : m_rx.try_recv();
     if (r) {
       ++received;
@@ -337,7 +337,7 @@ TEST_CASE("spsc.select waits on an spsc receiver and an mpsc receiver alike" *
   }
   sender.join();
   CHECK(sum == 199 * 200 / 2);
-  CHECK(troupe::select(s_rx, m_rx) == 0u);  // the spsc sender is gone: closed is ready
+  CHECK(troupe::blocking_select(s_rx, m_rx) == 0u);  // the spsc sender is gone: closed is ready
   CHECK(s_rx.try_recv().error() == RecvError::closed);
 }
 

@@ -1,64 +1,89 @@
 #include "troupe/channels/select.hpp"
 
-#include <atomic>
-
 namespace troupe::detail {
-namespace {
 
 // Rotating start so that a receiver that is always ready cannot starve the
 // others.
-std::size_t next_start(std::size_t count) noexcept {
+std::size_t select_start(std::size_t count) noexcept {
   thread_local std::size_t cursor = 0;
   return cursor++ % count;
 }
 
-} // namespace
+std::size_t select_scan(const SelectEntry *entries, std::size_t count,
+                        std::size_t start, bool &pending) {
+  pending = false;
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::size_t i = (start + k) % count;
+    const PopStatus status = entries[i].poll(entries[i].base);
+    if (status == PopStatus::ok || status == PopStatus::closed)
+      return i;
+    if (status == PopStatus::pending)
+      pending = true;
+  }
+  return count;
+}
 
-std::size_t select_ready(SelectEntry *entries, std::size_t count,
+void select_register(const SelectEntry *entries, std::size_t count,
+                     Waker &waker) noexcept {
+  for (std::size_t i = 0; i < count; ++i)
+    entries[i].base->register_receiver(waker); // replaces the channel's previous
+}
+
+void select_withdraw(const SelectEntry *entries, std::size_t count) noexcept {
+  for (std::size_t i = 0; i < count; ++i)
+    entries[i].base->deregister_receiver();
+}
+
+std::size_t select_poll(const SelectEntry *entries, std::size_t count,
+                        std::size_t start, Waker &waker) {
+  bool pending = false;
+  std::size_t ready = select_scan(entries, count, start, pending);
+  if (ready != count)
+    return ready;
+  select_register(entries, count, waker);
+  for (;;) {
+    ready = select_scan(entries, count, start,
+                        pending); // re-check after registering: chan_base.hpp
+    if (ready != count || !pending)
+      return ready;
+    // A message is being written: its sender may have looked for a waker
+    // before we registered, so it may never wake us. Wait for it to land
+    // (keeping the registrations; polling again would replace them anyway).
+    std::this_thread::yield();
+  }
+}
+
+std::size_t select_ready(const SelectEntry *entries, std::size_t count,
                          Clock::time_point deadline) {
-  const std::size_t start = next_start(count);
-  // One scan: the index of a ready entry, or `count`; `pending` tells whether a
-  // message is being written right now (then parking would be a waste).
-  auto scan = [&](bool &pending) {
-    pending = false;
-    for (std::size_t k = 0; k < count; ++k) {
-      const std::size_t i = (start + k) % count;
-      const PopStatus status = entries[i].poll(entries[i].base);
-      if (status == PopStatus::ok || status == PopStatus::closed)
-        return i;
-      if (status == PopStatus::pending)
-        pending = true;
-    }
-    return count;
-  };
+  const std::size_t start = select_start(count);
   bool pending = false;
   SpinWait spin;
   for (;;) {
-    std::size_t ready = scan(pending);
+    std::size_t ready = select_scan(entries, count, start, pending);
     if (ready != count)
       return ready;
     if (spin.spin())
       continue;
     if (pending) {
-      std::this_thread::yield();
+      std::this_thread::yield(); // parking would be a waste
     } else {
       Parker &me = Parker::current();
-      for (std::size_t i = 0; i < count; ++i)
-        entries[i].base->register_receiver(me);
-      ready = scan(pending); // re-check after registering: see chan_base.hpp
+      select_register(entries, count, me);
+      ready = select_scan(entries, count, start,
+                          pending); // re-check after registering: chan_base.hpp
       bool woken = true;
       if (ready == count && !pending)
         woken = park_until(me, deadline);
-      for (std::size_t i = 0; i < count; ++i)
-        entries[i].base->deregister_receiver();
+      select_withdraw(entries, count);
       if (ready != count)
         return ready;
       if (!woken)
-        return scan(pending); // a last look: ready or count (timed out)
+        return select_scan(entries, count, start,
+                           pending); // a last look: ready or count (timed out)
       spin.reset();
     }
     if (deadline != kForever && Clock::now() >= deadline)
-      return scan(pending);
+      return select_scan(entries, count, start, pending);
   }
 }
 
