@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <string>
+#include <system_error>
+#include <utility>
 
 #include "troupe/channels/detail/config.hpp"
 #include "troupe/channels/detail/fence.hpp"
@@ -104,18 +106,27 @@ void Worker::start() {
   join_if_exited();
   ever_ran.store(true, std::memory_order_relaxed);
   active.store(true, std::memory_order_relaxed);
-  thread_ = std::thread([this] { run(); });
+  try {
+    thread_ = std::thread([this] { run(); });
+  } catch (...) {
+    active.store(false, std::memory_order_relaxed);
+    throw;
+  }
 }
 
 void Worker::join_if_exited() {
   if (thread_.joinable()) thread_.join();
+  // The thread kept its Parker alive for notifiers that picked it just before it exited.
+  if (parker != nullptr) std::exchange(parker, nullptr)->release();
 }
 
 void Worker::join() { join_if_exited(); }
 
 void Worker::run() {
   tls_worker = this;
-  parker = &Parker::current();
+  Parker& own = Parker::current();
+  own.retain();  // released by join_if_exited: a notifier may still wake it as it exits
+  parker = &own;
   rng_ = 0x9E3779B97F4A7C15ull * (index_ + 1);
   last_transition_ = std::chrono::steady_clock::now();
   while (!scheduler_.stopping.load(std::memory_order_acquire)) {
@@ -249,7 +260,11 @@ bool Worker::park() {
   counters.parks.add();
   const auto idle_deadline = parked_at + s.options().idle_timeout;
   auto deadline = idle_deadline;
-  if (auto timer = s.timers().next_deadline()) deadline = std::min(deadline, *timer);
+  // Sleep until the next timer, unless it is already due: then another worker is firing it
+  // (process() skips while one does) and will notify for the tasks it wakes.
+  if (auto timer = s.timers().next_deadline(); timer && *timer > parked_at) {
+    deadline = std::min(deadline, *timer);
+  }
   const bool woken = parker->park_until(deadline);
   const auto now = std::chrono::steady_clock::now();
   counters.idle_ns.add(now_ns(now) - now_ns(parked_at));
@@ -266,7 +281,10 @@ bool Worker::park() {
     std::uint32_t count = s.active_workers.load(std::memory_order_relaxed);
     while (count > s.options().min_threads) {
       if (s.active_workers.compare_exchange_weak(count, count - 1, std::memory_order_relaxed)) {
-        if (s.has_work_anywhere(this)) {  // work arrived meanwhile: stay
+        // Stay if work arrived meanwhile, including tasks our own timer firing just queued
+        // here (only we fill our queue, so its emptiness is exact).
+        if (!queue.empty() || lifo.load(std::memory_order_relaxed) != nullptr ||
+            s.has_work_anywhere(this)) {
           s.active_workers.fetch_add(1, std::memory_order_relaxed);
           return true;
         }
@@ -362,8 +380,17 @@ Scheduler::Scheduler(Runtime& owner, RuntimeOptions options)
   for (std::size_t i = 0; i < slots; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
   active_workers.store(static_cast<std::uint32_t>(options_.min_threads),
                        std::memory_order_relaxed);
-  for (std::size_t i = 0; i < options_.min_threads; ++i) workers_[i]->start();
-  monitor_ = std::thread([this] { monitor_loop(); });
+  try {
+    for (std::size_t i = 0; i < options_.min_threads; ++i) workers_[i]->start();
+    monitor_ = std::thread([this] { monitor_loop(); });
+  } catch (const std::system_error& error) {
+    // Stop what did start, then report: no thread may outlive a failed construction.
+    stopping.store(true, std::memory_order_release);
+    wake_all_parked();
+    for (auto& worker : workers_) worker->join();
+    throw Error(ErrorCode::resource_exhausted,
+                std::string("Runtime: could not start its threads: ") + error.what());
+  }
 }
 
 Scheduler::~Scheduler() { shutdown(); }
@@ -384,13 +411,19 @@ void Scheduler::spawn(RawTask* task, bool blocking) {
   if (local) worker->counters.spawned.add();
   if (blocking) {
     std::unique_lock lock(blocking_mutex_);
-    blocking_queue_.push_back(task);
-    ++blocking_jobs_;
-    if (blocking_idle_ == 0 && blocking_alive_ < options_.max_blocking_threads) {
-      start_blocking_thread_locked();
-    } else {
-      blocking_cv_.notify_one();
+    // Shutdown has stopped the intake: the task is in the registry, and the drain cancels it.
+    if (blocking_stopping_) return;
+    try {
+      if (blocking_idle_ == 0 && blocking_alive_ < options_.max_blocking_threads) {
+        start_blocking_thread_locked();
+      }
+      blocking_queue_.push_back(task);
+    } catch (...) {
+      registry_.remove(task);  // never queued: the caller drops it
+      throw;
     }
+    ++blocking_jobs_;
+    blocking_cv_.notify_one();
     return;
   }
   if (local) {
@@ -536,10 +569,12 @@ void Scheduler::monitor_loop() {
         ++stalled;
       }
     }
-    if (timers_.next_deadline() && *timers_.next_deadline() <= now) notify_parked();
+    const auto timer = timers_.next_deadline();
+    const bool timers_due = timer && *timer <= now;
+    if (timers_due) notify_parked();
     if (stalled == 0) continue;
     stalls_detected_.fetch_add(1, std::memory_order_relaxed);
-    if (!has_work_anywhere(nullptr)) continue;
+    if (!timers_due && !has_work_anywhere(nullptr)) continue;
     if (sleeping.load(std::memory_order_relaxed) != 0) {
       notify_parked();  // a parked worker can take the stranded work
     } else if (searching.load(std::memory_order_relaxed) == 0) {
@@ -558,7 +593,13 @@ void Scheduler::start_worker_if_possible() {
       return;  // changed under us; the next tick decides again
     }
     threads_added.fetch_add(1, std::memory_order_relaxed);  // before: the worker may run at once
-    worker->start();
+    try {
+      worker->start();
+    } catch (const std::system_error&) {
+      // No thread to be had now (a process limit): undo, and let the next tick try again.
+      threads_added.fetch_sub(1, std::memory_order_relaxed);
+      active_workers.fetch_sub(1, std::memory_order_relaxed);
+    }
     return;
   }
 }
@@ -573,9 +614,14 @@ void Scheduler::start_blocking_thread_locked() {
       ++it;
     }
   }
-  ++blocking_alive_;
   auto self = blocking_threads_.emplace(blocking_threads_.end());
-  self->thread = std::thread([this, self] { blocking_loop(self); });
+  try {
+    self->thread = std::thread([this, self] { blocking_loop(self); });
+  } catch (...) {
+    blocking_threads_.erase(self);
+    throw;
+  }
+  ++blocking_alive_;
 }
 
 void Scheduler::blocking_loop(std::list<BlockingThread>::iterator self) {
@@ -614,9 +660,10 @@ void Scheduler::blocking_loop(std::list<BlockingThread>::iterator self) {
 void Scheduler::shutdown() {
   std::lock_guard guard(shutdown_mutex_);
   if (shut_down_.load(std::memory_order_relaxed)) return;
-  if (tls_worker != nullptr && &tls_worker->scheduler() == this) {
+  if ((tls_worker != nullptr && &tls_worker->scheduler() == this) ||
+      tls_blocking_scheduler == this) {
     throw Error(ErrorCode::invalid_argument,
-                "Runtime::shutdown: called from one of its own workers (it would join itself)");
+                "Runtime::shutdown: called from one of its own threads (it would join itself)");
   }
   registry_.close();  // spawns fail from here on
 
@@ -668,7 +715,9 @@ void Scheduler::shutdown() {
     std::lock_guard lock(blocking_mutex_);
     threads.swap(blocking_threads_);
   }
-  for (BlockingThread& thread : threads) thread.thread.join();
+  for (BlockingThread& thread : threads) {
+    if (thread.thread.joinable()) thread.thread.join();
+  }
   {
     std::lock_guard lock(report_mutex_);
     report_ = std::move(report);

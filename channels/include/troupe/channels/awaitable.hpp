@@ -131,7 +131,14 @@ class [[nodiscard]] Awaitable final : private detail::PendingPoll {
       context.yield_requested = true;
       return true;
     }
-    if (op_.poll(*context.waker)) {
+    bool ready;
+    try {
+      ready = op_.poll(*context.waker);
+    } catch (...) {
+      context.pending = nullptr;  // the exception surfaces at the co_await; nothing is pending
+      throw;
+    }
+    if (ready) {
       context.pending = nullptr;
       return false;  // completed while registering: resume at once
     }

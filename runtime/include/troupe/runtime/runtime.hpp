@@ -264,7 +264,12 @@ class Runtime {
  private:
   template <class T>
   JoinHandle<T> launch(detail::TypedTask<T>* cell, const SpawnOptions& options, bool blocking) {
-    cell->name = std::string(options.name);
+    try {
+      cell->name = std::string(options.name);
+    } catch (...) {
+      cell->release();  // its only reference: frees the cell and the coroutine frame
+      throw;
+    }
     cell->retain();  // the handle's reference (the scheduler keeps the first)
     JoinHandle<T> handle(cell);
     submit(cell, blocking);  // on failure, drops the scheduler's reference and throws

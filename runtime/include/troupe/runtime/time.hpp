@@ -48,8 +48,8 @@ class SleepOp {
   bool ready_now() const { return Clock::now() >= deadline_; }
   bool poll(Waker& waker) {
     if (!armed_) {
+      detail::arm_timer(node_, deadline_, waker);  // may throw (not on a worker): stays unarmed
       armed_ = true;
-      detail::arm_timer(node_, deadline_, waker);
       return false;
     }
     return detail::poll_timer(node_, waker);
