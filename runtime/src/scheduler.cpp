@@ -457,22 +457,11 @@ void Scheduler::finish(RawTask* task) noexcept {
   task->release();  // the scheduler's reference
 }
 
-void Scheduler::push_global(RawTask* task) {
-  std::lock_guard lock(global_mutex_);
-  if (global_closed_) return;  // shut down: the drain cancels every live task
-  task->next = nullptr;
-  if (global_tail_ != nullptr) {
-    global_tail_->next = task;
-  } else {
-    global_head_ = task;
-  }
-  global_tail_ = task;
-  global_len_.store(global_len_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
+void Scheduler::push_global(RawTask* task) { push_global_batch(nullptr, 0, task); }
 
 void Scheduler::push_global_batch(RawTask** tasks, std::size_t n, RawTask* extra) {
   std::lock_guard lock(global_mutex_);
-  if (global_closed_) return;
+  if (global_closed_) return;  // shut down: the drain cancels every live task
   const auto append = [&](RawTask* task) {
     task->next = nullptr;
     if (global_tail_ != nullptr) {
