@@ -40,6 +40,11 @@
 // shutdown_report() then lists what was still alive. Queued spawn_blocking jobs are cancelled;
 // running ones are waited for.
 //
+// Known limitation (being fixed): a wake from a thread outside the runtime (a channel send, a
+// stop token, JoinHandle::cancel) that is in flight at the very moment the Runtime is destroyed
+// may touch the scheduler after it is freed. Stop feeding a runtime's tasks before destroying
+// it. The fix is a reference-counted scheduler core that tasks hold (tokio's Arc<Handle>).
+//
 // shutdown() from one of the runtime's own workers throws Error(invalid_argument) (it would
 // join itself); destroying the Runtime there therefore ends in std::terminate. Destroy it
 // from the thread that owns it.
