@@ -25,8 +25,7 @@ void ChanBase::deregister_receiver() noexcept {
 void ChanBase::take_and_wake_receiver() noexcept {
   // acquire: see the receiver's writes before the registration (the waker it stored).
   if (Waker* waker = rx_waker_.exchange(nullptr, std::memory_order_acquire)) {
-    waker->wake();
-    waker->release();
+    waker->wake_and_release();
   }
 }
 
@@ -60,8 +59,7 @@ void ChanBase::wake_one_sender() noexcept {
     tx_waiters_.erase(tx_waiters_.begin());
     tx_waiting_.fetch_sub(1, std::memory_order_relaxed);
   }
-  waker->wake();
-  waker->release();
+  waker->wake_and_release();
 }
 
 void ChanBase::wake_all_senders() noexcept {
@@ -72,8 +70,7 @@ void ChanBase::wake_all_senders() noexcept {
     tx_waiting_.store(0, std::memory_order_relaxed);
   }
   for (Waker* waker : all) {
-    waker->wake();
-    waker->release();
+    waker->wake_and_release();
   }
 }
 

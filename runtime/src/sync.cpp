@@ -20,14 +20,12 @@ void WakeBatch::complete(SyncWaiter& waiter) noexcept {
     return;
   }
   // Beyond the inline room: wake now, under the primitive's lock (wake never blocks).
-  waker->wake();
-  waker->release();
+  waker->wake_and_release();
 }
 
 void WakeBatch::wake_all() noexcept {
   for (std::size_t i = 0; i < size_; ++i) {
-    wakers_[i]->wake();
-    wakers_[i]->release();
+    wakers_[i]->wake_and_release();
   }
   size_ = 0;
 }

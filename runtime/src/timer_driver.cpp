@@ -59,7 +59,7 @@ std::size_t TimerDriver::process(Clock::time_point now) {
   std::vector<WakerRef> wake;
   wake.swap(due_);
   lock.unlock();
-  for (WakerRef& waker : wake) waker.wake();
+  for (WakerRef& waker : wake) waker.wake_and_reset();
   wake.clear();
   lock.lock();
   if (due_.empty()) due_.swap(wake);  // keep the capacity for the next firing

@@ -11,7 +11,8 @@
 //    stopped waiting: wakes may be spurious, and every waiter re-checks its condition.
 //  * Wakers are reference counted (intrusively). Whoever stores a Waker* for later use holds a
 //    reference (retain) and drops it (release) when done, so a late wake never touches freed
-//    memory. WakerRef does this bookkeeping.
+//    memory. WakerRef does this bookkeeping. Whoever wakes a waker and drops its reference at
+//    the same time calls wake_and_release(), which an implementation may do in one atomic step.
 //
 // Memory ordering: wake() is a release operation and the matching return from a wait is an
 // acquire: everything the waking thread did before wake() is visible to the woken party.
@@ -32,22 +33,42 @@ class Waker {
 
   // Makes the waiter runnable again. Thread-safe. Never blocks, never throws.
   virtual void wake() noexcept = 0;
-
-  // Reference counting. Thread-safe. A new Waker starts with one reference.
-  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-  void release() noexcept {
-    // acq_rel: the thread that drops the last reference must see every other holder's writes
-    // before destroy() runs.
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+  // wake(), then release() of one reference the caller holds. Thread-safe. The runtime's tasks
+  // do both in one compare-and-swap (the count shares a word with their scheduling state).
+  virtual void wake_and_release() noexcept {
+    wake();
+    release();
   }
+
+  // Takes a reference. Thread-safe. A new Waker starts with one reference. Virtual so that an
+  // implementation can hand out references from a private reserve (a runtime task retaining
+  // itself while it runs does so without a locked instruction).
+  virtual void retain() noexcept { add_refs(1); }
+  // Drops a reference; the last one calls destroy(). Thread-safe.
+  void release() noexcept { release_refs(1); }
 
  protected:
   virtual ~Waker() = default;
   // Called when the last reference is released. Default: delete this.
   virtual void destroy() noexcept { delete this; }
 
- private:
-  std::atomic<std::uint32_t> refs_{1};
+  // The reference count lives in the bits of `word_` from kRefShift up; the low bits belong to
+  // the implementation (the runtime's tasks keep their scheduling state there).
+  static constexpr unsigned kRefShift = 8;
+  static constexpr std::uint64_t kRefOne = std::uint64_t{1} << kRefShift;
+  static constexpr std::uint64_t kLowBits = kRefOne - 1;
+
+  void add_refs(std::uint64_t n) noexcept {
+    // relaxed: taking a reference needs one already held, which keeps the object alive.
+    word_.fetch_add(n * kRefOne, std::memory_order_relaxed);
+  }
+  void release_refs(std::uint64_t n) noexcept {
+    // acq_rel: the thread that drops the last reference must see every other holder's writes
+    // before destroy() runs.
+    if ((word_.fetch_sub(n * kRefOne, std::memory_order_acq_rel) >> kRefShift) == n) destroy();
+  }
+
+  std::atomic<std::uint64_t> word_{kRefOne};
 };
 
 // An owning reference to a Waker: copy retains, destruction releases. Not thread-safe per
@@ -80,6 +101,10 @@ class WakerRef {
   explicit operator bool() const noexcept { return waker_ != nullptr; }
   void wake() const noexcept {
     if (waker_) waker_->wake();
+  }
+  // Wakes and gives up the reference in one step (Waker::wake_and_release); empty afterwards.
+  void wake_and_reset() noexcept {
+    if (waker_) std::exchange(waker_, nullptr)->wake_and_release();
   }
 
  private:
