@@ -12,14 +12,15 @@ namespace detail {
 // ---- RawTask ----------------------------------------------------------------------------------
 
 void RawTask::wake() noexcept {
-  std::uint32_t state_now = state.load(std::memory_order_relaxed);
+  std::uint64_t word = word_.load(std::memory_order_relaxed);
   for (;;) {
-    if ((state_now & kComplete) != 0) return;
-    const bool scheduled = (state_now & kScheduled) != 0;
-    const std::uint32_t next = scheduled ? (state_now | kNotified) : (state_now | kScheduled);
+    if ((word & kComplete) != 0) return;
+    const bool scheduled = (word & kScheduled) != 0;
+    // From idle: scheduled, with a reference for the queue.
+    const std::uint64_t next = scheduled ? (word | kNotified) : ((word | kScheduled) + kRefOne);
     // acq_rel: releases the waker's writes to the next poll (via the runner's closing CAS, or
     // via the queue when we schedule); see raw_task.hpp.
-    if (state.compare_exchange_weak(state_now, next, std::memory_order_acq_rel,
+    if (word_.compare_exchange_weak(word, next, std::memory_order_acq_rel,
                                     std::memory_order_relaxed)) {
       if (!scheduled) scheduler->schedule(this);
       return;
@@ -27,27 +28,106 @@ void RawTask::wake() noexcept {
   }
 }
 
+void RawTask::wake_and_release() noexcept {
+  std::uint64_t word = word_.load(std::memory_order_relaxed);
+  for (;;) {
+    const bool complete = (word & kComplete) != 0;
+    const bool scheduled = (word & kScheduled) != 0;
+    // From idle, our reference becomes the queue's; otherwise it is dropped.
+    std::uint64_t next;
+    if (complete) {
+      next = word - kRefOne;
+    } else if (scheduled) {
+      next = (word | kNotified) - kRefOne;  // not the last: the registry's is still held
+    } else {
+      next = word | kScheduled;
+    }
+    // acq_rel: as wake(), and as release() for the reference dropped.
+    if (word_.compare_exchange_weak(word, next, std::memory_order_acq_rel,
+                                    std::memory_order_relaxed)) {
+      if (!complete && !scheduled) {
+        scheduler->schedule(this);
+      } else if ((next >> kRefShift) == 0) {
+        destroy();
+      }
+      return;
+    }
+  }
+}
+
+bool RawTask::end_poll(bool yield) noexcept {
+  std::uint64_t word = word_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((word & kLowBits) == kScheduled && !yield) {
+      // Idle again, dropping the queue's reference (never the last: the registry's is held).
+      // acq_rel: publishes this poll's writes to the next waker; fails if a wake came in.
+      if (word_.compare_exchange_weak(word, (word & ~kScheduled) - kRefOne,
+                                      std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        return false;
+      }
+      continue;
+    }
+    // Woken during the poll, cancelled, or yielding: poll again, after the others; the queue
+    // keeps its reference. acq_rel: acquires the wakers' writes for the next poll.
+    if (word_.compare_exchange_weak(word, word & ~kNotified, std::memory_order_acq_rel,
+                                    std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+}
+
 void RawTask::request_cancel() noexcept {
   // release: the flag and whatever the canceller did before are visible to the runner.
-  state.fetch_or(kCancel, std::memory_order_release);
+  word_.fetch_or(kCancel, std::memory_order_release);
   wake();
 }
 
 void RawTask::complete(Ending how) noexcept {
   ending = how;
+  // Sets kComplete (not set before: adding it sets it) and drops the registry's reference and
+  // the unspent reserve; the queue's reference keeps us alive until the joiner is woken.
   // seq_cst: the join protocol (raw_task.hpp) — pairs with register_joiner.
-  state.fetch_or(kComplete, std::memory_order_seq_cst);
+  word_.fetch_add(kComplete - (1 + std::exchange(bank_, 0)) * kRefOne, std::memory_order_seq_cst);
+  wake_joiner();
+  release();  // the queue's
+}
+
+void RawTask::complete_abandoned() noexcept {
+  ending = Ending::cancelled;
+  std::uint64_t word = word_.load(std::memory_order_relaxed);
+  std::uint64_t next;
+  do {
+    // The registry's reference and the reserve go now; the queue's too if the task is queued
+    // (its queue was abandoned when the workers stopped). One reference stays until the
+    // joiner is woken.
+    const std::uint64_t dropped = (word & kScheduled) != 0 ? 2 : 1;
+    next = (word | kComplete) - (dropped - 1 + bank_) * kRefOne;
+    // seq_cst: the join protocol, as complete().
+  } while (!word_.compare_exchange_weak(word, next, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed));
+  bank_ = 0;
+  wake_joiner();
+  release();
+}
+
+void RawTask::wake_joiner() noexcept {
+  // seq_cst: the join protocol (raw_task.hpp).
   if (Waker* joiner = joiner_.exchange(nullptr, std::memory_order_seq_cst)) {
-    joiner->wake();
-    joiner->release();
+    joiner->wake_and_release();
   }
+}
+
+void RawTask::destroy() noexcept {
+  Scheduler* owner = scheduler;
+  delete this;
+  if (owner != nullptr) release_scheduler_ref(owner);
 }
 
 bool RawTask::register_joiner(Waker& waker) noexcept {
   waker.retain();
   // seq_cst: the join protocol (raw_task.hpp) — pairs with complete().
   if (Waker* previous = joiner_.exchange(&waker, std::memory_order_seq_cst)) previous->release();
-  if ((state.load(std::memory_order_seq_cst) & kComplete) != 0) {
+  if ((word_.load(std::memory_order_seq_cst) & kComplete) != 0) {
     deregister_joiner();
     return true;
   }
@@ -139,7 +219,7 @@ RuntimeOptions validated(RuntimeOptions options) {
 // ---- Runtime ----------------------------------------------------------------------------------
 
 Runtime::Runtime(RuntimeOptions options)
-    : scheduler_(std::make_unique<detail::Scheduler>(*this, validated(std::move(options)))) {}
+    : scheduler_(new detail::Scheduler(*this, validated(std::move(options)))) {}
 
 Runtime::~Runtime() { shutdown(); }
 
@@ -147,9 +227,13 @@ void Runtime::submit(detail::RawTask* cell, bool blocking) {
   try {
     scheduler_->spawn(cell, blocking);
   } catch (...) {
-    cell->release();  // the scheduler's reference: the task never started
+    cell->discard_unspawned();  // the task never started
     throw;
   }
+}
+
+void Runtime::ReleaseScheduler::operator()(detail::Scheduler* scheduler) const noexcept {
+  scheduler->release_ref();
 }
 
 void Runtime::shutdown() { scheduler_->shutdown(); }

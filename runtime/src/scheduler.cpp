@@ -24,7 +24,6 @@ constexpr std::int32_t kCoopBudget = 128;
 constexpr int kSearchRounds = 4;
 
 thread_local Worker* tls_worker = nullptr;
-thread_local RawTask* tls_task = nullptr;
 thread_local Scheduler* tls_blocking_scheduler = nullptr;
 
 std::uint64_t now_ns(std::chrono::steady_clock::time_point t) {
@@ -42,7 +41,7 @@ std::uint64_t xorshift(std::uint64_t& state) noexcept {
 }  // namespace
 
 Worker* current_worker() noexcept { return tls_worker; }
-RawTask* current_task() noexcept { return tls_task; }
+RawTask* current_task() noexcept { return tls_polled_task; }
 Scheduler* current_blocking_scheduler() noexcept { return tls_blocking_scheduler; }
 
 // ---- Registry ---------------------------------------------------------------------------------
@@ -59,15 +58,16 @@ bool Registry::add(RawTask* task) {
   return true;
 }
 
-void Registry::remove(RawTask* task) noexcept {
+bool Registry::remove(RawTask* task) noexcept {
   Shard& shard = shard_of(task);
   std::lock_guard lock(shard.mutex);
-  if (task->live_prev == nullptr && shard.head != task) return;  // not linked (drained)
+  if (task->live_prev == nullptr && shard.head != task) return false;  // not linked (drained)
   if (task->live_prev != nullptr) task->live_prev->live_next = task->live_next;
   if (task->live_next != nullptr) task->live_next->live_prev = task->live_prev;
   if (shard.head == task) shard.head = task->live_next;
   task->live_prev = task->live_next = nullptr;
   --shard.count;
+  return true;
 }
 
 void Registry::close() {
@@ -140,6 +140,8 @@ void Worker::run() {
     if (!park()) break;  // retired
   }
   if (searching_) leave_searching();
+  // The references in hand go back while the Runtime still holds its own.
+  scheduler_.refs_.fetch_sub(std::exchange(scheduler_refs_, 0), std::memory_order_relaxed);
   tls_worker = nullptr;
 }
 
@@ -155,18 +157,17 @@ RawTask* Worker::next_task() {
       return task;
     }
   }
-  if (lifo.load(std::memory_order_relaxed) != nullptr) {
-    // acquire: pairs with the release store that put the task there (possibly a steal-back).
-    RawTask* task = lifo.exchange(nullptr, std::memory_order_acquire);
-    if (task != nullptr) {
-      if (lifo_streak_ < kMaxLifoStreak) {
-        ++lifo_streak_;
-        counters.lifo_polls.add();
-        return task;
-      }
-      // Streak used up: the woken task queues behind the others.
-      push_local(task, false);
+  // Between polls no thief touches the slot (end_of_poll_handshake), so it is ours to take
+  // without a locked instruction. relaxed: only this thread stores tasks into it.
+  if (RawTask* task = lifo.load(std::memory_order_relaxed)) {
+    lifo.store(nullptr, std::memory_order_relaxed);
+    if (lifo_streak_ < kMaxLifoStreak) {
+      ++lifo_streak_;
+      counters.lifo_polls.add();
+      return task;
     }
+    // Streak used up: the woken task queues behind the others.
+    push_local(task, false);
   }
   lifo_streak_ = 0;
   if (RawTask* task = queue.pop()) return task;
@@ -211,8 +212,7 @@ RawTask* Worker::search() {
       }
       if (victim.stalled.load(std::memory_order_relaxed) &&
           victim.lifo.load(std::memory_order_relaxed) != nullptr) {
-        // acquire: the task's state, published by the release store into the slot.
-        if (RawTask* task = victim.lifo.exchange(nullptr, std::memory_order_acquire)) {
+        if (RawTask* task = victim.steal_lifo()) {
           counters.steals.add();
           return task;
         }
@@ -298,7 +298,7 @@ bool Worker::park() {
 }
 
 void Worker::run_task(RawTask* task) {
-  tls_task = task;
+  tls_polled_task = task;
   in_task = true;
   coop_budget = kCoopBudget;
   poll_seq.store(poll_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -314,34 +314,49 @@ void Worker::run_task(RawTask* task) {
   }
 
   in_poll.store(false, std::memory_order_relaxed);
+  end_of_poll_handshake();
   coop_budget = kUnlimitedBudget;
   in_task = false;
-  tls_task = nullptr;
+  tls_polled_task = nullptr;
 
   if (done) {
     counters.completed.add();
     scheduler_.finish(task);
     return;
   }
-  const bool yield = std::exchange(task->context.yield_requested, false);
-  std::uint32_t state = task->state.load(std::memory_order_relaxed);
-  for (;;) {
-    if (state == kScheduled && !yield) {
-      // acq_rel: publishes this poll's writes to the next waker; fails if a wake came in.
-      if (task->state.compare_exchange_weak(state, 0, std::memory_order_acq_rel,
-                                            std::memory_order_relaxed)) {
-        return;
-      }
-      continue;
-    }
-    // Woken during the poll, cancelled, or yielding: poll again, after the others.
-    // acq_rel: acquires the wakers' writes for the next poll.
-    if (task->state.compare_exchange_weak(state, state & ~kNotified, std::memory_order_acq_rel,
-                                          std::memory_order_relaxed)) {
-      push_local(task, true);
-      return;
-    }
+  // Woken during the poll, cancelled, or yielding: poll again, after the others.
+  if (task->end_poll(std::exchange(task->context.yield_requested, false))) {
+    push_local(task, true);
   }
+}
+
+// The next slot is filled only by its owner, during a poll, and emptied by the owner between
+// polls — or by a thief while the owner is stuck in a poll. Who may empty it is settled by a
+// Dekker handshake on the asymmetric fence pair (fence.hpp), so the owner pays no locked
+// instruction:
+//   owner, after each poll:  in_poll = false -> light_fence() -> read lifo_thief
+//   thief:                   lifo_thief = true -> heavy_fence() -> read in_poll
+// Either the owner sees the thief (and waits for it to finish), or the thief sees the poll
+// over (and leaves the slot alone). A thief that sees a later poll running also sees the
+// owner's last take from the slot, made before that poll started.
+void Worker::end_of_poll_handshake() noexcept {
+  light_fence();
+  // acquire: the thief's take from the slot happens-before our next plain access to it.
+  while (lifo_thief.load(std::memory_order_acquire)) cpu_relax();
+}
+
+RawTask* Worker::steal_lifo() noexcept {
+  // acquire: one thief at a time; pairs with the release below of the previous thief.
+  if (lifo_thief.exchange(true, std::memory_order_acquire)) return nullptr;
+  heavy_fence();
+  RawTask* task = nullptr;
+  if (in_poll.load(std::memory_order_relaxed)) {
+    // acquire: the task's state, published by the owner's release store into the slot.
+    task = lifo.exchange(nullptr, std::memory_order_acquire);
+  }
+  // release: our exchange happens-before the owner's next plain take (end_of_poll_handshake).
+  lifo_thief.store(false, std::memory_order_release);
+  return task;
 }
 
 void Worker::schedule_from_task(RawTask* task) {
@@ -395,17 +410,56 @@ Scheduler::Scheduler(Runtime& owner, RuntimeOptions options)
 
 Scheduler::~Scheduler() { shutdown(); }
 
+void Scheduler::release_ref() noexcept {
+  // acq_rel: whoever frees us must see every other holder's writes.
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+void release_scheduler_ref(Scheduler* scheduler) noexcept {
+  Worker* worker = tls_worker;
+  if (worker != nullptr && &worker->scheduler() == scheduler) {
+    worker->give_back_scheduler_ref();
+  } else {
+    scheduler->release_ref();
+  }
+}
+
+void Worker::take_scheduler_ref() {
+  if (scheduler_refs_ == 0) {
+    // relaxed: the Runtime's own reference keeps the count above zero while workers run.
+    scheduler_.refs_.fetch_add(kSchedulerRefBatch, std::memory_order_relaxed);
+    scheduler_refs_ = kSchedulerRefBatch;
+  }
+  --scheduler_refs_;
+}
+
+void Worker::give_back_scheduler_ref() noexcept {
+  if (++scheduler_refs_ > 2 * kSchedulerRefBatch) {
+    // Not the last: the Runtime's own reference is held while workers run.
+    scheduler_.refs_.fetch_sub(kSchedulerRefBatch, std::memory_order_relaxed);
+    scheduler_refs_ -= kSchedulerRefBatch;
+  }
+}
+
 void Scheduler::spawn(RawTask* task, bool blocking) {
-  task->scheduler = this;
   Worker* worker = tls_worker;
   const bool local = worker != nullptr && &worker->scheduler() == this;
+  // The task's reference on us, given back when it is destroyed (raw_task.hpp).
+  task->scheduler = this;
   if (local) {
     task->id = worker->next_task_id();
+    worker->take_scheduler_ref();
   } else {
     task->id = (external_spawns_.fetch_add(1, std::memory_order_relaxed) + 1) << 9;
+    refs_.fetch_add(1, std::memory_order_relaxed);  // relaxed: the Runtime holds one
   }
+  const auto unspawn = [&] {
+    task->scheduler = nullptr;
+    release_scheduler_ref(this);  // not the last: the caller's Runtime holds one
+  };
   if (!registry_.add(task)) {
     if (!local) external_spawns_.fetch_sub(1, std::memory_order_relaxed);
+    unspawn();
     throw Error(ErrorCode::shut_down, "Runtime::spawn: the runtime is shut down");
   }
   if (local) worker->counters.spawned.add();
@@ -419,7 +473,10 @@ void Scheduler::spawn(RawTask* task, bool blocking) {
       }
       blocking_queue_.push_back(task);
     } catch (...) {
-      registry_.remove(task);  // never queued: the caller drops it
+      // Never queued: the caller drops it — unless the shutdown drain took it already, and
+      // then it completes as cancelled like any job queued at shutdown.
+      if (!registry_.remove(task)) return;
+      unspawn();
       throw;
     }
     ++blocking_jobs_;
@@ -450,11 +507,10 @@ void Scheduler::schedule(RawTask* task) noexcept {
 
 void Scheduler::finish(RawTask* task) noexcept {
   registry_.remove(task);  // first: whoever the completion wakes sees the task gone
-  task->complete(task->ending);
   if (tls_worker == nullptr || &tls_worker->scheduler() != this) {
     external_completions_.fetch_add(1, std::memory_order_relaxed);
   }
-  task->release();  // the scheduler's reference
+  task->complete(task->ending);  // may destroy the task
 }
 
 void Scheduler::push_global(RawTask* task) { push_global_batch(nullptr, 0, task); }
@@ -492,27 +548,36 @@ void Scheduler::notify_parked() noexcept {
   seq_cst_fence();
   if (searching.load(std::memory_order_relaxed) != 0) return;
   if (sleeping.load(std::memory_order_relaxed) == 0) return;
-  Worker* chosen = nullptr;
+  Parker* chosen = nullptr;
   {
     std::lock_guard lock(idle_mutex);
     if (sleepers.empty() || searching.load(std::memory_order_relaxed) != 0) return;
-    chosen = sleepers.back();  // the most recently parked: its caches are the warmest
+    // The most recently parked: its caches are the warmest. Its parker is read and retained
+    // while it is still registered (its thread cannot have exited): once we unlock, it may
+    // leave, exit and be joined, which drops the slot's reference.
+    chosen = sleepers.back()->parker;
+    chosen->retain();
     sleepers.pop_back();
     sleeping.fetch_sub(1, std::memory_order_relaxed);
     searching.fetch_add(1, std::memory_order_seq_cst);  // it wakes up searching
   }
-  chosen->parker->wake();
+  chosen->wake_and_release();
 }
 
 void Scheduler::wake_all_parked() noexcept {
-  std::vector<Worker*> all;
+  std::array<Parker*, RuntimeOptions::kMaxWorkers> all{};  // no allocation: noexcept
+  std::size_t count = 0;
   {
     std::lock_guard lock(idle_mutex);
-    all.swap(sleepers);
+    for (Worker* worker : sleepers) {
+      worker->parker->retain();  // as in notify_parked
+      all[count++] = worker->parker;
+    }
+    sleepers.clear();
     sleeping.store(0, std::memory_order_relaxed);
-    searching.fetch_add(static_cast<std::uint32_t>(all.size()), std::memory_order_seq_cst);
+    searching.fetch_add(static_cast<std::uint32_t>(count), std::memory_order_seq_cst);
   }
-  for (Worker* worker : all) worker->parker->wake();
+  for (std::size_t i = 0; i < count; ++i) all[i]->wake_and_release();
 }
 
 bool Scheduler::has_work_anywhere(const Worker* except) const noexcept {
@@ -694,8 +759,7 @@ void Scheduler::shutdown() {
                                                          : "blocking-job"});
     }
     task->drop();
-    task->complete(Ending::cancelled);
-    task->release();
+    task->complete_abandoned();  // may destroy the task
   }
 
   // 4. Running blocking jobs are waited for.

@@ -58,6 +58,7 @@ class Worker {
 
   LocalQueue queue;
   std::atomic<RawTask*> lifo{nullptr};  // the next slot; stolen only while the worker stalls
+  std::atomic<bool> lifo_thief{false};  // a thief is at the slot (see steal_lifo)
   std::atomic<bool> active{false};      // a thread runs this slot
   std::atomic<bool> ever_ran{false};
   std::atomic<bool> stalled{false};     // set by the monitor
@@ -78,7 +79,15 @@ class Worker {
   void run();
   void schedule_from_task(RawTask* task);  // a wake from the task this worker runs
   void push_local(RawTask* task, bool notify);
+
+  // --- any thread ---
+  // Takes the task in the next slot of this (stalled) worker, if it is still inside a poll.
+  RawTask* steal_lifo() noexcept;
   std::uint64_t next_task_id() noexcept { return (++spawn_seq_ << 9) | (index_ + 1); }
+  // References on the Scheduler for the tasks spawned / destroyed here, batched so that the
+  // shared count is touched once per kSchedulerRefBatch tasks (raw_task.hpp).
+  void take_scheduler_ref();
+  void give_back_scheduler_ref() noexcept;
   bool in_task = false;
 
  private:
@@ -88,6 +97,7 @@ class Worker {
   void leave_searching();
   bool park();  // false: the worker retires
   void run_task(RawTask* task);
+  void end_of_poll_handshake() noexcept;
 
   Scheduler& scheduler_;
   const std::size_t index_;
@@ -97,6 +107,8 @@ class Worker {
   bool searching_ = false;
   std::uint64_t rng_ = 0;
   std::uint64_t spawn_seq_ = 0;
+  static constexpr std::uint64_t kSchedulerRefBatch = 1024;
+  std::uint64_t scheduler_refs_ = 0;  // taken from Scheduler::refs_, not yet given to a task
   std::chrono::steady_clock::time_point last_transition_{};
 };
 
@@ -105,7 +117,8 @@ class Registry {
  public:
   // Adds `task`; false once closed (shutdown began).
   bool add(RawTask* task);
-  void remove(RawTask* task) noexcept;
+  // Unlinks `task`; false if it was not linked (the shutdown drain took it).
+  bool remove(RawTask* task) noexcept;
   void close();
   // Unlinks and returns some live task, or nullptr when none is left.
   RawTask* take_any();
@@ -123,10 +136,16 @@ class Registry {
   Shard shards_[kShards];
 };
 
+// Lifetime: reference counted. The Runtime holds one reference, every task one (raw_task.hpp;
+// workers batch these), and the last release frees the Scheduler — after shutdown(), since the
+// Runtime releases its reference only after shutting down. So a wake arriving from outside
+// while the Runtime is destroyed finds the scheduler still there (its queues closed).
 class Scheduler {
  public:
   Scheduler(Runtime& owner, RuntimeOptions options);
   ~Scheduler();
+  // Drops one reference; the last frees the Scheduler. Thread-safe.
+  void release_ref() noexcept;
 
   void spawn(RawTask* task, bool blocking);
   void schedule(RawTask* task) noexcept;  // from RawTask::wake (kScheduled already set)
@@ -175,7 +194,10 @@ class Scheduler {
   void blocking_loop(std::list<BlockingThread>::iterator self);
   void start_blocking_thread_locked();
 
-  Runtime& owner_;
+  friend class Worker;
+  std::atomic<std::uint64_t> refs_{1};  // the Runtime's
+
+  Runtime& owner_;  // valid while the Runtime lives: used only from its (joined) threads
   const RuntimeOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;  // max_threads slots, fixed
   Registry registry_;

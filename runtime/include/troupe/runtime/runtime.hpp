@@ -40,10 +40,12 @@
 // shutdown_report() then lists what was still alive. Queued spawn_blocking jobs are cancelled;
 // running ones are waited for.
 //
-// Known limitation (being fixed): a wake from a thread outside the runtime (a channel send, a
-// stop token, JoinHandle::cancel) that is in flight at the very moment the Runtime is destroyed
-// may touch the scheduler after it is freed. Stop feeding a runtime's tasks before destroying
-// it. The fix is a reference-counted scheduler core that tasks hold (tokio's Arc<Handle>).
+// Wakes from outside during and after destruction are safe: a channel send, a stop token or
+// JoinHandle::cancel from another thread may race with the Runtime's destructor. Every task
+// holds a reference on the scheduler (tokio's Arc<Handle>), so the scheduler's memory lives
+// until the last task is gone, and a wake that arrives after shutdown finds its queues closed
+// and does nothing. A JoinHandle, channel or timer may thus keep a few bytes alive after the
+// Runtime; the threads are always gone when the destructor returns.
 //
 // shutdown() from one of the runtime's own workers throws Error(invalid_argument) (it would
 // join itself); destroying the Runtime there therefore ends in std::terminate. Destroy it
@@ -272,7 +274,7 @@ class Runtime {
     try {
       cell->name = std::string(options.name);
     } catch (...) {
-      cell->release();  // its only reference: frees the cell and the coroutine frame
+      cell->discard_unspawned();  // its only references: frees the cell and the coroutine frame
       throw;
     }
     cell->retain();  // the handle's reference (the scheduler keeps the first)
@@ -283,7 +285,11 @@ class Runtime {
   }
   void submit(detail::RawTask* cell, bool blocking);
 
-  std::unique_ptr<detail::Scheduler> scheduler_;
+  // Drops the Runtime's reference on its scheduler, which lives on until its last task is gone.
+  struct ReleaseScheduler {
+    void operator()(detail::Scheduler* scheduler) const noexcept;
+  };
+  std::unique_ptr<detail::Scheduler, ReleaseScheduler> scheduler_;
 };
 
 // Spawns on the runtime of the calling worker; throws Error(invalid_argument) elsewhere.

@@ -5,21 +5,34 @@
 // (task.hpp: a coroutine; runtime.hpp: a blocking function) provide run(), the result and
 // cancellation.
 //
-// The state word (scheduling):
+// The task's word (Waker::word_) holds its reference count and, in the low bits, its state:
 //   kScheduled  the scheduler owns the task: it sits in a run queue or a worker is running it.
 //   kNotified   woken while scheduled: the runner must poll again (it re-queues the task).
 //   kComplete   finished (value, exception or cancelled); no more polls.
 //   kCancel     cancellation requested; the next poll drops the coroutine instead of resuming.
-// wake(): one CAS. From idle it sets kScheduled and the waker queues the task; while scheduled
-// it sets kNotified. The runner ends every poll with one CAS: back to idle if nothing came in,
-// or (kNotified / kCancel) it clears kNotified and re-queues. So a wake is never lost: it either
-// schedules the task itself or is seen by the runner's closing CAS, and the CAS chain (acq_rel)
-// makes the waker's writes visible to the next poll.
+// wake(): one CAS. From idle it sets kScheduled (and takes the queue's reference, below) and
+// the waker queues the task; while scheduled it sets kNotified. The runner ends every poll
+// with one CAS: back to idle if nothing came in (dropping the queue's reference), or
+// (kNotified / kCancel) it clears kNotified and re-queues. So a wake is never lost: it either
+// schedules the task itself or is seen by the runner's closing CAS, and the CAS chain
+// (acq_rel) makes the waker's writes visible to the next poll. Because count and state share
+// the word, wake_and_release() (a channel handing over the waker it held) is one CAS too.
 //
-// Lifetime: reference counted through Waker. References are held by the scheduler (from spawn
-// until completion), by the JoinHandle, and by every channel/timer/lock holding the task's
-// waker. A queued task is covered by the scheduler's reference: it can't complete before it
-// is run, and shutdown drains the queues before releasing anything.
+// References:
+//   * the registry's, from spawn until completion (or the shutdown drain);
+//   * the queue's, held exactly while kScheduled is set and the task is not complete — it
+//     keeps a queued task alive whoever queued it, and the shutdown drain drops it for tasks
+//     still queued when the workers stopped (a push refused by a closed queue leaves it too);
+//   * the JoinHandle's, and one per channel/timer/lock holding the task's waker.
+// A task retaining itself while it runs (registering its waker) draws on a reserve, `bank_`,
+// paid into the count in blocks of kBankBlock: a plain decrement instead of a locked add. The
+// word counts the unspent reserve as references, so it never undercounts; completion returns
+// the rest. The reserve is touched only by the thread polling the task (polls are ordered by
+// the CAS chain above) and by completion, on that same thread or after the workers stopped.
+//
+// Each task also holds a reference on its Scheduler (taken at spawn, given back when the task
+// is destroyed), so a late wake from outside the runtime never touches a freed scheduler: the
+// Scheduler is freed by the last of the Runtime and its tasks (scheduler.hpp).
 //
 // Joining: completion sets kComplete (seq_cst) and then takes the join waker (seq_cst
 // exchange); a joiner stores its waker (seq_cst exchange) and then reads the state (seq_cst),
@@ -37,8 +50,10 @@
 namespace troupe::detail {
 
 class Scheduler;
+// Gives back a task's reference on its scheduler (scheduler.cpp).
+void release_scheduler_ref(Scheduler* scheduler) noexcept;
 
-enum TaskState : std::uint32_t {
+enum TaskState : std::uint64_t {
   kScheduled = 1u << 0,
   kNotified = 1u << 1,
   kComplete = 1u << 2,
@@ -48,12 +63,33 @@ enum TaskState : std::uint32_t {
 // How a task ended, for its JoinHandle.
 enum class Ending : std::uint8_t { running, value, exception, cancelled };
 
+class RawTask;
+// The task the calling worker is polling, or nullptr (set by the scheduler around each poll).
+inline thread_local RawTask* tls_polled_task = nullptr;
+
 class RawTask : public Waker {
  public:
-  RawTask() noexcept { context.waker = this; }
+  // A new task has two references (the registry's and the queue's: spawn queues it) and is
+  // scheduled; launch adds the JoinHandle's.
+  RawTask() noexcept {
+    context.waker = this;
+    word_.store(2 * kRefOne | kScheduled, std::memory_order_relaxed);
+  }
 
   // Waker: makes the task runnable. Any thread; never blocks.
   void wake() noexcept final;
+  void wake_and_release() noexcept final;
+  void retain() noexcept final {
+    if (tls_polled_task == this) {
+      if (bank_ == 0) {
+        add_refs(kBankBlock);
+        bank_ = kBankBlock;
+      }
+      --bank_;
+      return;
+    }
+    add_refs(1);
+  }
 
   // Polls the task once on the current worker: resumes the coroutine (or runs the function)
   // until it suspends or completes. Returns true when the task completed.
@@ -66,21 +102,31 @@ class RawTask : public Waker {
   void request_cancel() noexcept;
   [[nodiscard]] bool is_complete() const noexcept {
     // acquire: the task's result, written before kComplete was set, is visible after this.
-    return (state.load(std::memory_order_acquire) & kComplete) != 0;
+    return (word_.load(std::memory_order_acquire) & kComplete) != 0;
   }
   [[nodiscard]] bool cancel_requested() const noexcept {
-    return (state.load(std::memory_order_relaxed) & kCancel) != 0;
+    return (word_.load(std::memory_order_relaxed) & kCancel) != 0;
   }
 
-  // Marks the task complete and wakes its joiner. Called once, by whoever ran it last.
+  // Ends a poll that did not complete the task (the runner's closing CAS, see above). Returns
+  // true if the task must be queued again (woken meanwhile, cancelled, or `yield`ing).
+  bool end_poll(bool yield) noexcept;
+
+  // Marks the task complete, wakes its joiner and drops the registry's and queue's references
+  // (and the unspent reserve). Called once, by whoever ran it last; may destroy the task.
   void complete(Ending how) noexcept;
+  // The shutdown drain's completion of a task that never finished (see above). May destroy it.
+  void complete_abandoned() noexcept;
+  // Drops a reference that was never counted as taken from a task queue: a task that could
+  // not be spawned at all (its registry and queue references).
+  void discard_unspawned() noexcept { release_refs(2); }
 
   // Join protocol (see the header comment). register_joiner returns true if already complete.
   bool register_joiner(Waker& waker) noexcept;
   void deregister_joiner() noexcept;
 
   AwaitContext context;             // the coroutine's suspension (owner: the running worker)
-  Scheduler* scheduler = nullptr;   // set at spawn
+  Scheduler* scheduler = nullptr;   // set at spawn; the task holds a reference on it
   RawTask* next = nullptr;          // global-queue link (guarded by the queue's lock)
   RawTask* live_prev = nullptr;     // live-task registry links (guarded by the shard's lock)
   RawTask* live_next = nullptr;
@@ -88,9 +134,15 @@ class RawTask : public Waker {
   std::string name;                 // optional, for the shutdown report
   Ending ending = Ending::running;  // written before kComplete, read after is_complete()
   std::exception_ptr error;         // when ending == exception
-  std::atomic<std::uint32_t> state{kScheduled};  // a new task is scheduled by spawn
+
+ protected:
+  void destroy() noexcept final;
 
  private:
+  static constexpr std::uint64_t kBankBlock = 1u << 16;
+  void wake_joiner() noexcept;
+
+  std::uint64_t bank_ = 0;               // the reserve (see above); owner: the polling thread
   std::atomic<Waker*> joiner_{nullptr};  // holds a reference when set
 };
 
