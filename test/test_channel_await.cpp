@@ -32,8 +32,21 @@ ManualTask receive_into(Rx& rx, Out& out) {
 }
 
 template <class Tx, class T, class Out>
-ManualTask send_into(Tx& tx, T message, Out& out) {
+ManualTask send_coroutine(Tx& tx, T message, Out& out) {
   out.emplace(co_await tx.send(std::move(message)));
+}
+
+// Starts an awaited send. On a full channel it is polled until it stops retrying and
+// registers with the channel (SendOp), and the wakes of its retries are forgotten: the tests
+// below are about the registered waiter.
+template <class Tx, class T, class Out>
+ManualTask send_into(Tx& tx, T message, Out& out) {
+  ManualTask task = send_coroutine(tx, std::move(message), out);
+  for (std::uint32_t i = 0; i < troupe::detail::kSendRetriesBeforeWaiting && !task.done(); ++i) {
+    (void)task.step();
+  }
+  task.forget_wakes();
+  return task;
 }
 
 // Sums every message until the end of the stream.
@@ -500,4 +513,36 @@ TEST_CASE("channel_await.using an invalid handle throws when the operation is cr
   troupe::Sender<int> tx;
   CHECK(troupe::testing::error_code_of([&] { (void)rx.recv(); }) == ErrorCode::invalid_handle);
   CHECK(troupe::testing::error_code_of([&] { (void)tx.send(1); }) == ErrorCode::invalid_handle);
+}
+
+TEST_CASE("channel_await.a send on a full channel retries a few polls before it registers") {
+  auto [tx, rx] = troupe::channel<int>(1);
+  REQUIRE(tx.try_send(0));
+  SendOutcome sent;
+  ManualTask task = send_coroutine(tx, 1, sent);
+  // Each retry asks to be polled again at once (a wake of its own), registering nothing.
+  for (std::uint32_t i = 1; i < troupe::detail::kSendRetriesBeforeWaiting; ++i) {
+    CHECK(task.wakes() == static_cast<int>(i));
+    CHECK_FALSE(task.step());
+  }
+  CHECK(task.wakes() == static_cast<int>(troupe::detail::kSendRetriesBeforeWaiting));
+  CHECK_FALSE(task.step());  // registers now: no wake of its own
+  CHECK(task.wakes() == static_cast<int>(troupe::detail::kSendRetriesBeforeWaiting));
+  CHECK(*rx.try_recv() == 0);  // the freed slot wakes the registered sender
+  CHECK(task.wakes() == static_cast<int>(troupe::detail::kSendRetriesBeforeWaiting) + 1);
+  REQUIRE(task.step());
+  CHECK(sent->has_value());
+  CHECK(*rx.try_recv() == 1);
+}
+
+TEST_CASE("channel_await.a retrying send completes as soon as a slot frees") {
+  auto [tx, rx] = troupe::channel<int>(1);
+  REQUIRE(tx.try_send(0));
+  SendOutcome sent;
+  ManualTask task = send_coroutine(tx, 1, sent);
+  CHECK_FALSE(task.step());
+  CHECK(*rx.try_recv() == 0);
+  REQUIRE(task.step());
+  CHECK(sent->has_value());
+  CHECK(*rx.try_recv() == 1);
 }

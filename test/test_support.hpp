@@ -70,6 +70,7 @@ class ManualTask {
 
   [[nodiscard]] bool done() const noexcept { return handle_.done(); }
   [[nodiscard]] int wakes() const noexcept { return handle_.promise().waker.wakes.load(); }
+  void forget_wakes() noexcept { handle_.promise().waker.wakes.store(0); }
   // Rethrows what the coroutine threw, if anything.
   void rethrow_if_failed() const {
     if (handle_.promise().error) std::rethrow_exception(handle_.promise().error);

@@ -123,12 +123,16 @@ class Chan final : public ChanBase {
   }
   // One non-blocking attempt; if nothing is ready, `waker` is registered and woken by the next
   // send or close (the poll protocol of an async receiver). Consumer only.
-  RecvStatus poll_recv(std::optional<T>& out, Waker& waker) {
+  // `just_found_empty`: the caller's own try_pop just came back empty, so the first attempt
+  // here is skipped (registering comes first; the re-check after it still sees any message).
+  RecvStatus poll_recv(std::optional<T>& out, Waker& waker, bool just_found_empty = false) {
     return visit([&](auto& q) {
       for (;;) {
-        const PopStatus status = q.try_pop(out);
-        if (status == PopStatus::ok) return popped<std::decay_t<decltype(q)>>();
-        if (status == PopStatus::closed) return RecvStatus::closed;
+        if (!std::exchange(just_found_empty, false)) {
+          const PopStatus status = q.try_pop(out);
+          if (status == PopStatus::ok) return popped<std::decay_t<decltype(q)>>();
+          if (status == PopStatus::closed) return RecvStatus::closed;
+        }
         register_receiver(waker);
         const PopStatus again = q.poll();  // re-check after registering: see chan_base.hpp
         if (again == PopStatus::empty) return RecvStatus::empty;
@@ -187,6 +191,7 @@ class Chan final : public ChanBase {
       }
     });
   }
+  [[nodiscard]] bool is_rendezvous() const noexcept { return queue_.index() == 2; }
   // What try_recv would return, without receiving. Consumer only.
   [[nodiscard]] PopStatus poll() {
     return visit([](auto& q) { return q.poll(); });
