@@ -1,0 +1,730 @@
+// troupe/actors/actor.hpp — typed actors: private state, one message at a time, tell and ask,
+// lifecycle events. What Node.js calls a Worker (workerData, postMessage, 'online' / 'error' /
+// 'exit', terminate()), as a lightweight task on troupe::Runtime.
+//
+//   struct Add { int by; };
+//   struct Get {};
+//   class Counter {
+//    public:
+//     explicit Counter(int start) : n_(start) {}   // the initial data (Node's workerData)
+//     void handle(Add m) { n_ += m.by; }            // a message: tell(Add{..})
+//     int handle(Get) const { return n_; }          // a request: ask(Get{}) replies an int
+//     Task<int> handle(Slow);                       // a coroutine handler may co_await
+//    private:
+//     int n_;
+//   };
+//   troupe::Runtime rt;
+//   troupe::ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, {}, 5);  // options, data
+//   counter.tell(Add{2});                               // never blocks
+//   int n = counter.blocking_ask(Get{}, 1s).value();    // on a thread
+//   troupe::AskResult<int> r = co_await counter.ask(Get{}, 1s);   // in a task
+//   troupe::ExitCode code = counter.blocking_terminate();
+//
+// Handler style (actix). An actor is any class with `handle(M)` overloads; its constructor
+// receives the spawn arguments (moved to the actor: they must be Sendable). ActorRef<A>
+// accepts exactly the messages A handles: telling it anything else does not compile (the
+// constraint HandledBy<M, A> names the missing `handle(M)`). Messages must be Sendable. A
+// handler returns the reply of an ask (void: an empty reply), or a Task<R> to co_await things
+// before replying. Optional hooks: `void on_start()` (after the constructor, before 'online')
+// and `void on_stop()` (when the actor stops by itself or is terminated, not when it fails).
+//
+// One message at a time. The actor's state is touched by one thread at a time: its handlers
+// run on a runtime task, one after another. While a coroutine handler is suspended, the
+// actor does not take the next message: the mailbox queues (backpressure applies) until the
+// handler finishes. So state is never seen half-updated by another message.
+//
+// Mailbox. Bounded (ActorOptions::mailbox_capacity, default 1024; 0 = unbounded). When full,
+// the overflow policy decides, for every way of sending:
+//   backpressure  `co_await ref.send(m)` suspends and `ref.blocking_send(m)` blocks until
+//                 there is room; `tell` never blocks: it fails with Full, message handed back.
+//   reject        every form fails at once with Full, the message handed back.
+//   drop_newest   the new message is dropped and counted (Told::dropped).
+// An ask under any policy waits for room like `send` would, or fails (reject: AskErrc::full,
+// drop_newest: AskErrc::dropped). The ask's timeout counts from the moment it is queued.
+//
+// Failure and exit. An exception escaping the constructor, on_start or a handler fails the
+// actor: an 'error' event, then 'exit' (ExitCode::start_failed or failed); the process lives
+// on. If the failing message was an ask, the asker receives that exception (AskErrc::failed).
+// The actor also stops when every ActorRef to it is gone (ExitCode::normal, after it has
+// handled what was queued), on terminate() (ExitCode::terminated: it stops at its next await
+// point, abandoning a suspended coroutine handler), and when its Runtime shuts down
+// (ExitCode::shut_down). Whatever is still queued when it stops is a dead letter: each is
+// counted and destroyed, and the ask among them resolves with AskErrc::dead at once. A message
+// sent to an actor that has stopped comes back (Closed) and is counted as a dead letter too.
+//
+// Events. ActorOptions::events, a Sender<ActorEvent>, receives 'online', 'error' and 'exit'
+// for this actor, in that order (an unbounded channel is best: an event that does not fit is
+// counted in ActorStats::lost_events, never waited for).
+//
+// Thread-safety: ActorRef is a copyable handle; every member function is thread-safe (like
+// Sender). The actor object itself is touched only by its own task. Memory ordering:
+// everything a sender did before a successful send happens-before the handler runs; everything
+// a handler did before replying happens-before the ask returns the reply; everything the actor
+// did happens-before an exit wait (terminate, exited) returns.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "troupe/channels/channel.hpp"
+#include "troupe/channels/oneshot.hpp"
+#include "troupe/channels/sendable.hpp"
+#include "troupe/runtime/runtime.hpp"
+#include "troupe/runtime/sync.hpp"
+#include "troupe/runtime/time.hpp"
+
+namespace troupe {
+
+// ---- vocabulary ---------------------------------------------------------------------------------
+
+// How an actor ended (Node's exit code: 0 is a normal end).
+enum class ExitCode : int {
+  normal = 0,        // every ActorRef was dropped and the mailbox drained
+  failed = 1,        // a handler (or on_stop) threw
+  terminated = 2,    // terminate() was called
+  start_failed = 3,  // the constructor or on_start threw: 'online' never came
+  shut_down = 4,     // its Runtime shut down
+};
+[[nodiscard]] std::string_view to_string(ExitCode code) noexcept;
+
+// What to do with a message for a full mailbox (see the header comment).
+enum class Overflow : std::uint8_t { backpressure, reject, drop_newest };
+
+struct ActorEvent {
+  enum class Kind : std::uint8_t { online, error, exit };
+  Kind kind = Kind::online;
+  std::uint64_t actor = 0;           // ActorRef::id()
+  std::string name;                  // ActorOptions::name
+  ExitCode code = ExitCode::normal;  // for exit
+  std::string what;                  // for error: what() of the exception (or a description)
+  std::exception_ptr error;          // for error: the exception itself
+};
+// An exception object is not touched after it is thrown; sharing it is safe.
+template <>
+inline constexpr bool enable_sendable<ActorEvent> = true;
+
+struct ActorOptions {
+  std::string name;                       // for events, errors and reports
+  std::size_t mailbox_capacity = 1024;    // 0: unbounded
+  Overflow overflow = Overflow::backpressure;
+  std::optional<Sender<ActorEvent>> events;  // where 'online', 'error' and 'exit' go
+};
+
+// A snapshot of an actor's counters.
+struct ActorStats {
+  std::uint64_t received = 0;      // messages taken from the mailbox
+  std::uint64_t dead_letters = 0;  // sent after it stopped, or still queued when it stopped
+  std::uint64_t dropped = 0;       // dropped by Overflow::drop_newest
+  std::uint64_t rejected = 0;      // handed back because the mailbox was full
+  std::uint64_t lost_events = 0;   // events that did not fit the events channel
+  std::size_t mailbox_depth = 0;   // messages queued now
+};
+
+// How a successful tell ended: queued, or dropped by Overflow::drop_newest.
+enum class Told : std::uint8_t { queued, dropped };
+template <class M>
+using TellResult = Result<Told, SendError<M>>;
+
+enum class AskErrc : std::uint8_t {
+  dead,     // the actor had stopped, or stopped before replying
+  timeout,  // no reply within the timeout
+  failed,   // the handler threw: exception() is what it threw
+  full,     // Overflow::reject and the mailbox was full
+  dropped,  // Overflow::drop_newest and the mailbox was full
+};
+[[nodiscard]] std::string_view to_string(AskErrc code) noexcept;
+
+class AskError {
+ public:
+  AskError(AskErrc code, std::string message, std::exception_ptr error = nullptr)
+      : code_(code), message_(std::move(message)), error_(std::move(error)) {}
+  [[nodiscard]] AskErrc code() const noexcept { return code_; }
+  // "ask <actor>: <why>"; for failed, the exception's what().
+  [[nodiscard]] const std::string& message() const noexcept { return message_; }
+  [[nodiscard]] const std::exception_ptr& exception() const noexcept { return error_; }
+
+ private:
+  AskErrc code_;
+  std::string message_;
+  std::exception_ptr error_;
+};
+template <class R>
+using AskResult = Result<R, AskError>;
+
+// M is a message actor A accepts: A has a handle(M) callable with an rvalue M.
+template <class M, class A>
+concept HandledBy = requires(A& actor, M&& message) { actor.handle(std::move(message)); };
+
+namespace detail {
+
+template <class T>
+struct TaskValue {
+  using type = T;
+  static constexpr bool coroutine = false;
+};
+template <class T>
+struct TaskValue<Task<T>> {
+  using type = T;
+  static constexpr bool coroutine = true;
+};
+// What handle(M) returns, and what an ask of M replies (a Task<R> handler replies R).
+template <class A, class M>
+using HandlerResult = decltype(std::declval<A&>().handle(std::declval<M&&>()));
+template <class A, class M>
+using ReplyOf = typename TaskValue<HandlerResult<A, M>>::type;
+
+// The reply of an ask: the value, or what the handler threw.
+template <class R>
+struct Reply {
+  std::optional<Stored<R>> value;
+  std::exception_ptr error;
+};
+
+// Where an ask's reply goes. Dropped without a reply, it closes: the asker sees "dead".
+template <class R>
+using ReplyTo = OneshotSender<Reply<R>>;
+
+// The state shared by an actor's task and its refs (the non-template part lives in actor.cpp).
+class ActorCell {
+ public:
+  ActorCell(std::string name, std::optional<Sender<ActorEvent>> events, Overflow overflow);
+  ~ActorCell();
+  ActorCell(const ActorCell&) = delete;
+  ActorCell& operator=(const ActorCell&) = delete;
+
+  const std::uint64_t id;
+  const std::string name;
+  const Overflow overflow;
+
+  // Counters: relaxed, each a statistic read as a snapshot.
+  std::atomic<std::uint64_t> received{0}, dead_letters{0}, dropped{0}, rejected{0},
+      lost_events{0};
+
+  void emit(ActorEvent::Kind kind, ExitCode code = ExitCode::normal, std::string what = {},
+            std::exception_ptr error = nullptr) noexcept;
+  // The actor's task, for terminate(). Stored once, right after spawning.
+  void attach(JoinHandle<void> task);
+  void request_terminate();
+  [[nodiscard]] bool terminate_requested() const noexcept {
+    return terminate_requested_.load(std::memory_order_acquire);
+  }
+
+  // Exit: recorded once by the task, then `exited` opens.
+  void record_exit(ExitCode code) noexcept;
+  [[nodiscard]] ExitCode exit_code() const noexcept { return exit_code_; }  // after `exited`
+  Latch exited{1};
+
+  // Live actors in the process (created and not yet destroyed cells): a leak check.
+  static std::uint64_t live() noexcept;
+
+ private:
+  std::mutex mutex_;
+  std::optional<Sender<ActorEvent>> events_;  // guarded by mutex_
+  JoinHandle<void> task_;                     // guarded by mutex_
+  // release/acquire: the terminating thread's writes are visible to the actor that sees it.
+  std::atomic<bool> terminate_requested_{false};
+  ExitCode exit_code_ = ExitCode::normal;  // written before exited.count_down()
+};
+
+// One message in an actor's mailbox, its type erased: the message, and for an ask where the
+// reply goes. Small messages live inline (no allocation); larger ones on the heap.
+template <class A>
+class Envelope {
+ public:
+  template <class M>
+  static Envelope tell(M&& message) {
+    return Envelope(std::in_place_type<Told<std::decay_t<M>>>, std::forward<M>(message));
+  }
+  template <class M>
+  static Envelope ask(M&& message, ReplyTo<ReplyOf<A, std::decay_t<M>>> reply) {
+    return Envelope(std::in_place_type<Asked<std::decay_t<M>>>, std::forward<M>(message),
+                    std::move(reply));
+  }
+
+  // The message of a tell that could not be sent, handed back.
+  template <class M>
+  static M take(Envelope&& envelope) {
+    return std::move(payload<Told<M>>(envelope.storage_).message);
+  }
+
+  Envelope(Envelope&& other) noexcept : ops_(std::exchange(other.ops_, nullptr)) {
+    if (ops_ != nullptr) ops_->relocate(storage_, other.storage_);
+  }
+  Envelope& operator=(Envelope&&) = delete;
+  ~Envelope() {
+    if (ops_ != nullptr) ops_->destroy(storage_);
+  }
+
+  // Runs the handler. A coroutine handler returns the Task to co_await; a plain one has
+  // finished (and replied) when this returns. Throws what the handler threw (after giving it
+  // to the asker).
+  std::optional<Task<void>> deliver(A& actor) { return ops_->deliver(storage_, actor); }
+
+ private:
+  static constexpr std::size_t kInline = 48;
+
+  template <class M>
+  struct Told {
+    M message;
+    std::optional<Task<void>> deliver(A& actor) {
+      if constexpr (TaskValue<HandlerResult<A, M>>::coroutine) {
+        return discard(actor.handle(std::move(message)));
+      } else {
+        (void)actor.handle(std::move(message));
+        return std::nullopt;
+      }
+    }
+    template <class T>
+    static Task<void> discard(Task<T> task) {
+      (void)co_await std::move(task);
+    }
+  };
+
+  template <class M>
+  struct Asked {
+    using R = ReplyOf<A, M>;
+    M message;
+    ReplyTo<R> reply;
+    std::optional<Task<void>> deliver(A& actor) {
+      if constexpr (TaskValue<HandlerResult<A, M>>::coroutine) {
+        return answer(actor.handle(std::move(message)), std::move(reply));
+      } else {
+        try {
+          if constexpr (std::is_void_v<R>) {
+            actor.handle(std::move(message));
+            (void)reply.send(Reply<R>{std::monostate{}, nullptr});
+          } else {
+            (void)reply.send(Reply<R>{actor.handle(std::move(message)), nullptr});
+          }
+        } catch (...) {
+          (void)reply.send(Reply<R>{std::nullopt, std::current_exception()});
+          throw;
+        }
+        return std::nullopt;
+      }
+    }
+    static Task<void> answer(Task<R> task, ReplyTo<R> reply) {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          co_await std::move(task);
+          (void)reply.send(Reply<R>{std::monostate{}, nullptr});
+        } else {
+          (void)reply.send(Reply<R>{co_await std::move(task), nullptr});
+        }
+      } catch (...) {
+        (void)reply.send(Reply<R>{std::nullopt, std::current_exception()});
+        throw;
+      }
+    }
+  };
+
+  struct Ops {
+    void (*relocate)(void* to, void* from) noexcept;
+    void (*destroy)(void* at) noexcept;
+    std::optional<Task<void>> (*deliver)(void* at, A& actor);
+  };
+
+  template <class P>
+  static constexpr bool kInlined = sizeof(P) <= kInline &&
+                                   alignof(P) <= alignof(std::max_align_t) &&
+                                   std::is_nothrow_move_constructible_v<P>;
+
+  template <class P>
+  static P& payload(void* at) noexcept {
+    if constexpr (kInlined<P>) {
+      return *std::launder(static_cast<P*>(at));
+    } else {
+      return **std::launder(static_cast<P**>(at));
+    }
+  }
+
+  template <class P>
+  static constexpr Ops kOps{
+      [](void* to, void* from) noexcept {
+        if constexpr (kInlined<P>) {
+          ::new (to) P(std::move(payload<P>(from)));
+          payload<P>(from).~P();
+        } else {
+          ::new (to) P*(*std::launder(static_cast<P**>(from)));
+        }
+      },
+      [](void* at) noexcept {
+        if constexpr (kInlined<P>) {
+          payload<P>(at).~P();
+        } else {
+          delete &payload<P>(at);
+        }
+      },
+      [](void* at, A& actor) { return payload<P>(at).deliver(actor); },
+  };
+
+  template <class P, class... Args>
+  explicit Envelope(std::in_place_type_t<P> /*payload*/, Args&&... args) {
+    if constexpr (kInlined<P>) {
+      ::new (static_cast<void*>(storage_)) P{std::forward<Args>(args)...};
+    } else {
+      ::new (static_cast<void*>(storage_)) P*(new P{std::forward<Args>(args)...});
+    }
+    ops_ = &kOps<P>;
+  }
+
+  const Ops* ops_ = nullptr;
+  alignas(std::max_align_t) unsigned char storage_[kInline];
+};
+
+}  // namespace detail
+
+// Each message type is checked at the ActorRef (HandledBy, Sendable); the envelope only
+// carries those, and its reply channel.
+template <class A>
+inline constexpr bool enable_sendable<detail::Envelope<A>> = true;
+template <class R>
+inline constexpr bool enable_sendable<detail::Reply<R>> = Sendable<detail::Stored<R>>;
+
+// ---- ActorRef -----------------------------------------------------------------------------------
+
+template <class A>
+class ActorRef {
+ public:
+  ActorRef() = default;  // empty: every operation throws Error(invalid_handle)
+
+  [[nodiscard]] bool valid() const noexcept { return cell_ != nullptr; }
+  [[nodiscard]] std::uint64_t id() const { return cell().id; }
+  [[nodiscard]] const std::string& name() const { return cell().name; }
+
+  // Fire and forget. Never blocks; on a full mailbox the overflow policy decides (backpressure
+  // and reject: Full, the message handed back; drop_newest: Told::dropped). Closed, with the
+  // message handed back, once the actor has stopped (a dead letter).
+  template <class M>
+    requires HandledBy<std::decay_t<M>, A>
+  TellResult<std::decay_t<M>> tell(M&& message) {
+    using Msg = std::decay_t<M>;
+    static_assert(Sendable<Msg>, "ActorRef::tell: the message must be Sendable; "
+                                 "troupe::why_not_sendable<M>() says why");
+    Msg owned(std::forward<M>(message));
+    return told<Msg>(tx_checked().try_send(detail::Envelope<A>::tell(std::move(owned))));
+  }
+
+  // Sends, waiting for room in a full mailbox under Overflow::backpressure (the awaited form
+  // of tell, for tasks). Other policies: as tell.
+  template <class M>
+    requires HandledBy<std::decay_t<M>, A>
+  Task<TellResult<std::decay_t<M>>> send(M message) {
+    static_assert(Sendable<M>, "ActorRef::send: the message must be Sendable");
+    ActorRef self = *this;  // the operation keeps its own handle: *this may go away meanwhile
+    if (self.cell().overflow != Overflow::backpressure) co_return self.tell(std::move(message));
+    co_return self.template told<M>(
+        co_await self.tx_checked().send(detail::Envelope<A>::tell(std::move(message))));
+  }
+  // The thread form of send.
+  template <class M>
+    requires HandledBy<std::decay_t<M>, A>
+  TellResult<std::decay_t<M>> blocking_send(M message) {
+    static_assert(Sendable<M>, "ActorRef::blocking_send: the message must be Sendable");
+    if (cell().overflow != Overflow::backpressure) return tell(std::move(message));
+    return told<M>(tx_checked().blocking_send(detail::Envelope<A>::tell(std::move(message))));
+  }
+
+  // Request/reply: the handler's return value, or an AskError (dead, timeout, failed, full,
+  // dropped). The timeout (> 0) runs from the moment the request is queued.
+  template <class M, class Rep, class Period>
+    requires HandledBy<std::decay_t<M>, A>
+  Task<AskResult<detail::ReplyOf<A, M>>> ask(M message,
+                                              std::chrono::duration<Rep, Period> timeout) {
+    using R = detail::ReplyOf<A, M>;
+    check_ask<M, R>();
+    check_timeout(timeout);
+    ActorRef self = *this;
+    auto [reply_tx, reply_rx] = oneshot<detail::Reply<R>>();
+    auto envelope = detail::Envelope<A>::ask(std::move(message), std::move(reply_tx));
+    std::optional<AskError> refused;
+    if (self.cell().overflow == Overflow::backpressure) {
+      auto sent = co_await self.tx_checked().send(std::move(envelope));
+      if (!sent) refused = self.refusal(sent.error().kind());
+    } else {
+      auto sent = self.tx_checked().try_send(std::move(envelope));
+      if (!sent) refused = self.refusal(sent.error().kind());
+    }
+    if (refused) co_return AskResult<R>(failure, std::move(*refused));
+    auto reply = co_await troupe::timeout(timeout, reply_rx.recv());
+    if (!reply) co_return self.template ask_failure<R>(AskErrc::timeout);
+    co_return self.template answered<R>(std::move(*reply));
+  }
+  // The thread form of ask.
+  template <class M, class Rep, class Period>
+    requires HandledBy<std::decay_t<M>, A>
+  AskResult<detail::ReplyOf<A, M>> blocking_ask(M message,
+                                                std::chrono::duration<Rep, Period> timeout) {
+    using R = detail::ReplyOf<A, M>;
+    check_ask<M, R>();
+    check_timeout(timeout);
+    auto [reply_tx, reply_rx] = oneshot<detail::Reply<R>>();
+    auto envelope = detail::Envelope<A>::ask(std::move(message), std::move(reply_tx));
+    auto sent = cell().overflow == Overflow::backpressure
+                    ? tx_checked().blocking_send(std::move(envelope))
+                    : tx_checked().try_send(std::move(envelope));
+    if (!sent) return AskResult<R>(failure, refusal(sent.error().kind()));
+    auto reply = reply_rx.recv_for(timeout);
+    if (!reply && reply.error() == RecvError::timeout) return ask_failure<R>(AskErrc::timeout);
+    return answered<R>(std::move(reply));
+  }
+
+  // Stops the actor at its next await point (see the header comment) and waits for its exit.
+  Task<ExitCode> terminate() {
+    ActorRef self = *this;
+    self.cell().request_terminate();
+    co_await self.cell().exited.wait();
+    co_return self.cell().exit_code();
+  }
+  ExitCode blocking_terminate() {
+    cell().request_terminate();
+    return blocking_wait_exit();
+  }
+  // Waits for the actor to stop, without asking it to.
+  Task<ExitCode> exited() {
+    ActorRef self = *this;
+    co_await self.cell().exited.wait();
+    co_return self.cell().exit_code();
+  }
+  ExitCode blocking_wait_exit() {
+    cell().exited.blocking_wait();
+    return cell().exit_code();
+  }
+  [[nodiscard]] bool is_alive() const { return !cell().exited.try_wait(); }
+  // terminate() has been called (the actor may still be finishing its current message).
+  [[nodiscard]] bool terminating() const { return cell().terminate_requested(); }
+
+  [[nodiscard]] ActorStats stats() const {
+    const detail::ActorCell& c = cell();
+    ActorStats stats;
+    stats.received = c.received.load(std::memory_order_relaxed);
+    stats.dead_letters = c.dead_letters.load(std::memory_order_relaxed);
+    stats.dropped = c.dropped.load(std::memory_order_relaxed);
+    stats.rejected = c.rejected.load(std::memory_order_relaxed);
+    stats.lost_events = c.lost_events.load(std::memory_order_relaxed);
+    stats.mailbox_depth = tx_.valid() ? tx_.len() : 0;
+    return stats;
+  }
+
+ private:
+  template <class B, class... Args>
+  friend ActorRef<B> spawn_actor(Runtime& runtime, ActorOptions options, Args&&... args);
+
+  ActorRef(Sender<detail::Envelope<A>> tx, std::shared_ptr<detail::ActorCell> cell)
+      : tx_(std::move(tx)), cell_(std::move(cell)) {}
+
+  detail::ActorCell& cell() const {
+    if (cell_ == nullptr) {
+      throw Error(ErrorCode::invalid_handle, "ActorRef: the handle is empty (default-constructed "
+                                             "or moved from)");
+    }
+    return *cell_;
+  }
+  Sender<detail::Envelope<A>>& tx_checked() {
+    (void)cell();
+    return tx_;
+  }
+
+  template <class M, class R>
+  static constexpr void check_ask() {
+    static_assert(Sendable<M>, "ActorRef::ask: the message must be Sendable");
+    static_assert(Sendable<detail::Stored<R>>,
+                  "ActorRef::ask: the handler's reply type must be Sendable");
+  }
+  template <class Rep, class Period>
+  static void check_timeout(std::chrono::duration<Rep, Period> timeout) {
+    if (timeout <= timeout.zero()) {
+      throw Error(ErrorCode::invalid_argument, "ActorRef::ask: the timeout must be positive");
+    }
+  }
+
+  // A tell's outcome, and its bookkeeping.
+  template <class M>
+  TellResult<M> told(SendResult<detail::Envelope<A>>&& sent) {
+    if (sent) return Told::queued;
+    detail::ActorCell& c = cell();
+    const SendErrorKind kind = sent.error().kind();
+    if (kind == SendErrorKind::closed) {
+      c.dead_letters.fetch_add(1, std::memory_order_relaxed);
+    } else if (c.overflow == Overflow::drop_newest) {
+      c.dropped.fetch_add(1, std::memory_order_relaxed);
+      return Told::dropped;
+    } else {
+      c.rejected.fetch_add(1, std::memory_order_relaxed);
+    }
+    return TellResult<M>(failure, kind, detail::Envelope<A>::template take<M>(
+                                            std::move(sent).error().into_message()));
+  }
+
+  AskError refusal(SendErrorKind kind) {
+    detail::ActorCell& c = cell();
+    if (kind == SendErrorKind::closed) {
+      c.dead_letters.fetch_add(1, std::memory_order_relaxed);
+      return AskError(AskErrc::dead, "ask " + describe() + ": the actor has stopped");
+    }
+    if (c.overflow == Overflow::drop_newest) {
+      c.dropped.fetch_add(1, std::memory_order_relaxed);
+      return AskError(AskErrc::dropped, "ask " + describe() + ": mailbox full, request dropped");
+    }
+    c.rejected.fetch_add(1, std::memory_order_relaxed);
+    return AskError(AskErrc::full, "ask " + describe() + ": mailbox full");
+  }
+  template <class R>
+  AskResult<R> ask_failure(AskErrc code) {
+    return AskResult<R>(failure, code,
+                        "ask " + describe() +
+                            (code == AskErrc::timeout ? ": no reply within the timeout"
+                                                      : ": the actor stopped before replying"));
+  }
+  template <class R>
+  AskResult<R> answered(RecvResult<detail::Reply<R>>&& reply) {
+    if (!reply) return ask_failure<R>(AskErrc::dead);
+    detail::Reply<R>& got = *reply;
+    if (got.error) {
+      return AskResult<R>(failure, AskErrc::failed,
+                          "ask " + describe() + ": the handler threw: " + what_of(got.error),
+                          got.error);
+    }
+    if constexpr (std::is_void_v<R>) {
+      return AskResult<R>();
+    } else {
+      return AskResult<R>(std::move(*got.value));
+    }
+  }
+  std::string describe() const {
+    const detail::ActorCell& c = cell();
+    return "actor " + std::to_string(c.id) + (c.name.empty() ? "" : " '" + c.name + "'");
+  }
+  static std::string what_of(const std::exception_ptr& error);
+
+  Sender<detail::Envelope<A>> tx_;
+  std::shared_ptr<detail::ActorCell> cell_;
+};
+
+// ---- spawning -----------------------------------------------------------------------------------
+
+namespace detail {
+
+std::string describe_exception(const std::exception_ptr& error);
+
+template <class A>
+concept HasOnStart = requires(A& actor) { actor.on_start(); };
+template <class A>
+concept HasOnStop = requires(A& actor) { actor.on_stop(); };
+
+// The actor's task's hold on its cell and mailbox, passed to the task's coroutine by value so
+// that it lives in the coroutine frame from the start: however the task ends — returning,
+// failing, or dropped by terminate() or shutdown, even before it ever ran — its destruction
+// finishes the actor: the mailbox is closed and what is queued becomes dead letters, then
+// 'exit' is emitted and the exit recorded. (Parameters outlive the frame's locals, so the
+// actor object is gone by then.)
+template <class A>
+class ActorLife {
+ public:
+  ActorLife(std::shared_ptr<ActorCell> cell, Receiver<Envelope<A>> mailbox)
+      : cell_(std::move(cell)), mailbox_(std::move(mailbox)) {}
+  ActorLife(ActorLife&& other) noexcept
+      : cell_(std::move(other.cell_)), mailbox_(std::move(other.mailbox_)), code_(other.code_) {}
+  ActorLife& operator=(ActorLife&&) = delete;
+  ~ActorLife() {
+    if (cell_ == nullptr) return;  // moved from
+    const ExitCode code = code_.value_or(cell_->terminate_requested() ? ExitCode::terminated
+                                                                      : ExitCode::shut_down);
+    mailbox_.close();
+    for (;;) {
+      auto left = mailbox_.try_recv();
+      if (!left) break;  // closed and drained
+      cell_->dead_letters.fetch_add(1, std::memory_order_relaxed);
+    }  // each envelope is destroyed here: an ask among them sees its reply channel close
+    cell_->emit(ActorEvent::Kind::exit, code);
+    cell_->record_exit(code);
+  }
+
+  ActorCell& cell() noexcept { return *cell_; }
+  Receiver<Envelope<A>>& mailbox() noexcept { return mailbox_; }
+  void set(ExitCode code) noexcept { code_ = code; }
+
+ private:
+  std::shared_ptr<ActorCell> cell_;
+  Receiver<Envelope<A>> mailbox_;
+  std::optional<ExitCode> code_;
+};
+
+template <class A, class... Args>
+Task<void> run_actor(ActorLife<A> life, std::tuple<Args...> initial) {
+  ActorCell& cell = life.cell();
+  std::optional<A> actor;
+  try {
+    actor.emplace(std::make_from_tuple<A>(std::move(initial)));
+    if constexpr (HasOnStart<A>) actor->on_start();
+  } catch (...) {
+    std::exception_ptr error = std::current_exception();
+    cell.emit(ActorEvent::Kind::error, ExitCode::start_failed, describe_exception(error), error);
+    life.set(ExitCode::start_failed);
+    co_return;
+  }
+  cell.emit(ActorEvent::Kind::online);
+  try {
+    while (!cell.terminate_requested()) {
+      std::optional<Envelope<A>> envelope = co_await life.mailbox().recv();
+      if (!envelope) break;  // every ActorRef is gone and the mailbox is drained
+      cell.received.fetch_add(1, std::memory_order_relaxed);
+      if (std::optional<Task<void>> rest = envelope->deliver(*actor)) co_await std::move(*rest);
+    }
+    if constexpr (HasOnStop<A>) actor->on_stop();
+  } catch (...) {
+    std::exception_ptr error = std::current_exception();
+    cell.emit(ActorEvent::Kind::error, ExitCode::failed, describe_exception(error), error);
+    life.set(ExitCode::failed);
+    co_return;
+  }
+  life.set(cell.terminate_requested() ? ExitCode::terminated : ExitCode::normal);
+}
+
+}  // namespace detail
+
+// Starts an actor A on `runtime`: A is constructed on the actor's task from `args` (moved
+// there: they must be Sendable), then 'online' is emitted. Throws Error(shut_down) after the
+// runtime's shutdown, Error(invalid_argument) for bad options.
+template <class A, class... Args>
+ActorRef<A> spawn_actor(Runtime& runtime, ActorOptions options, Args&&... args) {
+  static_assert((Sendable<std::decay_t<Args>> && ...),
+                "spawn_actor: the initial data is moved to the actor's thread and must be "
+                "Sendable; troupe::why_not_sendable<T>() says why");
+  static_assert(std::is_constructible_v<A, std::decay_t<Args>&&...>,
+                "spawn_actor: A has no constructor taking these initial data");
+  using Mail = detail::Envelope<A>;
+  auto [tx, rx] = options.mailbox_capacity == 0
+                      ? unbounded_channel<Mail>()
+                      : channel<Mail>(static_cast<std::int64_t>(options.mailbox_capacity));
+  auto cell = std::make_shared<detail::ActorCell>(options.name, std::move(options.events),
+                                                  options.overflow);
+  SpawnOptions spawn_options;
+  spawn_options.name = options.name;
+  JoinHandle<void> task = runtime.spawn(
+      detail::run_actor<A>(detail::ActorLife<A>(cell, std::move(rx)),
+                           std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)),
+      spawn_options);
+  cell->attach(std::move(task));
+  return ActorRef<A>(std::move(tx), std::move(cell));
+}
+
+template <class A>
+std::string ActorRef<A>::what_of(const std::exception_ptr& error) {
+  return detail::describe_exception(error);
+}
+
+}  // namespace troupe

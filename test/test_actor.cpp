@@ -1,0 +1,329 @@
+// Handler-style actors: tell and ask, coroutine handlers, failures and their events,
+// terminate and dead letters, mailbox overflow policies, many actors.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+#include "troupe/actors/actor.hpp"
+
+using namespace std::chrono_literals;
+using troupe::ActorEvent;
+using troupe::ActorOptions;
+using troupe::ActorRef;
+using troupe::AskErrc;
+using troupe::ExitCode;
+using troupe::Overflow;
+using troupe::Runtime;
+using troupe::RuntimeOptions;
+using troupe::Task;
+using troupe::Told;
+
+namespace {
+
+struct Add {
+  int by;
+};
+struct Get {};
+struct SlowGet {
+  std::chrono::milliseconds delay;
+};
+struct Boom {};
+struct Hold {
+  troupe::Latch* gate;  // the test's latch: the handler waits for it to open
+};
+struct Unhandled {};
+}  // namespace
+template <>
+inline constexpr bool troupe::enable_sendable<Hold> = true;  // the test owns the latch
+namespace {
+
+class Counter {
+ public:
+  explicit Counter(int start) : n_(start) {}
+  void handle(Add m) { n_ += m.by; }
+  int handle(Get) const { return n_; }
+  Task<int> handle(SlowGet m) {
+    co_await troupe::sleep_for(m.delay);
+    co_return n_;
+  }
+  int handle(Boom) { throw std::runtime_error("counter exploded"); }
+  void handle(Hold m) { m.gate->blocking_wait(); }
+
+ private:
+  int n_;
+};
+
+class FailsToStart {
+ public:
+  explicit FailsToStart(int) { throw std::invalid_argument("bad initial data"); }
+  void handle(Get) {}
+};
+
+RuntimeOptions two_workers() {
+  RuntimeOptions options;
+  options.min_threads = 2;
+  options.max_threads = 4;
+  return options;
+}
+
+// Drains the events channel until an exit arrives; returns every kind seen, in order.
+std::vector<ActorEvent::Kind> kinds_until_exit(troupe::Receiver<ActorEvent>& events,
+                                               ActorEvent* exit = nullptr,
+                                               ActorEvent* error = nullptr) {
+  std::vector<ActorEvent::Kind> kinds;
+  for (;;) {
+    auto event = events.recv_for(10s);
+    REQUIRE(event);
+    kinds.push_back(event->kind);
+    if (event->kind == ActorEvent::Kind::error && error != nullptr) *error = *event;
+    if (event->kind == ActorEvent::Kind::exit) {
+      if (exit != nullptr) *exit = *event;
+      return kinds;
+    }
+  }
+}
+
+template <class Ref, class M>
+concept CanTell = requires(Ref ref, M message) { ref.tell(std::move(message)); };
+
+}  // namespace
+
+static_assert(CanTell<ActorRef<Counter>, Add>);
+static_assert(!CanTell<ActorRef<Counter>, Unhandled>,
+              "an ActorRef accepts only the messages its actor handles");
+
+TEST_CASE("an actor keeps its state across told messages and answers asks" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  ActorOptions options;
+  options.name = "counter";
+  ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, std::move(options), 5);
+  for (int i = 0; i < 10; ++i) REQUIRE(counter.tell(Add{1}));
+  auto reply = counter.blocking_ask(Get{}, 10s);
+  REQUIRE(reply);
+  CHECK(*reply == 15);
+  CHECK(counter.stats().received == 11);
+}
+
+TEST_CASE("a task asks an actor and awaits a coroutine handler's reply" * doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, {}, 3);
+  const int got = rt.block_on([](ActorRef<Counter> c) -> Task<int> {
+    (void)co_await c.send(Add{4});
+    auto reply = co_await c.ask(SlowGet{1ms}, 10s);
+    co_return reply ? *reply : -1;
+  }(counter));
+  CHECK(got == 7);
+}
+
+TEST_CASE("a handler that throws fails the actor; the asker gets the exception" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  auto [events_tx, events_rx] = troupe::unbounded_channel<ActorEvent>();
+  ActorOptions options;
+  options.name = "fragile";
+  options.events = std::move(events_tx);
+  ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, std::move(options), 0);
+  auto reply = counter.blocking_ask(Boom{}, 10s);
+  REQUIRE_FALSE(reply);
+  CHECK(reply.error().code() == AskErrc::failed);
+  CHECK(reply.error().message().find("counter exploded") != std::string::npos);
+  CHECK(reply.error().exception() != nullptr);
+  CHECK(counter.blocking_wait_exit() == ExitCode::failed);
+  ActorEvent exit, error;
+  CHECK(kinds_until_exit(events_rx, &exit, &error) ==
+        std::vector{ActorEvent::Kind::online, ActorEvent::Kind::error, ActorEvent::Kind::exit});
+  CHECK(error.what == "counter exploded");
+  CHECK(error.name == "fragile");
+  CHECK(exit.code == ExitCode::failed);
+}
+
+TEST_CASE("an actor whose constructor throws never comes online; error then exit" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  auto [events_tx, events_rx] = troupe::unbounded_channel<ActorEvent>();
+  ActorOptions options;
+  options.events = std::move(events_tx);
+  ActorRef<FailsToStart> broken = troupe::spawn_actor<FailsToStart>(rt, std::move(options), 1);
+  CHECK(broken.blocking_wait_exit() == ExitCode::start_failed);
+  ActorEvent exit, error;
+  CHECK(kinds_until_exit(events_rx, &exit, &error) ==
+        std::vector{ActorEvent::Kind::error, ActorEvent::Kind::exit});
+  CHECK(error.what == "bad initial data");
+  CHECK(exit.code == ExitCode::start_failed);
+  // The process, the runtime and other actors live on.
+  ActorRef<Counter> fine = troupe::spawn_actor<Counter>(rt, {}, 1);
+  CHECK(*fine.blocking_ask(Get{}, 10s) == 1);
+}
+
+TEST_CASE("ask to a dead actor fails at once with dead; a slow one times out" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, {}, 0);
+  auto slow = counter.blocking_ask(SlowGet{2s}, 20ms);
+  REQUIRE_FALSE(slow);
+  CHECK(slow.error().code() == AskErrc::timeout);
+  CHECK(counter.blocking_terminate() == ExitCode::terminated);
+  const auto before = std::chrono::steady_clock::now();
+  auto dead = counter.blocking_ask(Get{}, 10s);
+  REQUIRE_FALSE(dead);
+  CHECK(dead.error().code() == AskErrc::dead);
+  CHECK(std::chrono::steady_clock::now() - before < 5s);  // not the 10 s timeout
+  CHECK(counter.stats().dead_letters == 1);
+}
+
+TEST_CASE("terminate turns queued messages into dead letters; their asks resolve as dead" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  troupe::Latch gate(1);
+  ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, {}, 0);
+  REQUIRE(counter.tell(Hold{&gate}));
+  troupe::testing::spin_until([&] { return counter.stats().received == 1; });  // busy in Hold
+  for (int i = 0; i < 5; ++i) REQUIRE(counter.tell(Add{1}));
+  std::thread asker([&] {
+    auto reply = counter.blocking_ask(Get{}, 30s);
+    REQUIRE_FALSE(reply);
+    CHECK(reply.error().code() == AskErrc::dead);
+  });
+  troupe::testing::spin_until([&] { return counter.stats().mailbox_depth == 6; });
+  std::thread terminator([&] { CHECK(counter.blocking_terminate() == ExitCode::terminated); });
+  troupe::testing::spin_until([&] { return counter.terminating(); });
+  gate.count_down();  // the sync handler returns; the actor stops before the next message
+  terminator.join();
+  asker.join();
+  CHECK(counter.stats().dead_letters == 6);
+  auto late = counter.tell(Add{1});
+  REQUIRE_FALSE(late);
+  CHECK(late.error().is_closed());
+  CHECK(late.error().message().by == 1);  // handed back
+  CHECK(counter.stats().dead_letters == 7);
+}
+
+TEST_CASE("an actor stops normally once every ActorRef is gone" * doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  auto [events_tx, events_rx] = troupe::unbounded_channel<ActorEvent>();
+  ActorOptions options;
+  options.events = std::move(events_tx);
+  {
+    ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, std::move(options), 0);
+    REQUIRE(counter.tell(Add{1}));
+  }
+  ActorEvent exit;
+  (void)kinds_until_exit(events_rx, &exit);
+  CHECK(exit.code == ExitCode::normal);
+}
+
+TEST_CASE("a hundred concurrent requests to a group of four actors all complete" *
+          doctest::timeout(60)) {
+  Runtime rt(two_workers());
+  std::vector<ActorRef<Counter>> group;
+  for (int i = 0; i < 4; ++i) group.push_back(troupe::spawn_actor<Counter>(rt, {}, i));
+  std::vector<troupe::JoinHandle<int>> requests;
+  for (int r = 0; r < 100; ++r) {
+    requests.push_back(rt.spawn([](ActorRef<Counter> actor, int r) -> Task<int> {
+      auto reply = co_await actor.ask(SlowGet{std::chrono::milliseconds(r % 3)}, 30s);
+      co_return reply ? *reply : -100;
+    }(group[r % 4], r)));
+  }
+  int sum = 0;
+  for (auto& request : requests) sum += request.get();
+  CHECK(sum == 25 * (0 + 1 + 2 + 3));
+}
+
+TEST_CASE("ten thousand actors created and terminated leave nothing behind" *
+          doctest::timeout(120)) {
+  const std::uint64_t live_before = troupe::detail::ActorCell::live();
+  {
+    Runtime rt(two_workers());
+    for (int i = 0; i < 10000; ++i) {
+      ActorRef<Counter> actor = troupe::spawn_actor<Counter>(rt, {}, i);
+      REQUIRE(actor.tell(Add{1}));
+      CHECK(actor.blocking_terminate() == ExitCode::terminated);
+    }
+    CHECK(troupe::detail::ActorCell::live() == live_before);
+  }
+  CHECK(troupe::detail::ActorCell::live() == live_before);
+}
+
+TEST_CASE("overflow policies: delivered, rejected and dropped add up to what was sent" *
+          doctest::timeout(60)) {
+  for (Overflow policy : {Overflow::backpressure, Overflow::reject, Overflow::drop_newest}) {
+    CAPTURE(static_cast<int>(policy));
+    Runtime rt(two_workers());
+    troupe::Latch gate(1);
+    ActorOptions options;
+    options.mailbox_capacity = 8;
+    options.overflow = policy;
+    ActorRef<Counter> slow = troupe::spawn_actor<Counter>(rt, std::move(options), 0);
+    REQUIRE(slow.tell(Hold{&gate}));  // a slow consumer: stuck until the gate opens
+    troupe::testing::spin_until([&] { return slow.stats().received == 1; });
+    constexpr int kSent = 100;
+    int queued = 0, dropped = 0, rejected = 0;
+    for (int i = 0; i < kSent; ++i) {
+      auto told = slow.tell(Add{1});
+      if (told && *told == Told::queued) ++queued;
+      if (told && *told == Told::dropped) ++dropped;
+      if (!told) {
+        CHECK(told.error().is_full());
+        ++rejected;
+      }
+    }
+    CHECK(queued == 8);
+    CHECK(queued + dropped + rejected == kSent);
+    const troupe::ActorStats stats = slow.stats();
+    CHECK(stats.dropped == static_cast<std::uint64_t>(dropped));
+    CHECK(stats.rejected == static_cast<std::uint64_t>(rejected));
+    if (policy == Overflow::drop_newest) CHECK(dropped == kSent - 8);
+    if (policy != Overflow::drop_newest) CHECK(rejected == kSent - 8);
+    gate.count_down();
+    troupe::testing::spin_until([&] { return slow.stats().received == 1u + queued; });
+    CHECK(*slow.blocking_ask(Get{}, 10s) == queued);  // exactly the queued ones were handled
+  }
+}
+
+TEST_CASE("under backpressure an awaited send waits for room instead of failing" *
+          doctest::timeout(60)) {
+  Runtime rt(two_workers());
+  ActorOptions options;
+  options.mailbox_capacity = 4;
+  ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, std::move(options), 0);
+  constexpr int kSent = 10000;
+  const int sent = rt.block_on([](ActorRef<Counter> c) -> Task<int> {
+    int ok = 0;
+    for (int i = 0; i < kSent; ++i) ok += (co_await c.send(Add{1})) ? 1 : 0;
+    co_return ok;
+  }(counter));
+  CHECK(sent == kSent);
+  CHECK(*counter.blocking_ask(Get{}, 10s) == kSent);
+  CHECK(counter.stats().rejected == 0);
+}
+
+TEST_CASE("actors still alive at shutdown exit with shut_down" * doctest::timeout(30)) {
+  ActorRef<Counter> counter;
+  {
+    Runtime rt(two_workers());
+    counter = troupe::spawn_actor<Counter>(rt, {}, 0);
+    REQUIRE(counter.tell(Add{1}));
+  }
+  CHECK(counter.blocking_wait_exit() == ExitCode::shut_down);
+  CHECK_FALSE(counter.tell(Add{1}));
+}
+
+TEST_CASE("bad arguments get clear errors" * doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  ActorRef<Counter> empty;
+  CHECK(troupe::testing::error_code_of([&] { (void)empty.tell(Add{1}); }) ==
+        troupe::ErrorCode::invalid_handle);
+  ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, {}, 0);
+  CHECK(troupe::testing::error_code_of([&] { (void)counter.blocking_ask(Get{}, 0s); }) ==
+        troupe::ErrorCode::invalid_argument);
+  rt.shutdown();
+  CHECK(troupe::testing::error_code_of([&] { (void)troupe::spawn_actor<Counter>(rt, {}, 0); }) ==
+        troupe::ErrorCode::shut_down);
+}
