@@ -75,6 +75,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -196,6 +197,9 @@ struct Reply {
 // Where an ask's reply goes. Dropped without a reply, it closes: the asker sees "dead".
 template <class R>
 using ReplyTo = OneshotSender<Reply<R>>;
+
+// what() of an exception, for messages.
+std::string describe_exception(const std::exception_ptr& error);
 
 // The state shared by an actor's task and its refs (the non-template part lives in actor.cpp).
 class ActorCell {
@@ -595,7 +599,8 @@ class ActorRef {
     detail::Reply<R>& got = *reply;
     if (got.error) {
       return AskResult<R>(failure, AskErrc::failed,
-                          "ask " + describe() + ": the handler threw: " + what_of(got.error),
+                          "ask " + describe() + ": the handler threw: " +
+                              detail::describe_exception(got.error),
                           got.error);
     }
     if constexpr (std::is_void_v<R>) {
@@ -608,8 +613,6 @@ class ActorRef {
     const detail::ActorCell& c = cell();
     return "actor " + std::to_string(c.id) + (c.name.empty() ? "" : " '" + c.name + "'");
   }
-  static std::string what_of(const std::exception_ptr& error);
-
   Sender<detail::Envelope<A>> tx_;
   std::shared_ptr<detail::ActorCell> cell_;
 };
@@ -617,8 +620,6 @@ class ActorRef {
 // ---- spawning -----------------------------------------------------------------------------------
 
 namespace detail {
-
-std::string describe_exception(const std::exception_ptr& error);
 
 template <class A>
 concept HasOnStart = requires(A& actor) { actor.on_start(); };
@@ -646,9 +647,15 @@ class ActorLife {
     mailbox_.close();
     for (;;) {
       auto left = mailbox_.try_recv();
-      if (!left) break;  // closed and drained
-      cell_->dead_letters.fetch_add(1, std::memory_order_relaxed);
-    }  // each envelope is destroyed here: an ask among them sees its reply channel close
+      if (left) {
+        // Destroyed here: an ask among them sees its reply channel close.
+        cell_->dead_letters.fetch_add(1, std::memory_order_relaxed);
+      } else if (left.error() == RecvError::closed) {
+        break;  // closed and drained
+      } else {
+        std::this_thread::yield();  // a sender claimed a slot before the close: let it land
+      }
+    }
     cell_->emit(ActorEvent::Kind::exit, code);
     cell_->record_exit(code);
   }
@@ -720,11 +727,6 @@ ActorRef<A> spawn_actor(Runtime& runtime, ActorOptions options, Args&&... args) 
       spawn_options);
   cell->attach(std::move(task));
   return ActorRef<A>(std::move(tx), std::move(cell));
-}
-
-template <class A>
-std::string ActorRef<A>::what_of(const std::exception_ptr& error) {
-  return detail::describe_exception(error);
 }
 
 }  // namespace troupe
