@@ -333,3 +333,142 @@ TEST_CASE("channel.a non-sendable payload is refused at compile time") {
   static_assert(!troupe::Sendable<int*>);
   CHECK(troupe::why_not_sendable<int*>().find("int*") != std::string::npos);
 }
+
+// --- the receiver's park bit (bounded channels: chan_base.hpp, array_queue.hpp) ---------------
+
+using troupe::testing::RefWaker;
+
+TEST_CASE("channel.a parked receiver is woken once, by the send that finds it") {
+  auto [tx, rx] = troupe::channel<int>(2);
+  RefWaker waker;
+  REQUIRE(rx.poll_recv(waker).error() == RecvError::empty);
+  CHECK(waker.refs() == 2);  // the registration holds one
+  // A parked receiver changes nothing the handles report.
+  CHECK(rx.len() == 0u);
+  CHECK(tx.len() == 0u);
+  CHECK_FALSE(rx.is_closed());
+  CHECK_FALSE(tx.is_closed());
+  REQUIRE(tx.try_send(1));
+  CHECK(waker.wakes.load() == 1);
+  CHECK(waker.refs() == 1);  // the send woke it and gave the reference back
+  REQUIRE(tx.try_send(2));
+  CHECK(waker.wakes.load() == 1);  // no registration left: no second wake
+  CHECK(rx.len() == 2u);
+  CHECK(tx.try_send(3).error().is_full());  // full from the stamp alone, park bit or not
+  rx.cancel_wait();                         // nothing to withdraw: the send took it
+  CHECK(*rx.poll_recv(waker) == 1);
+  CHECK(*rx.poll_recv(waker) == 2);
+  CHECK(waker.refs() == 1);
+  // Parked again at a later position of the ring (the lap moved on): the next send wakes it.
+  REQUIRE_FALSE(rx.poll_recv(waker));
+  REQUIRE_FALSE(rx.poll_recv(waker));  // polled again while registered: keeps one registration
+  CHECK(waker.refs() == 2);
+  REQUIRE(tx.try_send(4));
+  CHECK(waker.wakes.load() == 2);
+  CHECK(waker.refs() == 1);
+  CHECK(*rx.poll_recv(waker) == 4);
+}
+
+TEST_CASE("channel.a receiver polled with another waker takes the first registration back") {
+  auto [tx, rx] = troupe::channel<int>(1);
+  RefWaker first;
+  RefWaker second;
+  REQUIRE_FALSE(rx.poll_recv(first));
+  REQUIRE_FALSE(rx.poll_recv(second));
+  CHECK(first.refs() == 1);  // withdrawn
+  CHECK(second.refs() == 2);
+  REQUIRE(tx.try_send(1));
+  CHECK(first.wakes.load() == 0);
+  CHECK(second.wakes.load() == 1);
+  CHECK(second.refs() == 1);
+  CHECK(*rx.poll_recv(first) == 1);
+  // cancel_wait withdraws a standing registration (the park bit is taken back).
+  REQUIRE_FALSE(rx.poll_recv(first));
+  rx.cancel_wait();
+  CHECK(first.refs() == 1);
+  REQUIRE(tx.try_send(2));
+  CHECK(first.wakes.load() == 0);
+  CHECK(*rx.poll_recv(first) == 2);
+  CHECK(first.refs() == 1);
+}
+
+TEST_CASE("channel.the close wakes a parked bounded receiver once and ends its stream") {
+  for (const bool by_receiver : {false, true}) {
+    CAPTURE(by_receiver);
+    auto [tx, rx] = troupe::channel<int>(4);
+    RefWaker waker;
+    REQUIRE_FALSE(rx.poll_recv(waker));
+    if (by_receiver) {
+      rx.close();
+    } else {
+      tx.close();
+    }
+    CHECK(waker.wakes.load() == 1);
+    CHECK(waker.refs() == 1);
+    CHECK(rx.is_closed());
+    CHECK(tx.try_send(1).error().is_closed());
+    CHECK(rx.poll_recv(waker).error() == RecvError::closed);
+    tx.close();  // a second close finds no registration and wakes no one
+    CHECK(waker.wakes.load() == 1);
+    CHECK(waker.refs() == 1);
+  }
+}
+
+namespace {
+
+// Busy-waits about `us` microseconds (a sleep would be far coarser).
+void spin_for_us(int us) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
+}  // namespace
+
+TEST_CASE("channel.a close racing with a parked receiver always ends its wait" *
+          doctest::timeout(120)) {
+  RefWaker waker;
+  for (int round = 0; round < 2000; ++round) {
+    auto [tx, rx] = troupe::channel<int>(1);
+    // The closer waits 0..95 us first, so the receiver is caught at every stage: still
+    // spinning, registering, or parked.
+    const int delay_us = (round / 2) % 20 * 5;
+    if (round % 2 == 0) {
+      // A thread blocked in blocking_recv (spin, then park on its Parker).
+      troupe::testing::race([&rx] { CHECK_FALSE(rx.blocking_recv().has_value()); },
+                            [&tx, delay_us] {
+                              spin_for_us(delay_us);
+                              tx = {};  // the last sender: closes
+                            });
+    } else {
+      // A registered waker, as a task's: the send and the close must wake it, or it never
+      // polls again.
+      int received = 0;
+      troupe::testing::race(
+          [&rx, &waker, &received] {
+            for (;;) {
+              const int before = waker.wakes.load(std::memory_order_acquire);
+              auto r = rx.poll_recv(waker);
+              if (r) {
+                CHECK(*r == 7);
+                ++received;
+                continue;
+              }
+              if (r.error() == RecvError::closed) return;
+              while (waker.wakes.load(std::memory_order_acquire) == before) {
+                std::this_thread::yield();
+              }
+            }
+          },
+          [&tx, delay_us] {
+            spin_for_us(delay_us);
+            CHECK(tx.try_send(7));
+            spin_for_us(delay_us);
+            tx = {};  // the last sender: closes
+          });
+      CHECK(received == 1);
+    }
+  }
+  CHECK(waker.refs() == 1);  // every registration gave its reference back
+  CHECK_FALSE(waker.destroyed.load());
+}

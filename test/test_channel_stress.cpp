@@ -3,12 +3,16 @@
 // TROUPE_STRESS_MESSAGES overrides the per-producer count (e.g. for a quick local run).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <latch>
 #include <thread>
 #include <vector>
 
+#include "test_support.hpp"
 #include "troupe/channels/broadcast.hpp"
 #include "troupe/channels/channel.hpp"
 #include "troupe/channels/port.hpp"
@@ -78,7 +82,129 @@ void run_mpsc(std::pair<troupe::Sender<std::int64_t>, troupe::Receiver<std::int6
   books.check(n);
 }
 
+// The parking tests: a receiver that keeps running dry, so that it parks (and is woken, or
+// withdraws) on nearly every message. Fewer messages than the throughput tests: each costs a
+// park and a wake.
+std::int64_t per_producer_parking() {
+  return std::max<std::int64_t>(1, per_producer() / 10);
+}
+
+// Producers that pause now and then (a yield every few messages), so the receiver runs dry.
+template <class Send>
+std::vector<std::thread> start_bursty_producers(std::int64_t n, std::latch& start, Send send) {
+  return start_producers(n, start, [send](int p, std::int64_t m) mutable {
+    send(p, m);
+    if ((m & 7) == 0) std::this_thread::yield();
+  });
+}
+
+// Receives until the end of the stream, awaiting each message (a task's receive loop).
+troupe::testing::ManualTask receive_all(troupe::Receiver<std::int64_t>& rx, Books& books) {
+  while (auto message = co_await rx.recv()) books.take(*message);
+}
+
+using troupe::testing::RefWaker;
+
 }  // namespace
+
+TEST_CASE("stress.a task-like receiver parking on every empty bounded channel gets 4 x n "
+          "messages exactly once" * doctest::timeout(300)) {
+  const std::int64_t n = per_producer_parking();
+  for (const std::int64_t capacity : {1, 8}) {
+    CAPTURE(capacity);
+    auto [tx, rx] = troupe::channel<std::int64_t>(capacity);
+    std::latch start(kProducers);
+    auto producers = start_bursty_producers(n, start, [tx = tx](int, std::int64_t m) mutable {
+      REQUIRE(tx.blocking_send(std::int64_t{m}));
+    });
+    tx = {};
+    Books books;
+    {
+      // Stepped as a scheduler would: polled again after each wake, and now and then polled
+      // again without one (a spurious wake: it must keep its one registration).
+      troupe::testing::ManualTask task = receive_all(rx, books);
+      std::uint64_t round = 0;
+      while (!task.done()) {
+        const int before = task.wakes();
+        if (task.step()) break;
+        if (++round % 16 == 0) continue;
+        while (task.wakes() == before) std::this_thread::yield();
+      }
+      for (auto& t : producers) t.join();  // no sender may still wake the task's waker
+      task.rethrow_if_failed();
+      MESSAGE("capacity " << capacity << ": " << task.wakes() << " wakes for " << kProducers * n
+                          << " messages");
+    }
+    books.check(n);
+  }
+}
+
+TEST_CASE("stress.a receiver polled with two wakers in turn loses no message and no reference" *
+          doctest::timeout(300)) {
+  const std::int64_t n = per_producer_parking();
+  auto [tx, rx] = troupe::channel<std::int64_t>(2);
+  std::latch start(kProducers);
+  auto producers = start_bursty_producers(n, start, [tx = tx](int, std::int64_t m) mutable {
+    REQUIRE(tx.blocking_send(std::int64_t{m}));
+  });
+  tx = {};
+  Books books;
+  RefWaker wakers[2];
+  int k = 0;
+  std::uint64_t round = 0;
+  for (;;) {
+    const int before = wakers[k].wakes.load(std::memory_order_acquire);
+    auto r = rx.poll_recv(wakers[k]);
+    if (r) {
+      books.take(*r);
+      continue;
+    }
+    if (r.error() == troupe::RecvError::closed) break;
+    ++round;
+    if (round % 4 == 0) {
+      k ^= 1;  // polled again at once by the other waker: it takes the registration over
+      continue;
+    }
+    if (round % 7 == 0) {
+      rx.cancel_wait();  // gives up waiting; the next poll registers afresh
+      continue;
+    }
+    while (wakers[k].wakes.load(std::memory_order_acquire) == before) std::this_thread::yield();
+    if (round % 3 == 0) k ^= 1;
+  }
+  for (auto& t : producers) t.join();
+  books.check(n);
+  CHECK(wakers[0].refs() == 1);  // every registration ended: woken, withdrawn or taken over
+  CHECK(wakers[1].refs() == 1);
+}
+
+TEST_CASE("stress.a receiver waiting with short timeouts withdraws and parks again, losing "
+          "nothing" * doctest::timeout(300)) {
+  const std::int64_t n = per_producer_parking();
+  auto [tx, rx] = troupe::channel<std::int64_t>(4);
+  std::latch start(kProducers);
+  auto producers = start_producers(n, start, [tx = tx](int, std::int64_t m) mutable {
+    REQUIRE(tx.blocking_send(std::int64_t{m}));
+    if ((m & 63) == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  });
+  tx = {};
+  Books books;
+  std::int64_t timeouts = 0;
+  for (;;) {
+    auto r = rx.recv_for(std::chrono::microseconds(20));
+    if (r) {
+      books.take(*r);
+    } else if (r.error() == troupe::RecvError::timeout) {
+      ++timeouts;
+    } else {
+      REQUIRE(r.error() == troupe::RecvError::closed);
+      break;
+    }
+  }
+  for (auto& t : producers) t.join();
+  books.check(n);
+  MESSAGE("timeouts (each a withdrawn registration): " << timeouts);
+}
 
 TEST_CASE("stress.bounded channel (capacity 1024) delivers 4 x n messages exactly once, in order" *
           doctest::timeout(300)) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 #include "troupe/channels/channel.hpp"
@@ -415,4 +416,146 @@ TEST_CASE("select.a timeout around select yields the index when a receiver is re
   sender.join();
   CHECK(index == 1u);
   CHECK(b_rx.try_recv().value() == 8);
+}
+
+// --- a bounded channel (its receiver parks through the queue's tail) with an unbounded one ----
+
+namespace {
+
+// Receives from `a` and `b` through select until both have ended; counts and sums.
+ManualTask select_all(Receiver<std::int64_t>& a, Receiver<std::int64_t>& b, std::int64_t& count,
+                      std::int64_t& sum) {
+  bool a_open = true;
+  bool b_open = true;
+  while (a_open || b_open) {
+    std::size_t index = 0;
+    if (a_open && b_open) {
+      index = co_await troupe::select(a, b);
+    } else {
+      index = a_open ? 0 : 1;
+    }
+    Receiver<std::int64_t>& rx = index == 0 ? a : b;
+    // The one that is ready, or (once the other ended) the one still open: awaited.
+    std::optional<std::int64_t> message = co_await rx.recv();
+    if (!message) {
+      (index == 0 ? a_open : b_open) = false;
+      continue;
+    }
+    ++count;
+    sum += *message;
+  }
+}
+
+// Sends from..to through `tx` (a thread per range), yielding now and then so the receiver
+// runs dry and parks.
+template <class Tx>
+std::thread send_range_thread(Tx tx, std::int64_t from, std::int64_t to) {
+  return std::thread([tx = std::move(tx), from, to]() mutable {
+    for (std::int64_t i = from; i <= to; ++i) {
+      CHECK(tx.blocking_send(std::int64_t{i}));
+      if ((i & 7) == 0) std::this_thread::yield();
+    }
+  });
+}
+
+}  // namespace
+
+TEST_CASE("select.a task selecting over a bounded and an unbounded channel, each fed by two "
+          "threads, receives everything exactly once" * doctest::timeout(120)) {
+  constexpr std::int64_t kEach = 20'000;  // per thread
+  auto [a_tx, a_rx] = troupe::channel<std::int64_t>(1);
+  auto [b_tx, b_rx] = troupe::unbounded_channel<std::int64_t>();
+  std::int64_t count = 0;
+  std::int64_t sum = 0;
+  std::vector<std::thread> senders;
+  senders.push_back(send_range_thread(a_tx.clone(), 1, kEach));
+  senders.push_back(send_range_thread(a_tx.clone(), kEach + 1, 2 * kEach));
+  senders.push_back(send_range_thread(b_tx.clone(), 2 * kEach + 1, 3 * kEach));
+  senders.push_back(send_range_thread(b_tx.clone(), 3 * kEach + 1, 4 * kEach));
+  a_tx = {};
+  b_tx = {};
+  {
+    ManualTask task = select_all(a_rx, b_rx, count, sum);
+    std::uint64_t round = 0;
+    while (!task.done()) {
+      const int before = task.wakes();
+      if (task.step()) break;
+      if (++round % 16 == 0) continue;  // a spurious poll: keeps one registration per channel
+      while (task.wakes() == before) std::this_thread::yield();
+    }
+    for (auto& t : senders) t.join();  // no sender may still wake the task's waker
+    task.rethrow_if_failed();
+  }
+  CHECK(count == 4 * kEach);
+  CHECK(sum == 4 * kEach * (4 * kEach + 1) / 2);
+}
+
+TEST_CASE("select.blocking_select over a bounded and an unbounded channel fed by threads "
+          "receives everything exactly once" * doctest::timeout(120)) {
+  constexpr std::int64_t kEach = 20'000;
+  auto [a_tx, a_rx] = troupe::channel<std::int64_t>(2);
+  auto [b_tx, b_rx] = troupe::unbounded_channel<std::int64_t>();
+  std::vector<std::thread> senders;
+  senders.push_back(send_range_thread(std::move(a_tx), 1, kEach));
+  senders.push_back(send_range_thread(std::move(b_tx), kEach + 1, 2 * kEach));
+  std::int64_t count = 0;
+  std::int64_t sum = 0;
+  bool open[2] = {true, true};
+  Receiver<std::int64_t>* receivers[2] = {&a_rx, &b_rx};
+  while (open[0] || open[1]) {
+    std::size_t index = 0;
+    if (open[0] && open[1]) {
+      index = troupe::blocking_select(a_rx, b_rx);
+    } else {
+      index = open[0] ? 0 : 1;
+    }
+    auto message = receivers[index]->blocking_recv();
+    if (!message) {
+      open[index] = false;
+      continue;
+    }
+    ++count;
+    sum += *message;
+  }
+  for (auto& t : senders) t.join();
+  CHECK(count == 2 * kEach);
+  CHECK(sum == 2 * kEach * (2 * kEach + 1) / 2);
+}
+
+TEST_CASE("select.a close racing with a select parked on a bounded channel wakes it" *
+          doctest::timeout(120)) {
+  LastReferenceWaker waker;
+  for (int round = 0; round < 1000; ++round) {
+    auto [a_tx, a_rx] = troupe::channel<int>(1);
+    auto [b_tx, b_rx] = troupe::unbounded_channel<int>();
+    // The closer waits 0..95 us first, so the select is caught at every stage.
+    const int delay_us = (round / 2) % 20 * 5;
+    auto close_a = [&a_tx, delay_us] {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(delay_us);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      a_tx = {};
+    };
+    if (round % 2 == 0) {
+      troupe::testing::race([&] { CHECK(troupe::blocking_select(a_rx, b_rx) == 0u); }, close_a);
+      CHECK(a_rx.try_recv().error() == RecvError::closed);
+    } else {
+      std::optional<std::size_t> index;
+      troupe::testing::race(
+          [&] {
+            auto awaitable = troupe::select(a_rx, b_rx);
+            for (;;) {
+              const int before = waker.wakes.load();
+              if (awaitable.op().poll(waker)) break;
+              while (waker.wakes.load() == before) std::this_thread::yield();
+            }
+            index = awaitable.op().take();
+          },
+          close_a);
+      CHECK(index == 0u);
+    }
+  }
+  CHECK_FALSE(waker.destroyed);
+  waker.release();  // the reference it was created with: the last one if nothing leaked
+  CHECK(waker.destroyed);
 }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <string>
 #include <thread>
@@ -35,6 +36,22 @@ class CountingWaker final : public Waker {
 
  protected:
   void destroy() noexcept override {}
+};
+
+// A waker whose reference count the test can read: every registration takes one, and whoever
+// ends the registration (a wake, a withdrawal) gives it back. Lives on the test's stack:
+// destroy() only records that the count reached zero.
+class RefWaker final : public Waker {
+ public:
+  void wake() noexcept override { wakes.fetch_add(1, std::memory_order_release); }
+  [[nodiscard]] std::uint64_t refs() const noexcept {
+    return word_.load(std::memory_order_acquire) >> kRefShift;
+  }
+  std::atomic<int> wakes{0};
+  std::atomic<bool> destroyed{false};
+
+ protected:
+  void destroy() noexcept override { destroyed.store(true); }
 };
 
 // A coroutine for awaiting troupe operations in tests without a runtime. It starts at once and

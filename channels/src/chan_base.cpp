@@ -1,6 +1,7 @@
 #include "troupe/channels/detail/chan_base.hpp"
 
 #include <algorithm>
+#include <thread>
 
 namespace troupe::detail {
 
@@ -13,13 +14,29 @@ void ChanBase::register_receiver(Waker& waker) noexcept {
   if (publish_fence_ == PublishFence::light) heavy_fence();
 }
 
-void ChanBase::deregister_receiver() noexcept {
-  // Only the receiver fills the slot, so if it reads empty here it stays empty: a sender took
-  // the registration (and wakes or woke us). Saves a locked instruction on every receive that
-  // follows a wake. relaxed: the value read is our own store or a sender's exchange.
-  if (rx_waker_.load(std::memory_order_relaxed) == nullptr) return;
+void ChanBase::withdraw_receiver() noexcept {
+  if (publish_fence_ == PublishFence::park_bit) {
+    // The registration is ours again only if the park bit still is; otherwise the sender or
+    // closer that took the bit nulls the slot and wakes the waker: hands off (chan_base.hpp).
+    if (unpark_receiver()) take_back_receiver();
+    return;
+  }
   // acq_rel: taking the reference back must not be reordered with the registration.
   if (Waker* mine = rx_waker_.exchange(nullptr, std::memory_order_acq_rel)) mine->release();
+}
+
+void ChanBase::await_receiver_slot() noexcept {
+  // The owner of the previous registration took the park bit and is between its tail CAS and
+  // its null store (writing its message): a few instructions unless it was descheduled, hence
+  // a short spin, then yielding the core to it.
+  // acquire: pairs with wake_parked_receiver's release store of null.
+  for (unsigned spins = 0; rx_waker_.load(std::memory_order_acquire) != nullptr; ++spins) {
+    if (spins < 64) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 void ChanBase::take_and_wake_receiver() noexcept {

@@ -23,10 +23,20 @@ std::size_t select_scan(const SelectEntry *entries, std::size_t count,
   return count;
 }
 
-void select_register(const SelectEntry *entries, std::size_t count,
-                     Waker &waker) noexcept {
-  for (std::size_t i = 0; i < count; ++i)
-    entries[i].base->register_receiver(waker); // replaces the channel's previous
+std::size_t select_park(const SelectEntry *entries, std::size_t count,
+                        std::size_t start, Waker &waker, bool &pending) {
+  pending = false;
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::size_t i = (start + k) % count;
+    // Registers and re-checks by the channel's protocol (chan_base.hpp); a poll
+    // again replaces or keeps the channel's previous registration, never adds.
+    const PopStatus status = entries[i].park(entries[i].base, waker);
+    if (status == PopStatus::ok || status == PopStatus::closed)
+      return i;
+    if (status == PopStatus::pending)
+      pending = true;
+  }
+  return count;
 }
 
 void select_withdraw(const SelectEntry *entries, std::size_t count) noexcept {
@@ -40,16 +50,20 @@ std::size_t select_poll(const SelectEntry *entries, std::size_t count,
   std::size_t ready = select_scan(entries, count, start, pending);
   if (ready != count)
     return ready;
-  select_register(entries, count, waker);
   for (;;) {
-    ready = select_scan(entries, count, start,
-                        pending); // re-check after registering: chan_base.hpp
+    ready = select_park(entries, count, start, waker, pending);
     if (ready != count || !pending)
+      return ready; // ready, or registered with every channel, all re-checked
+    // A message is being written: its sender claimed its slot before we
+    // registered there, so it may never wake us. Wait for it to land (keeping
+    // the other registrations), then park again if, against expectation,
+    // nothing is ready.
+    do {
+      std::this_thread::yield();
+      ready = select_scan(entries, count, start, pending);
+    } while (ready == count && pending);
+    if (ready != count)
       return ready;
-    // A message is being written: its sender may have looked for a waker
-    // before we registered, so it may never wake us. Wait for it to land
-    // (keeping the registrations; polling again would replace them anyway).
-    std::this_thread::yield();
   }
 }
 
@@ -68,9 +82,8 @@ std::size_t select_ready(const SelectEntry *entries, std::size_t count,
       std::this_thread::yield(); // parking would be a waste
     } else {
       Parker &me = Parker::current();
-      select_register(entries, count, me);
-      ready = select_scan(entries, count, start,
-                          pending); // re-check after registering: chan_base.hpp
+      ready = select_park(entries, count, start, me,
+                          pending); // registers, re-checks: chan_base.hpp
       bool woken = true;
       if (ready == count && !pending)
         woken = park_until(me, deadline);

@@ -54,16 +54,22 @@ enum class SelectError { timeout };
 
 namespace detail {
 
-// Type-erased view of one receiver's channel for the select loops.
+// Type-erased view of one receiver's channel for the select loops. `park` registers the waker
+// and re-checks by the channel's own protocol (Chan::park_receiver); withdrawing is
+// ChanBase::deregister_receiver for every flavor.
 struct SelectEntry {
   ChanBase* base;
   PopStatus (*poll)(ChanBase*);
+  PopStatus (*park)(ChanBase*, Waker&);
 };
 
 template <class T>
 SelectEntry select_entry(Receiver<T>& rx) {
   Chan<T>& chan = ChannelAccess::chan(rx);
-  return {&chan, [](ChanBase* base) { return static_cast<Chan<T>*>(base)->poll(); }};
+  return {&chan, [](ChanBase* base) { return static_cast<Chan<T>*>(base)->poll(); },
+          [](ChanBase* base, Waker& waker) {
+            return static_cast<Chan<T>*>(base)->park_receiver(waker);
+          }};
 }
 
 // Where a new select starts its scans (rotates per thread; in [0, count)).
@@ -72,8 +78,13 @@ std::size_t select_start(std::size_t count) noexcept;
 // message is being written right now (a sender claimed a slot and has not published it yet).
 std::size_t select_scan(const SelectEntry* entries, std::size_t count, std::size_t start,
                         bool& pending);
-// Registers `waker` as the receiver waker of every entry (replacing what each channel held).
-void select_register(const SelectEntry* entries, std::size_t count, Waker& waker) noexcept;
+// Registers `waker` as the receiver waker of every entry from `start`, each re-checking its
+// channel (Chan::park_receiver): the index of an entry found ready, or `count`. `pending` tells
+// whether a channel has a message being written (that channel was left unregistered: the
+// message lands shortly and makes it ready). Registrations made stay, whatever the result: the
+// caller withdraws them.
+std::size_t select_park(const SelectEntry* entries, std::size_t count, std::size_t start,
+                        Waker& waker, bool& pending);
 // Withdraws every entry's receiver waker (no effect where a sender already took it).
 void select_withdraw(const SelectEntry* entries, std::size_t count) noexcept;
 // The poll step: the index of a ready entry, or `count` after registering `waker` with every

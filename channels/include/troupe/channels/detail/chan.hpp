@@ -65,7 +65,8 @@ class Chan final : public ChanBase {
  public:
   struct Unbounded {};
   explicit Chan(std::size_t capacity)
-      : queue_(capacity == 0 ? Queue(std::in_place_index<2>)
+      : ChanBase(capacity == 0 ? PublishFence::rmw : PublishFence::park_bit),
+        queue_(capacity == 0 ? Queue(std::in_place_index<2>)
                              : Queue(std::in_place_index<0>, capacity)) {
     if (capacity > 0) prepare_asymmetric_fence();  // bounded receives use light_fence()
   }
@@ -91,21 +92,13 @@ class Chan final : public ChanBase {
   // Closes the channel for every sender; wakes everyone who waits. Idempotent. Called by a
   // sender (any thread for Sender, the producer for SpscSender).
   void close() noexcept {
-    visit([](auto& q) { return q.close(); });
-    wake_receiver();
+    visit([this](auto& q) { close_queue(q, false); });
     wake_all_senders();
   }
   // The same, called by the receiver: a single-producer queue must know who closed it (see
   // spsc_queue.hpp). Consumer only.
   void close_by_receiver() noexcept {
-    visit([](auto& q) {
-      if constexpr (std::is_same_v<std::decay_t<decltype(q)>, SpscQueue<T>>) {
-        return q.close_by_consumer();
-      } else {
-        return q.close();
-      }
-    });
-    wake_receiver();
+    visit([this](auto& q) { close_queue(q, true); });
     wake_all_senders();
   }
 
@@ -133,13 +126,18 @@ class Chan final : public ChanBase {
           if (status == PopStatus::ok) return popped<std::decay_t<decltype(q)>>();
           if (status == PopStatus::closed) return RecvStatus::closed;
         }
-        register_receiver(waker);
-        const PopStatus again = q.poll();  // re-check after registering: see chan_base.hpp
+        const PopStatus again = park_receiver_on(q, waker);
         if (again == PopStatus::empty) return RecvStatus::empty;
-        deregister_receiver();
         if (again == PopStatus::pending) std::this_thread::yield();
       }
     });
+  }
+  // Registers `waker` as the receiver's waker and re-checks the queue (the protocol of the
+  // flavor, chan_base.hpp): empty once it is registered and nothing is queued, so the next send
+  // or the close wakes it; otherwise what was found (ok, pending or closed), with nothing left
+  // registered by this call. select's parking step. Consumer only.
+  PopStatus park_receiver(Waker& waker) {
+    return visit([&](auto& q) { return park_receiver_on(q, waker); });
   }
   // One non-blocking attempt; on Full, `waker` is registered and woken when a slot frees or the
   // channel closes. Not for rendezvous channels (they complete only with a waiting receiver).
@@ -172,7 +170,7 @@ class Chan final : public ChanBase {
       if constexpr (kIsRendezvous<Q>) {
         return q.offer_taken(wait.offer) ? SendStatus::ok : SendStatus::full;
       } else {
-        const PushStatus status = q.try_push(value);
+        const PushStatus status = push(q, value);
         if (status != PushStatus::full) (void)withdraw_sender(wait);
         return pushed<Q>(status);
       }
@@ -238,24 +236,107 @@ class Chan final : public ChanBase {
 
   template <class Q>
   static constexpr bool kIsRendezvous = std::is_same_v<Q, Rendezvous<T>>;
+  // The bounded MPSC queue keeps the receiver's park bit in its tail (PublishFence::park_bit):
+  // its senders and its close wake through the bit, never through wake_receiver().
+  template <class Q>
+  static constexpr bool kParksInTail = std::is_same_v<Q, ArrayQueue<T>>;
   // Bounded queues free slots that a parked sender may wait for (ChanBase::slot_freed).
   template <class Q>
   static constexpr bool kIsBounded =
       std::is_same_v<Q, ArrayQueue<T>> || std::is_same_v<Q, SpscQueue<T>>;
 
+  // One push attempt. A claim that took the park bit wakes the parked receiver here.
+  template <class Q>
+  PushStatus push(Q& q, T& value) {
+    if constexpr (kParksInTail<Q>) {
+      bool must_wake = false;
+      const PushStatus status = q.try_push(value, must_wake);
+      if (must_wake) wake_parked_receiver();
+      return status;
+    } else {
+      return q.try_push(value);
+    }
+  }
+
   template <class Q>
   SendStatus pushed(PushStatus status) noexcept {
     if (status == PushStatus::ok) {
-      if constexpr (!kIsRendezvous<Q>) wake_receiver();
+      if constexpr (!kIsRendezvous<Q> && !kParksInTail<Q>) wake_receiver();
       return SendStatus::ok;
     }
     return status == PushStatus::full ? SendStatus::full : SendStatus::closed;
   }
 
+  // Closes the queue and wakes the receiver, through the park bit or through wake_receiver().
+  template <class Q>
+  void close_queue(Q& q, bool by_receiver) noexcept {
+    if constexpr (kParksInTail<Q>) {
+      bool must_wake = false;
+      (void)q.close(must_wake);
+      if (must_wake) wake_parked_receiver();
+    } else {
+      if constexpr (std::is_same_v<Q, SpscQueue<T>>) {
+        if (by_receiver) {
+          (void)q.close_by_consumer();
+        } else {
+          (void)q.close();
+        }
+      } else {
+        (void)q.close();
+      }
+      wake_receiver();
+    }
+  }
+
+  template <class Q>
+  PopStatus park_receiver_on(Q& q, Waker& waker) {
+    if constexpr (kParksInTail<Q>) {
+      return park_on_tail(q, waker);
+    } else {
+      register_receiver(waker);
+      const PopStatus again = q.poll();  // re-check after registering: see chan_base.hpp
+      if (again != PopStatus::empty) deregister_receiver();
+      return again;
+    }
+  }
+
+  // The receiver's side of the park_bit protocol (chan_base.hpp). Consumer only.
+  PopStatus park_on_tail(ArrayQueue<T>& q, Waker& waker) noexcept {
+    for (;;) {
+      if (Waker* current = receiver_waker()) {
+        // Polled again while registered. The same waker keeps its registration: either the
+        // park bit is still set, or the sender or closer that took it is about to wake this
+        // very waker (and a stale read here means that wake is still to be delivered: a wake
+        // already consumed would have made its null store visible), so a poll follows either
+        // way. Another waker: take the bit back, or wait until its owner is done with the slot.
+        if (current == &waker) return PopStatus::empty;
+        if (q.try_unpark()) {
+          take_back_receiver();
+        } else {
+          await_receiver_slot();
+        }
+      }
+      publish_receiver(waker);
+      if (q.try_park()) return PopStatus::empty;
+      // The tail moved (a claim, maybe still being written) or the channel closed: no sender
+      // saw this registration, so it is ours to take back. Say what is there.
+      take_back_receiver();
+      const PopStatus now = q.poll();
+      if (now != PopStatus::empty) return now;
+      // (Not expected: a failed park means the tail left `head`. Park again rather than report
+      // an empty channel with no registration.)
+    }
+  }
+
+  bool unpark_receiver() noexcept override {
+    auto* array = std::get_if<0>(&queue_);
+    return array != nullptr && array->try_unpark();
+  }
+
   // The fast path (one attempt) stays small enough to inline; waiting lives out of line.
   template <class Q>
   SendStatus send_on(Q& q, T& value, Clock::time_point deadline, bool block) {
-    const PushStatus status = q.try_push(value);
+    const PushStatus status = push(q, value);
     if (status != PushStatus::full || !block) return pushed<Q>(status);
     return send_wait(q, value, deadline);
   }
@@ -270,19 +351,19 @@ class Chan final : public ChanBase {
       SpinWait spin;
       for (;;) {
         while (spin.spin()) {
-          status = q.try_push(value);
+          status = push(q, value);
           if (status != PushStatus::full) return pushed<Q>(status);
         }
         Parker& me = Parker::current();
         register_sender(me);
-        status = q.try_push(value);  // re-check after registering: see chan_base.hpp
+        status = push(q, value);  // re-check after registering: see chan_base.hpp
         if (status != PushStatus::full) {
           deregister_sender(me);
           return pushed<Q>(status);
         }
         const bool woken = park_until(me, deadline);
         deregister_sender(me);
-        status = q.try_push(value);
+        status = push(q, value);
         if (status != PushStatus::full) return pushed<Q>(status);
         if (!woken) return SendStatus::timeout;
         spin.reset();
@@ -300,11 +381,11 @@ class Chan final : public ChanBase {
   // One attempt; on full, a bounded queue registers `waker` and tries once more (poll_send).
   template <class Q>
   SendStatus poll_send_on(Q& q, T& value, Waker& waker) {
-    PushStatus status = q.try_push(value);
+    PushStatus status = push(q, value);
     if constexpr (kIsBounded<Q>) {
       if (status == PushStatus::full) {
         register_sender(waker);
-        status = q.try_push(value);  // re-check after registering: see chan_base.hpp
+        status = push(q, value);  // re-check after registering: see chan_base.hpp
         if (status != PushStatus::full) deregister_sender(waker);
       }
     }
@@ -344,13 +425,10 @@ class Chan final : public ChanBase {
           std::this_thread::yield();
         } else {
           Parker& me = Parker::current();
-          register_receiver(me);
-          if (q.poll() == PopStatus::empty) {  // re-check after registering: see chan_base.hpp
+          if (park_receiver_on(q, me) == PopStatus::empty) {  // registered, re-checked
             const bool woken = park_until(me, deadline);
             deregister_receiver();
             if (!woken && q.poll() == PopStatus::empty) return RecvStatus::timeout;
-          } else {
-            deregister_receiver();
           }
           spin.reset();
         }
