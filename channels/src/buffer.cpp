@@ -1,6 +1,8 @@
 // Buffer: checks, transfers, and the one place Buffer memory is allocated and freed.
 #include "troupe/channels/buffer.hpp"
 
+#include "troupe/channels/byte_account.hpp"
+
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -65,21 +67,28 @@ void deallocate(std::byte* data, std::size_t /*size*/, std::size_t /*alignment*/
 }  // namespace
 
 Buffer::Buffer(std::size_t size, std::size_t alignment) : alignment_(checked_alignment(alignment)) {
-  data_ = allocate(size, alignment_, Fill::zero);
+  charge_new(size);
+  data_ = allocate_charged(size, alignment_, true);
   size_ = size;
 }
 
 Buffer Buffer::copy_of(std::span<const std::byte> bytes, std::size_t alignment) {
   const std::size_t effective = checked_alignment(alignment);
-  std::byte* data = allocate(bytes.size(), effective, Fill::none);
-  if (!bytes.empty()) std::memcpy(data, bytes.data(), bytes.size());
-  return Buffer(data, bytes.size(), effective);
+  Buffer made(nullptr, 0, effective);
+  made.charge_new(bytes.size());
+  made.data_ = made.allocate_charged(bytes.size(), effective, false);
+  made.size_ = bytes.size();
+  if (!bytes.empty()) std::memcpy(made.data_, bytes.data(), bytes.size());
+  return made;
 }
 
 Buffer::Buffer(Buffer&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
-      alignment_(std::exchange(other.alignment_, 0)) {}
+      alignment_(std::exchange(other.alignment_, 0)),
+      account_(std::exchange(other.account_, nullptr)) {
+  follow_owner();
+}
 
 Buffer& Buffer::operator=(Buffer&& other) noexcept {
   if (this != &other) {
@@ -87,6 +96,8 @@ Buffer& Buffer::operator=(Buffer&& other) noexcept {
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
     alignment_ = std::exchange(other.alignment_, 0);
+    account_ = std::exchange(other.account_, nullptr);
+    follow_owner();
   }
   return *this;
 }
@@ -97,15 +108,55 @@ Buffer::~Buffer() {
 
 void Buffer::release() noexcept {
   if (data_ != nullptr) deallocate(data_, size_, alignment_);
+  leave_account();
   data_ = nullptr;
   size_ = 0;
 }
 
 Buffer Buffer::clone() const {
   check_attached("Buffer::clone");
-  std::byte* data = allocate(size_, alignment_, Fill::none);
-  if (size_ != 0) std::memcpy(data, data_, size_);
-  return Buffer(data, size_, alignment_);
+  Buffer made(nullptr, 0, alignment_);
+  made.charge_new(size_);
+  made.data_ = made.allocate_charged(size_, alignment_, false);
+  made.size_ = size_;
+  if (size_ != 0) std::memcpy(made.data_, data_, size_);
+  return made;
+}
+
+// --- byte accounting (byte_account.hpp) ------------------------------------------------------
+
+void Buffer::charge_new(std::size_t size) {
+  ByteAccount* current = ByteAccount::current();
+  if (current == nullptr || size == 0) return;
+  current->charge_allocation(size);  // throws past the limit: nothing charged
+  current->retain();
+  account_ = current;
+}
+
+std::byte* Buffer::allocate_charged(std::size_t size, std::size_t alignment, bool zero) {
+  try {
+    return allocate(size, alignment, zero ? Fill::zero : Fill::none);
+  } catch (...) {
+    leave_account();  // the allocator refused: give the charge back
+    throw;
+  }
+}
+
+void Buffer::follow_owner() noexcept {
+  ByteAccount* current = ByteAccount::current();
+  if (current == account_ || data_ == nullptr) return;
+  leave_account();
+  if (current == nullptr) return;  // moved outside every owner: no one holds it on account
+  current->charge_transfer(size_);
+  current->retain();
+  account_ = current;
+}
+
+void Buffer::leave_account() noexcept {
+  if (account_ == nullptr) return;
+  account_->refund(size_);
+  account_->release();
+  account_ = nullptr;
 }
 
 void Buffer::check_attached(const char* what) const {

@@ -118,6 +118,7 @@ void RawTask::wake_joiner() noexcept {
 }
 
 void RawTask::destroy() noexcept {
+  if (byte_account != nullptr) byte_account->release();
   Scheduler* owner = scheduler;
   delete this;
   if (owner != nullptr) release_scheduler_ref(owner);

@@ -299,6 +299,7 @@ bool Worker::park() {
 
 void Worker::run_task(RawTask* task) {
   tls_polled_task = task;
+  ByteAccount::set_current(task->byte_account);
   in_task = true;
   coop_budget = kCoopBudget;
   poll_seq.store(poll_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -317,6 +318,7 @@ void Worker::run_task(RawTask* task) {
   end_of_poll_handshake();
   coop_budget = kUnlimitedBudget;
   in_task = false;
+  ByteAccount::set_current(nullptr);
   tls_polled_task = nullptr;
 
   if (done) {
@@ -698,10 +700,13 @@ void Scheduler::blocking_loop(std::list<BlockingThread>::iterator self) {
     // intake, every job left in the registry is one that will never start.
     registry_.remove(task);
     lock.unlock();
-    if (task->cancel_requested()) {
-      task->drop();
-    } else {
-      task->run();
+    {
+      ByteAccount::Scope account(task->byte_account);
+      if (task->cancel_requested()) {
+        task->drop();
+      } else {
+        task->run();
+      }
     }
     finish(task);
     lock.lock();

@@ -31,6 +31,9 @@
 // Allocation. The constructor and clone() allocate once (zero-filled pages come from calloc for
 // the default alignment, so a large zeroed Buffer costs no more than the pages it touches);
 // nothing else allocates. All Buffer memory is obtained and returned in one place (buffer.cpp).
+// Byte quotas: a Buffer is charged to the thread's current ByteAccount when it is allocated or
+// moved in from another owner (byte_account.hpp); past an account's limit an allocation throws
+// Error(resource_exhausted) naming the owner.
 //
 // Thread-safety. A Buffer is a value with one owner, like std::vector: one thread at a time
 // uses it (it may move between threads, which is what it is for); const member functions may
@@ -54,6 +57,8 @@
 #include "troupe/channels/sendable.hpp"
 
 namespace troupe {
+
+class ByteAccount;
 
 class Buffer {
  public:
@@ -158,6 +163,13 @@ class Buffer {
       : data_(data), size_(size), alignment_(alignment) {}
 
   void release() noexcept;
+  // The byte quota (byte_account.hpp): charge the current account for a new allocation,
+  // allocate (refunding if the allocator refuses), follow the current account after a move,
+  // and leave the account (refund).
+  void charge_new(std::size_t size);
+  std::byte* allocate_charged(std::size_t size, std::size_t alignment, bool zero);
+  void follow_owner() noexcept;
+  void leave_account() noexcept;
   void check_attached(const char* what) const;
   [[nodiscard]] std::size_t checked_index(std::size_t index) const;
   [[nodiscard]] std::size_t whole_view(std::size_t element_size, std::size_t element_align) const;
@@ -167,6 +179,7 @@ class Buffer {
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;
   std::size_t alignment_ = kDefaultAlignment;  // 0 marks a detached Buffer
+  ByteAccount* account_ = nullptr;  // charged for size_ bytes; holds a reference
 };
 
 // A Buffer owns its bytes, and moving it takes them along.

@@ -100,6 +100,10 @@ struct RuntimeOptions {
 struct SpawnOptions {
   std::string_view name;      // shown in the shutdown report
   std::stop_token stop_token; // stopping it cancels the task (as JoinHandle::cancel)
+  // Installed as the thread's current ByteAccount around each poll of the task, so the
+  // Buffers the task allocates or takes in are charged to it (byte_account.hpp). The task
+  // holds a reference. Null: none.
+  ByteAccount* byte_account = nullptr;
 };
 
 // One task still alive at shutdown.
@@ -156,6 +160,10 @@ class [[nodiscard]] JoinHandle {
   [[nodiscard]] std::uint64_t id() const { return checked("id").id; }
   // Requests cancellation: the task is dropped at its next await point. Returns at once.
   void cancel() { checked("cancel").request_cancel(); }
+  // Wakes the task as its Waker would: the operation it awaits is polled again, and its code
+  // sees nothing unless that operation now completes (a spurious wake). For operations that
+  // also watch state outside any channel (an actor's control lane). No effect once finished.
+  void wake() { checked("wake").wake(); }
   // Lets the task run on with nobody to join it.
   void detach() noexcept { reset(); }
 
@@ -276,6 +284,10 @@ class Runtime {
     } catch (...) {
       cell->discard_unspawned();  // its only references: frees the cell and the coroutine frame
       throw;
+    }
+    if (options.byte_account != nullptr) {
+      options.byte_account->retain();  // released with the task (RawTask::destroy)
+      cell->byte_account = options.byte_account;
     }
     cell->retain();  // the handle's reference (the scheduler keeps the first)
     JoinHandle<T> handle(cell);

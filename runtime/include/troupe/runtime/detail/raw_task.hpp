@@ -45,6 +45,7 @@
 #include <string>
 
 #include "troupe/channels/awaitable.hpp"
+#include "troupe/channels/byte_account.hpp"
 #include "troupe/channels/waker.hpp"
 
 namespace troupe::detail {
@@ -132,6 +133,7 @@ class RawTask : public Waker {
   RawTask* live_next = nullptr;
   std::uint64_t id = 0;
   std::string name;                 // optional, for the shutdown report
+  ByteAccount* byte_account = nullptr;  // SpawnOptions::byte_account (a reference), or null
   Ending ending = Ending::running;  // written before kComplete, read after is_complete()
   std::exception_ptr error;         // when ending == exception
 
