@@ -1,5 +1,8 @@
 #include "troupe/actors/actor.hpp"
 
+#include "troupe/actors/registry.hpp"
+#include "troupe/actors/supervisor.hpp"
+
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -18,6 +21,26 @@ std::string_view to_string(ExitCode code) noexcept {
       return "start_failed";
     case ExitCode::shut_down:
       return "shut_down";
+    case ExitCode::resource_exhausted:
+      return "resource_exhausted";
+    case ExitCode::stopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(ActorState state) noexcept {
+  switch (state) {
+    case ActorState::starting:
+      return "starting";
+    case ActorState::idle:
+      return "idle";
+    case ActorState::handling:
+      return "handling";
+    case ActorState::restarting:
+      return "restarting";
+    case ActorState::exited:
+      return "exited";
   }
   return "unknown";
 }
@@ -44,6 +67,10 @@ std::atomic<std::uint64_t> next_actor_id{0};
 std::atomic<std::uint64_t> live_cells{0};
 }  // namespace
 
+std::uint64_t new_actor_id() noexcept {
+  return next_actor_id.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 std::string describe_exception(const std::exception_ptr& error) {
   if (!error) return "no exception";
   try {
@@ -56,15 +83,35 @@ std::string describe_exception(const std::exception_ptr& error) {
 }
 
 ActorCell::ActorCell(std::string name_, std::optional<Sender<ActorEvent>> events,
-                     Overflow overflow_)
-    : id(next_actor_id.fetch_add(1, std::memory_order_relaxed) + 1),
+                     Overflow overflow_, std::size_t byte_quota)
+    : id(new_actor_id()),
       name(std::move(name_)),
       overflow(overflow_),
+      account(byte_quota == 0 ? nullptr
+                              : ByteAccount::create(byte_quota, "actor " + std::to_string(id) +
+                                                                    (name.empty() ? ""
+                                                                                  : " '" + name +
+                                                                                        "'"))),
       events_(std::move(events)) {
   live_cells.fetch_add(1, std::memory_order_relaxed);
 }
 
-ActorCell::~ActorCell() { live_cells.fetch_sub(1, std::memory_order_relaxed); }
+ActorCell::~ActorCell() {
+  registry_remove(*this);
+  if (mailbox_ != nullptr) mailbox_->drop_ref();
+  if (account != nullptr) account->release();
+  live_cells.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ActorCell::watch_mailbox(ChanBase& chan, std::size_t (*depth)(const ChanBase&)) noexcept {
+  chan.add_ref();
+  mailbox_ = &chan;
+  mailbox_depth_ = depth;
+}
+
+void ActorCell::throw_quota_exceeded() const {
+  throw Error(ErrorCode::resource_exhausted, account->describe());
+}
 
 std::uint64_t ActorCell::live() noexcept { return live_cells.load(std::memory_order_relaxed); }
 
@@ -91,18 +138,120 @@ void ActorCell::attach(JoinHandle<void> task) {
   std::lock_guard lock(mutex_);
   task_ = std::move(task);
   if (terminate_requested_.load(std::memory_order_relaxed)) task_.cancel();
+  // A control message posted before the task was known found nobody to wake.
+  if (control_pending_.load(std::memory_order_relaxed)) task_.wake();
 }
 
-void ActorCell::request_terminate() {
-  // release: pairs with the actor's acquire in terminate_requested().
-  terminate_requested_.store(true, std::memory_order_release);
+void ActorCell::request_terminate(ExitCode code, std::string reason) {
   std::lock_guard lock(mutex_);
+  if (!terminate_requested_.load(std::memory_order_relaxed)) {
+    stop_code_ = code;
+    stop_reason_ = std::move(reason);
+    // release: pairs with the actor's acquire in terminate_requested().
+    terminate_requested_.store(true, std::memory_order_release);
+  }
   if (task_.valid() && !task_.is_finished()) task_.cancel();
 }
 
+void ActorCell::post_restart() {
+  std::lock_guard lock(mutex_);
+  if (has_exited_) return;
+  control_.restart = true;
+  // release: pairs with control_pending()'s acquire.
+  control_pending_.store(true, std::memory_order_release);
+  if (task_.valid()) task_.wake();
+}
+
+void ActorCell::post_down(ActorDown down) {
+  std::lock_guard lock(mutex_);
+  if (has_exited_) return;
+  control_.downs.push_back(std::move(down));
+  // release: pairs with control_pending()'s acquire.
+  control_pending_.store(true, std::memory_order_release);
+  if (task_.valid()) task_.wake();
+}
+
+ActorCell::Control ActorCell::take_control() {
+  std::lock_guard lock(mutex_);
+  control_pending_.store(false, std::memory_order_relaxed);  // the lock orders it with posts
+  return std::exchange(control_, Control{});
+}
+
+void ActorCell::on_exit(std::function<void(const ActorDown&)> hook) {
+  std::unique_lock lock(mutex_);
+  if (!has_exited_) {
+    exit_hooks_.push_back(std::move(hook));
+    return;
+  }
+  ActorDown down{id, name, exit_code_, failure_};  // final once has_exited_ is set
+  lock.unlock();
+  hook(down);
+}
+
+bool ActorCell::restart_after_failure(ExitCode code) {
+  if (supervisor == nullptr) return false;
+  if (!supervisor->child_failed(child_index, code, failure_)) return false;
+  restarts.fetch_add(1, std::memory_order_relaxed);
+  emit(ActorEvent::Kind::restart, code);
+  return true;
+}
+
 void ActorCell::record_exit(ExitCode code) noexcept {
-  exit_code_ = code;
-  exited.count_down();  // publishes exit_code_ to every waiter (Latch's ordering)
+  std::vector<std::function<void(const ActorDown&)>> hooks;
+  {
+    std::lock_guard lock(mutex_);
+    if (terminate_requested_.load(std::memory_order_relaxed) && code == stop_code_ &&
+        failure_.empty()) {
+      failure_ = stop_reason_;
+    }
+    exit_code_ = code;
+    has_exited_ = true;
+    set_state(ActorState::exited);
+    hooks.swap(exit_hooks_);
+    control_ = Control{};  // nobody will take it now
+  }
+  const ActorDown down{id, name, code, failure_};
+  for (auto& hook : hooks) hook(down);
+  exited.count_down();  // publishes exit_code_ and failure_ to every waiter (Latch's ordering)
+}
+
+ExitCode fail_with(ActorCell& cell, const std::exception_ptr& error, ExitCode otherwise) {
+  ExitCode code = otherwise;
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::resource_exhausted) code = ExitCode::resource_exhausted;
+  } catch (...) {
+  }
+  std::string what = describe_exception(error);
+  cell.set_failure(what);
+  cell.emit(ActorEvent::Kind::error, code, std::move(what), error);
+  return code;
+}
+
+namespace {
+bool propagates(ExitCode code) noexcept {
+  return code == ExitCode::failed || code == ExitCode::start_failed ||
+         code == ExitCode::resource_exhausted || code == ExitCode::stopped;
+}
+void stop_on_failure(ActorCell& of, const std::shared_ptr<ActorCell>& other) {
+  std::weak_ptr<ActorCell> weak = other;
+  of.on_exit([weak](const ActorDown& down) {
+    if (!propagates(down.code)) return;
+    if (auto cell = weak.lock()) {
+      cell->request_terminate(ExitCode::stopped,
+                              "linked actor " + std::to_string(down.actor) +
+                                  (down.name.empty() ? "" : " '" + down.name + "'") + " ended (" +
+                                  std::string(to_string(down.code)) +
+                                  (down.what.empty() ? "" : ": " + down.what) + ")");
+    }
+  });
+}
+}  // namespace
+
+void link_cells(const std::shared_ptr<ActorCell>& a, const std::shared_ptr<ActorCell>& b) {
+  stop_on_failure(*a, b);
+  stop_on_failure(*b, a);
 }
 
 }  // namespace detail

@@ -47,14 +47,28 @@
 // on. If the failing message was an ask, the asker receives that exception (AskErrc::failed).
 // The actor also stops when every ActorRef to it is gone (ExitCode::normal, after it has
 // handled what was queued), on terminate() (ExitCode::terminated: it stops at its next await
-// point, abandoning a suspended coroutine handler), and when its Runtime shuts down
+// point, abandoning a suspended coroutine handler), when its supervisor escalates or a linked
+// actor fails (ExitCode::stopped, likewise), and when its Runtime shuts down
 // (ExitCode::shut_down). Whatever is still queued when it stops is a dead letter: each is
 // counted and destroyed, and the ask among them resolves with AskErrc::dead at once. A message
 // sent to an actor that has stopped comes back (Closed) and is counted as a dead letter too.
 //
 // Events. ActorOptions::events, a Sender<ActorEvent>, receives 'online', 'error' and 'exit'
 // for this actor, in that order (an unbounded channel is best: an event that does not fit is
-// counted in ActorStats::lost_events, never waited for).
+// counted in ActorStats::lost_events, never waited for). A supervised actor that is rebuilt
+// emits 'restart' and 'online' again instead of 'exit' (supervisor.hpp).
+//
+// Control lane. Supervision requests (restart) and death-watch notices (ActorDown, see
+// troupe::watch) do not go through the mailbox: they are never dropped, never wait for room in
+// a full mailbox, and are taken before the next queued message (after the current one).
+// terminate() and stops by a supervisor or a link do not wait for the mailbox either: they
+// cancel the actor's task at its next await point.
+//
+// Byte quota. ActorOptions::byte_quota bounds the bytes of Buffers the actor holds: those it
+// allocates and those transferred to it (moved out of its mailbox, into its state). An
+// allocation past it throws Error(resource_exhausted) in the handler; either way the actor
+// fails after that message with ExitCode::resource_exhausted (its supervisor may restart it;
+// the Buffers of the failed actor are released). Nothing else in the process is affected.
 //
 // Thread-safety: ActorRef is a copyable handle; every member function is thread-safe (like
 // Sender). The actor object itself is touched only by its own task. Memory ordering:
@@ -69,6 +83,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -78,8 +93,11 @@
 #include <thread>
 #include <tuple>
 #include <type_traits>
+#include <typeindex>
 #include <utility>
+#include <vector>
 
+#include "troupe/channels/byte_account.hpp"
 #include "troupe/channels/channel.hpp"
 #include "troupe/channels/oneshot.hpp"
 #include "troupe/channels/sendable.hpp"
@@ -98,14 +116,27 @@ enum class ExitCode : int {
   terminated = 2,    // terminate() was called
   start_failed = 3,  // the constructor or on_start threw: 'online' never came
   shut_down = 4,     // its Runtime shut down
+  resource_exhausted = 5,  // it ran past a resource limit (Error(resource_exhausted) escaped)
+  stopped = 6,       // stopped by its supervisor's escalation or a linked actor's failure
 };
 [[nodiscard]] std::string_view to_string(ExitCode code) noexcept;
+
+// What an actor is doing (ActorInfo, registry.hpp).
+enum class ActorState : std::uint8_t {
+  starting,    // constructor / on_start running, or not yet scheduled
+  idle,        // waiting for mail
+  handling,    // running a handler (or suspended inside a coroutine handler)
+  restarting,  // being rebuilt by its supervisor
+  exited,      // ended (its cell is still referenced)
+};
+[[nodiscard]] std::string_view to_string(ActorState state) noexcept;
 
 // What to do with a message for a full mailbox (see the header comment).
 enum class Overflow : std::uint8_t { backpressure, reject, drop_newest };
 
 struct ActorEvent {
-  enum class Kind : std::uint8_t { online, error, exit };
+  // restart: a supervisor rebuilt the actor (after its error, or a sibling's); online follows.
+  enum class Kind : std::uint8_t { online, error, exit, restart };
   Kind kind = Kind::online;
   std::uint64_t actor = 0;           // ActorRef::id()
   std::string name;                  // ActorOptions::name
@@ -122,6 +153,12 @@ struct ActorOptions {
   std::size_t mailbox_capacity = 1024;    // 0: unbounded
   Overflow overflow = Overflow::backpressure;
   std::optional<Sender<ActorEvent>> events;  // where 'online', 'error' and 'exit' go
+  // The most bytes of Buffers the actor may hold (0: no limit): what it allocates and what is
+  // transferred to it (byte_account.hpp). Past it the actor fails with
+  // ExitCode::resource_exhausted; other actors are not affected.
+  std::size_t byte_quota = 0;
+  // Register `name` for troupe::lookup (registry.hpp): unique among registered live actors.
+  bool register_name = false;
 };
 
 // A snapshot of an actor's counters.
@@ -131,8 +168,21 @@ struct ActorStats {
   std::uint64_t dropped = 0;       // dropped by Overflow::drop_newest
   std::uint64_t rejected = 0;      // handed back because the mailbox was full
   std::uint64_t lost_events = 0;   // events that did not fit the events channel
+  std::uint64_t restarts = 0;      // times a supervisor rebuilt it
+  std::size_t bytes_held = 0;      // bytes of Buffers charged to it now (with a byte_quota)
+  std::size_t bytes_peak = 0;      // the most it held at once
   std::size_t mailbox_depth = 0;   // messages queued now
 };
+
+// What a watcher receives when an actor it watches (troupe::watch) has exited.
+struct ActorDown {
+  std::uint64_t actor = 0;           // ActorRef::id() of the actor that exited
+  std::string name;                  // its ActorOptions::name
+  ExitCode code = ExitCode::normal;  // how it ended
+  std::string what;                  // why, for an abnormal end (the error's what())
+};
+template <>
+inline constexpr bool enable_sendable<ActorDown> = true;
 
 // How a successful tell ended: queued, or dropped by Overflow::drop_newest.
 enum class Told : std::uint8_t { queued, dropped };
@@ -201,10 +251,17 @@ using ReplyTo = OneshotSender<Reply<R>>;
 // what() of an exception, for messages.
 std::string describe_exception(const std::exception_ptr& error);
 
+class SupervisorCore;  // supervisor.hpp
+
+// A fresh id for an actor or a supervisor (never 0).
+std::uint64_t new_actor_id() noexcept;
+
 // The state shared by an actor's task and its refs (the non-template part lives in actor.cpp).
+// Thread-safety: every member function may be called from any thread unless it says otherwise.
 class ActorCell {
  public:
-  ActorCell(std::string name, std::optional<Sender<ActorEvent>> events, Overflow overflow);
+  ActorCell(std::string name, std::optional<Sender<ActorEvent>> events, Overflow overflow,
+            std::size_t byte_quota);
   ~ActorCell();
   ActorCell(const ActorCell&) = delete;
   ActorCell& operator=(const ActorCell&) = delete;
@@ -212,36 +269,117 @@ class ActorCell {
   const std::uint64_t id;
   const std::string name;
   const Overflow overflow;
+  ByteAccount* const account;  // the byte quota's account (a reference), or null
+
+  // Fails the actor (throws Error(resource_exhausted)) if it went past its byte quota. Its own
+  // task only.
+  void check_quota() const {
+    if (account != nullptr && account->exceeded()) throw_quota_exceeded();
+  }
 
   // Counters: relaxed, each a statistic read as a snapshot.
   std::atomic<std::uint64_t> received{0}, dead_letters{0}, dropped{0}, rejected{0},
-      lost_events{0};
+      lost_events{0}, restarts{0};
+  // What the actor does now; relaxed: a statistic, written by its own task.
+  std::atomic<ActorState> state{ActorState::starting};
+  void set_state(ActorState now) noexcept { state.store(now, std::memory_order_relaxed); }
+
+  // The mailbox, for its depth (a channel reference, not a sender: it never keeps the actor
+  // alive). Set once before the task starts.
+  void watch_mailbox(ChanBase& chan, std::size_t (*depth)(const ChanBase&)) noexcept;
+  [[nodiscard]] std::size_t mailbox_depth() const noexcept {
+    return mailbox_ == nullptr ? 0 : mailbox_depth_(*mailbox_);
+  }
+  bool registered = false;  // its name is registered (set before the task starts)
 
   void emit(ActorEvent::Kind kind, ExitCode code = ExitCode::normal, std::string what = {},
             std::exception_ptr error = nullptr) noexcept;
-  // The actor's task, for terminate(). Stored once, right after spawning.
+  // The actor's task, for terminate() and the control lane. Stored once, right after spawning.
   void attach(JoinHandle<void> task);
-  void request_terminate();
+
+  // --- stopping ------------------------------------------------------------------------------
+  // Stops the actor at its next await point with `code` (the first request's code and reason
+  // win): terminate() asks for ExitCode::terminated, a supervisor or a link for stopped.
+  void request_terminate(ExitCode code = ExitCode::terminated, std::string reason = {});
   [[nodiscard]] bool terminate_requested() const noexcept {
+    // acquire: pairs with request_terminate's release: the code and reason are visible.
     return terminate_requested_.load(std::memory_order_acquire);
   }
+  // The requested code; only after terminate_requested() returned true.
+  [[nodiscard]] ExitCode requested_code() const noexcept { return stop_code_; }
 
-  // Exit: recorded once by the task, then `exited` opens.
+  // --- the control lane ----------------------------------------------------------------------
+  // Supervision and death-watch messages bypass the mailbox: never dropped, never blocked by a
+  // full mailbox, and taken before the next queued message. Posting wakes the actor's task.
+  struct Control {
+    bool restart = false;           // rebuild the actor (a sibling failed: one_for_all, ...)
+    std::vector<ActorDown> downs;   // watched actors that exited
+  };
+  void post_restart();
+  void post_down(ActorDown down);
+  [[nodiscard]] bool control_pending() const noexcept {
+    // acquire: pairs with the posting release; take_control's lock orders the rest.
+    return control_pending_.load(std::memory_order_acquire);
+  }
+  Control take_control();  // the actor's own task only
+
+  // --- exit ----------------------------------------------------------------------------------
+  // Runs `hook` with the actor's final exit (a restart is not an exit): on the exiting actor's
+  // thread, or at once on this thread if it has already exited. Hooks must not throw.
+  void on_exit(std::function<void(const ActorDown&)> hook);
+  // Why the actor failed (the error's what()), reported in its ActorDown. Its own task only.
+  void set_failure(std::string what) { failure_ = std::move(what); }
+  // Recorded once by the task: runs the exit hooks, then opens `exited`.
   void record_exit(ExitCode code) noexcept;
   [[nodiscard]] ExitCode exit_code() const noexcept { return exit_code_; }  // after `exited`
   Latch exited{1};
+
+  // --- supervision ---------------------------------------------------------------------------
+  // Set before the actor's task starts, then read-only.
+  std::shared_ptr<SupervisorCore> supervisor;
+  std::size_t child_index = 0;
+  // After a failure (the error event already emitted): true if the actor must be rebuilt,
+  // as its supervisor decided; false (unsupervised, or the supervisor escalated) to exit.
+  bool restart_after_failure(ExitCode code);
 
   // Live actors in the process (created and not yet destroyed cells): a leak check.
   static std::uint64_t live() noexcept;
 
  private:
+  [[noreturn]] void throw_quota_exceeded() const;
+
+  ChanBase* mailbox_ = nullptr;  // holds a channel reference
+  std::size_t (*mailbox_depth_)(const ChanBase&) = nullptr;
   std::mutex mutex_;
   std::optional<Sender<ActorEvent>> events_;  // guarded by mutex_
   JoinHandle<void> task_;                     // guarded by mutex_
-  // release/acquire: the terminating thread's writes are visible to the actor that sees it.
+  Control control_;                           // guarded by mutex_
+  std::vector<std::function<void(const ActorDown&)>> exit_hooks_;  // guarded by mutex_
+  bool has_exited_ = false;                   // guarded by mutex_
+  // release/acquire: the terminating thread's writes (stop_code_, stop_reason_) are visible
+  // to the actor that sees it.
   std::atomic<bool> terminate_requested_{false};
-  ExitCode exit_code_ = ExitCode::normal;  // written before exited.count_down()
+  // release/acquire: the posted control message is visible to the actor that sees the flag.
+  std::atomic<bool> control_pending_{false};
+  ExitCode stop_code_ = ExitCode::terminated;  // written once, before terminate_requested_
+  std::string stop_reason_;                    // likewise
+  std::string failure_;                        // the actor's task only
+  ExitCode exit_code_ = ExitCode::normal;      // written before exited.count_down()
 };
+
+// The process-wide list of cells (registry.cpp): every spawned cell until its destruction.
+void registry_add(ActorCell& cell);
+void registry_remove(ActorCell& cell) noexcept;
+// Stops each cell when the other fails (troupe::link).
+void link_cells(const std::shared_ptr<ActorCell>& a, const std::shared_ptr<ActorCell>& b);
+// Registers the cell's name with a sending handle for look-up (registry.cpp): throws
+// Error(invalid_argument) if the name is empty or taken. Unregistered when the actor exits.
+void register_name(const std::shared_ptr<ActorCell>& cell, std::type_index type,
+                   std::shared_ptr<void> sender);
+// Makes `child` a child of `supervisor` (supervisor.cpp): sets its supervisor and index and
+// hooks its exit. Throws Error(shut_down) once the supervisor has ended.
+void adopt_child(const std::shared_ptr<SupervisorCore>& supervisor,
+                 const std::shared_ptr<ActorCell>& child);
 
 // One message in an actor's mailbox, its type erased: the message, and for an ask where the
 // reply goes. Small messages live inline (no allocation); larger ones on the heap.
@@ -401,6 +539,24 @@ inline constexpr bool enable_sendable<detail::Reply<R>> = Sendable<detail::Store
 // ---- ActorRef -----------------------------------------------------------------------------------
 
 template <class A>
+class ActorRef;
+
+namespace detail {
+// The library's way into an ActorRef (spawning, watch, link, supervision).
+struct ActorRefAccess {
+  template <class A>
+  static ActorRef<A> make(Sender<Envelope<A>> tx, std::shared_ptr<ActorCell> cell) {
+    return ActorRef<A>(std::move(tx), std::move(cell));
+  }
+  template <class A>
+  static const std::shared_ptr<ActorCell>& cell(const ActorRef<A>& ref) {
+    (void)ref.cell();  // throws for an empty handle
+    return ref.cell_;
+  }
+};
+}  // namespace detail
+
+template <class A>
 class ActorRef {
  public:
   ActorRef() = default;  // empty: every operation throws Error(invalid_handle)
@@ -519,13 +675,17 @@ class ActorRef {
     stats.dropped = c.dropped.load(std::memory_order_relaxed);
     stats.rejected = c.rejected.load(std::memory_order_relaxed);
     stats.lost_events = c.lost_events.load(std::memory_order_relaxed);
-    stats.mailbox_depth = tx_.valid() ? tx_.len() : 0;
+    stats.restarts = c.restarts.load(std::memory_order_relaxed);
+    if (c.account != nullptr) {
+      stats.bytes_held = c.account->used();
+      stats.bytes_peak = c.account->peak();
+    }
+    stats.mailbox_depth = c.mailbox_depth();
     return stats;
   }
 
  private:
-  template <class B, class... Args>
-  friend ActorRef<B> spawn_actor(Runtime& runtime, ActorOptions options, Args&&... args);
+  friend struct detail::ActorRefAccess;
 
   ActorRef(Sender<detail::Envelope<A>> tx, std::shared_ptr<detail::ActorCell> cell)
       : tx_(std::move(tx)), cell_(std::move(cell)) {}
@@ -642,8 +802,8 @@ class ActorLife {
   ActorLife& operator=(ActorLife&&) = delete;
   ~ActorLife() {
     if (cell_ == nullptr) return;  // moved from
-    const ExitCode code = code_.value_or(cell_->terminate_requested() ? ExitCode::terminated
-                                                                      : ExitCode::shut_down);
+    const ExitCode code = code_.value_or(
+        cell_->terminate_requested() ? cell_->requested_code() : ExitCode::shut_down);
     mailbox_.close();
     for (;;) {
       auto left = mailbox_.try_recv();
@@ -670,36 +830,147 @@ class ActorLife {
   std::optional<ExitCode> code_;
 };
 
-template <class A, class... Args>
-Task<void> run_actor(ActorLife<A> life, std::tuple<Args...> initial) {
+// What the actor's loop takes next: the control lane (taken first), a message, or the end of
+// the mailbox (every ActorRef gone and nothing queued).
+template <class A>
+struct Mail {
+  bool control = false;
+  std::optional<Envelope<A>> envelope;
+};
+
+// Awaits the control lane and the mailbox at once: a receive whose poll looks at the control
+// flag first. A post wakes the task (JoinHandle::wake), so a receive parked on an empty
+// mailbox is polled again and sees it.
+template <class A>
+class MailOp {
+ public:
+  MailOp(ActorCell& cell, Receiver<Envelope<A>>& mailbox)
+      : cell_(&cell), recv_(ChannelAccess::chan(mailbox)) {}
+  bool ready_now() {
+    if (cell_->control_pending()) return control_ = true;
+    return recv_.ready_now();
+  }
+  bool poll(Waker& waker) {
+    if (cell_->control_pending()) {
+      recv_.cancel(waker);
+      return control_ = true;
+    }
+    return recv_.poll(waker);
+  }
+  void cancel(Waker& waker) noexcept { recv_.cancel(waker); }
+  Mail<A> take() {
+    if (control_) return Mail<A>{true, std::nullopt};
+    return Mail<A>{false, recv_.take()};
+  }
+
+ private:
+  ActorCell* cell_;
+  RecvOp<Envelope<A>> recv_;
+  bool control_ = false;
+};
+
+// Builds the actor from its initial data: once (spawn_actor moves the data in), or on every
+// (re)start from a copy (a supervised child: a restart begins from the original data).
+template <class A, bool kKeepCopy, class... Args>
+class Maker {
+ public:
+  template <class... In>
+  explicit Maker(In&&... in) : data_(std::forward<In>(in)...) {}
+  void operator()(std::optional<A>& actor) {
+    auto build = [&actor](auto&&... args) { actor.emplace(std::forward<decltype(args)>(args)...); };
+    if constexpr (kKeepCopy) {
+      std::apply(build, std::tuple<Args...>(data_));
+    } else {
+      std::apply(build, std::move(data_));
+    }
+  }
+
+ private:
+  std::tuple<Args...> data_;
+};
+
+// An error leaving the actor: resource_exhausted for Error(resource_exhausted), otherwise
+// `otherwise`. Emits 'error' and keeps the description for the actor's ActorDown.
+ExitCode fail_with(ActorCell& cell, const std::exception_ptr& error, ExitCode otherwise);
+
+template <class A, class Make>
+Task<void> run_actor(ActorLife<A> life, Make make) {
   ActorCell& cell = life.cell();
   std::optional<A> actor;
-  try {
-    actor.emplace(std::make_from_tuple<A>(std::move(initial)));
-    if constexpr (HasOnStart<A>) actor->on_start();
-  } catch (...) {
-    std::exception_ptr error = std::current_exception();
-    cell.emit(ActorEvent::Kind::error, ExitCode::start_failed, describe_exception(error), error);
-    life.set(ExitCode::start_failed);
-    co_return;
-  }
-  cell.emit(ActorEvent::Kind::online);
-  try {
-    while (!cell.terminate_requested()) {
-      std::optional<Envelope<A>> envelope = co_await life.mailbox().recv();
-      if (!envelope) break;  // every ActorRef is gone and the mailbox is drained
-      cell.received.fetch_add(1, std::memory_order_relaxed);
-      if (std::optional<Task<void>> rest = envelope->deliver(*actor)) co_await std::move(*rest);
+  for (;;) {  // one round per (re)start
+    if (cell.account != nullptr) cell.account->reset_exceeded();  // a fresh start
+    cell.set_state(ActorState::starting);
+    try {
+      make(actor);
+      if constexpr (HasOnStart<A>) actor->on_start();
+      cell.check_quota();
+    } catch (...) {
+      actor.reset();
+      const ExitCode code = fail_with(cell, std::current_exception(), ExitCode::start_failed);
+      if (cell.restart_after_failure(code)) continue;
+      life.set(code);
+      co_return;
     }
-    if constexpr (HasOnStop<A>) actor->on_stop();
-  } catch (...) {
-    std::exception_ptr error = std::current_exception();
-    cell.emit(ActorEvent::Kind::error, ExitCode::failed, describe_exception(error), error);
-    life.set(ExitCode::failed);
+    cell.emit(ActorEvent::Kind::online);
+    bool restart = false;
+    std::exception_ptr error;
+    try {
+      while (!cell.terminate_requested()) {
+        cell.set_state(ActorState::idle);
+        Mail<A> mail = co_await Awaitable<MailOp<A>>(std::in_place, cell, life.mailbox());
+        cell.set_state(ActorState::handling);
+        if (mail.control) {
+          ActorCell::Control control = cell.take_control();
+          for (ActorDown& down : control.downs) {
+            if constexpr (HandledBy<ActorDown, A>) {
+              auto envelope = Envelope<A>::tell(std::move(down));
+              if (std::optional<Task<void>> rest = envelope.deliver(*actor)) {
+                co_await std::move(*rest);
+              }
+            }
+          }
+          cell.check_quota();
+          if (control.restart) {
+            restart = true;
+            break;
+          }
+          continue;
+        }
+        if (!mail.envelope) break;  // every ActorRef is gone and the mailbox is drained
+        cell.received.fetch_add(1, std::memory_order_relaxed);
+        if (std::optional<Task<void>> rest = mail.envelope->deliver(*actor)) {
+          co_await std::move(*rest);
+        }
+        cell.check_quota();
+      }
+      if constexpr (HasOnStop<A>) actor->on_stop();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    cell.set_state(ActorState::restarting);
+    actor.reset();
+    if (error) {
+      const ExitCode code = fail_with(cell, error, ExitCode::failed);
+      if (cell.restart_after_failure(code)) continue;
+      life.set(code);
+      co_return;
+    }
+    if (restart) {
+      // A sibling's failure: this actor stopped cleanly (on_stop ran) and starts over.
+      cell.restarts.fetch_add(1, std::memory_order_relaxed);
+      cell.emit(ActorEvent::Kind::restart);
+      continue;
+    }
+    life.set(cell.terminate_requested() ? cell.requested_code() : ExitCode::normal);
     co_return;
   }
-  life.set(cell.terminate_requested() ? ExitCode::terminated : ExitCode::normal);
 }
+
+// Creates the mailbox and the cell, adopts the actor into `supervisor` (if any) and spawns its
+// task.
+template <class A, class Make>
+ActorRef<A> spawn_cell(Runtime& runtime, ActorOptions& options,
+                       const std::shared_ptr<SupervisorCore>& supervisor, Make make);
 
 }  // namespace detail
 
@@ -713,20 +984,59 @@ ActorRef<A> spawn_actor(Runtime& runtime, ActorOptions options, Args&&... args) 
                 "Sendable; troupe::why_not_sendable<T>() says why");
   static_assert(std::is_constructible_v<A, std::decay_t<Args>&&...>,
                 "spawn_actor: A has no constructor taking these initial data");
-  using Mail = detail::Envelope<A>;
+  return detail::spawn_cell<A>(
+      runtime, options, nullptr,
+      detail::Maker<A, false, std::decay_t<Args>...>(std::forward<Args>(args)...));
+}
+
+// Death watch: `watcher` receives an ActorDown (through its control lane: never dropped or
+// blocked by a full mailbox) when `target` exits — at once if it already has. A restart by a
+// supervisor is not an exit. The watcher must handle(ActorDown).
+template <class W, class T>
+void watch(const ActorRef<W>& watcher, const ActorRef<T>& target) {
+  static_assert(HandledBy<ActorDown, W>,
+                "troupe::watch: the watcher must have a handle(ActorDown) overload");
+  std::weak_ptr<detail::ActorCell> to = detail::ActorRefAccess::cell(watcher);
+  detail::ActorRefAccess::cell(target)->on_exit([to](const ActorDown& down) {
+    if (auto cell = to.lock()) cell->post_down(down);
+  });
+}
+
+// Links two actors: when either fails (failed, start_failed, resource_exhausted, or stopped by
+// a link or a supervisor), the other is stopped with ExitCode::stopped, and so on along its
+// own links. A normal end, terminate() or shutdown does not propagate.
+template <class A, class B>
+void link(const ActorRef<A>& a, const ActorRef<B>& b) {
+  detail::link_cells(detail::ActorRefAccess::cell(a), detail::ActorRefAccess::cell(b));
+}
+
+namespace detail {
+
+template <class A, class Make>
+ActorRef<A> spawn_cell(Runtime& runtime, ActorOptions& options,
+                       const std::shared_ptr<SupervisorCore>& supervisor, Make make) {
+  using Mail = Envelope<A>;
   auto [tx, rx] = options.mailbox_capacity == 0
                       ? unbounded_channel<Mail>()
                       : channel<Mail>(static_cast<std::int64_t>(options.mailbox_capacity));
-  auto cell = std::make_shared<detail::ActorCell>(options.name, std::move(options.events),
-                                                  options.overflow);
+  auto cell = std::make_shared<ActorCell>(options.name, std::move(options.events),
+                                          options.overflow, options.byte_quota);
+  cell->watch_mailbox(ChannelAccess::chan(tx), [](const ChanBase& chan) {
+    return static_cast<const Chan<Mail>&>(chan).size();
+  });
+  if (options.register_name) {
+    register_name(cell, typeid(A), std::make_shared<Sender<Mail>>(tx));  // throws if taken
+  }
+  if (supervisor != nullptr) adopt_child(supervisor, cell);
+  registry_add(*cell);  // listed once set up (its lock publishes the fields above)
   SpawnOptions spawn_options;
   spawn_options.name = options.name;
+  spawn_options.byte_account = cell->account;
   JoinHandle<void> task = runtime.spawn(
-      detail::run_actor<A>(detail::ActorLife<A>(cell, std::move(rx)),
-                           std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)),
-      spawn_options);
+      run_actor<A>(ActorLife<A>(cell, std::move(rx)), std::move(make)), spawn_options);
   cell->attach(std::move(task));
-  return ActorRef<A>(std::move(tx), std::move(cell));
+  return ActorRefAccess::make<A>(std::move(tx), std::move(cell));
 }
 
+}  // namespace detail
 }  // namespace troupe

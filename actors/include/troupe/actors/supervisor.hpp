@@ -1,0 +1,166 @@
+// troupe/actors/supervisor.hpp — supervisors: restart failed actors, within a limit.
+//
+//   troupe::SupervisorOptions so;
+//   so.strategy = troupe::Strategy::one_for_all;
+//   so.max_restarts = 3;                       // more than 3 restarts within 5 s: escalate
+//   so.within = std::chrono::seconds(5);
+//   troupe::Supervisor sup(rt, so);
+//   auto db = sup.start<Db>({.name = "db"}, config);      // initial data kept for restarts
+//   auto cache = sup.start<Cache>({.name = "cache"}, 64);
+//   ...
+//   troupe::ExitCode code = sup.blocking_wait_exit();     // ends after an escalation or stop()
+//
+// A child is an actor started by the supervisor. When it fails (a handler, its constructor or
+// on_start throws — ExitCode::failed, start_failed or resource_exhausted), the supervisor
+// decides, by its strategy:
+//   one_for_one   only the failed child is rebuilt;
+//   one_for_all   every other live child is restarted too;
+//   rest_for_one  the children started after the failed one are restarted too.
+// A restart keeps the child's ActorRef and mailbox (queued messages wait for the new actor;
+// the failing message is not retried): the actor object is destroyed and built again from a
+// copy of the original initial data (so it must be copyable), on_start runs and 'online' is
+// emitted again, after a 'restart' event. A sibling restarted for another's failure finishes
+// its current message, runs on_stop, and is rebuilt the same way; the request travels on its
+// control lane, never blocked by a full mailbox.
+//
+// Intensity: at most `max_restarts` restarts within any window of `within`. The failure that
+// would exceed it escalates: that child exits with its failure code, every other child is
+// stopped (ExitCode::stopped, reason naming the escalation), and the supervisor ends with
+// ExitCode::failed; its events channel gets 'error' (the reason) and then 'exit' once every
+// child has exited. A child that ends otherwise (normally, terminate(), shutdown) is not
+// restarted.
+//
+// stop() terminates every child and ends the supervisor with ExitCode::terminated. Destroying
+// the Supervisor stops it the same way without waiting; the children's ActorRefs stay valid
+// (dead actors: sends come back as dead letters).
+//
+// Thread-safety: every member function may be called from any thread. The supervisor's
+// decisions run on the failing child's task, under the supervisor's lock.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "troupe/actors/actor.hpp"
+
+namespace troupe {
+
+enum class Strategy : std::uint8_t { one_for_one, one_for_all, rest_for_one };
+[[nodiscard]] std::string_view to_string(Strategy strategy) noexcept;
+
+struct SupervisorOptions {
+  std::string name;                           // for events and reasons
+  Strategy strategy = Strategy::one_for_one;
+  int max_restarts = 3;                       // restarts allowed within `within` (>= 0)
+  std::chrono::milliseconds within{5000};     // the intensity window (> 0)
+  std::optional<Sender<ActorEvent>> events;  // the supervisor's own 'error' and 'exit'
+};
+
+namespace detail {
+
+class SupervisorCore {
+ public:
+  SupervisorCore(SupervisorOptions options);
+  SupervisorCore(const SupervisorCore&) = delete;
+  SupervisorCore& operator=(const SupervisorCore&) = delete;
+
+  const std::uint64_t id;
+
+  // Adds a child; its index. Throws Error(shut_down) once the supervisor has ended.
+  std::size_t adopt(const std::shared_ptr<ActorCell>& child);
+  // The decision for a failed child (on the child's task): true to rebuild it. Posts
+  // restarts to siblings, or escalates.
+  bool child_failed(std::size_t index, ExitCode code, const std::string& what);
+  // A child's final exit (its exit hook).
+  void child_exited();
+  // Terminates every live child and ends with `code` once they have exited.
+  void stop(ExitCode code, const std::string& reason);
+
+  [[nodiscard]] const SupervisorOptions& options() const noexcept { return options_; }
+  [[nodiscard]] std::uint64_t restarts() const noexcept {
+    return restarts_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::size_t live_children() const;
+  [[nodiscard]] bool escalated() const;
+
+  Latch ended{1};
+  // After `ended`: how the supervisor ended, and why (the escalation's reason).
+  ExitCode exit_code = ExitCode::normal;
+  std::string reason;
+
+ private:
+  // Every child still referenced whose index passes `pick`.
+  template <class Pick>
+  std::vector<std::shared_ptr<ActorCell>> children_where(Pick pick) const;
+  void emit(ActorEvent::Kind kind, ExitCode code, const std::string& what);
+  void finish_if_done(std::unique_lock<std::mutex>& lock);
+
+  SupervisorOptions options_;  // events guarded by mutex_
+  std::atomic<std::uint64_t> restarts_{0};  // relaxed: a statistic
+  mutable std::mutex mutex_;
+  std::vector<std::weak_ptr<ActorCell>> children_;  // guarded by mutex_; by start order
+  std::deque<std::chrono::steady_clock::time_point> recent_;  // restarts in the window
+  std::size_t live_ = 0;      // children adopted and not yet exited; guarded by mutex_
+  bool ending_ = false;       // escalated or stopped: no more restarts or children
+  bool escalated_ = false;
+  bool finished_ = false;     // `ended` opened
+};
+
+}  // namespace detail
+
+class Supervisor {
+ public:
+  // Throws Error(invalid_argument) for max_restarts < 0 or a non-positive window.
+  Supervisor(Runtime& runtime, SupervisorOptions options);
+  ~Supervisor();  // stops the children (without waiting) unless already ended
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  [[nodiscard]] std::uint64_t id() const noexcept { return core_->id; }
+  [[nodiscard]] const std::string& name() const noexcept { return core_->options().name; }
+
+  // Starts a child A, as spawn_actor would, keeping a copy of `args` to rebuild it from on a
+  // restart. Throws Error(shut_down) once the supervisor has ended (or the runtime shut down).
+  template <class A, class... Args>
+  ActorRef<A> start(ActorOptions options, Args&&... args) {
+    static_assert((Sendable<std::decay_t<Args>> && ...),
+                  "Supervisor::start: the initial data is moved to the actor's thread and must "
+                  "be Sendable");
+    static_assert((std::is_copy_constructible_v<std::decay_t<Args>> && ...),
+                  "Supervisor::start: a restart rebuilds the actor from a copy of its initial "
+                  "data, so the data must be copyable (pass a shared_ptr to share a big one)");
+    static_assert(std::is_constructible_v<A, std::decay_t<Args>&&...>,
+                  "Supervisor::start: A has no constructor taking these initial data");
+    return detail::spawn_cell<A>(
+        *runtime_, options, core_,
+        detail::Maker<A, true, std::decay_t<Args>...>(std::forward<Args>(args)...));
+  }
+
+  // Terminates every child and waits until they have exited: ExitCode::terminated (or how
+  // the supervisor had already ended).
+  Task<ExitCode> stop();
+  ExitCode blocking_stop();
+  // Waits for the supervisor to end (escalation or stop()), without asking it to.
+  Task<ExitCode> exited();
+  ExitCode blocking_wait_exit();
+
+  [[nodiscard]] bool escalated() const { return core_->escalated(); }
+  // Why it ended (the escalation's reason), once it has; empty otherwise.
+  [[nodiscard]] std::string reason() const;
+  [[nodiscard]] std::uint64_t restarts() const noexcept { return core_->restarts(); }
+  [[nodiscard]] std::size_t live_children() const { return core_->live_children(); }
+
+ private:
+  Runtime* runtime_;
+  std::shared_ptr<detail::SupervisorCore> core_;
+};
+
+}  // namespace troupe

@@ -1,0 +1,196 @@
+#include "troupe/actors/supervisor.hpp"
+
+#include <utility>
+
+namespace troupe {
+
+std::string_view to_string(Strategy strategy) noexcept {
+  switch (strategy) {
+    case Strategy::one_for_one:
+      return "one_for_one";
+    case Strategy::one_for_all:
+      return "one_for_all";
+    case Strategy::rest_for_one:
+      return "rest_for_one";
+  }
+  return "unknown";
+}
+
+namespace detail {
+
+void adopt_child(const std::shared_ptr<SupervisorCore>& supervisor,
+                 const std::shared_ptr<ActorCell>& child) {
+  child->child_index = supervisor->adopt(child);
+  child->supervisor = supervisor;
+  child->on_exit([core = supervisor.get()](const ActorDown&) {
+    core->child_exited();  // the child holds the core (cell->supervisor) until it is gone
+  });
+}
+
+SupervisorCore::SupervisorCore(SupervisorOptions options)
+    : id(new_actor_id()), options_(std::move(options)) {}
+
+std::size_t SupervisorCore::adopt(const std::shared_ptr<ActorCell>& child) {
+  std::lock_guard lock(mutex_);
+  if (ending_) {
+    throw Error(ErrorCode::shut_down, "Supervisor::start: supervisor " + std::to_string(id) +
+                                          (options_.name.empty() ? "" : " '" + options_.name + "'") +
+                                          " has ended");
+  }
+  children_.push_back(child);
+  ++live_;
+  return children_.size() - 1;
+}
+
+template <class Pick>
+std::vector<std::shared_ptr<ActorCell>> SupervisorCore::children_where(Pick pick) const {
+  std::vector<std::shared_ptr<ActorCell>> picked;
+  for (std::size_t i = 0; i < children_.size(); ++i) {
+    if (!pick(i)) continue;
+    if (auto child = children_[i].lock()) picked.push_back(std::move(child));
+  }
+  return picked;
+}
+
+bool SupervisorCore::child_failed(std::size_t index, ExitCode code, const std::string& what) {
+  std::unique_lock lock(mutex_);
+  if (ending_) return false;
+  const auto now = std::chrono::steady_clock::now();
+  while (!recent_.empty() && now - recent_.front() >= options_.within) recent_.pop_front();
+  std::string child = "child " + std::to_string(index);
+  if (auto cell = children_[index].lock(); cell != nullptr && !cell->name.empty()) {
+    child += " '" + cell->name + "'";
+  }
+  if (recent_.size() >= static_cast<std::size_t>(options_.max_restarts)) {
+    ending_ = true;
+    escalated_ = true;
+    exit_code = ExitCode::failed;
+    reason = child + " failed (" + std::string(to_string(code)) + ": " + what + ") after " +
+             std::to_string(recent_.size()) + " restart(s) within " +
+             std::to_string(options_.within.count()) + " ms (limit " +
+             std::to_string(options_.max_restarts) + "): escalated";
+    auto others = children_where([index](std::size_t i) { return i != index; });
+    const std::string why = "supervisor escalated: " + reason;
+    emit(ActorEvent::Kind::error, ExitCode::failed, reason);
+    lock.unlock();  // a child's exit hook takes the lock
+    for (auto& other : others) other->request_terminate(ExitCode::stopped, why);
+    return false;  // the failing child exits; its exit hook may finish the supervisor
+  }
+  recent_.push_back(now);
+  restarts_.fetch_add(1, std::memory_order_relaxed);
+  std::vector<std::shared_ptr<ActorCell>> siblings;
+  if (options_.strategy == Strategy::one_for_all) {
+    siblings = children_where([index](std::size_t i) { return i != index; });
+  } else if (options_.strategy == Strategy::rest_for_one) {
+    siblings = children_where([index](std::size_t i) { return i > index; });
+  }
+  lock.unlock();
+  for (auto& sibling : siblings) sibling->post_restart();
+  return true;
+}
+
+void SupervisorCore::child_exited() {
+  std::unique_lock lock(mutex_);
+  --live_;
+  finish_if_done(lock);
+}
+
+void SupervisorCore::stop(ExitCode code, const std::string& why) {
+  std::unique_lock lock(mutex_);
+  if (!ending_) {
+    ending_ = true;
+    exit_code = code;
+  }
+  auto children = children_where([](std::size_t) { return true; });
+  lock.unlock();  // a child's exit hook takes the lock
+  for (auto& child : children) child->request_terminate(ExitCode::terminated, why);
+  lock.lock();
+  finish_if_done(lock);
+}
+
+void SupervisorCore::finish_if_done(std::unique_lock<std::mutex>& lock) {
+  if (!ending_ || live_ != 0 || finished_) return;
+  finished_ = true;
+  emit(ActorEvent::Kind::exit, exit_code, {});
+  options_.events.reset();  // the last event: let the channel go
+  lock.unlock();
+  ended.count_down();  // publishes exit_code and reason (Latch's ordering)
+}
+
+void SupervisorCore::emit(ActorEvent::Kind kind, ExitCode code, const std::string& what) {
+  // Called with mutex_ held: events_ is guarded by it.
+  if (!options_.events) return;
+  ActorEvent event;
+  event.kind = kind;
+  event.actor = id;
+  event.name = options_.name;
+  event.code = code;
+  event.what = what;
+  (void)options_.events->try_send(std::move(event));  // an unbounded channel is best
+}
+
+std::size_t SupervisorCore::live_children() const {
+  std::lock_guard lock(mutex_);
+  return live_;
+}
+
+bool SupervisorCore::escalated() const {
+  std::lock_guard lock(mutex_);
+  return escalated_;
+}
+
+}  // namespace detail
+
+namespace {
+SupervisorOptions checked(SupervisorOptions options) {
+  if (options.max_restarts < 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "SupervisorOptions::max_restarts must be >= 0, got " +
+                    std::to_string(options.max_restarts));
+  }
+  if (options.within <= std::chrono::milliseconds::zero()) {
+    throw Error(ErrorCode::invalid_argument,
+                "SupervisorOptions::within must be positive, got " +
+                    std::to_string(options.within.count()) + " ms");
+  }
+  return options;
+}
+}  // namespace
+
+Supervisor::Supervisor(Runtime& runtime, SupervisorOptions options)
+    : runtime_(&runtime),
+      core_(std::make_shared<detail::SupervisorCore>(checked(std::move(options)))) {}
+
+Supervisor::~Supervisor() {
+  if (!core_->ended.try_wait()) core_->stop(ExitCode::terminated, "its supervisor was destroyed");
+}
+
+Task<ExitCode> Supervisor::stop() {
+  std::shared_ptr<detail::SupervisorCore> core = core_;  // the task may outlive *this
+  core->stop(ExitCode::terminated, "its supervisor was stopped");
+  co_await core->ended.wait();
+  co_return core->exit_code;
+}
+
+ExitCode Supervisor::blocking_stop() {
+  core_->stop(ExitCode::terminated, "its supervisor was stopped");
+  return blocking_wait_exit();
+}
+
+Task<ExitCode> Supervisor::exited() {
+  std::shared_ptr<detail::SupervisorCore> core = core_;
+  co_await core->ended.wait();
+  co_return core->exit_code;
+}
+
+ExitCode Supervisor::blocking_wait_exit() {
+  core_->ended.blocking_wait();
+  return core_->exit_code;
+}
+
+std::string Supervisor::reason() const {
+  if (!core_->ended.try_wait()) return {};
+  return core_->reason;
+}
+
+}  // namespace troupe

@@ -1,0 +1,138 @@
+// The actor registry: names and look-up, the live list with state and mailbox depth, the dump.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "troupe/actors/registry.hpp"
+
+using namespace std::chrono_literals;
+using troupe::ActorOptions;
+using troupe::ActorRef;
+using troupe::ActorState;
+using troupe::ExitCode;
+using troupe::Runtime;
+using troupe::RuntimeOptions;
+
+namespace {
+
+struct Get {};
+struct Hold {
+  troupe::Latch* gate;  // the test's latch: the handler waits for it to open
+};
+}  // namespace
+template <>
+inline constexpr bool troupe::enable_sendable<Hold> = true;  // the test owns the latch
+namespace {
+
+class Counter {
+ public:
+  explicit Counter(int n) : n_(n) {}
+  int handle(Get) const { return n_; }
+  void handle(Hold m) { m.gate->blocking_wait(); }
+
+ private:
+  int n_;
+};
+class Other {
+ public:
+  void handle(Get) {}
+};
+
+RuntimeOptions two_workers() {
+  RuntimeOptions options;
+  options.min_threads = 2;
+  options.max_threads = 4;
+  return options;
+}
+
+ActorOptions registered(std::string name) {
+  ActorOptions options;
+  options.name = std::move(name);
+  options.register_name = true;
+  return options;
+}
+
+std::optional<troupe::ActorInfo> info_of(std::uint64_t id) {
+  for (const auto& info : troupe::live_actors()) {
+    if (info.id == id) return info;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("a registered actor is found by name and type; its name is free once it exits" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, registered("registry-counter"), 42);
+  auto found = troupe::lookup<Counter>("registry-counter");
+  REQUIRE(found);
+  CHECK(found->id() == counter.id());
+  auto reply = found->blocking_ask(Get{}, 10s);
+  REQUIRE(reply);
+  CHECK(*reply == 42);
+  CHECK_FALSE(troupe::lookup<Counter>("no such actor"));
+  CHECK_THROWS_WITH_AS(troupe::lookup<Other>("registry-counter"),
+                       doctest::Contains("'registry-counter' is actor"), troupe::Error);
+  const std::string holder = "is registered to actor " + std::to_string(counter.id());
+  CHECK_THROWS_WITH_AS(troupe::spawn_actor<Counter>(rt, registered("registry-counter"), 1),
+                       doctest::Contains(holder.c_str()), troupe::Error);
+
+  // Registered, it outlives its ActorRefs; it ends by terminate, and the name is free.
+  found.reset();
+  CHECK(counter.blocking_terminate() == ExitCode::terminated);
+  CHECK_FALSE(troupe::lookup<Counter>("registry-counter"));
+  ActorRef<Counter> again = troupe::spawn_actor<Counter>(rt, registered("registry-counter"), 7);
+  auto second = troupe::lookup<Counter>("registry-counter");
+  REQUIRE(second);
+  CHECK(second->id() == again.id());
+}
+
+TEST_CASE("the live list shows each actor's state and mailbox depth, and the dump names them" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  ActorOptions options;
+  options.name = "held";
+  ActorRef<Counter> held = troupe::spawn_actor<Counter>(rt, std::move(options), 0);
+  troupe::Latch gate(1);
+  REQUIRE(held.tell(Hold{&gate}));
+  while (held.stats().received == 0) std::this_thread::yield();
+  for (int i = 0; i < 3; ++i) REQUIRE(held.tell(Get{}));
+
+  auto info = info_of(held.id());
+  REQUIRE(info);
+  CHECK(info->name == "held");
+  CHECK(info->state == ActorState::handling);
+  CHECK(info->mailbox_depth == 3);
+  CHECK(info->received == 1);
+  CHECK_FALSE(info->registered);
+  const std::string dump = troupe::dump_actors();
+  CHECK(dump.find("actor " + std::to_string(held.id()) + " 'held': handling, mailbox 3") !=
+        std::string::npos);
+
+  gate.count_down();
+  (void)held.blocking_ask(Get{}, 10s);
+  for (;;) {  // back to idle: nothing left to take
+    info = info_of(held.id());
+    REQUIRE(info);
+    if (info->state == ActorState::idle) break;
+    std::this_thread::yield();
+  }
+  CHECK(info->mailbox_depth == 0);
+  CHECK(held.blocking_terminate() == ExitCode::terminated);
+  info = info_of(held.id());
+  REQUIRE(info);  // still referenced by `held`
+  CHECK(info->state == ActorState::exited);
+  CHECK(troupe::dump_actors().find("'held'") == std::string::npos);
+}
+
+TEST_CASE("registering needs a name" * doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  ActorOptions nameless;
+  nameless.register_name = true;
+  CHECK_THROWS_WITH_AS(troupe::spawn_actor<Counter>(rt, nameless, 1),
+                       doctest::Contains("register_name needs a non-empty name"), troupe::Error);
+}
