@@ -255,8 +255,9 @@ TEST_CASE("cli.load rejects a workload without implementations, naming no styles
 }
 
 TEST_CASE("cli.load rejects an unknown style, naming the styles available") {
-  check_usage_error(run_cli({"load", "fanin", "--style", "actor"}), "(styles: thread, task)");
-  check_usage_error(run_cli({"load", "ring", "--style", "thread"}), "(styles: task)");
+  check_usage_error(run_cli({"load", "fanin", "--style", "pool"}),
+                    "(styles: thread, task, actor)");
+  check_usage_error(run_cli({"load", "ring", "--style", "thread"}), "(styles: task, actor)");
 }
 
 TEST_CASE("cli.load runs every task-style workload and verifies its check" *
@@ -272,6 +273,22 @@ TEST_CASE("cli.load runs every task-style workload and verifies its check" *
   check_ok(run_cli({"load", "ring", "--n", "5000", "--json"}), "ring");
   check_ok(run_cli({"load", "skynet", "--n", "1000", "--json"}), "skynet");
   check_ok(run_cli({"load", "fanin", "--style", "task", "--n", "4000", "--json"}), "fanin");
+}
+
+TEST_CASE("cli.load runs every actor-style workload and verifies its check" *
+          doctest::timeout(120)) {
+  const auto check_ok = [](const CliRun& run, const char* workload) {
+    CHECK_MESSAGE(run.code == 0, workload);
+    check_one_json_object(run.out);
+    CHECK_MESSAGE(contains(run.out, "\"style\":\"actor\""), workload);
+    CHECK_MESSAGE(contains(run.out, "\"check_ok\":true"), workload);
+  };
+  for (const char* workload : {"pingpong", "ring", "fanin"}) {
+    check_ok(run_cli({"load", workload, "--style", "actor", "--n", "4000", "--json"}), workload);
+    check_ok(run_cli({"load", workload, "--style", "actor", "--n", "400", "--threads", "1",
+                      "--capacity", "1", "--json"}),
+             workload);
+  }
 }
 
 TEST_CASE("cli.load rejects a skynet n that is not a power of 10") {

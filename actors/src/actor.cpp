@@ -191,9 +191,14 @@ void ActorCell::on_exit(std::function<void(const ActorDown&)> hook) {
 bool ActorCell::restart_after_failure(ExitCode code) {
   if (supervisor == nullptr) return false;
   if (!supervisor->child_failed(child_index, code, failure_)) return false;
-  restarts.fetch_add(1, std::memory_order_relaxed);
-  emit(ActorEvent::Kind::restart, code);
+  note_restart(code);
   return true;
+}
+
+void ActorCell::note_restart(ExitCode cause) noexcept {
+  restarts.fetch_add(1, std::memory_order_relaxed);
+  emit(ActorEvent::Kind::restart, cause);
+  set_state(ActorState::restarting);
 }
 
 void ActorCell::record_exit(ExitCode code) noexcept {

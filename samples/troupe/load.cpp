@@ -105,6 +105,9 @@ constexpr Implementation kImplementations[] = {
     {"ring", "task", run_ring_task, kTaskThreads, Capacity{1}, Placement::os},
     {"skynet", "task", run_skynet_task, kTaskThreads, std::nullopt, Placement::os},
     {"fanin", "task", run_fanin_task, kTaskThreads, Capacity{1024}, Placement::os},
+    {"pingpong", "actor", run_pingpong_actor, kTaskThreads, Capacity{16}, Placement::os},
+    {"ring", "actor", run_ring_actor, kTaskThreads, Capacity{16}, Placement::os},
+    {"fanin", "actor", run_fanin_actor, kTaskThreads, Capacity{1024}, Placement::os},
 };
 
 constexpr std::uint64_t kMaxThreads = 1024;
@@ -295,7 +298,8 @@ std::string workloads_help() {
   }
   text << "  " << join(later) << ": " << kLater << "\n"
        << "Styles: thread = plain std::threads and troupe channels; task = troupe::Runtime\n"
-       << "tasks and troupe channels; actor and pool come with later issues. Without --style a\n"
+       << "tasks and troupe channels; actor = troupe handler actors telling each other (their\n"
+       << "mailboxes bounded by --capacity); pool comes with a later issue. Without --style a\n"
        << "workload runs its fastest implementation.\n"
        << "--capacity: the bound of the workload's channels (0 = rendezvous) or 'unbounded'.\n"
        << "--placement: spread pins the threads round-robin over the cores; os lets the kernel\n"

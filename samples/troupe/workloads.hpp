@@ -1,6 +1,6 @@
 // workloads.hpp — the implementations behind the registry rows of load.cpp, one file per style
 // (workloads_thread.cpp: plain std::threads and troupe channels; workloads_task.cpp: runtime
-// tasks), and what they share.
+// tasks; workloads_actor.cpp: handler actors), and what they share.
 #pragma once
 
 #include <string>
@@ -20,6 +20,11 @@ LoadResult run_pingpong_task(const LoadParams& params);
 LoadResult run_ring_task(const LoadParams& params);
 LoadResult run_skynet_task(const LoadParams& params);
 LoadResult run_fanin_task(const LoadParams& params);
+
+// actor style (troupe/actors handler actors)
+LoadResult run_pingpong_actor(const LoadParams& params);
+LoadResult run_ring_actor(const LoadParams& params);
+LoadResult run_fanin_actor(const LoadParams& params);
 
 // A channel of the given capacity: bounded (0 = rendezvous) or unbounded.
 template <class T>

@@ -280,6 +280,10 @@ class ActorCell {
   // Counters: relaxed, each a statistic read as a snapshot.
   std::atomic<std::uint64_t> received{0}, dead_letters{0}, dropped{0}, rejected{0},
       lost_events{0}, restarts{0};
+  // Only the actor's own task counts `received`: a plain load and store, no locked op.
+  void count_received() noexcept {
+    received.store(received.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   // What the actor does now; relaxed: a statistic, written by its own task.
   std::atomic<ActorState> state{ActorState::starting};
   void set_state(ActorState now) noexcept { state.store(now, std::memory_order_relaxed); }
@@ -341,6 +345,9 @@ class ActorCell {
   // After a failure (the error event already emitted): true if the actor must be rebuilt,
   // as its supervisor decided; false (unsupervised, or the supervisor escalated) to exit.
   bool restart_after_failure(ExitCode code);
+  // Counts a restart, emits 'restart' (with the code that caused it) and marks the actor
+  // restarting. Its own task only.
+  void note_restart(ExitCode cause) noexcept;
 
   // Live actors in the process (created and not yet destroyed cells): a leak check.
   static std::uint64_t live() noexcept;
@@ -599,12 +606,13 @@ class ActorRef {
   }
 
   // Request/reply: the handler's return value, or an AskError (dead, timeout, failed, full,
-  // dropped). The timeout (> 0) runs from the moment the request is queued.
-  template <class M, class Rep, class Period>
-    requires HandledBy<std::decay_t<M>, A>
-  Task<AskResult<detail::ReplyOf<A, M>>> ask(M message,
-                                              std::chrono::duration<Rep, Period> timeout) {
-    using R = detail::ReplyOf<A, M>;
+  // dropped). The timeout (> 0) runs from the moment the request is queued. (`Self` defers
+  // naming A's handlers to the call, so an actor may hold an ActorRef to its own type.)
+  template <class M, class Rep, class Period, class Self = A>
+    requires HandledBy<std::decay_t<M>, Self>
+  Task<AskResult<detail::ReplyOf<Self, M>>> ask(M message,
+                                                 std::chrono::duration<Rep, Period> timeout) {
+    using R = detail::ReplyOf<Self, M>;
     check_ask<M, R>();
     check_timeout(timeout);
     ActorRef self = *this;
@@ -624,11 +632,11 @@ class ActorRef {
     co_return self.template answered<R>(std::move(*reply));
   }
   // The thread form of ask.
-  template <class M, class Rep, class Period>
-    requires HandledBy<std::decay_t<M>, A>
-  AskResult<detail::ReplyOf<A, M>> blocking_ask(M message,
-                                                std::chrono::duration<Rep, Period> timeout) {
-    using R = detail::ReplyOf<A, M>;
+  template <class M, class Rep, class Period, class Self = A>
+    requires HandledBy<std::decay_t<M>, Self>
+  AskResult<detail::ReplyOf<Self, M>> blocking_ask(M message,
+                                                   std::chrono::duration<Rep, Period> timeout) {
+    using R = detail::ReplyOf<Self, M>;
     check_ask<M, R>();
     check_timeout(timeout);
     auto [reply_tx, reply_rx] = oneshot<detail::Reply<R>>();
@@ -777,6 +785,10 @@ class ActorRef {
   std::shared_ptr<detail::ActorCell> cell_;
 };
 
+// An ActorRef is a thread-safe handle (like Sender): actors pass them in messages.
+template <class A>
+inline constexpr bool enable_sendable<ActorRef<A>> = true;
+
 // ---- spawning -----------------------------------------------------------------------------------
 
 namespace detail {
@@ -899,7 +911,6 @@ Task<void> run_actor(ActorLife<A> life, Make make) {
   std::optional<A> actor;
   for (;;) {  // one round per (re)start
     if (cell.account != nullptr) cell.account->reset_exceeded();  // a fresh start
-    cell.set_state(ActorState::starting);
     try {
       make(actor);
       if constexpr (HasOnStart<A>) actor->on_start();
@@ -937,7 +948,7 @@ Task<void> run_actor(ActorLife<A> life, Make make) {
           continue;
         }
         if (!mail.envelope) break;  // every ActorRef is gone and the mailbox is drained
-        cell.received.fetch_add(1, std::memory_order_relaxed);
+        cell.count_received();
         if (std::optional<Task<void>> rest = mail.envelope->deliver(*actor)) {
           co_await std::move(*rest);
         }
@@ -947,7 +958,6 @@ Task<void> run_actor(ActorLife<A> life, Make make) {
     } catch (...) {
       error = std::current_exception();
     }
-    cell.set_state(ActorState::restarting);
     actor.reset();
     if (error) {
       const ExitCode code = fail_with(cell, error, ExitCode::failed);
@@ -957,8 +967,7 @@ Task<void> run_actor(ActorLife<A> life, Make make) {
     }
     if (restart) {
       // A sibling's failure: this actor stopped cleanly (on_stop ran) and starts over.
-      cell.restarts.fetch_add(1, std::memory_order_relaxed);
-      cell.emit(ActorEvent::Kind::restart);
+      cell.note_restart(ExitCode::normal);
       continue;
     }
     life.set(cell.terminate_requested() ? cell.requested_code() : ExitCode::normal);

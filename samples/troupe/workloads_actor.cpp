@@ -1,0 +1,205 @@
+// workloads_actor.cpp — the actor style: handler actors (troupe/actors) telling each other.
+//
+//   pingpong   ping ──Ball──▶ pong ──Ball+1──▶ ping, n round trips (two actors)
+//   ring       node0 ─▶ node1 ─▶ … ─▶ node999 ─▶ node0: one Token, n hops (each hop one tell)
+//   fanin      producer ×4 ──Num (awaited send: backpressure)──▶ one consumer actor
+//
+// The mailboxes are bounded (--capacity, per workload default below). The measured phase runs
+// from the first message to the last one's handler; the last handler stamps the end time and
+// sends it through a oneshot.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "troupe/actors/actor.hpp"
+#include "troupe/channels/oneshot.hpp"
+#include "workloads.hpp"
+
+namespace troupe::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Value = std::int64_t;
+
+constexpr std::uint64_t kRingNodes = 1000;
+constexpr std::uint64_t kFaninProducers = 4;
+
+// How the last handler reports: the value it ended with and when.
+struct Done {
+  std::uint64_t check = 0;
+  Clock::time_point end;
+  std::string failure;  // empty unless a tell was refused
+};
+using DoneTx = OneshotSender<Done>;
+
+RuntimeOptions runtime_options(const LoadParams& params) {
+  RuntimeOptions options;
+  if (params.threads) {
+    options.min_threads = static_cast<std::size_t>(*params.threads);
+    options.max_threads = std::max(options.min_threads, RuntimeOptions::default_threads() * 4);
+  }
+  return options;
+}
+
+ActorOptions mailbox(const LoadParams& params) {
+  ActorOptions options;
+  options.mailbox_capacity = params.capacity->unbounded() ? 0 : params.capacity->slots;
+  return options;
+}
+
+// ---- pingpong and ring: one actor type, a token passed along a cycle ---------------------------
+
+struct Token {
+  Value value;
+};
+class Relay;
+struct Wire {  // where to pass the token on
+  ActorRef<Relay> next;
+};
+struct Wired {};  // asked after Wire: the mailbox is empty again once it is answered
+
+// Passes the token on, adding `step`; whichever relay receives n reports and stops the run.
+class Relay {
+ public:
+  Relay(std::uint64_t n, Value step, Sender<Done> done)
+      : n_(n), step_(step), done_(std::move(done)) {}
+  void handle(Wire wire) { next_ = std::move(wire.next); }
+  void handle(Wired) const {}
+  void handle(Token token) {
+    if (static_cast<std::uint64_t>(token.value) == n_) {
+      (void)done_.try_send(Done{n_, Clock::now(), {}});
+      return;
+    }
+    if (!next_.tell(Token{token.value + step_})) {
+      (void)done_.try_send(Done{0, Clock::now(), "a tell was refused (mailbox full)"});
+    }
+  }
+
+ private:
+  std::uint64_t n_;
+  Value step_;
+  ActorRef<Relay> next_;
+  Sender<Done> done_;
+};
+
+LoadResult finish(const Done& done, Clock::time_point start, const LoadParams& params,
+                  const Runtime& runtime) {
+  LoadResult result;
+  result.items = params.n;
+  result.seconds = std::chrono::duration<double>(done.end - start).count();
+  result.check = done.check;
+  if (!done.failure.empty()) result.failures.push_back(done.failure);
+  const RuntimeMetrics metrics = runtime.metrics();
+  result.threads = metrics.workers.size();
+  result.extras.push_back(capacity_field(*params.capacity));
+  result.extras.push_back({"workers", static_cast<std::uint64_t>(metrics.workers.size())});
+  result.extras.push_back({"parks", metrics.total().parks});
+  return result;
+}
+
+// Relays 0..count-1 in a cycle with the given steps; the token starts at `first` with relay
+// `entry`. Times from that first tell to the report.
+LoadResult run_relays(const LoadParams& params, const std::vector<Value>& steps,
+                      std::size_t entry, Value first) {
+  Runtime runtime(runtime_options(params));
+  auto [done_tx, done_rx] = channel<Done>(1);  // the first report wins; the run ends with it
+  std::vector<ActorRef<Relay>> relays;
+  for (const Value step : steps) {
+    relays.push_back(spawn_actor<Relay>(runtime, mailbox(params), params.n, step, done_tx.clone()));
+  }
+  done_tx = Sender<Done>();
+  for (std::size_t i = 0; i < relays.size(); ++i) {
+    // With every mailbox empty before the token starts, a tell of the token never finds one
+    // full (one token in flight), whatever the capacity.
+    if (!relays[i].blocking_send(Wire{relays[(i + 1) % relays.size()]}) ||
+        !relays[i].blocking_ask(Wired{}, std::chrono::seconds(60))) {
+      throw Error(ErrorCode::closed, "a relay stopped before it was wired");
+    }
+  }
+  const Clock::time_point start = Clock::now();
+  if (!relays[entry].blocking_send(Token{first})) {
+    throw Error(ErrorCode::closed, "the first relay stopped before the token started");
+  }
+  auto done = done_rx.blocking_recv();
+  if (!done) throw Error(ErrorCode::closed, "every relay stopped without reporting");
+  LoadResult result = finish(*done, start, params, runtime);
+  result.extras.push_back({"actors", static_cast<std::uint64_t>(relays.size())});
+  for (auto& relay : relays) (void)relay.blocking_terminate();
+  return result;
+}
+
+// ---- fanin ------------------------------------------------------------------------------------
+
+struct Num {
+  Value value;
+};
+
+class Summer {
+ public:
+  Summer(std::uint64_t n, DoneTx done) : n_(n), done_(std::move(done)) {}
+  void handle(Num num) {
+    sum_ += static_cast<std::uint64_t>(num.value);
+    if (++seen_ == n_) (void)done_.send(Done{sum_, Clock::now(), {}});
+  }
+
+ private:
+  std::uint64_t n_;
+  std::uint64_t seen_ = 0;
+  std::uint64_t sum_ = 0;
+  DoneTx done_;
+};
+
+struct Produce {
+  ActorRef<Summer> to;
+  Value count;
+};
+
+class Producer {
+ public:
+  Task<void> handle(Produce job) {
+    for (Value value = 1; value <= job.count; ++value) {
+      if (!co_await job.to.send(Num{value})) co_return;  // stopped: the check will say so
+    }
+  }
+};
+
+}  // namespace
+
+LoadResult run_pingpong_actor(const LoadParams& params) {
+  // Relay 0 is ping (passes the value back unchanged), relay 1 is pong (adds 1). The driver
+  // plays ping's first send: pong gets 0; ping receives k after k round trips and stops at n.
+  return run_relays(params, {0, 1}, 1, 0);
+}
+
+LoadResult run_ring_actor(const LoadParams& params) {
+  // As the task ring: the driver's send of 1 to node 0 is hop 1; the token counts the hops.
+  return run_relays(params, std::vector<Value>(kRingNodes, 1), 0, 1);
+}
+
+LoadResult run_fanin_actor(const LoadParams& params) {
+  Runtime runtime(runtime_options(params));
+  auto [done_tx, done_rx] = oneshot<Done>();
+  ActorRef<Summer> summer =
+      spawn_actor<Summer>(runtime, mailbox(params), params.n, std::move(done_tx));
+  std::vector<ActorRef<Producer>> producers;
+  for (std::uint64_t i = 0; i < kFaninProducers; ++i) {
+    producers.push_back(spawn_actor<Producer>(runtime, mailbox(params)));
+  }
+  const Clock::time_point start = Clock::now();
+  for (auto& producer : producers) {
+    if (!producer.blocking_send(Produce{summer, static_cast<Value>(params.n / kFaninProducers)})) {
+      throw Error(ErrorCode::closed, "a producer stopped before it started");
+    }
+  }
+  auto done = done_rx.blocking_recv();
+  if (!done) throw Error(ErrorCode::closed, "the consumer stopped without reporting");
+  LoadResult result = finish(*done, start, params, runtime);
+  result.extras.push_back({"producers", kFaninProducers});
+  return result;
+}
+
+}  // namespace troupe::cli
