@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "test_support.hpp"
+#include "actor_test_support.hpp"
 #include "troupe/actors/actor.hpp"
 
 using namespace std::chrono_literals;
@@ -23,6 +24,8 @@ using troupe::Runtime;
 using troupe::RuntimeOptions;
 using troupe::Task;
 using troupe::Told;
+using troupe::testing::Hold;
+using troupe::testing::two_workers;
 
 namespace {
 
@@ -34,14 +37,7 @@ struct SlowGet {
   std::chrono::milliseconds delay;
 };
 struct Boom {};
-struct Hold {
-  troupe::Latch* gate;  // the test's latch: the handler waits for it to open
-};
 struct Unhandled {};
-}  // namespace
-template <>
-inline constexpr bool troupe::enable_sendable<Hold> = true;  // the test owns the latch
-namespace {
 
 class Counter {
  public:
@@ -64,13 +60,6 @@ class FailsToStart {
   explicit FailsToStart(int) { throw std::invalid_argument("bad initial data"); }
   void handle(Get) {}
 };
-
-RuntimeOptions two_workers() {
-  RuntimeOptions options;
-  options.min_threads = 2;
-  options.max_threads = 4;
-  return options;
-}
 
 // Drains the events channel until an exit arrives; returns every kind seen, in order.
 std::vector<ActorEvent::Kind> kinds_until_exit(troupe::Receiver<ActorEvent>& events,

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "actor_test_support.hpp"
 #include "troupe/actors/supervisor.hpp"
 #include "troupe/channels/buffer.hpp"
 #include "troupe/channels/byte_account.hpp"
@@ -20,6 +21,7 @@ using troupe::ByteAccount;
 using troupe::ExitCode;
 using troupe::Runtime;
 using troupe::RuntimeOptions;
+using troupe::testing::two_workers;
 
 namespace {
 
@@ -64,13 +66,6 @@ class Hog {
  private:
   std::vector<Buffer> kept_;
 };
-
-RuntimeOptions two_workers() {
-  RuntimeOptions options;
-  options.min_threads = 2;
-  options.max_threads = 4;
-  return options;
-}
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <thread>
 
+#include "actor_test_support.hpp"
 #include "troupe/actors/registry.hpp"
 
 using namespace std::chrono_literals;
@@ -15,17 +16,12 @@ using troupe::ActorState;
 using troupe::ExitCode;
 using troupe::Runtime;
 using troupe::RuntimeOptions;
+using troupe::testing::Hold;
+using troupe::testing::two_workers;
 
 namespace {
 
 struct Get {};
-struct Hold {
-  troupe::Latch* gate;  // the test's latch: the handler waits for it to open
-};
-}  // namespace
-template <>
-inline constexpr bool troupe::enable_sendable<Hold> = true;  // the test owns the latch
-namespace {
 
 class Counter {
  public:
@@ -40,13 +36,6 @@ class Other {
  public:
   void handle(Get) {}
 };
-
-RuntimeOptions two_workers() {
-  RuntimeOptions options;
-  options.min_threads = 2;
-  options.max_threads = 4;
-  return options;
-}
 
 ActorOptions registered(std::string name) {
   ActorOptions options;

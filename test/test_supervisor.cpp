@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "actor_test_support.hpp"
 #include "troupe/actors/supervisor.hpp"
 
 using namespace std::chrono_literals;
@@ -19,6 +20,8 @@ using troupe::RuntimeOptions;
 using troupe::Strategy;
 using troupe::Supervisor;
 using troupe::SupervisorOptions;
+using troupe::testing::named;
+using troupe::testing::two_workers;
 
 namespace {
 
@@ -40,24 +43,11 @@ class Cell {
   int n_;
 };
 
-RuntimeOptions two_workers() {
-  RuntimeOptions options;
-  options.min_threads = 2;
-  options.max_threads = 4;
-  return options;
-}
-
 SupervisorOptions strategy(Strategy s, int max_restarts = 10) {
   SupervisorOptions options;
   options.strategy = s;
   options.max_restarts = max_restarts;
   options.within = 60s;
-  return options;
-}
-
-ActorOptions named(std::string name) {
-  ActorOptions options;
-  options.name = std::move(name);
   return options;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "actor_test_support.hpp"
 #include "troupe/actors/actor.hpp"
 
 using namespace std::chrono_literals;
@@ -16,6 +17,9 @@ using troupe::ActorRef;
 using troupe::ExitCode;
 using troupe::Runtime;
 using troupe::RuntimeOptions;
+using troupe::testing::Hold;
+using troupe::testing::named;
+using troupe::testing::two_workers;
 
 namespace {
 
@@ -24,13 +28,6 @@ struct Note {
 };
 struct Boom {};
 struct Log {};
-struct Hold {
-  troupe::Latch* gate;  // the test's latch: the handler waits for it to open
-};
-}  // namespace
-template <>
-inline constexpr bool troupe::enable_sendable<Hold> = true;  // the test owns the latch
-namespace {
 
 // Records what it sees, in order: notes as their number, an ActorDown as -1.
 class Watcher {
@@ -57,20 +54,6 @@ class Worker {
   void handle(Note) {}
   void handle(Boom) { throw std::runtime_error("worker broke"); }
 };
-
-RuntimeOptions two_workers() {
-  RuntimeOptions options;
-  options.min_threads = 2;
-  options.max_threads = 4;
-  return options;
-}
-
-ActorOptions named(std::string name, std::size_t capacity = 1024) {
-  ActorOptions options;
-  options.name = std::move(name);
-  options.mailbox_capacity = capacity;
-  return options;
-}
 
 }  // namespace
 

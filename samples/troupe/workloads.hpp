@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "troupe/channels/channel.hpp"
+#include "troupe/runtime/runtime.hpp"
 #include "load.hpp"
 
 namespace troupe::cli {
@@ -25,6 +26,10 @@ LoadResult run_fanin_task(const LoadParams& params);
 LoadResult run_pingpong_actor(const LoadParams& params);
 LoadResult run_ring_actor(const LoadParams& params);
 LoadResult run_fanin_actor(const LoadParams& params);
+
+// The Runtime of a task- or actor-style run: --threads workers (default one per core), able to
+// grow to four times the cores (workloads_task.cpp).
+[[nodiscard]] RuntimeOptions runtime_options(const LoadParams& params);
 
 // A channel of the given capacity: bounded (0 = rendezvous) or unbounded.
 template <class T>

@@ -36,15 +36,6 @@ struct Done {
 };
 using DoneTx = OneshotSender<Done>;
 
-RuntimeOptions runtime_options(const LoadParams& params) {
-  RuntimeOptions options;
-  if (params.threads) {
-    options.min_threads = static_cast<std::size_t>(*params.threads);
-    options.max_threads = std::max(options.min_threads, RuntimeOptions::default_threads() * 4);
-  }
-  return options;
-}
-
 ActorOptions mailbox(const LoadParams& params) {
   ActorOptions options;
   options.mailbox_capacity = params.capacity->unbounded() ? 0 : params.capacity->slots;

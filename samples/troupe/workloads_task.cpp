@@ -32,15 +32,6 @@ double seconds_between(Clock::time_point start, Clock::time_point end) {
   return std::chrono::duration<double>(end - start).count();
 }
 
-RuntimeOptions runtime_options(const LoadParams& params) {
-  RuntimeOptions options;
-  if (params.threads) {
-    options.min_threads = static_cast<std::size_t>(*params.threads);
-    options.max_threads = std::max(options.min_threads, RuntimeOptions::default_threads() * 4);
-  }
-  return options;
-}
-
 // The facts every task-style result reports.
 void add_runtime_fields(LoadResult& result, const Runtime& runtime, const LoadParams& params) {
   const RuntimeMetrics metrics = runtime.metrics();
@@ -166,6 +157,15 @@ LoadResult finish(const Timed& timed, const LoadParams& params, Runtime& runtime
 }
 
 }  // namespace
+
+RuntimeOptions runtime_options(const LoadParams& params) {
+  RuntimeOptions options;
+  if (params.threads) {
+    options.min_threads = static_cast<std::size_t>(*params.threads);
+    options.max_threads = std::max(options.min_threads, RuntimeOptions::default_threads() * 4);
+  }
+  return options;
+}
 
 LoadResult run_pingpong_task(const LoadParams& params) {
   Runtime runtime(runtime_options(params));
