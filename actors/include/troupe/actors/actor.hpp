@@ -82,6 +82,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -409,12 +410,19 @@ class Envelope {
     return std::move(payload<Told<M>>(envelope.storage_).message);
   }
 
+  // A mailbox moves an envelope twice (into its slot, out of it): a trivially copyable
+  // payload is copied inline, anything else relocated through its ops table.
   Envelope(Envelope&& other) noexcept : ops_(std::exchange(other.ops_, nullptr)) {
-    if (ops_ != nullptr) ops_->relocate(storage_, other.storage_);
+    if (ops_ == nullptr) return;
+    if (ops_->trivial) {
+      std::memcpy(storage_, other.storage_, kInline);
+    } else {
+      ops_->relocate(storage_, other.storage_);
+    }
   }
   Envelope& operator=(Envelope&&) = delete;
   ~Envelope() {
-    if (ops_ != nullptr) ops_->destroy(storage_);
+    if (ops_ != nullptr && !ops_->trivial) ops_->destroy(storage_);
   }
 
   // Runs the handler. A coroutine handler returns the Task to co_await; a plain one has
@@ -481,6 +489,7 @@ class Envelope {
   };
 
   struct Ops {
+    bool trivial;  // inline and trivially copyable: relocate is a memcpy, destroy nothing
     void (*relocate)(void* to, void* from) noexcept;
     void (*destroy)(void* at) noexcept;
     std::optional<Task<void>> (*deliver)(void* at, A& actor);
@@ -502,6 +511,7 @@ class Envelope {
 
   template <class P>
   static constexpr Ops kOps{
+      kInlined<P> && std::is_trivially_copyable_v<P>,
       [](void* to, void* from) noexcept {
         if constexpr (kInlined<P>) {
           ::new (to) P(std::move(payload<P>(from)));
@@ -549,6 +559,8 @@ template <class A>
 class ActorRef;
 
 namespace detail {
+template <class A, class M>
+class TellOp;
 // The library's way into an ActorRef (spawning, watch, link, supervision).
 struct ActorRefAccess {
   template <class A>
@@ -586,15 +598,14 @@ class ActorRef {
   }
 
   // Sends, waiting for room in a full mailbox under Overflow::backpressure (the awaited form
-  // of tell, for tasks). Other policies: as tell.
+  // of tell, for tasks): `co_await ref.send(m)` yields TellResult<M>. Other policies: as tell.
+  // The operation borrows this ActorRef (as Sender::send borrows its Sender): keep it alive
+  // until the co_await completes. No allocation: it is the mailbox's own awaited send.
   template <class M>
     requires HandledBy<std::decay_t<M>, A>
-  Task<TellResult<std::decay_t<M>>> send(M message) {
+  Awaitable<detail::TellOp<A, M>> send(M message) {
     static_assert(Sendable<M>, "ActorRef::send: the message must be Sendable");
-    ActorRef self = *this;  // the operation keeps its own handle: *this may go away meanwhile
-    if (self.cell().overflow != Overflow::backpressure) co_return self.tell(std::move(message));
-    co_return self.template told<M>(
-        co_await self.tx_checked().send(detail::Envelope<A>::tell(std::move(message))));
+    return Awaitable<detail::TellOp<A, M>>(std::in_place, *this, std::move(message));
   }
   // The thread form of send.
   template <class M>
@@ -694,6 +705,8 @@ class ActorRef {
 
  private:
   friend struct detail::ActorRefAccess;
+  template <class, class>
+  friend class detail::TellOp;
 
   ActorRef(Sender<detail::Envelope<A>> tx, std::shared_ptr<detail::ActorCell> cell)
       : tx_(std::move(tx)), cell_(std::move(cell)) {}
@@ -706,6 +719,10 @@ class ActorRef {
     return *cell_;
   }
   Sender<detail::Envelope<A>>& tx_checked() {
+    (void)cell();
+    return tx_;
+  }
+  const Sender<detail::Envelope<A>>& tx_checked() const {
     (void)cell();
     return tx_;
   }
@@ -725,7 +742,7 @@ class ActorRef {
 
   // A tell's outcome, and its bookkeeping.
   template <class M>
-  TellResult<M> told(SendResult<detail::Envelope<A>>&& sent) {
+  TellResult<M> told(SendResult<detail::Envelope<A>>&& sent) const {
     if (sent) return Told::queued;
     detail::ActorCell& c = cell();
     const SendErrorKind kind = sent.error().kind();
@@ -784,6 +801,33 @@ class ActorRef {
   Sender<detail::Envelope<A>> tx_;
   std::shared_ptr<detail::ActorCell> cell_;
 };
+
+namespace detail {
+// The PollOp behind ActorRef::send: the mailbox's awaited send (SendOp), whose result becomes a
+// TellResult with the actor's bookkeeping. Under a policy other than backpressure it makes one
+// attempt and completes (Full is then the policy's answer, as for tell).
+template <class A, class M>
+class TellOp {
+ public:
+  static constexpr bool kOwnsPayload = true;
+  TellOp(const ActorRef<A>& ref, M&& message)
+      : ref_(&ref),
+        waits_(ref.cell().overflow == Overflow::backpressure),
+        send_(ChannelAccess::chan(ref.tx_checked()), Envelope<A>::tell(std::move(message))) {}
+  bool ready_now() { return send_.ready_now() || !waits_; }
+  bool poll(Waker& waker) {
+    if (!waits_) return ready_now();  // reached only when the budget made us yield first
+    return send_.poll(waker);
+  }
+  void cancel(Waker& waker) noexcept { send_.cancel(waker); }
+  TellResult<M> take() { return ref_->template told<M>(send_.take()); }
+
+ private:
+  const ActorRef<A>* ref_;
+  bool waits_;
+  SendOp<Sender<Envelope<A>>, Envelope<A>> send_;
+};
+}  // namespace detail
 
 // An ActorRef is a thread-safe handle (like Sender): actors pass them in messages.
 template <class A>
@@ -844,10 +888,12 @@ class ActorLife {
 
 // What the actor's loop takes next: the control lane (taken first), a message, or the end of
 // the mailbox (every ActorRef gone and nothing queued).
+// `envelope` points into the operation, which the loop keeps until it has delivered it (one
+// relocation fewer per message than moving it out).
 template <class A>
 struct Mail {
   bool control = false;
-  std::optional<Envelope<A>> envelope;
+  std::optional<Envelope<A>>* envelope = nullptr;
 };
 
 // Awaits the control lane and the mailbox at once: a receive whose poll looks at the control
@@ -871,8 +917,8 @@ class MailOp {
   }
   void cancel(Waker& waker) noexcept { recv_.cancel(waker); }
   Mail<A> take() {
-    if (control_) return Mail<A>{true, std::nullopt};
-    return Mail<A>{false, recv_.take()};
+    if (control_) return Mail<A>{true, nullptr};
+    return Mail<A>{false, &recv_.result()};
   }
 
  private:
@@ -928,7 +974,8 @@ Task<void> run_actor(ActorLife<A> life, Make make) {
     try {
       while (!cell.terminate_requested()) {
         cell.set_state(ActorState::idle);
-        Mail<A> mail = co_await Awaitable<MailOp<A>>(std::in_place, cell, life.mailbox());
+        Awaitable<MailOp<A>> next(std::in_place, cell, life.mailbox());
+        const Mail<A> mail = co_await next;
         cell.set_state(ActorState::handling);
         if (mail.control) {
           ActorCell::Control control = cell.take_control();
@@ -947,9 +994,9 @@ Task<void> run_actor(ActorLife<A> life, Make make) {
           }
           continue;
         }
-        if (!mail.envelope) break;  // every ActorRef is gone and the mailbox is drained
+        if (!*mail.envelope) break;  // every ActorRef is gone and the mailbox is drained
         cell.count_received();
-        if (std::optional<Task<void>> rest = mail.envelope->deliver(*actor)) {
+        if (std::optional<Task<void>> rest = (*mail.envelope)->deliver(*actor)) {
           co_await std::move(*rest);
         }
         cell.check_quota();

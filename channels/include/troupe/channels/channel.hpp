@@ -323,6 +323,9 @@ class RecvOp {
   }
   void cancel(Waker& /*waker*/) noexcept { withdraw(); }
   std::optional<T> take() { return std::move(out_); }
+  // The result in place, instead of take(): for a caller that uses it while the operation
+  // lives (the actors' loop), saving a move.
+  std::optional<T>& result() noexcept { return out_; }
 
  private:
   void withdraw() noexcept {
