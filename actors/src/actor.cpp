@@ -3,6 +3,11 @@
 #include "troupe/actors/registry.hpp"
 #include "troupe/actors/supervisor.hpp"
 
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdlib>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -83,7 +88,8 @@ std::string describe_exception(const std::exception_ptr& error) {
 }
 
 ActorCell::ActorCell(std::string name_, std::optional<Sender<ActorEvent>> events,
-                     Overflow overflow_, std::size_t byte_quota)
+                     Overflow overflow_, std::size_t byte_quota,
+                     std::chrono::nanoseconds message_budget, bool timed)
     : id(new_actor_id()),
       name(std::move(name_)),
       overflow(overflow_),
@@ -92,8 +98,73 @@ ActorCell::ActorCell(std::string name_, std::optional<Sender<ActorEvent>> events
                                                                     (name.empty() ? ""
                                                                                   : " '" + name +
                                                                                         "'"))),
+      timing(timed || message_budget.count() > 0 ? std::make_unique<Timing>() : nullptr),
       events_(std::move(events)) {
+  if (timing != nullptr) timing->budget = message_budget;
   live_cells.fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+std::int64_t steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+// A single writer's increment: no locked instruction.
+void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+std::string demangled(const char* mangled) {
+  int status = 0;
+  char* plain = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  std::string out = status == 0 && plain != nullptr ? plain : mangled;
+  std::free(plain);
+  return out;
+}
+}  // namespace
+
+void ActorCell::begin_handler(const char* type) noexcept {
+  // relaxed throughout: the watchdog reads a diagnostic; it re-reads seq to drop a torn view.
+  bump(timing->seq);
+  timing->type.store(type, std::memory_order_relaxed);
+  timing->since_ns.store(steady_ns(), std::memory_order_relaxed);
+}
+
+void ActorCell::end_handler() noexcept {
+  const std::int64_t elapsed = steady_ns() - timing->since_ns.load(std::memory_order_relaxed);
+  timing->since_ns.store(0, std::memory_order_relaxed);
+  const auto ns = static_cast<std::uint64_t>(elapsed < 0 ? 0 : elapsed);
+  const std::size_t bucket =
+      std::min<std::size_t>(ns == 0 ? 0 : std::bit_width(ns) - 1, TimeHistogram::kBuckets - 1);
+  bump(timing->buckets[bucket]);
+  bump(timing->sum_ns, ns);
+}
+
+TimeHistogram ActorCell::processing_times() const noexcept {
+  TimeHistogram out;
+  if (timing == nullptr) return out;
+  for (std::size_t i = 0; i < TimeHistogram::kBuckets; ++i) {
+    out.counts[i] = timing->buckets[i].load(std::memory_order_relaxed);
+    out.count += out.counts[i];
+  }
+  out.sum_ns = timing->sum_ns.load(std::memory_order_relaxed);
+  return out;
+}
+
+void ActorCell::check_budget(std::int64_t now_ns) {
+  if (timing == nullptr || state.load(std::memory_order_relaxed) == ActorState::exited) return;
+  const std::uint64_t seq = timing->seq.load(std::memory_order_relaxed);
+  const std::int64_t since = timing->since_ns.load(std::memory_order_relaxed);
+  const char* type = timing->type.load(std::memory_order_relaxed);
+  if (since == 0 || seq == timing->reported_seq || type == nullptr) return;
+  const std::int64_t ran = now_ns - since;
+  if (ran <= timing->budget.count()) return;
+  if (timing->seq.load(std::memory_order_relaxed) != seq) return;  // it moved on meanwhile
+  timing->reported_seq = seq;
+  slow_messages.fetch_add(1, std::memory_order_relaxed);
+  emit(ActorEvent::Kind::slow, ExitCode::normal,
+       "the handler of " + demangled(type) + " has run " + std::to_string(ran / 1'000'000) +
+           " ms (budget " + std::to_string(timing->budget.count() / 1'000'000) + " ms)");
 }
 
 ActorCell::~ActorCell() {

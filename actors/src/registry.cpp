@@ -1,7 +1,10 @@
 #include "troupe/actors/registry.hpp"
 
+#include "troupe/runtime/metrics.hpp"
+
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -45,7 +48,11 @@ std::string describe(std::uint64_t id, const std::string& name) {
 
 }  // namespace
 
+MetricsSection actor_metrics();
+
 void registry_add(ActorCell& cell) {
+  static const bool exported = (add_metrics_source(&actor_metrics), true);
+  (void)exported;
   Shard& shard = registry().shard_of(cell.id);
   std::lock_guard lock(shard.mutex);
   shard.cells.emplace(cell.id, &cell);
@@ -116,9 +123,14 @@ std::vector<ActorInfo> live_actors() {
       info.mailbox_depth = info.state == ActorState::exited ? 0 : cell->mailbox_depth();
       info.received = cell->received.load(std::memory_order_relaxed);
       info.dead_letters = cell->dead_letters.load(std::memory_order_relaxed);
+      info.dropped = cell->dropped.load(std::memory_order_relaxed);
+      info.rejected = cell->rejected.load(std::memory_order_relaxed);
       info.restarts = cell->restarts.load(std::memory_order_relaxed);
+      info.slow_messages = cell->slow_messages.load(std::memory_order_relaxed);
       info.bytes_held = cell->account == nullptr ? 0 : cell->account->used();
       info.registered = cell->registered;
+      info.timed = cell->timing != nullptr;
+      info.processing = cell->processing_times();
       out.push_back(std::move(info));
     }
   }
@@ -126,6 +138,108 @@ std::vector<ActorInfo> live_actors() {
             [](const ActorInfo& a, const ActorInfo& b) { return a.id < b.id; });
   return out;
 }
+
+namespace detail {
+namespace {
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+// A Prometheus label value: backslash, quote and newline escaped.
+std::string label_value(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+}  // namespace
+
+MetricsSection actor_metrics() {
+  MetricsSection section;
+  section.name = "actors";
+  section.help = {
+      {"actor_mailbox_depth", "Messages queued in the actor's mailbox"},
+      {"actor_received", "Messages the actor took from its mailbox"},
+      {"actor_dead_letters", "Messages to the actor that were not delivered"},
+      {"actor_dropped", "Messages dropped by the drop_newest overflow policy"},
+      {"actor_rejected", "Messages handed back because the mailbox was full"},
+      {"actor_restarts", "Times a supervisor rebuilt the actor"},
+      {"actor_slow_messages", "Handlers that ran past the message budget"},
+      {"actor_bytes_held", "Bytes of Buffers charged to the actor"},
+      {"actor_processing_ns_bucket", "Handler run times: runs shorter than le nanoseconds"},
+      {"actor_processing_ns_count", "Handler runs timed"},
+      {"actor_processing_ns_sum", "Total handler run time in nanoseconds"},
+  };
+  std::string json = "[";
+  for (const ActorInfo& a : live_actors()) {
+    if (a.state == ActorState::exited) continue;
+    const std::string labels =
+        "actor=\"" + std::to_string(a.id) + "\",name=\"" + label_value(a.name) + "\"";
+    const auto sample = [&](const char* name, double value) {
+      section.samples.push_back({name, labels, value});
+    };
+    sample("actor_mailbox_depth", static_cast<double>(a.mailbox_depth));
+    sample("actor_received", static_cast<double>(a.received));
+    sample("actor_dead_letters", static_cast<double>(a.dead_letters));
+    sample("actor_dropped", static_cast<double>(a.dropped));
+    sample("actor_rejected", static_cast<double>(a.rejected));
+    sample("actor_restarts", static_cast<double>(a.restarts));
+    sample("actor_slow_messages", static_cast<double>(a.slow_messages));
+    sample("actor_bytes_held", static_cast<double>(a.bytes_held));
+    if (json.size() > 1) json += ",";
+    json += "{\"id\":" + std::to_string(a.id) + ",\"name\":" + json_string(a.name) +
+            ",\"state\":\"" + std::string(to_string(a.state)) + "\"" +
+            ",\"mailbox_depth\":" + std::to_string(a.mailbox_depth) +
+            ",\"received\":" + std::to_string(a.received) +
+            ",\"dead_letters\":" + std::to_string(a.dead_letters) +
+            ",\"dropped\":" + std::to_string(a.dropped) +
+            ",\"rejected\":" + std::to_string(a.rejected) +
+            ",\"restarts\":" + std::to_string(a.restarts) +
+            ",\"slow_messages\":" + std::to_string(a.slow_messages) +
+            ",\"bytes_held\":" + std::to_string(a.bytes_held);
+    if (a.timed) {
+      json += ",\"processing_ns\":{\"count\":" + std::to_string(a.processing.count) +
+              ",\"sum\":" + std::to_string(a.processing.sum_ns) + ",\"buckets\":[";
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i < TimeHistogram::kBuckets; ++i) {
+        cumulative += a.processing.counts[i];
+        const bool last = i + 1 == TimeHistogram::kBuckets;
+        const std::string le = last ? "+Inf" : std::to_string(std::uint64_t{1} << (i + 1));
+        section.samples.push_back({"actor_processing_ns_bucket", labels + ",le=\"" + le + "\"",
+                                   static_cast<double>(cumulative)});
+        if (a.processing.counts[i] != 0) {
+          if (json.back() != '[') json += ",";
+          json += "[\"" + le + "\"," + std::to_string(a.processing.counts[i]) + "]";
+        }
+      }
+      json += "]}";
+      sample("actor_processing_ns_count", static_cast<double>(a.processing.count));
+      sample("actor_processing_ns_sum", static_cast<double>(a.processing.sum_ns));
+    }
+    json += "}";
+  }
+  section.json = json + "]";
+  return section;
+}
+}  // namespace detail
 
 std::string dump_actors() {
   std::string out;

@@ -1,5 +1,9 @@
 #include "troupe/runtime/metrics.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -68,6 +72,16 @@ void for_each_runtime_field(const RuntimeMetrics& m, F&& field) {
   field("blocking_jobs", "spawn_blocking jobs submitted", m.blocking_jobs);
 }
 
+// A sample value: integers exactly, others with enough digits.
+std::string format_number(double value) {
+  if (std::floor(value) == value && std::fabs(value) < 9.0e15) {
+    return std::to_string(static_cast<long long>(value));
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", value);
+  return text;
+}
+
 }  // namespace
 
 std::string RuntimeMetrics::to_json() const {
@@ -94,7 +108,11 @@ std::string RuntimeMetrics::to_json() const {
     out += ",\"utilization\":" + std::to_string(w.utilization());
     out += "}";
   }
-  out += "]}";
+  out += "]";
+  for (const MetricsSection& section : sections) {
+    out += ",\"" + section.name + "\":" + section.json;
+  }
+  out += "}";
   return out;
 }
 
@@ -109,6 +127,17 @@ std::string RuntimeMetrics::to_prometheus(std::string_view prefix) const {
     header(name, help);
     out += base + "_" + std::string(name) + " " + std::to_string(value) + "\n";
   });
+  // Other layers' sections: each metric's header once, then its samples.
+  for (const MetricsSection& section : sections) {
+    for (const auto& [name, help] : section.help) {
+      header(name, help);
+      for (const MetricSample& sample : section.samples) {
+        if (sample.name != name) continue;
+        out += base + "_" + sample.name + (sample.labels.empty() ? "" : "{" + sample.labels + "}") +
+               " " + format_number(sample.value) + "\n";
+      }
+    }
+  }
   if (workers.empty()) return out;
   const auto per_worker = [&](std::string_view name, std::string_view help, auto get) {
     header("worker_" + std::string(name), help);
@@ -138,10 +167,32 @@ std::string RuntimeMetrics::to_prometheus(std::string_view prefix) const {
   return out;
 }
 
+namespace {
+std::mutex sources_mutex;
+std::vector<MetricsSource>& sources() {  // guarded by sources_mutex
+  static std::vector<MetricsSource> list;
+  return list;
+}
+}  // namespace
+
+void add_metrics_source(MetricsSource source) {
+  std::lock_guard lock(sources_mutex);
+  auto& list = sources();
+  if (std::find(list.begin(), list.end(), source) == list.end()) list.push_back(source);
+}
+
 namespace detail {
 
 RuntimeMetrics Scheduler::metrics() const {
   RuntimeMetrics m;
+  {
+    std::vector<MetricsSource> list;
+    {
+      std::lock_guard lock(sources_mutex);
+      list = sources();
+    }
+    for (MetricsSource source : list) m.sections.push_back(source());
+  }
   m.min_threads = options_.min_threads;
   m.max_threads = *options_.max_threads;
   m.active_workers = active_workers.load(std::memory_order_relaxed);

@@ -70,6 +70,14 @@
 // fails after that message with ExitCode::resource_exhausted (its supervisor may restart it;
 // the Buffers of the failed actor are released). Nothing else in the process is affected.
 //
+// Run-time budget. ActorOptions::message_budget: a process-wide watchdog thread looks at the
+// actor a few times per budget and reports a handler that has run past it — a 'slow' event
+// naming the message type, and ActorStats::slow_messages — once per message, while the handler
+// still runs. It does not stop the handler: the runtime's monitor adds a worker when one is
+// stuck, so the other actors keep running. ActorOptions::timing (implied by a budget) keeps a
+// histogram of handler run times, exported with the counters in the "actors" section of
+// Runtime::metrics() (registry.hpp).
+//
 // Thread-safety: ActorRef is a copyable handle; every member function is thread-safe (like
 // Sender). The actor object itself is touched only by its own task. Memory ordering:
 // everything a sender did before a successful send happens-before the handler runs; everything
@@ -77,6 +85,7 @@
 // did happens-before an exit wait (terminate, exited) returns.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -95,6 +104,7 @@
 #include <tuple>
 #include <type_traits>
 #include <typeindex>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -137,7 +147,9 @@ enum class Overflow : std::uint8_t { backpressure, reject, drop_newest };
 
 struct ActorEvent {
   // restart: a supervisor rebuilt the actor (after its error, or a sibling's); online follows.
-  enum class Kind : std::uint8_t { online, error, exit, restart };
+  // slow: a handler has run past ActorOptions::message_budget (what names the message type);
+  // the actor goes on.
+  enum class Kind : std::uint8_t { online, error, exit, restart, slow };
   Kind kind = Kind::online;
   std::uint64_t actor = 0;           // ActorRef::id()
   std::string name;                  // ActorOptions::name
@@ -148,6 +160,15 @@ struct ActorEvent {
 // An exception object is not touched after it is thrown; sharing it is safe.
 template <>
 inline constexpr bool enable_sendable<ActorEvent> = true;
+
+// Handler run times, in power-of-two buckets of nanoseconds: counts[i] holds runs shorter than
+// 2^(i+1) ns (and at least 2^i, bucket 0 from 0); the last bucket is open.
+struct TimeHistogram {
+  static constexpr std::size_t kBuckets = 40;  // 2^40 ns is about 18 minutes
+  std::array<std::uint64_t, kBuckets> counts{};
+  std::uint64_t count = 0;
+  std::uint64_t sum_ns = 0;
+};
 
 struct ActorOptions {
   std::string name;                       // for events, errors and reports
@@ -160,6 +181,12 @@ struct ActorOptions {
   std::size_t byte_quota = 0;
   // Register `name` for troupe::lookup (registry.hpp): unique among registered live actors.
   bool register_name = false;
+  // A handler running longer than this is reported by the watchdog ('slow' event, counted in
+  // ActorStats::slow_messages), once per message, while it still runs. Zero: no budget.
+  std::chrono::nanoseconds message_budget{0};
+  // Record handler run times in a histogram (live_actors, the runtime's metrics export).
+  // Implied by a message_budget. Costs two clock reads per message.
+  bool timing = false;
 };
 
 // A snapshot of an actor's counters.
@@ -170,6 +197,7 @@ struct ActorStats {
   std::uint64_t rejected = 0;      // handed back because the mailbox was full
   std::uint64_t lost_events = 0;   // events that did not fit the events channel
   std::uint64_t restarts = 0;      // times a supervisor rebuilt it
+  std::uint64_t slow_messages = 0; // handlers that ran past message_budget
   std::size_t bytes_held = 0;      // bytes of Buffers charged to it now (with a byte_quota)
   std::size_t bytes_peak = 0;      // the most it held at once
   std::size_t mailbox_depth = 0;   // messages queued now
@@ -262,7 +290,7 @@ std::uint64_t new_actor_id() noexcept;
 class ActorCell {
  public:
   ActorCell(std::string name, std::optional<Sender<ActorEvent>> events, Overflow overflow,
-            std::size_t byte_quota);
+            std::size_t byte_quota, std::chrono::nanoseconds message_budget, bool timing);
   ~ActorCell();
   ActorCell(const ActorCell&) = delete;
   ActorCell& operator=(const ActorCell&) = delete;
@@ -296,6 +324,26 @@ class ActorCell {
     return mailbox_ == nullptr ? 0 : mailbox_depth_(*mailbox_);
   }
   bool registered = false;  // its name is registered (set before the task starts)
+
+  // --- handler timing and the watchdog (ActorOptions::timing, message_budget) ---------------
+  // Null unless timed. Written by the actor's own task (single writer: plain loads and
+  // stores of relaxed atomics); read by the watchdog and by snapshots.
+  struct Timing {
+    std::chrono::nanoseconds budget{0};
+    std::atomic<std::int64_t> since_ns{0};       // the running handler's start; 0: none
+    std::atomic<const char*> type{nullptr};      // its message type (mangled), or null
+    std::atomic<std::uint64_t> seq{0};           // handlers started
+    std::uint64_t reported_seq = 0;              // the watchdog's own: last one reported
+    std::array<std::atomic<std::uint64_t>, TimeHistogram::kBuckets> buckets{};
+    std::atomic<std::uint64_t> sum_ns{0};
+  };
+  const std::unique_ptr<Timing> timing;
+  std::atomic<std::uint64_t> slow_messages{0};  // written by the watchdog only
+  void begin_handler(const char* type) noexcept;
+  void end_handler() noexcept;
+  [[nodiscard]] TimeHistogram processing_times() const noexcept;
+  // The watchdog's check: reports a handler past its budget (once per message).
+  void check_budget(std::int64_t now_ns);
 
   void emit(ActorEvent::Kind kind, ExitCode code = ExitCode::normal, std::string what = {},
             std::exception_ptr error = nullptr) noexcept;
@@ -375,6 +423,8 @@ class ActorCell {
   ExitCode exit_code_ = ExitCode::normal;      // written before exited.count_down()
 };
 
+// Puts the cell under the process's watchdog thread (watchdog.cpp), started on first use.
+void watch_budget(const std::shared_ptr<ActorCell>& cell);
 // The process-wide list of cells (registry.cpp): every spawned cell until its destruction.
 void registry_add(ActorCell& cell);
 void registry_remove(ActorCell& cell) noexcept;
@@ -425,6 +475,9 @@ class Envelope {
     if (ops_ != nullptr && !ops_->trivial) ops_->destroy(storage_);
   }
 
+  // The message's type (typeid name, mangled), for the watchdog's reports.
+  [[nodiscard]] const char* type_name() const noexcept { return ops_->type->name(); }
+
   // Runs the handler. A coroutine handler returns the Task to co_await; a plain one has
   // finished (and replied) when this returns. Throws what the handler threw (after giving it
   // to the asker).
@@ -435,6 +488,7 @@ class Envelope {
 
   template <class M>
   struct Told {
+    using Message = M;
     M message;
     std::optional<Task<void>> deliver(A& actor) {
       if constexpr (TaskValue<HandlerResult<A, M>>::coroutine) {
@@ -452,6 +506,7 @@ class Envelope {
 
   template <class M>
   struct Asked {
+    using Message = M;
     using R = ReplyOf<A, M>;
     M message;
     ReplyTo<R> reply;
@@ -490,6 +545,7 @@ class Envelope {
 
   struct Ops {
     bool trivial;  // inline and trivially copyable: relocate is a memcpy, destroy nothing
+    const std::type_info* type;  // the message's
     void (*relocate)(void* to, void* from) noexcept;
     void (*destroy)(void* at) noexcept;
     std::optional<Task<void>> (*deliver)(void* at, A& actor);
@@ -512,6 +568,7 @@ class Envelope {
   template <class P>
   static constexpr Ops kOps{
       kInlined<P> && std::is_trivially_copyable_v<P>,
+      &typeid(typename P::Message),
       [](void* to, void* from) noexcept {
         if constexpr (kInlined<P>) {
           ::new (to) P(std::move(payload<P>(from)));
@@ -695,6 +752,7 @@ class ActorRef {
     stats.rejected = c.rejected.load(std::memory_order_relaxed);
     stats.lost_events = c.lost_events.load(std::memory_order_relaxed);
     stats.restarts = c.restarts.load(std::memory_order_relaxed);
+    stats.slow_messages = c.slow_messages.load(std::memory_order_relaxed);
     if (c.account != nullptr) {
       stats.bytes_held = c.account->used();
       stats.bytes_peak = c.account->peak();
@@ -996,14 +1054,19 @@ Task<void> run_actor(ActorLife<A> life, Make make) {
         }
         if (!*mail.envelope) break;  // every ActorRef is gone and the mailbox is drained
         cell.count_received();
+        if (cell.timing != nullptr) cell.begin_handler((*mail.envelope)->type_name());
         if (std::optional<Task<void>> rest = (*mail.envelope)->deliver(*actor)) {
           co_await std::move(*rest);
         }
+        if (cell.timing != nullptr) cell.end_handler();
         cell.check_quota();
       }
       if constexpr (HasOnStop<A>) actor->on_stop();
     } catch (...) {
       error = std::current_exception();
+    }
+    if (cell.timing != nullptr && cell.timing->since_ns.load(std::memory_order_relaxed) != 0) {
+      cell.end_handler();  // the handler threw: its time still counts
     }
     actor.reset();
     if (error) {
@@ -1075,8 +1138,12 @@ ActorRef<A> spawn_cell(Runtime& runtime, ActorOptions& options,
   auto [tx, rx] = options.mailbox_capacity == 0
                       ? unbounded_channel<Mail>()
                       : channel<Mail>(static_cast<std::int64_t>(options.mailbox_capacity));
+  if (options.message_budget < std::chrono::nanoseconds::zero()) {
+    throw Error(ErrorCode::invalid_argument, "spawn: ActorOptions::message_budget is negative");
+  }
   auto cell = std::make_shared<ActorCell>(options.name, std::move(options.events),
-                                          options.overflow, options.byte_quota);
+                                          options.overflow, options.byte_quota,
+                                          options.message_budget, options.timing);
   cell->watch_mailbox(ChannelAccess::chan(tx), [](const ChanBase& chan) {
     return static_cast<const Chan<Mail>&>(chan).size();
   });
@@ -1085,6 +1152,7 @@ ActorRef<A> spawn_cell(Runtime& runtime, ActorOptions& options,
   }
   if (supervisor != nullptr) adopt_child(supervisor, cell);
   registry_add(*cell);  // listed once set up (its lock publishes the fields above)
+  if (cell->timing != nullptr && cell->timing->budget.count() > 0) watch_budget(cell);
   SpawnOptions spawn_options;
   spawn_options.name = options.name;
   spawn_options.byte_account = cell->account;

@@ -38,10 +38,20 @@ struct ActorInfo {
   std::size_t mailbox_depth = 0;
   std::uint64_t received = 0;
   std::uint64_t dead_letters = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t rejected = 0;
   std::uint64_t restarts = 0;
+  std::uint64_t slow_messages = 0;
   std::size_t bytes_held = 0;
   bool registered = false;  // reachable by name
+  bool timed = false;       // processing holds handler run times (ActorOptions::timing)
+  TimeHistogram processing;
 };
+
+// Runtime::metrics() gains an "actors" section (JSON: an array of these; Prometheus: one
+// gauge per counter, labelled actor="<id>",name="<name>", and for timed actors the cumulative
+// buckets actor_processing_ns_bucket{...,le="<2^(i+1)>"} with _count and _sum) for every
+// actor not yet exited, once the first actor has been spawned.
 
 // Every actor whose cell still exists, by id.
 [[nodiscard]] std::vector<ActorInfo> live_actors();

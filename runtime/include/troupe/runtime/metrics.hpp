@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace troupe {
@@ -38,6 +39,24 @@ struct WorkerMetrics {
   [[nodiscard]] double utilization() const noexcept;
 };
 
+// A section another layer adds to the runtime's export (the actors add "actors"): its JSON
+// value, and its Prometheus samples (`<prefix>_<name>{<labels>} <value>`, gauges).
+struct MetricSample {
+  std::string name;    // without the prefix
+  std::string labels;  // `actor="3",name="db"`, already escaped; may be empty
+  double value = 0;
+};
+struct MetricsSection {
+  std::string name;  // the JSON key
+  std::string json;  // the JSON value
+  std::vector<std::pair<std::string, std::string>> help;  // metric name -> help text
+  std::vector<MetricSample> samples;
+};
+// Makes `source` contribute a section to every RuntimeMetrics snapshot from now on (process-
+// wide; adding the same source twice adds it once). Thread-safe.
+using MetricsSource = MetricsSection (*)();
+void add_metrics_source(MetricsSource source);
+
 struct RuntimeMetrics {
   std::vector<WorkerMetrics> workers;  // every worker slot that ever ran
   std::size_t active_workers = 0;
@@ -53,6 +72,7 @@ struct RuntimeMetrics {
   std::uint64_t blocking_threads = 0;  // spawn_blocking threads alive now
   std::uint64_t blocking_queue_depth = 0;
   std::uint64_t blocking_jobs = 0;     // spawn_blocking jobs started
+  std::vector<MetricsSection> sections;  // from add_metrics_source, in the order added
 
   // Sums over the workers.
   [[nodiscard]] WorkerMetrics total() const noexcept;
