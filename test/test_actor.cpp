@@ -12,6 +12,7 @@
 #include "test_support.hpp"
 #include "actor_test_support.hpp"
 #include "troupe/actors/actor.hpp"
+#include "troupe/channels/buffer.hpp"
 
 using namespace std::chrono_literals;
 using troupe::ActorEvent;
@@ -332,4 +333,38 @@ TEST_CASE("bad arguments get clear errors" * doctest::timeout(30)) {
   rt.shutdown();
   CHECK(troupe::testing::error_code_of([&] { (void)troupe::spawn_actor<Counter>(rt, {}, 0); }) ==
         troupe::ErrorCode::shut_down);
+}
+
+namespace {
+struct Carry {
+  troupe::Buffer buffer;
+};
+class Carrier {
+ public:
+  troupe::Buffer handle(Carry c) {
+    c.buffer.as<std::uint64_t>()[0] += 1;
+    return std::move(c.buffer);
+  }
+};
+Task<std::uint64_t> carry_around(ActorRef<Carrier> carrier, troupe::Buffer buffer, int trips) {
+  const std::byte* origin = buffer.data();
+  for (int i = 0; i < trips; ++i) {
+    // A named message, not `ask(Carry{std::move(buffer)}, ...)`: GCC 12 destroys a braced
+    // aggregate temporary inside a co_await expression without seeing that it was moved from
+    // (a compiler bug; see actor.hpp), which would free the Buffer here.
+    Carry carry{std::move(buffer)};
+    auto back = co_await carrier.ask(std::move(carry), 10s);
+    if (!back) co_return 0;
+    buffer = std::move(*back);
+    if (buffer.data() != origin) co_return 0;
+  }
+  co_return buffer.as<std::uint64_t>()[0];
+}
+}  // namespace
+
+TEST_CASE("an ask from a task moves a Buffer to the actor and back, never copying it" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  ActorRef<Carrier> carrier = troupe::spawn_actor<Carrier>(rt, {});
+  CHECK(rt.block_on(carry_around(carrier, troupe::Buffer(4096), 50)) == 50);
 }

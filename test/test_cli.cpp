@@ -257,6 +257,7 @@ TEST_CASE("cli.load rejects a workload without implementations, naming no styles
 TEST_CASE("cli.load rejects an unknown style, naming the styles available") {
   check_usage_error(run_cli({"load", "fanin", "--style", "pool"}),
                     "(styles: thread, task, actor)");
+  check_usage_error(run_cli({"load", "transfer", "--style", "task"}), "(styles: thread, actor)");
   check_usage_error(run_cli({"load", "ring", "--style", "thread"}), "(styles: task, actor)");
 }
 
@@ -283,6 +284,8 @@ TEST_CASE("cli.load runs every actor-style workload and verifies its check" *
     CHECK_MESSAGE(contains(run.out, "\"style\":\"actor\""), workload);
     CHECK_MESSAGE(contains(run.out, "\"check_ok\":true"), workload);
   };
+  check_ok(run_cli({"load", "skynet", "--style", "actor", "--n", "1000", "--json"}), "skynet");
+  check_ok(run_cli({"load", "transfer", "--style", "actor", "--n", "20", "--json"}), "transfer");
   for (const char* workload : {"pingpong", "ring", "fanin"}) {
     check_ok(run_cli({"load", workload, "--style", "actor", "--n", "4000", "--json"}), workload);
     check_ok(run_cli({"load", workload, "--style", "actor", "--n", "400", "--threads", "1",

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <map>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
@@ -14,10 +13,11 @@ namespace troupe {
 namespace detail {
 namespace {
 
-// Cells by id, in shards so that spawning on many threads does not meet on one lock.
+// Cells in intrusive lists (ActorCell::registry_prev/next), in shards so that spawning on
+// many threads does not meet on one lock. No allocation per actor.
 struct Shard {
   std::mutex mutex;
-  std::map<std::uint64_t, ActorCell*> cells;  // guarded by mutex
+  ActorCell* head = nullptr;  // guarded by mutex, as the cells' links
 };
 constexpr std::size_t kShards = 16;
 
@@ -55,13 +55,23 @@ void registry_add(ActorCell& cell) {
   (void)exported;
   Shard& shard = registry().shard_of(cell.id);
   std::lock_guard lock(shard.mutex);
-  shard.cells.emplace(cell.id, &cell);
+  cell.registry_next = shard.head;
+  if (shard.head != nullptr) shard.head->registry_prev = &cell;
+  shard.head = &cell;
+  cell.listed = true;
 }
 
 void registry_remove(ActorCell& cell) noexcept {
   Shard& shard = registry().shard_of(cell.id);
   std::lock_guard lock(shard.mutex);
-  shard.cells.erase(cell.id);
+  if (!cell.listed) return;  // never spawned (spawn failed before it was listed)
+  if (cell.registry_prev != nullptr) {
+    cell.registry_prev->registry_next = cell.registry_next;
+  } else {
+    shard.head = cell.registry_next;
+  }
+  if (cell.registry_next != nullptr) cell.registry_next->registry_prev = cell.registry_prev;
+  cell.listed = false;
 }
 
 void register_name(const std::shared_ptr<ActorCell>& cell, std::type_index type,
@@ -115,9 +125,10 @@ std::vector<ActorInfo> live_actors() {
   std::vector<ActorInfo> out;
   for (detail::Shard& shard : detail::registry().shards) {
     std::lock_guard lock(shard.mutex);  // a listed cell is not destroyed meanwhile
-    for (const auto& [id, cell] : shard.cells) {
+    for (const detail::ActorCell* cell = shard.head; cell != nullptr;
+         cell = cell->registry_next) {
       ActorInfo info;
-      info.id = id;
+      info.id = cell->id;
       info.name = cell->name;
       info.state = cell->state.load(std::memory_order_relaxed);
       info.mailbox_depth = info.state == ActorState::exited ? 0 : cell->mailbox_depth();

@@ -108,6 +108,8 @@ constexpr Implementation kImplementations[] = {
     {"pingpong", "actor", run_pingpong_actor, kTaskThreads, Capacity{16}, Placement::os},
     {"ring", "actor", run_ring_actor, kTaskThreads, Capacity{16}, Placement::os},
     {"fanin", "actor", run_fanin_actor, kTaskThreads, Capacity{1024}, Placement::os},
+    {"skynet", "actor", run_skynet_actor, kTaskThreads, Capacity{1}, Placement::os},
+    {"transfer", "actor", run_transfer_actor, kTaskThreads, Capacity{1}, Placement::os},
 };
 
 constexpr std::uint64_t kMaxThreads = 1024;

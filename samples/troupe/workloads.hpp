@@ -26,10 +26,15 @@ LoadResult run_fanin_task(const LoadParams& params);
 LoadResult run_pingpong_actor(const LoadParams& params);
 LoadResult run_ring_actor(const LoadParams& params);
 LoadResult run_fanin_actor(const LoadParams& params);
+LoadResult run_skynet_actor(const LoadParams& params);
+LoadResult run_transfer_actor(const LoadParams& params);
 
 // The Runtime of a task- or actor-style run: --threads workers (default one per core), able to
 // grow to four times the cores (workloads_task.cpp).
 [[nodiscard]] RuntimeOptions runtime_options(const LoadParams& params);
+
+// transfer's Buffer (every style).
+inline constexpr std::size_t kTransferBytes = std::size_t{100} << 20;  // 100 MiB
 
 // A channel of the given capacity: bounded (0 = rendezvous) or unbounded.
 template <class T>

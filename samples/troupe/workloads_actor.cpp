@@ -3,6 +3,9 @@
 //   pingpong   ping ──Ball──▶ pong ──Ball+1──▶ ping, n round trips (two actors)
 //   ring       node0 ─▶ node1 ─▶ … ─▶ node999 ─▶ node0: one Token, n hops (each hop one tell)
 //   fanin      producer ×4 ──Num (awaited send: backpressure)──▶ one consumer actor
+//   skynet     a 10-ary tree of actors (1,000,000 leaves): a parent spawns ten children, tells
+//              each its range, and sums the ten replies on a channel of its own
+//   transfer   driver ──ask(Visit{Buffer})──▶ worker actor ──reply Buffer──▶ driver, n times
 //
 // The mailboxes are bounded (--capacity, per workload default below). The measured phase runs
 // from the first message to the last one's handler; the last handler stamps the end time and
@@ -10,12 +13,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "troupe/actors/actor.hpp"
+#include "troupe/channels/buffer.hpp"
 #include "troupe/channels/oneshot.hpp"
 #include "workloads.hpp"
 
@@ -158,7 +164,144 @@ class Producer {
   }
 };
 
+// ---- skynet -----------------------------------------------------------------------------------
+
+constexpr std::uint64_t kSkynetFanout = 10;
+
+struct Range {
+  std::uint64_t first;
+  std::uint64_t leaves;
+  Sender<std::uint64_t> reply;  // where the sum of the range goes
+};
+
+class SkyNode {
+ public:
+  explicit SkyNode(std::size_t mailbox) : mailbox_(mailbox) {}
+  Task<void> handle(Range range) {
+    if (range.leaves == 1) {
+      (void)range.reply.try_send(range.first);
+      co_return;
+    }
+    Runtime& runtime = *Runtime::current();
+    const std::uint64_t each = range.leaves / kSkynetFanout;
+    auto [tx, rx] = channel<std::uint64_t>(kSkynetFanout);
+    for (std::uint64_t i = 0; i < kSkynetFanout; ++i) {
+      ActorOptions options;
+      options.mailbox_capacity = mailbox_;
+      // The child's only ActorRef is dropped at once: it handles its Range, then ends.
+      (void)spawn_actor<SkyNode>(runtime, std::move(options), mailbox_)
+          .tell(Range{range.first + i * each, each, tx.clone()});
+    }
+    tx = Sender<std::uint64_t>();
+    std::uint64_t sum = 0;
+    for (std::uint64_t i = 0; i < kSkynetFanout; ++i) {
+      auto part = co_await rx.recv();
+      if (!part) co_return;  // a child ended without replying: the check shows it
+      sum += *part;
+    }
+    (void)range.reply.try_send(sum);
+  }
+
+ private:
+  std::size_t mailbox_;
+};
+
+// The peak resident set of the process so far, in MiB (Linux: VmHWM), or 0 if unknown.
+std::uint64_t peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) / 1024;  // kB
+  }
+  return 0;
+}
+
+// ---- transfer ---------------------------------------------------------------------------------
+
+struct Visit {
+  Buffer buffer;
+};
+
+class Visited {
+ public:
+  Buffer handle(Visit visit) {
+    visit.buffer.as<std::uint64_t>()[0] += 1;
+    return std::move(visit.buffer);
+  }
+};
+
+// The driver, a task (an ask from a plain thread would park and wake it every trip): n asks,
+// each moving the Buffer to the worker and back.
+Task<LoadResult> transfer_trips(ActorRef<Visited> worker, Buffer buffer, std::uint64_t n) {
+  const std::byte* const origin = buffer.bytes().data();
+  LoadResult result;
+  result.items = n;
+  bool moved_not_copied = true;
+  std::uint64_t sum = 0;
+  const Clock::time_point start = Clock::now();
+  for (std::uint64_t trip = 1; trip <= n; ++trip) {
+    Visit visit{std::move(buffer)};  // named: see the GCC 12 note in actor.hpp
+    auto back = co_await worker.ask(std::move(visit), std::chrono::seconds(60));
+    if (!back) {
+      result.failures.push_back("round trip " + std::to_string(trip) + ": " +
+                                back.error().message());
+      break;
+    }
+    buffer = std::move(*back);
+    if (buffer.bytes().data() != origin && moved_not_copied) {
+      moved_not_copied = false;
+      result.failures.push_back("round trip " + std::to_string(trip) +
+                                " returned another allocation: the buffer was copied");
+    }
+    sum += buffer.as<std::uint64_t>()[0];
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  result.check = sum;
+  result.extras = {{"buffer_bytes", std::uint64_t{kTransferBytes}},
+                   {"counter", std::string("first 64-bit word")},
+                   {"moved_not_copied", moved_not_copied}};
+  co_return result;
+}
+
 }  // namespace
+
+LoadResult run_skynet_actor(const LoadParams& params) {
+  Runtime runtime(runtime_options(params));
+  const std::size_t mailbox = params.capacity->unbounded() ? 0 : params.capacity->slots;
+  auto [tx, rx] = channel<std::uint64_t>(1);
+  const std::uint64_t live_before = detail::ActorCell::live();
+  const Clock::time_point start = Clock::now();
+  ActorOptions options;
+  options.mailbox_capacity = mailbox;
+  (void)spawn_actor<SkyNode>(runtime, std::move(options), mailbox)
+      .tell(Range{0, params.n, std::move(tx)});
+  auto sum = rx.blocking_recv();
+  const Clock::time_point end = Clock::now();
+  LoadResult result;
+  result.items = params.n;
+  result.seconds = std::chrono::duration<double>(end - start).count();
+  result.check = sum ? *sum : 0;
+  if (!sum) result.failures.push_back("the root actor ended without a sum");
+  const RuntimeMetrics metrics = runtime.metrics();
+  result.threads = metrics.workers.size();
+  result.extras.push_back(capacity_field(*params.capacity));
+  result.extras.push_back({"workers", static_cast<std::uint64_t>(metrics.workers.size())});
+  result.extras.push_back({"actors", metrics.tasks_spawned});
+  result.extras.push_back({"peak_rss_mib", peak_rss_mib()});
+  // Every actor of the tree ends by itself once its reply is sent (its ActorRef is gone).
+  while (detail::ActorCell::live() > live_before) std::this_thread::yield();
+  return result;
+}
+
+LoadResult run_transfer_actor(const LoadParams& params) {
+  Runtime runtime(runtime_options(params));
+  ActorRef<Visited> worker = spawn_actor<Visited>(runtime, mailbox(params));
+  Buffer buffer(kTransferBytes);
+  LoadResult result = runtime.block_on(transfer_trips(worker, std::move(buffer), params.n));
+  result.threads = runtime.metrics().workers.size();
+  result.extras.push_back(capacity_field(*params.capacity));
+  return result;
+}
 
 LoadResult run_pingpong_actor(const LoadParams& params) {
   // Relay 0 is ping (passes the value back unchanged), relay 1 is pong (adds 1). The driver

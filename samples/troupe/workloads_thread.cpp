@@ -95,7 +95,6 @@ class ThreadPlacement {
 };
 
 constexpr std::uint64_t kFaninProducers = 4;
-constexpr std::size_t kTransferBytes = std::size_t{100} << 20;  // 100 MiB
 
 }  // namespace
 

@@ -78,6 +78,13 @@
 // histogram of handler run times, exported with the counters in the "actors" section of
 // Runtime::metrics() (registry.hpp).
 //
+// GCC 12 caveat (a compiler bug, not troupe's): inside a coroutine, a braced aggregate
+// temporary that owns a resource, written in a co_await expression —
+// `co_await ref.ask(Msg{std::move(buffer)}, t)` — is destroyed as if it had not been moved
+// from, freeing what the actor now holds. Name the message first
+// (`Msg m{std::move(buffer)}; co_await ref.ask(std::move(m), t);`) or give it a constructor.
+// Messages without an owning member (plain data) are not affected.
+//
 // Thread-safety: ActorRef is a copyable handle; every member function is thread-safe (like
 // Sender). The actor object itself is touched only by its own task. Memory ordering:
 // everything a sender did before a successful send happens-before the handler runs; everything
@@ -324,6 +331,10 @@ class ActorCell {
     return mailbox_ == nullptr ? 0 : mailbox_depth_(*mailbox_);
   }
   bool registered = false;  // its name is registered (set before the task starts)
+  // The registry's links (registry.cpp), guarded by its shard's lock.
+  ActorCell* registry_prev = nullptr;
+  ActorCell* registry_next = nullptr;
+  bool listed = false;
 
   // --- handler timing and the watchdog (ActorOptions::timing, message_budget) ---------------
   // Null unless timed. Written by the actor's own task (single writer: plain loads and
