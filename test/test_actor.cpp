@@ -13,6 +13,7 @@
 #include "actor_test_support.hpp"
 #include "troupe/actors/actor.hpp"
 #include "troupe/channels/buffer.hpp"
+#include "troupe/channels/port.hpp"
 
 using namespace std::chrono_literals;
 using troupe::ActorEvent;
@@ -367,4 +368,73 @@ TEST_CASE("an ask from a task moves a Buffer to the actor and back, never copyin
   Runtime rt(two_workers());
   ActorRef<Carrier> carrier = troupe::spawn_actor<Carrier>(rt, {});
   CHECK(rt.block_on(carry_around(carrier, troupe::Buffer(4096), 50)) == 50);
+}
+
+namespace {
+struct Ping {
+  int i;
+};
+struct Pong {
+  int twice;
+};
+struct Introduce {
+  troupe::Port<Ping, Pong> port;
+};
+struct Rally {
+  int rounds;
+};
+struct Serve {
+  troupe::Port<Pong, Ping> port;
+};
+
+// Talks to its peer directly through a Port, not through the peer's mailbox.
+class Pinger {
+ public:
+  void handle(Introduce m) { port_.emplace(std::move(m.port)); }
+  Task<int> handle(Rally m) {
+    int sum = 0;
+    for (int i = 0; i < m.rounds; ++i) {
+      if (!co_await port_->send(Ping{i})) co_return -1;
+      auto pong = co_await port_->recv();
+      if (!pong) co_return -1;
+      sum += pong->twice;
+    }
+    co_return sum;
+  }
+
+ private:
+  std::optional<troupe::Port<Ping, Pong>> port_;
+};
+
+class Ponger {
+ public:
+  // Serves until the other end is gone (its actor stopped), then takes mail again.
+  Task<void> handle(Serve m) {
+    while (auto ping = co_await m.port.recv()) {
+      if (!co_await m.port.send(Pong{2 * ping->i})) break;
+      ++served_;
+    }
+  }
+  int handle(Get) const { return served_; }
+
+ private:
+  int served_ = 0;
+};
+}  // namespace
+
+TEST_CASE("two actors introduced through a message_channel talk directly over their ports" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  auto [to_ponger, to_pinger] = troupe::message_channel<Ping, Pong>();
+  ActorRef<Pinger> pinger = troupe::spawn_actor<Pinger>(rt, {});
+  ActorRef<Ponger> ponger = troupe::spawn_actor<Ponger>(rt, {});
+  REQUIRE(ponger.tell(Serve{std::move(to_pinger)}));
+  REQUIRE(pinger.tell(Introduce{std::move(to_ponger)}));
+  auto sum = pinger.blocking_ask(Rally{100}, 10s);
+  REQUIRE(sum);
+  CHECK(*sum == 9900);  // 2 * (0 + 1 + ... + 99)
+  CHECK(pinger.blocking_terminate() == ExitCode::terminated);  // its Port closes
+  auto served = ponger.blocking_ask(Get{}, 10s);  // Serve ended: the mailbox is served again
+  REQUIRE(served);
+  CHECK(*served == 100);
 }
