@@ -438,3 +438,57 @@ TEST_CASE("two actors introduced through a message_channel talk directly over th
   REQUIRE(served);
   CHECK(*served == 100);
 }
+
+TEST_CASE("drop_oldest keeps the newest messages: the oldest make room, counted as dropped" *
+          doctest::timeout(60)) {
+  Runtime rt(two_workers());
+  troupe::Latch gate(1);
+  ActorOptions options;
+  options.mailbox_capacity = 8;
+  options.overflow = Overflow::drop_oldest;
+  ActorRef<Counter> slow = troupe::spawn_actor<Counter>(rt, std::move(options), 0);
+  REQUIRE(slow.tell(Hold{&gate}));
+  troupe::testing::spin_until([&] { return slow.stats().received == 1; });
+  for (int i = 1; i <= 100; ++i) {
+    auto told = slow.tell(Add{i});
+    REQUIRE(told);
+    CHECK(*told == Told::queued);  // never refused: an older one gave way
+  }
+  auto awaited = rt.block_on([](ActorRef<Counter> c) -> Task<troupe::TellResult<Add>> {
+    co_return co_await c.send(Add{1000});  // the awaited form evicts the same way
+  }(slow));
+  REQUIRE(awaited);
+  CHECK(slow.stats().dropped == 101 - 8);
+  CHECK(slow.stats().mailbox_depth == 8);
+  gate.count_down();
+  troupe::testing::spin_until([&] { return slow.stats().received == 1 + 8; });
+  auto sum = slow.blocking_ask(Get{}, 10s);
+  REQUIRE(sum);
+  CHECK(*sum == 94 + 95 + 96 + 97 + 98 + 99 + 100 + 1000);  // the newest eight
+}
+
+TEST_CASE("drop_oldest under concurrent senders: delivered + dropped = sent" *
+          doctest::timeout(120)) {
+  Runtime rt(two_workers());
+  ActorOptions options;
+  options.mailbox_capacity = 16;
+  options.overflow = Overflow::drop_oldest;
+  ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, std::move(options), 0);
+  constexpr int kThreads = 4;
+  constexpr int kEach = 5000;
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([counter]() mutable {
+      for (int i = 0; i < kEach; ++i) REQUIRE(counter.tell(Add{1}));
+    });
+  }
+  for (auto& sender : senders) sender.join();
+  constexpr std::uint64_t kSent = std::uint64_t{kThreads} * kEach;
+  troupe::testing::spin_until([&] {
+    const troupe::ActorStats stats = counter.stats();
+    return stats.received + stats.dropped == kSent;
+  });
+  auto delivered = counter.blocking_ask(Get{}, 10s);
+  REQUIRE(delivered);
+  CHECK(static_cast<std::uint64_t>(*delivered) + counter.stats().dropped == kSent);
+}

@@ -39,6 +39,8 @@
 //                 there is room; `tell` never blocks: it fails with Full, message handed back.
 //   reject        every form fails at once with Full, the message handed back.
 //   drop_newest   the new message is dropped and counted (Told::dropped).
+//   drop_oldest   the oldest queued message is dropped (counted in ActorStats::dropped; an ask
+//                 among them resolves as dead) to make room: the new one is queued.
 // An ask under any policy waits for room like `send` would, or fails (reject: AskErrc::full,
 // drop_newest: AskErrc::dropped). The ask's timeout counts from the moment it is queued.
 //
@@ -150,7 +152,7 @@ enum class ActorState : std::uint8_t {
 [[nodiscard]] std::string_view to_string(ActorState state) noexcept;
 
 // What to do with a message for a full mailbox (see the header comment).
-enum class Overflow : std::uint8_t { backpressure, reject, drop_newest };
+enum class Overflow : std::uint8_t { backpressure, reject, drop_newest, drop_oldest };
 
 struct ActorEvent {
   // restart: a supervisor rebuilt the actor (after its error, or a sibling's); online follows.
@@ -200,7 +202,7 @@ struct ActorOptions {
 struct ActorStats {
   std::uint64_t received = 0;      // messages taken from the mailbox
   std::uint64_t dead_letters = 0;  // sent after it stopped, or still queued when it stopped
-  std::uint64_t dropped = 0;       // dropped by Overflow::drop_newest
+  std::uint64_t dropped = 0;       // dropped by Overflow::drop_newest or drop_oldest
   std::uint64_t rejected = 0;      // handed back because the mailbox was full
   std::uint64_t lost_events = 0;   // events that did not fit the events channel
   std::uint64_t restarts = 0;      // times a supervisor rebuilt it
@@ -331,6 +333,13 @@ class ActorCell {
     return mailbox_ == nullptr ? 0 : mailbox_depth_(*mailbox_);
   }
   bool registered = false;  // its name is registered (set before the task starts)
+  // Overflow::drop_oldest: a sender that finds the mailbox full takes its oldest message out,
+  // so the mailbox has more than one consumer; they take turns under this lock (the actor's
+  // receive and every eviction). Empty for the other policies: they pay nothing.
+  [[nodiscard]] std::unique_lock<std::mutex> consumer_turn() {
+    return overflow == Overflow::drop_oldest ? std::unique_lock<std::mutex>(consumer_mutex_)
+                                             : std::unique_lock<std::mutex>();
+  }
   // The registry's links (registry.cpp), guarded by its shard's lock.
   ActorCell* registry_prev = nullptr;
   ActorCell* registry_next = nullptr;
@@ -415,6 +424,7 @@ class ActorCell {
  private:
   [[noreturn]] void throw_quota_exceeded() const;
 
+  std::mutex consumer_mutex_;     // see consumer_turn()
   ChanBase* mailbox_ = nullptr;  // holds a channel reference
   std::size_t (*mailbox_depth_)(const ChanBase&) = nullptr;
   std::mutex mutex_;
@@ -629,6 +639,19 @@ class ActorRef;
 namespace detail {
 template <class A, class M>
 class TellOp;
+
+// Overflow::drop_oldest: takes the oldest message out of a full mailbox (in the actor's
+// consumer turn) and drops it, counted in `dropped`; an ask among them sees its reply
+// channel close (dead). The message is destroyed after the turn.
+template <class A>
+void evict_oldest(ActorCell& cell, Chan<Envelope<A>>& mailbox) {
+  std::optional<Envelope<A>> oldest;
+  {
+    auto turn = cell.consumer_turn();
+    (void)mailbox.recv(oldest, kForever, false);
+  }
+  if (oldest) cell.dropped.fetch_add(1, std::memory_order_relaxed);
+}
 // The library's way into an ActorRef (spawning, watch, link, supervision).
 struct ActorRefAccess {
   template <class A>
@@ -662,7 +685,7 @@ class ActorRef {
     static_assert(Sendable<Msg>, "ActorRef::tell: the message must be Sendable; "
                                  "troupe::why_not_sendable<M>() says why");
     Msg owned(std::forward<M>(message));
-    return told<Msg>(tx_checked().try_send(detail::Envelope<A>::tell(std::move(owned))));
+    return told<Msg>(offer(detail::Envelope<A>::tell(std::move(owned))));
   }
 
   // Sends, waiting for room in a full mailbox under Overflow::backpressure (the awaited form
@@ -702,7 +725,7 @@ class ActorRef {
       auto sent = co_await self.tx_checked().send(std::move(envelope));
       if (!sent) refused = self.refusal(sent.error().kind());
     } else {
-      auto sent = self.tx_checked().try_send(std::move(envelope));
+      auto sent = self.offer(std::move(envelope));
       if (!sent) refused = self.refusal(sent.error().kind());
     }
     if (refused) co_return AskResult<R>(failure, std::move(*refused));
@@ -722,7 +745,7 @@ class ActorRef {
     auto envelope = detail::Envelope<A>::ask(std::move(message), std::move(reply_tx));
     auto sent = cell().overflow == Overflow::backpressure
                     ? tx_checked().blocking_send(std::move(envelope))
-                    : tx_checked().try_send(std::move(envelope));
+                    : offer(std::move(envelope));
     if (!sent) return AskResult<R>(failure, refusal(sent.error().kind()));
     auto reply = reply_rx.recv_for(timeout);
     if (!reply && reply.error() == RecvError::timeout) return ask_failure<R>(AskErrc::timeout);
@@ -809,6 +832,23 @@ class ActorRef {
     }
   }
 
+  // One non-blocking send. Under Overflow::drop_oldest a full mailbox gives up its oldest
+  // message for this one (evict_oldest) until it fits or the mailbox is closed.
+  SendResult<detail::Envelope<A>> offer(detail::Envelope<A>&& envelope) {
+    std::optional<detail::Envelope<A>> pending(std::move(envelope));
+    for (;;) {
+      auto sent = tx_checked().try_send(std::move(*pending));
+      if (sent || !sent.error().is_full() || cell().overflow != Overflow::drop_oldest) {
+        return sent;
+      }
+      pending.emplace(std::move(sent).error().into_message());
+      detail::evict_oldest(cell(), mailbox_chan());
+    }
+  }
+  detail::Chan<detail::Envelope<A>>& mailbox_chan() const {
+    return detail::ChannelAccess::chan(tx_checked());
+  }
+
   // A tell's outcome, and its bookkeeping.
   template <class M>
   TellResult<M> told(SendResult<detail::Envelope<A>>&& sent) const {
@@ -883,7 +923,14 @@ class TellOp {
       : ref_(&ref),
         waits_(ref.cell().overflow == Overflow::backpressure),
         send_(ChannelAccess::chan(ref.tx_checked()), Envelope<A>::tell(std::move(message))) {}
-  bool ready_now() { return send_.ready_now() || !waits_; }
+  bool ready_now() {
+    while (!send_.ready_now()) {
+      if (waits_) return false;
+      if (ref_->cell().overflow != Overflow::drop_oldest) return true;  // Full: the answer
+      evict_oldest(ref_->cell(), ChannelAccess::chan(ref_->tx_checked()));
+    }
+    return true;
+  }
   bool poll(Waker& waker) {
     if (!waits_) return ready_now();  // reached only when the budget made us yield first
     return send_.poll(waker);
@@ -931,7 +978,10 @@ class ActorLife {
         cell_->terminate_requested() ? cell_->requested_code() : ExitCode::shut_down);
     mailbox_.close();
     for (;;) {
-      auto left = mailbox_.try_recv();
+      auto left = [&] {
+        auto turn = cell_->consumer_turn();
+        return mailbox_.try_recv();
+      }();
       if (left) {
         // Destroyed here: an ask among them sees its reply channel close.
         cell_->dead_letters.fetch_add(1, std::memory_order_relaxed);
@@ -975,16 +1025,25 @@ class MailOp {
       : cell_(&cell), recv_(ChannelAccess::chan(mailbox)) {}
   bool ready_now() {
     if (cell_->control_pending()) return control_ = true;
+    auto turn = cell_->consumer_turn();
     return recv_.ready_now();
   }
   bool poll(Waker& waker) {
+    auto turn = cell_->consumer_turn();
     if (cell_->control_pending()) {
       recv_.cancel(waker);
       return control_ = true;
     }
     return recv_.poll(waker);
   }
-  void cancel(Waker& waker) noexcept { recv_.cancel(waker); }
+  void cancel(Waker& waker) noexcept {
+    try {
+      auto turn = cell_->consumer_turn();
+      recv_.cancel(waker);
+    } catch (...) {  // std::system_error from the lock: nothing sane is left to do
+      std::terminate();
+    }
+  }
   Mail<A> take() {
     if (control_) return Mail<A>{true, nullptr};
     return Mail<A>{false, &recv_.result()};
