@@ -66,6 +66,55 @@ std::string_view to_string(AskErrc code) noexcept {
   return "unknown";
 }
 
+detail::ActorCell& ActorHandle::cell() const {
+  if (cell_ == nullptr) {
+    throw Error(ErrorCode::invalid_handle,
+                "actor reference: the handle is empty (default-constructed or moved from)");
+  }
+  return *cell_;
+}
+
+Task<ExitCode> ActorHandle::terminate() {
+  ActorHandle self = *this;  // the wait keeps its own handle: *this may go away meanwhile
+  self.cell().request_terminate();
+  co_await self.cell().exited.wait();
+  co_return self.cell().exit_code();
+}
+
+ExitCode ActorHandle::blocking_terminate() {
+  cell().request_terminate();
+  return blocking_wait_exit();
+}
+
+Task<ExitCode> ActorHandle::exited() {
+  ActorHandle self = *this;
+  co_await self.cell().exited.wait();
+  co_return self.cell().exit_code();
+}
+
+ExitCode ActorHandle::blocking_wait_exit() {
+  cell().exited.blocking_wait();
+  return cell().exit_code();
+}
+
+ActorStats ActorHandle::stats() const {
+  const detail::ActorCell& c = cell();
+  ActorStats stats;
+  stats.received = c.received.load(std::memory_order_relaxed);
+  stats.dead_letters = c.dead_letters.load(std::memory_order_relaxed);
+  stats.dropped = c.dropped.load(std::memory_order_relaxed);
+  stats.rejected = c.rejected.load(std::memory_order_relaxed);
+  stats.lost_events = c.lost_events.load(std::memory_order_relaxed);
+  stats.restarts = c.restarts.load(std::memory_order_relaxed);
+  stats.slow_messages = c.slow_messages.load(std::memory_order_relaxed);
+  if (c.account != nullptr) {
+    stats.bytes_held = c.account->used();
+    stats.bytes_peak = c.account->peak();
+  }
+  stats.mailbox_depth = c.mailbox_depth();
+  return stats;
+}
+
 namespace detail {
 namespace {
 std::atomic<std::uint64_t> next_actor_id{0};
@@ -289,6 +338,22 @@ void ActorCell::record_exit(ExitCode code) noexcept {
   const ActorDown down{id, name, code, failure_};
   for (auto& hook : hooks) hook(down);
   exited.count_down();  // publishes exit_code_ and failure_ to every waiter (Latch's ordering)
+}
+
+void check_options(const ActorOptions& options) {
+  if (options.message_budget < std::chrono::nanoseconds::zero()) {
+    throw Error(ErrorCode::invalid_argument, "spawn: ActorOptions::message_budget is negative");
+  }
+}
+
+void launch(Runtime& runtime, const ActorOptions& options, const std::shared_ptr<ActorCell>& cell,
+            Task<void> task) {
+  registry_add(*cell);  // listed once set up (its lock publishes the cell's fields)
+  if (cell->timing != nullptr && cell->timing->budget.count() > 0) watch_budget(cell);
+  SpawnOptions spawn_options;
+  spawn_options.name = options.name;
+  spawn_options.byte_account = cell->account;
+  cell->attach(runtime.spawn(std::move(task), spawn_options));
 }
 
 ExitCode fail_with(ActorCell& cell, const std::exception_ptr& error, ExitCode otherwise) {

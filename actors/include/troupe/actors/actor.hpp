@@ -444,6 +444,11 @@ class ActorCell {
   ExitCode exit_code_ = ExitCode::normal;      // written before exited.count_down()
 };
 
+// Throws Error(invalid_argument) for options no actor can have (actor.cpp).
+void check_options(const ActorOptions& options);
+// Lists the cell, puts it under the watchdog if budgeted, and spawns its task (actor.cpp).
+void launch(Runtime& runtime, const ActorOptions& options, const std::shared_ptr<ActorCell>& cell,
+            Task<void> task);
 // Puts the cell under the process's watchdog thread (watchdog.cpp), started on first use.
 void watch_budget(const std::shared_ptr<ActorCell>& cell);
 // The process-wide list of cells (registry.cpp): every spawned cell until its destruction.
@@ -633,6 +638,37 @@ inline constexpr bool enable_sendable<detail::Reply<R>> = Sendable<detail::Store
 
 // ---- ActorRef -----------------------------------------------------------------------------------
 
+// The lifecycle half of a reference to an actor, shared by ActorRef (handler actors) and
+// TaskActorRef (task actors, task_actor.hpp): identity, terminate, exit waits, statistics.
+// Copyable; every member function is thread-safe. Empty (default-constructed or moved from):
+// every operation but valid() throws Error(invalid_handle).
+class ActorHandle {
+ public:
+  ActorHandle() = default;
+
+  [[nodiscard]] bool valid() const noexcept { return cell_ != nullptr; }
+  [[nodiscard]] std::uint64_t id() const { return cell().id; }
+  [[nodiscard]] const std::string& name() const { return cell().name; }
+
+  // Stops the actor at its next await point (see actor.hpp's header comment) and waits for
+  // its exit.
+  Task<ExitCode> terminate();
+  ExitCode blocking_terminate();
+  // Waits for the actor to stop, without asking it to.
+  Task<ExitCode> exited();
+  ExitCode blocking_wait_exit();
+  [[nodiscard]] bool is_alive() const { return !cell().exited.try_wait(); }
+  // terminate() has been called (the actor may still be finishing its current message).
+  [[nodiscard]] bool terminating() const { return cell().terminate_requested(); }
+  [[nodiscard]] ActorStats stats() const;
+
+ protected:
+  explicit ActorHandle(std::shared_ptr<detail::ActorCell> cell) : cell_(std::move(cell)) {}
+  detail::ActorCell& cell() const;
+
+  std::shared_ptr<detail::ActorCell> cell_;
+};
+
 template <class A>
 class ActorRef;
 
@@ -667,13 +703,9 @@ struct ActorRefAccess {
 }  // namespace detail
 
 template <class A>
-class ActorRef {
+class ActorRef : public ActorHandle {
  public:
   ActorRef() = default;  // empty: every operation throws Error(invalid_handle)
-
-  [[nodiscard]] bool valid() const noexcept { return cell_ != nullptr; }
-  [[nodiscard]] std::uint64_t id() const { return cell().id; }
-  [[nodiscard]] const std::string& name() const { return cell().name; }
 
   // Fire and forget. Never blocks; on a full mailbox the overflow policy decides (backpressure
   // and reject: Full, the message handed back; drop_newest: Told::dropped). Closed, with the
@@ -752,64 +784,13 @@ class ActorRef {
     return answered<R>(std::move(reply));
   }
 
-  // Stops the actor at its next await point (see the header comment) and waits for its exit.
-  Task<ExitCode> terminate() {
-    ActorRef self = *this;
-    self.cell().request_terminate();
-    co_await self.cell().exited.wait();
-    co_return self.cell().exit_code();
-  }
-  ExitCode blocking_terminate() {
-    cell().request_terminate();
-    return blocking_wait_exit();
-  }
-  // Waits for the actor to stop, without asking it to.
-  Task<ExitCode> exited() {
-    ActorRef self = *this;
-    co_await self.cell().exited.wait();
-    co_return self.cell().exit_code();
-  }
-  ExitCode blocking_wait_exit() {
-    cell().exited.blocking_wait();
-    return cell().exit_code();
-  }
-  [[nodiscard]] bool is_alive() const { return !cell().exited.try_wait(); }
-  // terminate() has been called (the actor may still be finishing its current message).
-  [[nodiscard]] bool terminating() const { return cell().terminate_requested(); }
-
-  [[nodiscard]] ActorStats stats() const {
-    const detail::ActorCell& c = cell();
-    ActorStats stats;
-    stats.received = c.received.load(std::memory_order_relaxed);
-    stats.dead_letters = c.dead_letters.load(std::memory_order_relaxed);
-    stats.dropped = c.dropped.load(std::memory_order_relaxed);
-    stats.rejected = c.rejected.load(std::memory_order_relaxed);
-    stats.lost_events = c.lost_events.load(std::memory_order_relaxed);
-    stats.restarts = c.restarts.load(std::memory_order_relaxed);
-    stats.slow_messages = c.slow_messages.load(std::memory_order_relaxed);
-    if (c.account != nullptr) {
-      stats.bytes_held = c.account->used();
-      stats.bytes_peak = c.account->peak();
-    }
-    stats.mailbox_depth = c.mailbox_depth();
-    return stats;
-  }
-
  private:
   friend struct detail::ActorRefAccess;
   template <class, class>
   friend class detail::TellOp;
 
   ActorRef(Sender<detail::Envelope<A>> tx, std::shared_ptr<detail::ActorCell> cell)
-      : tx_(std::move(tx)), cell_(std::move(cell)) {}
-
-  detail::ActorCell& cell() const {
-    if (cell_ == nullptr) {
-      throw Error(ErrorCode::invalid_handle, "ActorRef: the handle is empty (default-constructed "
-                                             "or moved from)");
-    }
-    return *cell_;
-  }
+      : ActorHandle(std::move(cell)), tx_(std::move(tx)) {}
   Sender<detail::Envelope<A>>& tx_checked() {
     (void)cell();
     return tx_;
@@ -908,7 +889,6 @@ class ActorRef {
     return "actor " + std::to_string(c.id) + (c.name.empty() ? "" : " '" + c.name + "'");
   }
   Sender<detail::Envelope<A>> tx_;
-  std::shared_ptr<detail::ActorCell> cell_;
 };
 
 namespace detail {
@@ -964,10 +944,12 @@ concept HasOnStop = requires(A& actor) { actor.on_stop(); };
 // finishes the actor: the mailbox is closed and what is queued becomes dead letters, then
 // 'exit' is emitted and the exit recorded. (Parameters outlive the frame's locals, so the
 // actor object is gone by then.)
-template <class A>
+// (Templated on the mailbox's message type: Envelope<A> for handler actors, the task actor's
+// own message type for task actors, task_actor.hpp.)
+template <class Mail>
 class ActorLife {
  public:
-  ActorLife(std::shared_ptr<ActorCell> cell, Receiver<Envelope<A>> mailbox)
+  ActorLife(std::shared_ptr<ActorCell> cell, Receiver<Mail> mailbox)
       : cell_(std::move(cell)), mailbox_(std::move(mailbox)) {}
   ActorLife(ActorLife&& other) noexcept
       : cell_(std::move(other.cell_)), mailbox_(std::move(other.mailbox_)), code_(other.code_) {}
@@ -996,12 +978,12 @@ class ActorLife {
   }
 
   ActorCell& cell() noexcept { return *cell_; }
-  Receiver<Envelope<A>>& mailbox() noexcept { return mailbox_; }
+  Receiver<Mail>& mailbox() noexcept { return mailbox_; }
   void set(ExitCode code) noexcept { code_ = code; }
 
  private:
   std::shared_ptr<ActorCell> cell_;
-  Receiver<Envelope<A>> mailbox_;
+  Receiver<Mail> mailbox_;
   std::optional<ExitCode> code_;
 };
 
@@ -1080,7 +1062,7 @@ class Maker {
 ExitCode fail_with(ActorCell& cell, const std::exception_ptr& error, ExitCode otherwise);
 
 template <class A, class Make>
-Task<void> run_actor(ActorLife<A> life, Make make) {
+Task<void> run_actor(ActorLife<Envelope<A>> life, Make make) {
   ActorCell& cell = life.cell();
   std::optional<A> actor;
   for (;;) {  // one round per (re)start
@@ -1201,34 +1183,37 @@ void link(const ActorRef<A>& a, const ActorRef<B>& b) {
 
 namespace detail {
 
-template <class A, class Make>
-ActorRef<A> spawn_cell(Runtime& runtime, ActorOptions& options,
-                       const std::shared_ptr<SupervisorCore>& supervisor, Make make) {
-  using Mail = Envelope<A>;
-  auto [tx, rx] = options.mailbox_capacity == 0
-                      ? unbounded_channel<Mail>()
-                      : channel<Mail>(static_cast<std::int64_t>(options.mailbox_capacity));
-  if (options.message_budget < std::chrono::nanoseconds::zero()) {
-    throw Error(ErrorCode::invalid_argument, "spawn: ActorOptions::message_budget is negative");
-  }
+template <class Mail>
+std::pair<Sender<Mail>, Receiver<Mail>> open_mailbox(const ActorOptions& options) {
+  return options.mailbox_capacity == 0
+             ? unbounded_channel<Mail>()
+             : channel<Mail>(static_cast<std::int64_t>(options.mailbox_capacity));
+}
+
+// The cell of a new actor whose mailbox `tx` sends to (the options checked; events moved).
+template <class Mail>
+std::shared_ptr<ActorCell> new_cell(ActorOptions& options, const Sender<Mail>& tx) {
+  check_options(options);
   auto cell = std::make_shared<ActorCell>(options.name, std::move(options.events),
                                           options.overflow, options.byte_quota,
                                           options.message_budget, options.timing);
   cell->watch_mailbox(ChannelAccess::chan(tx), [](const ChanBase& chan) {
     return static_cast<const Chan<Mail>&>(chan).size();
   });
+  return cell;
+}
+
+template <class A, class Make>
+ActorRef<A> spawn_cell(Runtime& runtime, ActorOptions& options,
+                       const std::shared_ptr<SupervisorCore>& supervisor, Make make) {
+  using Mail = Envelope<A>;
+  auto [tx, rx] = open_mailbox<Mail>(options);
+  auto cell = new_cell(options, tx);
   if (options.register_name) {
     register_name(cell, typeid(A), std::make_shared<Sender<Mail>>(tx));  // throws if taken
   }
   if (supervisor != nullptr) adopt_child(supervisor, cell);
-  registry_add(*cell);  // listed once set up (its lock publishes the fields above)
-  if (cell->timing != nullptr && cell->timing->budget.count() > 0) watch_budget(cell);
-  SpawnOptions spawn_options;
-  spawn_options.name = options.name;
-  spawn_options.byte_account = cell->account;
-  JoinHandle<void> task = runtime.spawn(
-      run_actor<A>(ActorLife<A>(cell, std::move(rx)), std::move(make)), spawn_options);
-  cell->attach(std::move(task));
+  launch(runtime, options, cell, run_actor<A>(ActorLife<Mail>(cell, std::move(rx)), std::move(make)));
   return ActorRefAccess::make<A>(std::move(tx), std::move(cell));
 }
 
