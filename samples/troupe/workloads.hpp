@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "troupe/channels/buffer.hpp"
 #include "troupe/channels/channel.hpp"
 #include "troupe/runtime/runtime.hpp"
 #include "load.hpp"
@@ -35,6 +36,23 @@ LoadResult run_transfer_actor(const LoadParams& params);
 
 // transfer's Buffer (every style).
 inline constexpr std::size_t kTransferBytes = std::size_t{100} << 20;  // 100 MiB
+
+// transfer's books, for every style: each returned Buffer must be the very allocation that was
+// sent (moved, never copied), and the check is the sum of its counter (the first 64-bit word)
+// after each round trip. Defined in workloads_thread.cpp.
+class TransferBooks {
+ public:
+  explicit TransferBooks(const Buffer& buffer) : origin_(buffer.data()) {}
+  // Round trip `trip` brought `buffer` back: checks and counts it.
+  void returned(const Buffer& buffer, std::uint64_t trip, LoadResult& result);
+  // Sets the check and the transfer fields of `result` (before any style-specific extras).
+  void finish(LoadResult& result) const;
+
+ private:
+  const std::byte* origin_;
+  bool moved_not_copied_ = true;
+  std::uint64_t sum_ = 0;
+};
 
 // A channel of the given capacity: bounded (0 = rendezvous) or unbounded.
 template <class T>

@@ -145,7 +145,7 @@ LoadResult run_fanin_thread(const LoadParams& params) {
 template <class Open>
 LoadResult run_transfer(const LoadParams& params, Open open) {
   Buffer buffer(kTransferBytes);  // before any thread: if this throws, nobody waits at the start
-  const std::byte* const origin = buffer.bytes().data();
+  TransferBooks books(buffer);
   auto to_worker = open();
   auto to_driver = open();
   StartLine start(2);
@@ -165,8 +165,6 @@ LoadResult run_transfer(const LoadParams& params, Open open) {
   LoadResult result;
   result.items = params.n;
   result.threads = 2;
-  bool moved_not_copied = true;
-  std::uint64_t sum = 0;
 
   start.arrive_and_wait();
   for (std::uint64_t trip = 1; trip <= params.n; ++trip) {
@@ -181,24 +179,32 @@ LoadResult run_transfer(const LoadParams& params, Open open) {
       break;
     }
     buffer = std::move(*back);
-    if (buffer.bytes().data() != origin && moved_not_copied) {
-      moved_not_copied = false;
-      result.failures.push_back("round trip " + std::to_string(trip) +
-                                " returned another allocation: the buffer was copied");
-    }
-    sum += buffer.as<std::uint64_t>()[0];
+    books.returned(buffer, trip, result);
   }
   result.seconds = start.seconds_since_start();
   tx.close();  // the worker sees the end of its stream and returns
   worker.join();
 
-  result.check = sum;
+  books.finish(result);
+  result.extras.push_back(capacity_field(*params.capacity));
+  result.extras.push_back(placement.field());
+  return result;
+}
+
+void TransferBooks::returned(const Buffer& buffer, std::uint64_t trip, LoadResult& result) {
+  if (buffer.data() != origin_ && moved_not_copied_) {
+    moved_not_copied_ = false;
+    result.failures.push_back("round trip " + std::to_string(trip) +
+                              " returned another allocation: the buffer was copied");
+  }
+  sum_ += buffer.as<std::uint64_t>()[0];
+}
+
+void TransferBooks::finish(LoadResult& result) const {
+  result.check = sum_;
   result.extras = {{"buffer_bytes", std::uint64_t{kTransferBytes}},
                    {"counter", std::string("first 64-bit word")},
-                   {"moved_not_copied", moved_not_copied},
-                   capacity_field(*params.capacity),
-                   placement.field()};
-  return result;
+                   {"moved_not_copied", moved_not_copied_}};
 }
 
 LoadResult run_transfer_thread(const LoadParams& params) {
