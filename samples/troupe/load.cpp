@@ -15,7 +15,6 @@ namespace {
 
 // fanin: 4 producers each send 1..k, k = n/4: the sum is 4 * k(k+1)/2 = 2k(k+1).
 // For n <= kFaninMaxN, k <= 2^31 - 1, so k(k+1) < 2^62 and 2k(k+1) < 2^63.
-constexpr std::uint64_t kFaninProducers = 4;
 constexpr std::uint64_t kFaninMaxN = kFaninProducers * ((std::uint64_t{1} << 31) - 1);
 std::uint64_t fanin_expected(std::uint64_t n) {
   const std::uint64_t k = n / kFaninProducers;

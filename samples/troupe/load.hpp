@@ -21,6 +21,11 @@
 
 namespace troupe::cli {
 
+// The shapes of the workloads, the same in every style (and in the spec's checks).
+inline constexpr std::uint64_t kFaninProducers = 4;   // fanin: producers sharing n
+inline constexpr std::uint64_t kRingNodes = 1000;     // ring: nodes the token goes round
+inline constexpr std::uint64_t kSkynetFanout = 10;    // skynet: children per parent
+
 // A command-line mistake: the CLI prints the message as one line, then the usage, and exits 2.
 class UsageError : public std::runtime_error {
  public:

@@ -31,8 +31,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Value = std::int64_t;
 
-constexpr std::uint64_t kRingNodes = 1000;
-constexpr std::uint64_t kFaninProducers = 4;
 
 // How the last handler reports: the value it ended with and when.
 struct Done {
@@ -165,8 +163,6 @@ class Producer {
 };
 
 // ---- skynet -----------------------------------------------------------------------------------
-
-constexpr std::uint64_t kSkynetFanout = 10;
 
 struct Range {
   std::uint64_t first;

@@ -24,9 +24,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Value = std::int64_t;
 
-constexpr std::uint64_t kRingNodes = 1000;
-constexpr std::uint64_t kFaninProducers = 4;
-constexpr std::uint64_t kSkynetFanout = 10;
 
 double seconds_between(Clock::time_point start, Clock::time_point end) {
   return std::chrono::duration<double>(end - start).count();

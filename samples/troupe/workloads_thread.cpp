@@ -94,7 +94,6 @@ class ThreadPlacement {
   std::vector<int> cpus_;
 };
 
-constexpr std::uint64_t kFaninProducers = 4;
 
 }  // namespace
 
