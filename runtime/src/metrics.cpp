@@ -70,6 +70,8 @@ void for_each_runtime_field(const RuntimeMetrics& m, F&& field) {
   field("blocking_threads", "spawn_blocking threads alive", m.blocking_threads);
   field("blocking_queue_depth", "spawn_blocking jobs waiting", m.blocking_queue_depth);
   field("blocking_jobs", "spawn_blocking jobs submitted", m.blocking_jobs);
+  field("dedicated_threads", "Threads of dedicated-thread tasks alive", m.dedicated_threads);
+  field("dedicated_started", "Dedicated-thread tasks started", m.dedicated_started);
 }
 
 // A sample value: integers exactly, others with enough digits.
@@ -229,6 +231,11 @@ RuntimeMetrics Scheduler::metrics() const {
     m.blocking_queue_depth = blocking_queue_.size();
     m.blocking_jobs = blocking_jobs_;
   }
+  {
+    std::lock_guard lock(dedicated_mutex_);
+    for (const DedicatedThread& home : dedicated_) m.dedicated_threads += home.exited ? 0 : 1;
+  }
+  m.dedicated_started = dedicated_started_.load(std::memory_order_relaxed);
   return m;
 }
 

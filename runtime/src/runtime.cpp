@@ -224,9 +224,9 @@ Runtime::Runtime(RuntimeOptions options)
 
 Runtime::~Runtime() { shutdown(); }
 
-void Runtime::submit(detail::RawTask* cell, bool blocking) {
+void Runtime::submit(detail::RawTask* cell, detail::Placement placement) {
   try {
-    scheduler_->spawn(cell, blocking);
+    scheduler_->spawn(cell, placement);
   } catch (...) {
     cell->discard_unspawned();  // the task never started
     throw;

@@ -443,7 +443,7 @@ void Worker::give_back_scheduler_ref() noexcept {
   }
 }
 
-void Scheduler::spawn(RawTask* task, bool blocking) {
+void Scheduler::spawn(RawTask* task, Placement placement) {
   Worker* worker = tls_worker;
   const bool local = worker != nullptr && &worker->scheduler() == this;
   // The task's reference on us, given back when it is destroyed (raw_task.hpp).
@@ -465,7 +465,18 @@ void Scheduler::spawn(RawTask* task, bool blocking) {
     throw Error(ErrorCode::shut_down, "Runtime::spawn: the runtime is shut down");
   }
   if (local) worker->counters.spawned.add();
-  if (blocking) {
+  if (placement == Placement::dedicated) {
+    try {
+      start_dedicated_thread(task);
+    } catch (...) {
+      // No thread: the caller drops it — unless the shutdown drain took it already.
+      if (!registry_.remove(task)) return;
+      unspawn();
+      throw;
+    }
+    return;
+  }
+  if (placement == Placement::blocking_pool) {
     std::unique_lock lock(blocking_mutex_);
     // Shutdown has stopped the intake: the task is in the registry, and the drain cancels it.
     if (blocking_stopping_) return;
@@ -494,6 +505,10 @@ void Scheduler::spawn(RawTask* task, bool blocking) {
 }
 
 void Scheduler::schedule(RawTask* task) noexcept {
+  if (task->home != nullptr) {
+    task->home->notify();
+    return;
+  }
   Worker* worker = tls_worker;
   if (worker != nullptr && &worker->scheduler() == this) {
     if (worker->in_task) {
@@ -716,6 +731,107 @@ void Scheduler::blocking_loop(std::list<BlockingThread>::iterator self) {
   tls_blocking_scheduler = nullptr;
 }
 
+// ---- dedicated threads --------------------------------------------------------------------
+
+DedicatedThread::~DedicatedThread() {
+  if (thread.joinable()) thread.join();
+  if (parker_ != nullptr) parker_->release();
+}
+
+void DedicatedThread::notify() noexcept {
+  ready_.store(true, std::memory_order_release);  // release: see ready_
+  parker_->wake();
+}
+
+void DedicatedThread::interrupt() noexcept {
+  std::lock_guard lock(parker_mutex_);
+  if (parker_ != nullptr) parker_->wake();
+}
+
+bool DedicatedThread::wait_ready(const Scheduler& scheduler) {
+  SpinWait spin;
+  for (;;) {
+    // acquire: pairs with shutdown's release store of `stopping`.
+    if (scheduler.stopping.load(std::memory_order_acquire)) return false;
+    // acquire: pairs with notify's release.
+    if (ready_.load(std::memory_order_relaxed) && ready_.exchange(false, std::memory_order_acquire)) {
+      return true;
+    }
+    if (!spin.spin()) parker_->park();
+  }
+}
+
+void DedicatedThread::run(Scheduler& scheduler) {
+  tls_blocking_scheduler = &scheduler;  // Runtime::current(); shutdown() refuses to run here
+  {
+    // Under the lock: an interrupt() either finds the parker, or comes later than this and
+    // the stopping check in wait_ready sees the flag it set first.
+    Parker& own = Parker::current();
+    own.retain();  // released with the record: notify() may come as the thread exits
+    std::lock_guard lock(parker_mutex_);
+    parker_ = &own;
+  }
+  while (wait_ready(scheduler)) {
+    tls_polled_task = task_;
+    bool done;
+    {
+      ByteAccount::Scope account(task_->byte_account);
+      if (task_->cancel_requested()) {
+        task_->drop();
+        done = true;
+      } else {
+        done = task_->run();
+      }
+    }
+    tls_polled_task = nullptr;
+    if (done) {
+      scheduler.finish(task_);  // may destroy the task; no schedule() can come after this
+      break;
+    }
+    // Woken during the poll, cancelled or yielding: poll again at once.
+    if (task_->end_poll(std::exchange(task_->context.yield_requested, false))) {
+      ready_.store(true, std::memory_order_relaxed);  // our own flag: no other thread involved
+    }
+  }
+  // Stopping: the shutdown drain cancels the task (still in the registry).
+  tls_blocking_scheduler = nullptr;
+  std::lock_guard lock(scheduler.dedicated_mutex_);
+  exited = true;
+}
+
+void Scheduler::start_dedicated_thread(RawTask* task) {
+  std::lock_guard lock(dedicated_mutex_);
+  // Shutdown has begun: the task stays in the registry and the drain cancels it.
+  if (dedicated_stopping_) return;
+  // Reap threads whose task completed (their records can no longer be notified).
+  for (auto it = dedicated_.begin(); it != dedicated_.end();) {
+    it = it->exited ? dedicated_.erase(it) : std::next(it);
+  }
+  DedicatedThread& home = dedicated_.emplace_back(task);
+  task->home = &home;
+  try {
+    home.thread = std::thread([this, &home] { home.run(*this); });
+  } catch (...) {
+    task->home = nullptr;
+    dedicated_.pop_back();
+    throw;
+  }
+  dedicated_started_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Scheduler::stop_dedicated_threads() {
+  std::vector<DedicatedThread*> threads;
+  {
+    std::lock_guard lock(dedicated_mutex_);
+    dedicated_stopping_ = true;  // no more records: the list is stable from here on
+    for (DedicatedThread& home : dedicated_) threads.push_back(&home);
+  }
+  for (DedicatedThread* home : threads) home->interrupt();
+  for (DedicatedThread* home : threads) {
+    if (home->thread.joinable()) home->thread.join();
+  }
+}
+
 void Scheduler::shutdown() {
   std::lock_guard guard(shutdown_mutex_);
   if (shut_down_.load(std::memory_order_relaxed)) return;
@@ -736,6 +852,7 @@ void Scheduler::shutdown() {
   wake_all_parked();
   // A worker that parks after this sees `stopping` when it re-checks (park()).
   for (auto& worker : workers_) worker->join();
+  stop_dedicated_threads();  // likewise, after their current poll
   {
     std::lock_guard lock(global_mutex_);
     global_closed_ = true;

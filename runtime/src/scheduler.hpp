@@ -112,6 +112,40 @@ class Worker {
   std::chrono::steady_clock::time_point last_transition_{};
 };
 
+// The thread of one task spawned with SpawnOptions::dedicated_thread. It polls only that task:
+// the scheduler's schedule() hands it the task by setting `ready` and waking its parker. The
+// record lives until the task has completed and its thread has been joined (or until the
+// Scheduler is destroyed), so a schedule() racing with the thread's exit finds it intact.
+class DedicatedThread {
+ public:
+  explicit DedicatedThread(RawTask* task) noexcept : task_(task) {}
+  ~DedicatedThread();
+  DedicatedThread(const DedicatedThread&) = delete;
+  DedicatedThread& operator=(const DedicatedThread&) = delete;
+
+  // The task became runnable (it was idle). Any thread; never blocks.
+  void notify() noexcept;
+  // Wakes the thread so that it sees the scheduler stopping.
+  void interrupt() noexcept;
+  // The thread's body.
+  void run(Scheduler& scheduler);
+
+  std::thread thread;
+  bool exited = false;  // guarded by the scheduler's dedicated_mutex_
+
+ private:
+  bool wait_ready(const Scheduler& scheduler);
+
+  RawTask* task_;
+  // release/acquire: notify's release hands the waker's writes (already ordered by the task's
+  // CAS chain) to the thread's acquire before it polls; a plain flag, as the task's kScheduled
+  // bit guarantees at most one notify per idle period.
+  std::atomic<bool> ready_{true};  // spawned scheduled: the first poll is due
+  std::mutex parker_mutex_;        // publishes parker_ to interrupt() (see run)
+  Parker* parker_ = nullptr;       // the thread's (a reference); notify reads it after the
+                                   // task's first poll, which happens-after it is set
+};
+
 // Live tasks, sharded by id (spawn and completion lock one shard each).
 class Registry {
  public:
@@ -147,7 +181,7 @@ class Scheduler {
   // Drops one reference; the last frees the Scheduler. Thread-safe.
   void release_ref() noexcept;
 
-  void spawn(RawTask* task, bool blocking);
+  void spawn(RawTask* task, Placement placement);
   void schedule(RawTask* task) noexcept;  // from RawTask::wake (kScheduled already set)
   void finish(RawTask* task) noexcept;    // completion: join wake, registry, reference
   void shutdown();
@@ -193,8 +227,11 @@ class Scheduler {
   };
   void blocking_loop(std::list<BlockingThread>::iterator self);
   void start_blocking_thread_locked();
+  void start_dedicated_thread(RawTask* task);
+  void stop_dedicated_threads();
 
   friend class Worker;
+  friend class DedicatedThread;
   std::atomic<std::uint64_t> refs_{1};  // the Runtime's
 
   Runtime& owner_;  // valid while the Runtime lives: used only from its (joined) threads
@@ -222,6 +259,12 @@ class Scheduler {
   std::size_t blocking_idle_ = 0;
   bool blocking_stopping_ = false;
   std::uint64_t blocking_jobs_ = 0;
+
+  // Dedicated threads (SpawnOptions::dedicated_thread).
+  mutable std::mutex dedicated_mutex_;
+  std::list<DedicatedThread> dedicated_;  // guarded by dedicated_mutex_
+  bool dedicated_stopping_ = false;       // guarded by dedicated_mutex_
+  std::atomic<std::uint64_t> dedicated_started_{0};
 
   // Monitor.
   std::mutex monitor_mutex_;

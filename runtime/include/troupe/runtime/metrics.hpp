@@ -72,6 +72,8 @@ struct RuntimeMetrics {
   std::uint64_t blocking_threads = 0;  // spawn_blocking threads alive now
   std::uint64_t blocking_queue_depth = 0;
   std::uint64_t blocking_jobs = 0;     // spawn_blocking jobs started
+  std::uint64_t dedicated_threads = 0;  // threads of dedicated-thread tasks alive now
+  std::uint64_t dedicated_started = 0;  // tasks spawned with SpawnOptions::dedicated_thread
   std::vector<MetricsSection> sections;  // from add_metrics_source, in the order added
 
   // Sums over the workers.

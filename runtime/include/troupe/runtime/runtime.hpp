@@ -32,8 +32,13 @@
 // starts another worker, up to max_threads. A worker parked for idle_timeout retires while
 // more than min_threads run.
 //
-// Shutdown. shutdown() (or the destructor) stops the workers after their current poll, joins
-// them, then cancels every task still alive: each is dropped as at an await point (its
+// Dedicated threads. A task spawned with SpawnOptions::dedicated_thread runs alone on a thread
+// of its own (Node's Worker): it may block there without stalling the workers. Waking it
+// costs a cross-thread wake-up (the thread spins for ~2 us, then parks), so it suits tasks
+// that block or run long, not chatty ones.
+//
+// Shutdown. shutdown() (or the destructor) stops the workers and dedicated threads after their
+// current poll, joins them, then cancels every task still alive: each is dropped as at an await point (its
 // frames destroyed, its JoinHandle resolving with ErrorCode::cancelled). Nothing leaks and
 // nothing waits for a task that is merely suspended; a task blocked inside a blocking call
 // (not an await) delays shutdown until that call returns — C++ code cannot be preempted.
@@ -104,6 +109,12 @@ struct SpawnOptions {
   // Buffers the task allocates or takes in are charged to it (byte_account.hpp). The task
   // holds a reference. Null: none.
   ByteAccount* byte_account = nullptr;
+  // Runs the task on a thread of its own instead of the workers (Node's Worker: one thread,
+  // one event loop), for code that blocks: a blocking call there stalls nothing else. The
+  // thread polls only this task (what it awaits wakes that thread, spinning briefly before it
+  // parks) and exits when the task ends. Tasks it spawns go to the workers as usual. For
+  // spawn(); spawn_blocking ignores it (its jobs have threads of their own already).
+  bool dedicated_thread = false;
 };
 
 // One task still alive at shutdown.
@@ -120,6 +131,10 @@ struct ShutdownReport {
 
 namespace detail {
 class Scheduler;
+
+// Where a spawned task runs: on the workers, as a job of the blocking pool, or on a thread of
+// its own (SpawnOptions::dedicated_thread).
+enum class Placement : std::uint8_t { workers, blocking_pool, dedicated };
 
 template <class T>
 class JoinOp {
@@ -246,7 +261,9 @@ class Runtime {
   JoinHandle<T> spawn(Task<T> task, SpawnOptions options = {}) {
     if (!task.valid()) throw Error(ErrorCode::invalid_handle, "Runtime::spawn: the Task is empty");
     auto* cell = new detail::CoroutineTask<T>(std::move(task));
-    return launch(cell, options, false);
+    return launch(cell, options,
+                  options.dedicated_thread ? detail::Placement::dedicated
+                                           : detail::Placement::workers);
   }
 
   // Runs `function()` on a thread of the blocking pool, never on a worker, so it may block.
@@ -255,7 +272,7 @@ class Runtime {
       -> JoinHandle<std::invoke_result_t<F&&>> {
     using R = std::invoke_result_t<F&&>;
     auto* cell = new detail::BlockingTask<R, F>(std::move(function));
-    return launch(cell, options, true);
+    return launch(cell, options, detail::Placement::blocking_pool);
   }
 
   // Runs `task` to completion from a plain thread and returns its value (rethrows).
@@ -278,7 +295,8 @@ class Runtime {
 
  private:
   template <class T>
-  JoinHandle<T> launch(detail::TypedTask<T>* cell, const SpawnOptions& options, bool blocking) {
+  JoinHandle<T> launch(detail::TypedTask<T>* cell, const SpawnOptions& options,
+                       detail::Placement placement) {
     try {
       cell->name = std::string(options.name);
     } catch (...) {
@@ -291,11 +309,11 @@ class Runtime {
     }
     cell->retain();  // the handle's reference (the scheduler keeps the first)
     JoinHandle<T> handle(cell);
-    submit(cell, blocking);  // on failure, drops the scheduler's reference and throws
+    submit(cell, placement);  // on failure, drops the scheduler's reference and throws
     cell->watch(options.stop_token);
     return handle;
   }
-  void submit(detail::RawTask* cell, bool blocking);
+  void submit(detail::RawTask* cell, detail::Placement placement);
 
   // Drops the Runtime's reference on its scheduler, which lives on until its last task is gone.
   struct ReleaseScheduler {

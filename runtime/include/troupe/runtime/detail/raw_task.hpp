@@ -51,6 +51,7 @@
 namespace troupe::detail {
 
 class Scheduler;
+class DedicatedThread;
 // Gives back a task's reference on its scheduler (scheduler.cpp).
 void release_scheduler_ref(Scheduler* scheduler) noexcept;
 
@@ -128,6 +129,7 @@ class RawTask : public Waker {
 
   AwaitContext context;             // the coroutine's suspension (owner: the running worker)
   Scheduler* scheduler = nullptr;   // set at spawn; the task holds a reference on it
+  DedicatedThread* home = nullptr;  // its own thread (SpawnOptions::dedicated_thread), or null
   RawTask* next = nullptr;          // global-queue link (guarded by the queue's lock)
   RawTask* live_prev = nullptr;     // live-task registry links (guarded by the shard's lock)
   RawTask* live_next = nullptr;
