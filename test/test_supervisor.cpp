@@ -243,3 +243,94 @@ TEST_CASE("bad supervisor options are refused with a clear error" * doctest::tim
   CHECK(sup.blocking_wait_exit() == ExitCode::failed);
   CHECK(cell.blocking_wait_exit() == ExitCode::failed);
 }
+
+// ---- nested supervisors (a supervision tree) ----------------------------------------------
+
+TEST_CASE("a nested supervisor past its intensity is restarted by its parent: every child of "
+          "it starts over and it carries on" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  Supervisor root(rt, strategy(Strategy::one_for_one, 5));
+  auto [events_tx, events_rx] = troupe::unbounded_channel<ActorEvent>();
+  SupervisorOptions team_options = strategy(Strategy::one_for_one, 1);
+  team_options.name = "team";
+  team_options.events = std::move(events_tx);
+  Supervisor team(root, std::move(team_options));
+  ActorRef<Cell> fragile = team.start<Cell>(named("fragile"), 0);
+  ActorRef<Cell> mate = team.start<Cell>(named("mate"), 10);
+  ActorRef<Cell> outside = root.start<Cell>(named("outside"), 20);
+  REQUIRE(mate.tell(Add{5}));
+  REQUIRE(outside.tell(Add{5}));
+  CHECK(value_of(mate) == 15);
+
+  crash_and_wait(fragile);  // within the team's limit: one_for_one, the mate keeps its state
+  CHECK(value_of(mate) == 15);
+  CHECK(root.restarts() == 0);
+
+  crash_and_wait(fragile);  // past the team's limit: the root restarts the whole team
+  CHECK(root.restarts() == 1);
+  CHECK(value_of(mate) == 10);     // rebuilt from its initial data
+  CHECK(value_of(outside) == 25);  // the root's one_for_one leaves it alone
+  CHECK_FALSE(team.escalated());
+  CHECK(team.live_children() == 2);
+
+  crash_and_wait(fragile);  // a fresh window: this one is the team's own restart again
+  CHECK(root.restarts() == 1);
+  auto event = events_rx.recv_for(10s);
+  REQUIRE(event);
+  CHECK(event->kind == ActorEvent::Kind::restart);
+  CHECK(event->what.find("child 0 'fragile' failed") != std::string::npos);
+
+  CHECK(root.blocking_stop() == ExitCode::terminated);
+  CHECK(team.blocking_wait_exit() == ExitCode::terminated);
+  CHECK(fragile.blocking_wait_exit() == ExitCode::terminated);
+  CHECK(mate.blocking_wait_exit() == ExitCode::terminated);
+}
+
+TEST_CASE("past the parent's limit too, the escalation climbs the tree and stops every actor "
+          "in it" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  SupervisorOptions root_options = strategy(Strategy::one_for_one, 0);
+  root_options.name = "root";
+  Supervisor root(rt, std::move(root_options));
+  SupervisorOptions team_options = strategy(Strategy::one_for_one, 0);
+  team_options.name = "team";
+  Supervisor team(root, std::move(team_options));
+  ActorRef<Cell> fragile = team.start<Cell>(named("fragile"), 0);
+  ActorRef<Cell> mate = team.start<Cell>(named("mate"), 1);
+  ActorRef<Cell> outside = root.start<Cell>(named("outside"), 2);
+  REQUIRE(fragile.tell(Boom{}));
+  CHECK(root.blocking_wait_exit() == ExitCode::failed);
+  CHECK(root.escalated());
+  CHECK(root.reason().find("child 0 'team' failed") != std::string::npos);
+  CHECK(team.blocking_wait_exit() == ExitCode::failed);
+  CHECK(team.escalated());
+  CHECK(fragile.blocking_wait_exit() == ExitCode::failed);
+  CHECK(mate.blocking_wait_exit() == ExitCode::stopped);
+  CHECK(outside.blocking_wait_exit() == ExitCode::stopped);
+  CHECK_THROWS_AS((void)team.start<Cell>(named("late"), 0), troupe::Error);
+}
+
+TEST_CASE("a one_for_all parent restarts a nested supervisor's children when a sibling fails" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  Supervisor root(rt, strategy(Strategy::one_for_all, 5));
+  Supervisor team(root, strategy(Strategy::one_for_one, 5));
+  ActorRef<Cell> member = team.start<Cell>(named("member"), 3);
+  ActorRef<Cell> sibling = root.start<Cell>(named("sibling"), 0);
+  REQUIRE(member.tell(Add{4}));
+  CHECK(value_of(member) == 7);
+  crash_and_wait(sibling);
+  CHECK(value_of(member) == 3);  // rebuilt with the team
+  CHECK(root.restarts() == 1);
+  CHECK(team.restarts() == 0);
+}
+
+TEST_CASE("a nested supervisor cannot join a parent that has ended" * doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  Supervisor root(rt, strategy(Strategy::one_for_one));
+  CHECK(root.blocking_stop() == ExitCode::terminated);
+  CHECK_THROWS_WITH_AS(Supervisor(root, strategy(Strategy::one_for_one)),
+                       doctest::Contains("has ended"), troupe::Error);
+}

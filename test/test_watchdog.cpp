@@ -1,9 +1,10 @@
 // The per-message run-time budget (the watchdog) and the actors' section of the runtime's
-// metrics export: counters, handler-time histograms, JSON and Prometheus.
+// metrics export: counters, handler-time and mailbox-wait histograms, JSON and Prometheus.
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "actor_test_support.hpp"
 #include "test_support.hpp"
@@ -120,6 +121,41 @@ TEST_CASE("timed actors export counters and handler-time histograms through the 
   CHECK(contains(prom, "troupe_actor_received" + labels + "} 11\n"));
   CHECK(contains(prom, "troupe_actor_processing_ns_count" + labels + "} 11\n"));
   CHECK(contains(prom, "troupe_actor_processing_ns_bucket" + labels + ",le=\"+Inf\"} 11\n"));
+  CHECK(contains(json, "\"mailbox_wait_ns\":{\"count\":11,"));
+  CHECK(contains(prom, "troupe_actor_mailbox_wait_ns_count" + labels + "} 11\n"));
+}
+
+TEST_CASE("the mailbox-wait histogram holds how long each message sat queued behind a busy "
+          "handler" *
+          doctest::timeout(60)) {
+  Runtime rt(two_workers());
+  ActorOptions options;
+  options.timing = true;
+  ActorRef<Counter> timed = troupe::spawn_actor<Counter>(rt, std::move(options));
+  troupe::Latch gate(1);
+  REQUIRE(timed.tell(Hold{&gate}));
+  for (int i = 0; i < 5; ++i) REQUIRE(timed.tell(Add{1}));
+  const auto queued = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(30ms);  // the five wait at least this long behind the Hold
+  gate.count_down();
+  REQUIRE(timed.blocking_ask(Get{}, 30s).value() == 5);
+  const auto held = std::chrono::steady_clock::now() - queued;
+  troupe::testing::spin_until([&] {
+    auto info = info_of(timed.id());
+    return info && info->mailbox_wait.count == 7;  // Hold, five Adds, Get
+  });
+  const auto info = info_of(timed.id());
+  REQUIRE(info);
+  // 2^24 ns is about 16.8 ms: the five Adds waited 30 ms or more, so they sit in bucket 24 or
+  // above (bucket i holds waits in [2^i, 2^(i+1)) ns); none waited longer than the whole test.
+  std::uint64_t long_waits = 0;
+  for (std::size_t i = 24; i < troupe::TimeHistogram::kBuckets; ++i) {
+    long_waits += info->mailbox_wait.counts[i];
+  }
+  CHECK(long_waits >= 5);
+  CHECK(info->mailbox_wait.sum_ns >= 5 * 30'000'000ull);
+  CHECK(info->mailbox_wait.sum_ns <=
+        7 * static_cast<std::uint64_t>(std::chrono::nanoseconds(held).count() + 1'000'000'000));
 }
 
 TEST_CASE("a negative message budget is refused" * doctest::timeout(30)) {

@@ -154,11 +154,6 @@ ActorCell::ActorCell(std::string name_, std::optional<Sender<ActorEvent>> events
 }
 
 namespace {
-std::int64_t steady_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 // A single writer's increment: no locked instruction.
 void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
   counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
@@ -172,32 +167,44 @@ std::string demangled(const char* mangled) {
 }
 }  // namespace
 
-void ActorCell::begin_handler(const char* type) noexcept {
-  // relaxed throughout: the watchdog reads a diagnostic; it re-reads seq to drop a torn view.
-  bump(timing->seq);
-  timing->type.store(type, std::memory_order_relaxed);
-  timing->since_ns.store(steady_ns(), std::memory_order_relaxed);
-}
-
-void ActorCell::end_handler() noexcept {
-  const std::int64_t elapsed = steady_ns() - timing->since_ns.load(std::memory_order_relaxed);
-  timing->since_ns.store(0, std::memory_order_relaxed);
+void ActorCell::Timing::Histogram::record(std::int64_t elapsed) noexcept {
   const auto ns = static_cast<std::uint64_t>(elapsed < 0 ? 0 : elapsed);
   const std::size_t bucket =
       std::min<std::size_t>(ns == 0 ? 0 : std::bit_width(ns) - 1, TimeHistogram::kBuckets - 1);
-  bump(timing->buckets[bucket]);
-  bump(timing->sum_ns, ns);
+  bump(buckets[bucket]);
+  bump(sum_ns, ns);
+}
+
+TimeHistogram ActorCell::Timing::Histogram::snapshot() const noexcept {
+  TimeHistogram out;
+  for (std::size_t i = 0; i < TimeHistogram::kBuckets; ++i) {
+    out.counts[i] = buckets[i].load(std::memory_order_relaxed);
+    out.count += out.counts[i];
+  }
+  out.sum_ns = sum_ns.load(std::memory_order_relaxed);
+  return out;
+}
+
+void ActorCell::begin_handler(const char* type, std::int64_t queued_ns) noexcept {
+  // relaxed throughout: the watchdog reads a diagnostic; it re-reads seq to drop a torn view.
+  const std::int64_t now = steady_ns();
+  if (queued_ns != 0) timing->wait.record(now - queued_ns);
+  bump(timing->seq);
+  timing->type.store(type, std::memory_order_relaxed);
+  timing->since_ns.store(now, std::memory_order_relaxed);
+}
+
+void ActorCell::end_handler() noexcept {
+  timing->run.record(steady_ns() - timing->since_ns.load(std::memory_order_relaxed));
+  timing->since_ns.store(0, std::memory_order_relaxed);
 }
 
 TimeHistogram ActorCell::processing_times() const noexcept {
-  TimeHistogram out;
-  if (timing == nullptr) return out;
-  for (std::size_t i = 0; i < TimeHistogram::kBuckets; ++i) {
-    out.counts[i] = timing->buckets[i].load(std::memory_order_relaxed);
-    out.count += out.counts[i];
-  }
-  out.sum_ns = timing->sum_ns.load(std::memory_order_relaxed);
-  return out;
+  return timing == nullptr ? TimeHistogram{} : timing->run.snapshot();
+}
+
+TimeHistogram ActorCell::mailbox_waits() const noexcept {
+  return timing == nullptr ? TimeHistogram{} : timing->wait.snapshot();
 }
 
 void ActorCell::check_budget(std::int64_t now_ns) {
@@ -353,6 +360,7 @@ void launch(Runtime& runtime, const ActorOptions& options, const std::shared_ptr
   SpawnOptions spawn_options;
   spawn_options.name = options.name;
   spawn_options.byte_account = cell->account;
+  spawn_options.dedicated_thread = options.dedicated_thread;
   cell->attach(runtime.spawn(std::move(task), spawn_options));
 }
 

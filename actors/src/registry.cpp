@@ -142,6 +142,7 @@ std::vector<ActorInfo> live_actors() {
       info.registered = cell->registered;
       info.timed = cell->timing != nullptr;
       info.processing = cell->processing_times();
+      info.mailbox_wait = cell->mailbox_waits();
       out.push_back(std::move(info));
     }
   }
@@ -183,6 +184,31 @@ std::string label_value(const std::string& text) {
 }
 }  // namespace
 
+// One histogram of an actor: a JSON member `"<key>":{"count","sum","buckets":[[le,n],...]}`
+// (non-empty buckets only) and the Prometheus samples actor_<key>_bucket (cumulative, per le),
+// _count and _sum.
+void add_histogram(MetricsSection& section, std::string& json, const std::string& labels,
+                   const std::string& key, const TimeHistogram& histogram) {
+  const std::string metric = "actor_" + key;
+  json += ",\"" + key + "\":{\"count\":" + std::to_string(histogram.count) +
+          ",\"sum\":" + std::to_string(histogram.sum_ns) + ",\"buckets\":[";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < TimeHistogram::kBuckets; ++i) {
+    cumulative += histogram.counts[i];
+    const bool last = i + 1 == TimeHistogram::kBuckets;
+    const std::string le = last ? "+Inf" : std::to_string(std::uint64_t{1} << (i + 1));
+    section.samples.push_back(
+        {metric + "_bucket", labels + ",le=\"" + le + "\"", static_cast<double>(cumulative)});
+    if (histogram.counts[i] != 0) {
+      if (json.back() != '[') json += ",";
+      json += "[\"" + le + "\"," + std::to_string(histogram.counts[i]) + "]";
+    }
+  }
+  json += "]}";
+  section.samples.push_back({metric + "_count", labels, static_cast<double>(histogram.count)});
+  section.samples.push_back({metric + "_sum", labels, static_cast<double>(histogram.sum_ns)});
+}
+
 MetricsSection actor_metrics() {
   MetricsSection section;
   section.name = "actors";
@@ -198,6 +224,10 @@ MetricsSection actor_metrics() {
       {"actor_processing_ns_bucket", "Handler run times: runs shorter than le nanoseconds"},
       {"actor_processing_ns_count", "Handler runs timed"},
       {"actor_processing_ns_sum", "Total handler run time in nanoseconds"},
+      {"actor_mailbox_wait_ns_bucket",
+       "Mailbox waits (queued to taken): waits shorter than le nanoseconds"},
+      {"actor_mailbox_wait_ns_count", "Mailbox waits timed"},
+      {"actor_mailbox_wait_ns_sum", "Total mailbox wait in nanoseconds"},
   };
   std::string json = "[";
   for (const ActorInfo& a : live_actors()) {
@@ -227,23 +257,8 @@ MetricsSection actor_metrics() {
             ",\"slow_messages\":" + std::to_string(a.slow_messages) +
             ",\"bytes_held\":" + std::to_string(a.bytes_held);
     if (a.timed) {
-      json += ",\"processing_ns\":{\"count\":" + std::to_string(a.processing.count) +
-              ",\"sum\":" + std::to_string(a.processing.sum_ns) + ",\"buckets\":[";
-      std::uint64_t cumulative = 0;
-      for (std::size_t i = 0; i < TimeHistogram::kBuckets; ++i) {
-        cumulative += a.processing.counts[i];
-        const bool last = i + 1 == TimeHistogram::kBuckets;
-        const std::string le = last ? "+Inf" : std::to_string(std::uint64_t{1} << (i + 1));
-        section.samples.push_back({"actor_processing_ns_bucket", labels + ",le=\"" + le + "\"",
-                                   static_cast<double>(cumulative)});
-        if (a.processing.counts[i] != 0) {
-          if (json.back() != '[') json += ",";
-          json += "[\"" + le + "\"," + std::to_string(a.processing.counts[i]) + "]";
-        }
-      }
-      json += "]}";
-      sample("actor_processing_ns_count", static_cast<double>(a.processing.count));
-      sample("actor_processing_ns_sum", static_cast<double>(a.processing.sum_ns));
+      add_histogram(section, json, labels, "processing_ns", a.processing);
+      add_histogram(section, json, labels, "mailbox_wait_ns", a.mailbox_wait);
     }
     json += "}";
   }

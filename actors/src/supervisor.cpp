@@ -30,7 +30,7 @@ void adopt_child(const std::shared_ptr<SupervisorCore>& supervisor,
 SupervisorCore::SupervisorCore(SupervisorOptions options)
     : id(new_actor_id()), options_(std::move(options)) {}
 
-std::size_t SupervisorCore::adopt(const std::shared_ptr<ActorCell>& child) {
+std::size_t SupervisorCore::adopt(const std::shared_ptr<SupervisedChild>& child) {
   std::lock_guard lock(mutex_);
   if (ending_) {
     throw Error(ErrorCode::shut_down, "Supervisor::start: supervisor " + std::to_string(id) +
@@ -42,9 +42,22 @@ std::size_t SupervisorCore::adopt(const std::shared_ptr<ActorCell>& child) {
   return children_.size() - 1;
 }
 
+void SupervisorCore::attach_parent(const std::shared_ptr<SupervisorCore>& parent) {
+  index_in_parent_ = parent->adopt(shared_from_this());  // throws if the parent has ended
+  parent_ = parent;
+}
+
+std::string SupervisorCore::describe_child(std::size_t index) const {
+  std::string child = "child " + std::to_string(index);
+  if (auto it = children_[index].lock(); it != nullptr && !it->child_name().empty()) {
+    child += " '" + it->child_name() + "'";
+  }
+  return child;
+}
+
 template <class Pick>
-std::vector<std::shared_ptr<ActorCell>> SupervisorCore::children_where(Pick pick) const {
-  std::vector<std::shared_ptr<ActorCell>> picked;
+std::vector<std::shared_ptr<SupervisedChild>> SupervisorCore::children_where(Pick pick) const {
+  std::vector<std::shared_ptr<SupervisedChild>> picked;
   for (std::size_t i = 0; i < children_.size(); ++i) {
     if (!pick(i)) continue;
     if (auto child = children_[i].lock()) picked.push_back(std::move(child));
@@ -57,36 +70,64 @@ bool SupervisorCore::child_failed(std::size_t index, ExitCode code, const std::s
   if (ending_) return false;
   const auto now = std::chrono::steady_clock::now();
   while (!recent_.empty() && now - recent_.front() >= options_.within) recent_.pop_front();
-  std::string child = "child " + std::to_string(index);
-  if (auto cell = children_[index].lock(); cell != nullptr && !cell->name.empty()) {
-    child += " '" + cell->name + "'";
-  }
+  const std::string child = describe_child(index);
   if (recent_.size() >= static_cast<std::size_t>(options_.max_restarts)) {
+    const std::string why = child + " failed (" + std::string(to_string(code)) + ": " + what +
+                            ") after " + std::to_string(recent_.size()) +
+                            " restart(s) within " + std::to_string(options_.within.count()) +
+                            " ms (limit " + std::to_string(options_.max_restarts) + ")";
+    if (parent_restarts(lock, index, why)) return true;
+    if (ending_) return false;  // stopped meanwhile (by the parent's own escalation, say)
     ending_ = true;
     escalated_ = true;
     exit_code = ExitCode::failed;
-    reason = child + " failed (" + std::string(to_string(code)) + ": " + what + ") after " +
-             std::to_string(recent_.size()) + " restart(s) within " +
-             std::to_string(options_.within.count()) + " ms (limit " +
-             std::to_string(options_.max_restarts) + "): escalated";
+    reason = why + ": escalated";
     auto others = children_where([index](std::size_t i) { return i != index; });
-    const std::string why = "supervisor escalated: " + reason;
+    const std::string stop_why = "supervisor escalated: " + reason;
     emit(ActorEvent::Kind::error, ExitCode::failed, reason);
     lock.unlock();  // a child's exit hook takes the lock
-    for (auto& other : others) other->request_terminate(ExitCode::stopped, why);
+    for (auto& other : others) other->stop_child(ExitCode::stopped, stop_why);
     return false;  // the failing child exits; its exit hook may finish the supervisor
   }
   recent_.push_back(now);
   restarts_.fetch_add(1, std::memory_order_relaxed);
-  std::vector<std::shared_ptr<ActorCell>> siblings;
+  std::vector<std::shared_ptr<SupervisedChild>> siblings;
   if (options_.strategy == Strategy::one_for_all) {
     siblings = children_where([index](std::size_t i) { return i != index; });
   } else if (options_.strategy == Strategy::rest_for_one) {
     siblings = children_where([index](std::size_t i) { return i > index; });
   }
   lock.unlock();
-  for (auto& sibling : siblings) sibling->post_restart();
+  for (auto& sibling : siblings) sibling->restart_child();
   return true;
+}
+
+bool SupervisorCore::parent_restarts(std::unique_lock<std::mutex>& lock, std::size_t index,
+                                     const std::string& why) {
+  if (parent_ == nullptr) return false;
+  lock.unlock();  // the parent may restart or stop us: both take our lock
+  const bool restart = parent_->child_failed(index_in_parent_, ExitCode::failed, why);
+  lock.lock();
+  if (!restart || ending_) return false;
+  // The parent restarts this supervisor: a fresh window, and every child rebuilt — the
+  // failing one by returning true, the others on their control lanes.
+  recent_.clear();
+  restarts_.fetch_add(1, std::memory_order_relaxed);  // the failing child is rebuilt
+  auto others = children_where([index](std::size_t i) { return i != index; });
+  emit(ActorEvent::Kind::restart, ExitCode::failed, why);
+  lock.unlock();
+  for (auto& other : others) other->restart_child();
+  return true;
+}
+
+void SupervisorCore::restart_child() {
+  std::unique_lock lock(mutex_);
+  if (ending_) return;
+  recent_.clear();
+  auto children = children_where([](std::size_t) { return true; });
+  emit(ActorEvent::Kind::restart, ExitCode::normal, "restarted by its parent supervisor");
+  lock.unlock();
+  for (auto& child : children) child->restart_child();
 }
 
 void SupervisorCore::child_exited() {
@@ -103,7 +144,7 @@ void SupervisorCore::stop(ExitCode code, const std::string& why) {
   }
   auto children = children_where([](std::size_t) { return true; });
   lock.unlock();  // a child's exit hook takes the lock
-  for (auto& child : children) child->request_terminate(ExitCode::terminated, why);
+  for (auto& child : children) child->stop_child(code, why);
   lock.lock();
   finish_if_done(lock);
 }
@@ -115,6 +156,7 @@ void SupervisorCore::finish_if_done(std::unique_lock<std::mutex>& lock) {
   options_.events.reset();  // the last event: let the channel go
   lock.unlock();
   ended.count_down();  // publishes exit_code and reason (Latch's ordering)
+  if (parent_ != nullptr) parent_->child_exited();
 }
 
 void SupervisorCore::emit(ActorEvent::Kind kind, ExitCode code, const std::string& what) {
@@ -160,6 +202,12 @@ SupervisorOptions checked(SupervisorOptions options) {
 Supervisor::Supervisor(Runtime& runtime, SupervisorOptions options)
     : runtime_(&runtime),
       core_(std::make_shared<detail::SupervisorCore>(checked(std::move(options)))) {}
+
+Supervisor::Supervisor(Supervisor& parent, SupervisorOptions options)
+    : runtime_(parent.runtime_),
+      core_(std::make_shared<detail::SupervisorCore>(checked(std::move(options)))) {
+  core_->attach_parent(parent.core_);
+}
 
 Supervisor::~Supervisor() {
   if (!core_->ended.try_wait()) core_->stop(ExitCode::terminated, "its supervisor was destroyed");

@@ -33,6 +33,12 @@
 // actor does not take the next message: the mailbox queues (backpressure applies) until the
 // handler finishes. So state is never seen half-updated by another message.
 //
+// Dedicated thread. By default an actor's task runs on the runtime's workers, so a handler
+// must not block (a blocked worker is replaced by the monitor only after stall_threshold).
+// ActorOptions::dedicated_thread gives the actor a thread of its own (Node's one-thread
+// Worker): its handlers may block — sleep, blocking I/O, blocking_ask — and the workers never
+// notice. Everything else (mailbox, events, supervision, limits) is the same.
+//
 // Mailbox. Bounded (ActorOptions::mailbox_capacity, default 1024; 0 = unbounded). When full,
 // the overflow policy decides, for every way of sending:
 //   backpressure  `co_await ref.send(m)` suspends and `ref.blocking_send(m)` blocks until
@@ -76,9 +82,9 @@
 // actor a few times per budget and reports a handler that has run past it — a 'slow' event
 // naming the message type, and ActorStats::slow_messages — once per message, while the handler
 // still runs. It does not stop the handler: the runtime's monitor adds a worker when one is
-// stuck, so the other actors keep running. ActorOptions::timing (implied by a budget) keeps a
-// histogram of handler run times, exported with the counters in the "actors" section of
-// Runtime::metrics() (registry.hpp).
+// stuck, so the other actors keep running. ActorOptions::timing (implied by a budget) keeps
+// histograms of handler run times and of mailbox waits (from queued to taken), exported with
+// the counters in the "actors" section of Runtime::metrics() (registry.hpp).
 //
 // GCC 12 caveat (a compiler bug, not troupe's): inside a coroutine, a braced aggregate
 // temporary that owns a resource, written in a co_await expression —
@@ -170,7 +176,7 @@ struct ActorEvent {
 template <>
 inline constexpr bool enable_sendable<ActorEvent> = true;
 
-// Handler run times, in power-of-two buckets of nanoseconds: counts[i] holds runs shorter than
+// Durations (handler run times, mailbox waits), in power-of-two buckets of nanoseconds: counts[i] holds runs shorter than
 // 2^(i+1) ns (and at least 2^i, bucket 0 from 0); the last bucket is open.
 struct TimeHistogram {
   static constexpr std::size_t kBuckets = 40;  // 2^40 ns is about 18 minutes
@@ -193,9 +199,16 @@ struct ActorOptions {
   // A handler running longer than this is reported by the watchdog ('slow' event, counted in
   // ActorStats::slow_messages), once per message, while it still runs. Zero: no budget.
   std::chrono::nanoseconds message_budget{0};
-  // Record handler run times in a histogram (live_actors, the runtime's metrics export).
-  // Implied by a message_budget. Costs two clock reads per message.
+  // Record handler run times and mailbox waits (queued to taken, by the actor's clock read
+  // when the handler starts) in histograms (live_actors, the runtime's metrics export).
+  // Implied by a message_budget. Costs a clock read per send and two per message handled.
   bool timing = false;
+  // Run the actor on a thread of its own (Node's one-thread Worker) instead of the runtime's
+  // workers: its handlers may block (sleep, blocking I/O, blocking_ask, a lock held long)
+  // without stalling other actors. The thread exits with the actor. Messages to it cost a
+  // cross-thread wake-up each time it has gone idle: use it for actors that block, not for
+  // chatty ones.
+  bool dedicated_thread = false;
 };
 
 // A snapshot of an actor's counters.
@@ -291,16 +304,36 @@ std::string describe_exception(const std::exception_ptr& error);
 
 class SupervisorCore;  // supervisor.hpp
 
+// The steady clock in nanoseconds (the actors' timing).
+inline std::int64_t steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A child of a supervisor: an actor (ActorCell) or a nested supervisor (supervisor.hpp).
+// Thread-safety: every member function may be called from any thread.
+class SupervisedChild {
+ public:
+  virtual ~SupervisedChild() = default;
+  // Rebuild it: a sibling failed, or (a nested supervisor) its parent restarts it.
+  virtual void restart_child() = 0;
+  // Stop it with `code` (an escalation, or its supervisor stopping), for `reason`.
+  virtual void stop_child(ExitCode code, std::string reason) = 0;
+  // "child 3 'name'"-style naming, for reasons.
+  [[nodiscard]] virtual const std::string& child_name() const noexcept = 0;
+};
+
 // A fresh id for an actor or a supervisor (never 0).
 std::uint64_t new_actor_id() noexcept;
 
 // The state shared by an actor's task and its refs (the non-template part lives in actor.cpp).
 // Thread-safety: every member function may be called from any thread unless it says otherwise.
-class ActorCell {
+class ActorCell final : public SupervisedChild {
  public:
   ActorCell(std::string name, std::optional<Sender<ActorEvent>> events, Overflow overflow,
             std::size_t byte_quota, std::chrono::nanoseconds message_budget, bool timing);
-  ~ActorCell();
+  ~ActorCell() override;
   ActorCell(const ActorCell&) = delete;
   ActorCell& operator=(const ActorCell&) = delete;
 
@@ -354,14 +387,24 @@ class ActorCell {
     std::atomic<const char*> type{nullptr};      // its message type (mangled), or null
     std::atomic<std::uint64_t> seq{0};           // handlers started
     std::uint64_t reported_seq = 0;              // the watchdog's own: last one reported
-    std::array<std::atomic<std::uint64_t>, TimeHistogram::kBuckets> buckets{};
-    std::atomic<std::uint64_t> sum_ns{0};
+    struct Histogram {
+      std::array<std::atomic<std::uint64_t>, TimeHistogram::kBuckets> buckets{};
+      std::atomic<std::uint64_t> sum_ns{0};
+      void record(std::int64_t ns) noexcept;  // single writer
+      [[nodiscard]] TimeHistogram snapshot() const noexcept;
+    };
+    Histogram run;   // handler run times
+    Histogram wait;  // mailbox waits
   };
   const std::unique_ptr<Timing> timing;
   std::atomic<std::uint64_t> slow_messages{0};  // written by the watchdog only
-  void begin_handler(const char* type) noexcept;
+  [[nodiscard]] bool timed() const noexcept { return timing != nullptr; }
+  // A handler starts: `type` names its message, queued_ns is when the message was queued
+  // (steady_ns(); 0: not through the mailbox).
+  void begin_handler(const char* type, std::int64_t queued_ns) noexcept;
   void end_handler() noexcept;
   [[nodiscard]] TimeHistogram processing_times() const noexcept;
+  [[nodiscard]] TimeHistogram mailbox_waits() const noexcept;
   // The watchdog's check: reports a handler past its budget (once per message).
   void check_budget(std::int64_t now_ns);
 
@@ -417,6 +460,12 @@ class ActorCell {
   // Counts a restart, emits 'restart' (with the code that caused it) and marks the actor
   // restarting. Its own task only.
   void note_restart(ExitCode cause) noexcept;
+  // SupervisedChild.
+  void restart_child() override { post_restart(); }
+  void stop_child(ExitCode code, std::string reason) override {
+    request_terminate(code, std::move(reason));
+  }
+  [[nodiscard]] const std::string& child_name() const noexcept override { return name; }
 
   // Live actors in the process (created and not yet destroyed cells): a leak check.
   static std::uint64_t live() noexcept;
@@ -470,13 +519,14 @@ void adopt_child(const std::shared_ptr<SupervisorCore>& supervisor,
 template <class A>
 class Envelope {
  public:
+  // `timed`: note when it is queued, for the actor's mailbox-wait histogram.
   template <class M>
-  static Envelope tell(M&& message) {
-    return Envelope(std::in_place_type<Told<std::decay_t<M>>>, std::forward<M>(message));
+  static Envelope tell(M&& message, bool timed) {
+    return Envelope(timed, std::in_place_type<Told<std::decay_t<M>>>, std::forward<M>(message));
   }
   template <class M>
-  static Envelope ask(M&& message, ReplyTo<ReplyOf<A, std::decay_t<M>>> reply) {
-    return Envelope(std::in_place_type<Asked<std::decay_t<M>>>, std::forward<M>(message),
+  static Envelope ask(M&& message, ReplyTo<ReplyOf<A, std::decay_t<M>>> reply, bool timed) {
+    return Envelope(timed, std::in_place_type<Asked<std::decay_t<M>>>, std::forward<M>(message),
                     std::move(reply));
   }
 
@@ -488,7 +538,8 @@ class Envelope {
 
   // A mailbox moves an envelope twice (into its slot, out of it): a trivially copyable
   // payload is copied inline, anything else relocated through its ops table.
-  Envelope(Envelope&& other) noexcept : ops_(std::exchange(other.ops_, nullptr)) {
+  Envelope(Envelope&& other) noexcept
+      : ops_(std::exchange(other.ops_, nullptr)), queued_ns_(other.queued_ns_) {
     if (ops_ == nullptr) return;
     if (ops_->trivial) {
       std::memcpy(storage_, other.storage_, kInline);
@@ -503,6 +554,8 @@ class Envelope {
 
   // The message's type (typeid name, mangled), for the watchdog's reports.
   [[nodiscard]] const char* type_name() const noexcept { return ops_->type->name(); }
+  // When it was queued (steady_ns()), or 0 if not timed.
+  [[nodiscard]] std::int64_t queued_ns() const noexcept { return queued_ns_; }
 
   // Runs the handler. A coroutine handler returns the Task to co_await; a plain one has
   // finished (and replied) when this returns. Throws what the handler threw (after giving it
@@ -614,7 +667,8 @@ class Envelope {
   };
 
   template <class P, class... Args>
-  explicit Envelope(std::in_place_type_t<P> /*payload*/, Args&&... args) {
+  explicit Envelope(bool timed, std::in_place_type_t<P> /*payload*/, Args&&... args)
+      : queued_ns_(timed ? steady_ns() : 0) {
     if constexpr (kInlined<P>) {
       ::new (static_cast<void*>(storage_)) P{std::forward<Args>(args)...};
     } else {
@@ -624,6 +678,7 @@ class Envelope {
   }
 
   const Ops* ops_ = nullptr;
+  std::int64_t queued_ns_ = 0;  // fills what would be padding: the envelope stays 64 bytes
   alignas(std::max_align_t) unsigned char storage_[kInline];
 };
 
@@ -717,7 +772,7 @@ class ActorRef : public ActorHandle {
     static_assert(Sendable<Msg>, "ActorRef::tell: the message must be Sendable; "
                                  "troupe::why_not_sendable<M>() says why");
     Msg owned(std::forward<M>(message));
-    return told<Msg>(offer(detail::Envelope<A>::tell(std::move(owned))));
+    return told<Msg>(offer(detail::Envelope<A>::tell(std::move(owned), cell().timed())));
   }
 
   // Sends, waiting for room in a full mailbox under Overflow::backpressure (the awaited form
@@ -736,7 +791,8 @@ class ActorRef : public ActorHandle {
   TellResult<std::decay_t<M>> blocking_send(M message) {
     static_assert(Sendable<M>, "ActorRef::blocking_send: the message must be Sendable");
     if (cell().overflow != Overflow::backpressure) return tell(std::move(message));
-    return told<M>(tx_checked().blocking_send(detail::Envelope<A>::tell(std::move(message))));
+    return told<M>(tx_checked().blocking_send(
+        detail::Envelope<A>::tell(std::move(message), cell().timed())));
   }
 
   // Request/reply: the handler's return value, or an AskError (dead, timeout, failed, full,
@@ -751,7 +807,8 @@ class ActorRef : public ActorHandle {
     check_timeout(timeout);
     ActorRef self = *this;
     auto [reply_tx, reply_rx] = oneshot<detail::Reply<R>>();
-    auto envelope = detail::Envelope<A>::ask(std::move(message), std::move(reply_tx));
+    auto envelope =
+        detail::Envelope<A>::ask(std::move(message), std::move(reply_tx), self.cell().timed());
     std::optional<AskError> refused;
     if (self.cell().overflow == Overflow::backpressure) {
       auto sent = co_await self.tx_checked().send(std::move(envelope));
@@ -774,7 +831,8 @@ class ActorRef : public ActorHandle {
     check_ask<M, R>();
     check_timeout(timeout);
     auto [reply_tx, reply_rx] = oneshot<detail::Reply<R>>();
-    auto envelope = detail::Envelope<A>::ask(std::move(message), std::move(reply_tx));
+    auto envelope =
+        detail::Envelope<A>::ask(std::move(message), std::move(reply_tx), cell().timed());
     auto sent = cell().overflow == Overflow::backpressure
                     ? tx_checked().blocking_send(std::move(envelope))
                     : offer(std::move(envelope));
@@ -902,7 +960,8 @@ class TellOp {
   TellOp(const ActorRef<A>& ref, M&& message)
       : ref_(&ref),
         waits_(ref.cell().overflow == Overflow::backpressure),
-        send_(ChannelAccess::chan(ref.tx_checked()), Envelope<A>::tell(std::move(message))) {}
+        send_(ChannelAccess::chan(ref.tx_checked()),
+              Envelope<A>::tell(std::move(message), ref.cell().timed())) {}
   bool ready_now() {
     while (!send_.ready_now()) {
       if (waits_) return false;
@@ -1091,7 +1150,7 @@ Task<void> run_actor(ActorLife<Envelope<A>> life, Make make) {
           ActorCell::Control control = cell.take_control();
           for (ActorDown& down : control.downs) {
             if constexpr (HandledBy<ActorDown, A>) {
-              auto envelope = Envelope<A>::tell(std::move(down));
+              auto envelope = Envelope<A>::tell(std::move(down), false);
               if (std::optional<Task<void>> rest = envelope.deliver(*actor)) {
                 co_await std::move(*rest);
               }
@@ -1106,7 +1165,9 @@ Task<void> run_actor(ActorLife<Envelope<A>> life, Make make) {
         }
         if (!*mail.envelope) break;  // every ActorRef is gone and the mailbox is drained
         cell.count_received();
-        if (cell.timing != nullptr) cell.begin_handler((*mail.envelope)->type_name());
+        if (cell.timed()) {
+          cell.begin_handler((*mail.envelope)->type_name(), (*mail.envelope)->queued_ns());
+        }
         if (std::optional<Task<void>> rest = (*mail.envelope)->deliver(*actor)) {
           co_await std::move(*rest);
         }

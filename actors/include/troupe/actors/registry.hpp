@@ -44,14 +44,16 @@ struct ActorInfo {
   std::uint64_t slow_messages = 0;
   std::size_t bytes_held = 0;
   bool registered = false;  // reachable by name
-  bool timed = false;       // processing holds handler run times (ActorOptions::timing)
-  TimeHistogram processing;
+  bool timed = false;       // the histograms are kept (ActorOptions::timing)
+  TimeHistogram processing;    // handler run times
+  TimeHistogram mailbox_wait;  // from queued to taken by the actor (handler actors)
 };
 
 // Runtime::metrics() gains an "actors" section (JSON: an array of these; Prometheus: one
-// gauge per counter, labelled actor="<id>",name="<name>", and for timed actors the cumulative
-// buckets actor_processing_ns_bucket{...,le="<2^(i+1)>"} with _count and _sum) for every
-// actor not yet exited, once the first actor has been spawned.
+// gauge per counter, labelled actor="<id>",name="<name>", and for timed actors two histograms
+// with cumulative buckets, actor_processing_ns_bucket{...,le="<2^(i+1)>"} and
+// actor_mailbox_wait_ns_bucket, each with _count and _sum) for every actor not yet exited,
+// once the first actor has been spawned.
 
 // Every actor whose cell still exists, by id.
 [[nodiscard]] std::vector<ActorInfo> live_actors();

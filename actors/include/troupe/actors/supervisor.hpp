@@ -30,6 +30,16 @@
 // child has exited. A child that ends otherwise (normally, terminate(), shutdown) is not
 // restarted.
 //
+// Nesting. `Supervisor team(parent, options)` makes a supervisor a child of another (a
+// supervision tree). Where the nested supervisor would escalate, its parent decides instead,
+// by its own strategy and intensity: it restarts the nested supervisor — every child of it is
+// rebuilt (the failing one included), its intensity window starts afresh, and it emits
+// 'restart' — or, past the parent's own limit, the parent escalates in turn (the nested
+// supervisor escalates as above, the parent stops its other children and ends failed, and so
+// up the tree). A parent restarting siblings (one_for_all, rest_for_one) restarts a nested
+// supervisor the same way; a parent that stops or escalates stops the nested supervisors and
+// their children (ExitCode::terminated or stopped).
+//
 // stop() terminates every child and ends the supervisor with ExitCode::terminated. Destroying
 // the Supervisor stops it the same way without waiting; the children's ActorRefs stay valid
 // (dead actors: sends come back as dead letters).
@@ -66,23 +76,34 @@ struct SupervisorOptions {
 
 namespace detail {
 
-class SupervisorCore {
+class SupervisorCore final : public SupervisedChild,
+                             public std::enable_shared_from_this<SupervisorCore> {
  public:
-  SupervisorCore(SupervisorOptions options);
+  explicit SupervisorCore(SupervisorOptions options);
   SupervisorCore(const SupervisorCore&) = delete;
   SupervisorCore& operator=(const SupervisorCore&) = delete;
 
   const std::uint64_t id;
 
   // Adds a child; its index. Throws Error(shut_down) once the supervisor has ended.
-  std::size_t adopt(const std::shared_ptr<ActorCell>& child);
+  std::size_t adopt(const std::shared_ptr<SupervisedChild>& child);
+  // Makes this supervisor a child of `parent` (before it has children). Throws
+  // Error(shut_down) once the parent has ended.
+  void attach_parent(const std::shared_ptr<SupervisorCore>& parent);
   // The decision for a failed child (on the child's task): true to rebuild it. Posts
   // restarts to siblings, or escalates.
   bool child_failed(std::size_t index, ExitCode code, const std::string& what);
   // A child's final exit (its exit hook).
   void child_exited();
-  // Terminates every live child and ends with `code` once they have exited.
+  // Stops every live child with `code` and ends with `code` once they have exited.
   void stop(ExitCode code, const std::string& reason);
+
+  // SupervisedChild (a nested supervisor, as its parent sees it).
+  void restart_child() override;  // a fresh intensity window; every child rebuilt
+  void stop_child(ExitCode code, std::string reason) override { stop(code, reason); }
+  [[nodiscard]] const std::string& child_name() const noexcept override {
+    return options_.name;
+  }
 
   [[nodiscard]] const SupervisorOptions& options() const noexcept { return options_; }
   [[nodiscard]] std::uint64_t restarts() const noexcept {
@@ -99,14 +120,21 @@ class SupervisorCore {
  private:
   // Every child still referenced whose index passes `pick`.
   template <class Pick>
-  std::vector<std::shared_ptr<ActorCell>> children_where(Pick pick) const;
+  std::vector<std::shared_ptr<SupervisedChild>> children_where(Pick pick) const;
+  // The failure of child `index` would exceed the intensity: true if the parent restarts this
+  // supervisor instead of letting it escalate (then the failing child is rebuilt too).
+  bool parent_restarts(std::unique_lock<std::mutex>& lock, std::size_t index,
+                       const std::string& why);
+  [[nodiscard]] std::string describe_child(std::size_t index) const;
   void emit(ActorEvent::Kind kind, ExitCode code, const std::string& what);
   void finish_if_done(std::unique_lock<std::mutex>& lock);
 
   SupervisorOptions options_;  // events guarded by mutex_
   std::atomic<std::uint64_t> restarts_{0};  // relaxed: a statistic
   mutable std::mutex mutex_;
-  std::vector<std::weak_ptr<ActorCell>> children_;  // guarded by mutex_; by start order
+  std::vector<std::weak_ptr<SupervisedChild>> children_;  // guarded by mutex_; by start order
+  std::shared_ptr<SupervisorCore> parent_;  // a nested supervisor's; set before any child
+  std::size_t index_in_parent_ = 0;
   std::deque<std::chrono::steady_clock::time_point> recent_;  // restarts in the window
   std::size_t live_ = 0;      // children adopted and not yet exited; guarded by mutex_
   bool ending_ = false;       // escalated or stopped: no more restarts or children
@@ -120,6 +148,9 @@ class Supervisor {
  public:
   // Throws Error(invalid_argument) for max_restarts < 0 or a non-positive window.
   Supervisor(Runtime& runtime, SupervisorOptions options);
+  // A nested supervisor: a child of `parent` (see the header comment), on the parent's
+  // runtime. Also throws Error(shut_down) once the parent has ended.
+  Supervisor(Supervisor& parent, SupervisorOptions options);
   ~Supervisor();  // stops the children (without waiting) unless already ended
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
