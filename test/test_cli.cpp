@@ -86,7 +86,7 @@ void check_one_json_object(const std::string& out) {
 
 void check_standard_keys(const std::string& out) {
   for (const char* key : {"workload", "style", "n", "unit", "seconds", "rate", "check",
-                          "expected", "check_ok", "threads", "failures"}) {
+                          "expected", "check_ok", "threads", "allocator", "failures"}) {
     std::string quoted = "\"";
     quoted.append(key).append("\":");
     CHECK_MESSAGE(contains(out, quoted), key);
@@ -109,6 +109,7 @@ TEST_CASE("cli.load fanin --json prints one JSON object with the right sum" *
   CHECK(contains(run.out, "\"check\":2002000,"));
   CHECK(contains(run.out, "\"expected\":2002000,"));
   CHECK(contains(run.out, "\"check_ok\":true"));
+  CHECK(contains(run.out, "\"allocator\":\"system\""));  // the tests do not link jemalloc
   CHECK(contains(run.out, "\"threads\":5,"));
   CHECK(contains(run.out, "\"failures\":[]"));
 }

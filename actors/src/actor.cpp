@@ -122,7 +122,16 @@ std::atomic<std::uint64_t> live_cells{0};
 }  // namespace
 
 std::uint64_t new_actor_id() noexcept {
-  return next_actor_id.fetch_add(1, std::memory_order_relaxed) + 1;
+  // Each thread takes ids in blocks: one shared increment per kIdBlock actors spawned there.
+  // Ids stay unique (and non-zero), not dense nor ordered across threads.
+  constexpr std::uint64_t kIdBlock = 256;
+  thread_local std::uint64_t next = 0;
+  thread_local std::uint64_t end = 0;
+  if (next == end) {
+    next = next_actor_id.fetch_add(kIdBlock, std::memory_order_relaxed) + 1;
+    end = next + kIdBlock;
+  }
+  return next++;
 }
 
 std::string describe_exception(const std::exception_ptr& error) {
@@ -148,7 +157,8 @@ ActorCell::ActorCell(std::string name_, std::optional<Sender<ActorEvent>> events
                                                                                   : " '" + name +
                                                                                         "'"))),
       timing(timed || message_budget.count() > 0 ? std::make_unique<Timing>() : nullptr),
-      events_(std::move(events)) {
+      events_(std::move(events)),
+      has_events_(events_.has_value()) {
   if (timing != nullptr) timing->budget = message_budget;
   live_cells.fetch_add(1, std::memory_order_relaxed);
 }
@@ -244,6 +254,7 @@ std::uint64_t ActorCell::live() noexcept { return live_cells.load(std::memory_or
 
 void ActorCell::emit(ActorEvent::Kind kind, ExitCode code, std::string what,
                      std::exception_ptr error) noexcept {
+  if (!has_events_) return;  // no lock for actors nobody listens to
   try {
     std::lock_guard lock(mutex_);
     if (!events_) return;

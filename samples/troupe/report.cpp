@@ -1,6 +1,8 @@
 // report.cpp — formats numbers and prints results (see report.hpp).
 #include "report.hpp"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -42,6 +44,11 @@ std::string json_value(const Field& field) {
       field.value);
 }
 
+// The malloc behind this process: jemalloc exports mallctl, the system (glibc) malloc does not.
+std::string_view allocator_name() {
+  return dlsym(RTLD_DEFAULT, "mallctl") != nullptr ? "jemalloc" : "system";
+}
+
 void print_json(std::ostream& out, const Report& report) {
   const LoadResult& result = *report.result;
   std::string line = "{";
@@ -63,6 +70,7 @@ void print_json(std::ostream& out, const Report& report) {
   add("check", std::to_string(result.check));
   add("expected", std::to_string(report.expected));
   add("check_ok", report.check_ok ? "true" : "false");
+  add("allocator", json_string(allocator_name()));
   for (const Field& field : result.extras) add(field.name, json_value(field));
   std::string failures = "[";
   for (const std::string& failure : result.failures) {
@@ -89,6 +97,7 @@ void print_human(std::ostream& out, const Report& report) {
       {"check", format_count(result.check) +
                     (result.check == report.expected ? " = " : " != ") + "expected " +
                     format_count(report.expected) + (report.check_ok ? ": ok" : ": FAILED")},
+      {"allocator", std::string(allocator_name())},
   };
   for (const Field& field : result.extras) rows.emplace_back(field.name, format_field(field));
   for (const std::string& failure : result.failures) rows.emplace_back("failure", failure);

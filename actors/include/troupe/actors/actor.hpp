@@ -478,6 +478,7 @@ class ActorCell final : public SupervisedChild {
   std::size_t (*mailbox_depth_)(const ChanBase&) = nullptr;
   std::mutex mutex_;
   std::optional<Sender<ActorEvent>> events_;  // guarded by mutex_
+  const bool has_events_;                     // events_ was given: emit() takes the lock
   JoinHandle<void> task_;                     // guarded by mutex_
   Control control_;                           // guarded by mutex_
   std::vector<std::function<void(const ActorDown&)>> exit_hooks_;  // guarded by mutex_
