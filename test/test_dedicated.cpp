@@ -142,7 +142,6 @@ TEST_CASE("shutdown cancels a dedicated-thread task suspended at an await and jo
         [](Receiver<int> in) -> Task<int> { co_return (co_await in.recv()).value_or(-1); }(
             std::move(rx)),
         options);
-    std::this_thread::sleep_for(10ms);  // let it reach its await (either way it is cancelled)
     rt.shutdown();
     report = rt.shutdown_report();
   }
@@ -217,4 +216,56 @@ TEST_CASE("a dedicated-thread actor ends normally when its last reference is dro
   troupe::ActorHandle handle = responder;  // watches the exit without keeping the mailbox open
   responder = {};
   CHECK(handle.blocking_wait_exit() == ExitCode::normal);
+}
+
+namespace {
+
+// Takes one message and never finishes it: its mailbox (capacity 1) then fills for good.
+class Sink {
+ public:
+  explicit Sink(Receiver<int> never) : never_(std::move(never)) {}
+  Task<void> handle(Echo) { (void)co_await never_.recv(); }
+
+ private:
+  Receiver<int> never_;
+};
+
+// Floods the sink with blocking sends from its own thread: the third one blocks.
+class Flooder {
+ public:
+  explicit Flooder(troupe::ActorRef<Sink> sink) : sink_(std::move(sink)) {}
+  void handle(Ask m) {
+    for (int i = 0; i < m.n; ++i) {
+      if (!sink_.blocking_send(Echo{i})) return;  // closed: the sink is gone
+    }
+  }
+
+ private:
+  troupe::ActorRef<Sink> sink_;
+};
+
+}  // namespace
+
+TEST_CASE("shutdown returns while a dedicated-thread handler is blocked sending to a worker "
+          "actor's full mailbox" *
+          doctest::timeout(30)) {
+  auto [never_tx, never_rx] = troupe::channel<int>(1);
+  troupe::ShutdownReport report;
+  {
+    Runtime rt;
+    ActorOptions sink_options;
+    sink_options.mailbox_capacity = 1;
+    auto sink = troupe::spawn_actor<Sink>(rt, std::move(sink_options), std::move(never_rx));
+    ActorOptions flooder_options;
+    flooder_options.dedicated_thread = true;
+    auto flooder = troupe::spawn_actor<Flooder>(rt, std::move(flooder_options), sink);
+    REQUIRE(flooder.tell(Ask{10}));
+    // The sink holds one message in its handler and one queued: the flooder blocks next.
+    troupe::testing::spin_until([&] { return sink.stats().mailbox_depth == 1; });
+    rt.shutdown();  // the sink's task is dropped first: its mailbox closes, the send returns
+    report = rt.shutdown_report();
+    CHECK(sink.blocking_wait_exit() == ExitCode::shut_down);
+    CHECK(flooder.blocking_wait_exit() == ExitCode::shut_down);
+  }
+  CHECK(report.cancelled == 2);
 }

@@ -225,7 +225,7 @@ MetricsSection actor_metrics() {
       {"actor_processing_ns_count", "Handler runs timed"},
       {"actor_processing_ns_sum", "Total handler run time in nanoseconds"},
       {"actor_mailbox_wait_ns_bucket",
-       "Mailbox waits (queued to taken): waits shorter than le nanoseconds"},
+       "Mailbox waits (send to handler start): waits shorter than le nanoseconds"},
       {"actor_mailbox_wait_ns_count", "Mailbox waits timed"},
       {"actor_mailbox_wait_ns_sum", "Total mailbox wait in nanoseconds"},
   };

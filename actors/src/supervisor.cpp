@@ -43,6 +43,10 @@ std::size_t SupervisorCore::adopt(const std::shared_ptr<SupervisedChild>& child)
 }
 
 void SupervisorCore::attach_parent(const std::shared_ptr<SupervisorCore>& parent) {
+  // Under our lock: the parent may stop us as soon as it has adopted us, and our stop must
+  // then see parent_ to report our end. (Lock order child -> parent: a parent never calls
+  // into a child with its own lock held.)
+  std::lock_guard lock(mutex_);
   index_in_parent_ = parent->adopt(shared_from_this());  // throws if the parent has ended
   parent_ = parent;
 }
@@ -105,9 +109,16 @@ bool SupervisorCore::child_failed(std::size_t index, ExitCode code, const std::s
 bool SupervisorCore::parent_restarts(std::unique_lock<std::mutex>& lock, std::size_t index,
                                      const std::string& why) {
   if (parent_ == nullptr) return false;
+  // Another child's failure is already before the parent: its decision covers this one too
+  // (a restart rebuilds every child; an escalation stops them all).
+  if (parent_deciding_) return true;
+  parent_deciding_ = true;
+  const std::shared_ptr<SupervisorCore> parent = parent_;
+  const std::size_t me = index_in_parent_;
   lock.unlock();  // the parent may restart or stop us: both take our lock
-  const bool restart = parent_->child_failed(index_in_parent_, ExitCode::failed, why);
+  const bool restart = parent->child_failed(me, ExitCode::failed, why);
   lock.lock();
+  parent_deciding_ = false;
   if (!restart || ending_) return false;
   // The parent restarts this supervisor: a fresh window, and every child rebuilt — the
   // failing one by returning true, the others on their control lanes.
@@ -154,9 +165,10 @@ void SupervisorCore::finish_if_done(std::unique_lock<std::mutex>& lock) {
   finished_ = true;
   emit(ActorEvent::Kind::exit, exit_code, {});
   options_.events.reset();  // the last event: let the channel go
+  const std::shared_ptr<SupervisorCore> parent = parent_;
   lock.unlock();
   ended.count_down();  // publishes exit_code and reason (Latch's ordering)
-  if (parent_ != nullptr) parent_->child_exited();
+  if (parent != nullptr) parent->child_exited();
 }
 
 void SupervisorCore::emit(ActorEvent::Kind kind, ExitCode code, const std::string& what) {

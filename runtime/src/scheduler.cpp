@@ -77,12 +77,14 @@ void Registry::close() {
   }
 }
 
-RawTask* Registry::take_any() {
+RawTask* Registry::take_any(bool dedicated) {
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mutex);
-    if (RawTask* task = shard.head) {
-      shard.head = task->live_next;
-      if (shard.head != nullptr) shard.head->live_prev = nullptr;
+    for (RawTask* task = shard.head; task != nullptr; task = task->live_next) {
+      if ((task->home != nullptr) != dedicated) continue;
+      if (task->live_prev != nullptr) task->live_prev->live_next = task->live_next;
+      if (task->live_next != nullptr) task->live_next->live_prev = task->live_prev;
+      if (shard.head == task) shard.head = task->live_next;
       task->live_prev = task->live_next = nullptr;
       --shard.count;
       return task;
@@ -739,8 +741,13 @@ DedicatedThread::~DedicatedThread() {
 }
 
 void DedicatedThread::notify() noexcept {
+  // Once ready_ is set the thread may poll, complete the task and exit, and a later spawn may
+  // reap this record: take what the wake needs first, and touch nothing of ours after.
+  Parker* parker = parker_;
+  parker->retain();
   ready_.store(true, std::memory_order_release);  // release: see ready_
-  parker_->wake();
+  parker->wake();
+  parker->release();
 }
 
 void DedicatedThread::interrupt() noexcept {
@@ -819,16 +826,32 @@ void Scheduler::start_dedicated_thread(RawTask* task) {
   dedicated_started_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Scheduler::stop_dedicated_threads() {
-  std::vector<DedicatedThread*> threads;
-  {
-    std::lock_guard lock(dedicated_mutex_);
-    dedicated_stopping_ = true;  // no more records: the list is stable from here on
-    for (DedicatedThread& home : dedicated_) threads.push_back(&home);
+void Scheduler::interrupt_dedicated_threads() {
+  std::lock_guard lock(dedicated_mutex_);
+  dedicated_stopping_ = true;  // no more records: the list is stable from here on
+  for (DedicatedThread& home : dedicated_) home.interrupt();
+}
+
+void Scheduler::join_dedicated_threads() {
+  // The list no longer changes (dedicated_stopping_), so the joins need no lock — and must not
+  // hold it: an exiting thread takes it to mark its exit.
+  for (DedicatedThread& home : dedicated_) {
+    if (home.thread.joinable()) home.thread.join();
   }
-  for (DedicatedThread* home : threads) home->interrupt();
-  for (DedicatedThread* home : threads) {
-    if (home->thread.joinable()) home->thread.join();
+}
+
+void Scheduler::drain_registry(ShutdownReport& report, bool dedicated) {
+  while (RawTask* task = registry_.take_any(dedicated)) {
+    ++report.cancelled;
+    if (report.tasks.size() < ShutdownReport::kMaxListed) {
+      report.tasks.push_back(LiveTask{task->id, task->name,
+                                      task->context.leaf ? (task->context.pending != nullptr
+                                                                ? "suspended"
+                                                                : "queued")
+                                                         : "blocking-job"});
+    }
+    task->drop();
+    task->complete_abandoned();  // may destroy the task
   }
 }
 
@@ -852,7 +875,10 @@ void Scheduler::shutdown() {
   wake_all_parked();
   // A worker that parks after this sees `stopping` when it re-checks (park()).
   for (auto& worker : workers_) worker->join();
-  stop_dedicated_threads();  // likewise, after their current poll
+  // Dedicated threads stop after their current poll too, but are joined only after the
+  // workers' tasks are cancelled (step 3): a handler blocked in a send to one of them is freed
+  // when that task's receiver is dropped.
+  interrupt_dedicated_threads();
   {
     std::lock_guard lock(global_mutex_);
     global_closed_ = true;
@@ -869,20 +895,12 @@ void Scheduler::shutdown() {
   }
   blocking_cv_.notify_all();
 
-  // 3. Cancel every task still alive.
+  // 3. Cancel every task still alive: the workers' first, then — once their threads are
+  // joined, so that no thread polls them any more — the dedicated ones.
   ShutdownReport report;
-  while (RawTask* task = registry_.take_any()) {
-    ++report.cancelled;
-    if (report.tasks.size() < ShutdownReport::kMaxListed) {
-      report.tasks.push_back(LiveTask{task->id, task->name,
-                                      task->context.leaf ? (task->context.pending != nullptr
-                                                                ? "suspended"
-                                                                : "queued")
-                                                         : "blocking-job"});
-    }
-    task->drop();
-    task->complete_abandoned();  // may destroy the task
-  }
+  drain_registry(report, false);
+  join_dedicated_threads();
+  drain_registry(report, true);
 
   // 4. Running blocking jobs are waited for.
   std::list<BlockingThread> threads;

@@ -115,7 +115,8 @@ class Worker {
 // The thread of one task spawned with SpawnOptions::dedicated_thread. It polls only that task:
 // the scheduler's schedule() hands it the task by setting `ready` and waking its parker. The
 // record lives until the task has completed and its thread has been joined (or until the
-// Scheduler is destroyed), so a schedule() racing with the thread's exit finds it intact.
+// Scheduler is destroyed); notify() does not touch it after setting `ready` (the moment the
+// thread may finish, and the record be reaped).
 class DedicatedThread {
  public:
   explicit DedicatedThread(RawTask* task) noexcept : task_(task) {}
@@ -154,8 +155,9 @@ class Registry {
   // Unlinks `task`; false if it was not linked (the shutdown drain took it).
   bool remove(RawTask* task) noexcept;
   void close();
-  // Unlinks and returns some live task, or nullptr when none is left.
-  RawTask* take_any();
+  // Unlinks and returns some live task on a dedicated thread (or, `dedicated` false, any other
+  // task), or nullptr when none is left.
+  RawTask* take_any(bool dedicated);
   [[nodiscard]] std::uint64_t size() const;
 
  private:
@@ -228,7 +230,10 @@ class Scheduler {
   void blocking_loop(std::list<BlockingThread>::iterator self);
   void start_blocking_thread_locked();
   void start_dedicated_thread(RawTask* task);
-  void stop_dedicated_threads();
+  void interrupt_dedicated_threads();
+  void join_dedicated_threads();
+  // Cancels every task left in the registry: the dedicated-thread ones, or all others.
+  void drain_registry(ShutdownReport& report, bool dedicated);
 
   friend class Worker;
   friend class DedicatedThread;

@@ -83,8 +83,8 @@
 // naming the message type, and ActorStats::slow_messages — once per message, while the handler
 // still runs. It does not stop the handler: the runtime's monitor adds a worker when one is
 // stuck, so the other actors keep running. ActorOptions::timing (implied by a budget) keeps
-// histograms of handler run times and of mailbox waits (from queued to taken), exported with
-// the counters in the "actors" section of Runtime::metrics() (registry.hpp).
+// histograms of handler run times and of mailbox waits (from the send to the handler's start),
+// exported with the counters in the "actors" section of Runtime::metrics() (registry.hpp).
 //
 // GCC 12 caveat (a compiler bug, not troupe's): inside a coroutine, a braced aggregate
 // temporary that owns a resource, written in a co_await expression —
@@ -199,9 +199,10 @@ struct ActorOptions {
   // A handler running longer than this is reported by the watchdog ('slow' event, counted in
   // ActorStats::slow_messages), once per message, while it still runs. Zero: no budget.
   std::chrono::nanoseconds message_budget{0};
-  // Record handler run times and mailbox waits (queued to taken, by the actor's clock read
-  // when the handler starts) in histograms (live_actors, the runtime's metrics export).
-  // Implied by a message_budget. Costs a clock read per send and two per message handled.
+  // Record handler run times and mailbox waits in histograms (live_actors, the runtime's
+  // metrics export). A message's wait runs from the send call (tell, send or ask: a sender
+  // held back by a full mailbox waits inside it) to the start of its handler. Implied by a
+  // message_budget. Costs a clock read per send and two per message handled.
   bool timing = false;
   // Run the actor on a thread of its own (Node's one-thread Worker) instead of the runtime's
   // workers: its handlers may block (sleep, blocking I/O, blocking_ask, a lock held long)

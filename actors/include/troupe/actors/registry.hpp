@@ -46,7 +46,7 @@ struct ActorInfo {
   bool registered = false;  // reachable by name
   bool timed = false;       // the histograms are kept (ActorOptions::timing)
   TimeHistogram processing;    // handler run times
-  TimeHistogram mailbox_wait;  // from queued to taken by the actor (handler actors)
+  TimeHistogram mailbox_wait;  // from the send to the handler's start (handler actors)
 };
 
 // Runtime::metrics() gains an "actors" section (JSON: an array of these; Prometheus: one

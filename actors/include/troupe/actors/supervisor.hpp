@@ -133,8 +133,9 @@ class SupervisorCore final : public SupervisedChild,
   std::atomic<std::uint64_t> restarts_{0};  // relaxed: a statistic
   mutable std::mutex mutex_;
   std::vector<std::weak_ptr<SupervisedChild>> children_;  // guarded by mutex_; by start order
-  std::shared_ptr<SupervisorCore> parent_;  // a nested supervisor's; set before any child
-  std::size_t index_in_parent_ = 0;
+  std::shared_ptr<SupervisorCore> parent_;  // a nested supervisor's; guarded by mutex_
+  std::size_t index_in_parent_ = 0;         // guarded by mutex_
+  bool parent_deciding_ = false;  // a failure past the limit is before the parent; mutex_
   std::deque<std::chrono::steady_clock::time_point> recent_;  // restarts in the window
   std::size_t live_ = 0;      // children adopted and not yet exited; guarded by mutex_
   bool ending_ = false;       // escalated or stopped: no more restarts or children
