@@ -80,6 +80,11 @@ void ChanBase::wake_one_sender() noexcept {
 }
 
 void ChanBase::wake_all_senders() noexcept {
+  // Called after the close's read-modify-write. light fence: as in slot_freed, it pairs with
+  // register_sender's heavy fence — either we see the sender counted, or the sender's re-check
+  // after registering sees the close. So a close with nobody waiting takes no lock.
+  light_fence();
+  if (tx_waiting_.load(std::memory_order_relaxed) == 0) return;
   std::vector<Waker*> all;
   {
     std::lock_guard lock(tx_mutex_);
