@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actor_test_support.hpp"
+#include "test_support.hpp"
 #include "troupe/actors/supervisor.hpp"
 
 using namespace std::chrono_literals;
@@ -20,6 +21,7 @@ using troupe::RuntimeOptions;
 using troupe::Strategy;
 using troupe::Supervisor;
 using troupe::SupervisorOptions;
+using troupe::Task;
 using troupe::testing::named;
 using troupe::testing::two_workers;
 
@@ -333,4 +335,98 @@ TEST_CASE("a nested supervisor cannot join a parent that has ended" * doctest::t
   CHECK(root.blocking_stop() == ExitCode::terminated);
   CHECK_THROWS_WITH_AS(Supervisor(root, strategy(Strategy::one_for_one)),
                        doctest::Contains("has ended"), troupe::Error);
+}
+
+// ---- supervised task actors -------------------------------------------------------------------
+
+namespace {
+
+struct Job {
+  int n;
+};
+
+// Reports base + the number of jobs it has seen in this run; a negative job fails it.
+Task<void> counting_body(troupe::Receiver<Job>& inbox, troupe::Sender<int> out, int base) {
+  int seen = 0;
+  while (auto job = co_await inbox.recv()) {
+    if (job->n < 0) throw std::runtime_error("negative job");
+    ++seen;
+    (void)out.try_send(base + seen);
+  }
+}
+
+int next_of(troupe::Receiver<int>& rx) {
+  auto got = rx.recv_for(10s);
+  REQUIRE(got);
+  return *got;
+}
+
+}  // namespace
+
+TEST_CASE("a supervised task actor that fails runs its body again from a copy of its data, on "
+          "the same inbox" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  Supervisor sup(rt, strategy(Strategy::one_for_one));
+  auto [out_tx, out_rx] = troupe::unbounded_channel<int>();
+  auto [events_tx, events_rx] = troupe::unbounded_channel<ActorEvent>();
+  ActorOptions options = named("counter");
+  options.events = std::move(events_tx);
+  auto worker = sup.start_task<Job>(std::move(options), counting_body, out_tx, 100);
+  REQUIRE(worker.tell(Job{1}));
+  REQUIRE(worker.tell(Job{1}));
+  CHECK(next_of(out_rx) == 101);
+  CHECK(next_of(out_rx) == 102);
+  REQUIRE(worker.tell(Job{-1}));
+  REQUIRE(worker.tell(Job{1}));     // waits in the inbox for the new run
+  CHECK(next_of(out_rx) == 101);    // counted from the original data again
+  CHECK(worker.stats().restarts == 1);
+  CHECK(sup.restarts() == 1);
+  std::vector<ActorEvent::Kind> kinds;
+  for (int i = 0; i < 4; ++i) {
+    auto event = events_rx.recv_for(10s);
+    REQUIRE(event);
+    kinds.push_back(event->kind);
+  }
+  CHECK(kinds == std::vector<ActorEvent::Kind>{ActorEvent::Kind::online, ActorEvent::Kind::error,
+                                               ActorEvent::Kind::restart,
+                                               ActorEvent::Kind::online});
+  CHECK(worker.blocking_terminate() == ExitCode::terminated);
+}
+
+TEST_CASE("a one_for_all supervisor restarts a task actor suspended in its receive loop when a "
+          "sibling fails" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  Supervisor sup(rt, strategy(Strategy::one_for_all));
+  auto [out_tx, out_rx] = troupe::unbounded_channel<int>();
+  auto worker = sup.start_task<Job>(named("counter"), counting_body, out_tx, 0);
+  ActorRef<Cell> sibling = sup.start<Cell>(named("sibling"), 0);
+  REQUIRE(worker.tell(Job{1}));
+  REQUIRE(worker.tell(Job{1}));
+  CHECK(next_of(out_rx) == 1);
+  CHECK(next_of(out_rx) == 2);
+  crash_and_wait(sibling);  // the worker's body is cancelled at its receive and started again
+  REQUIRE(worker.tell(Job{1}));
+  CHECK(next_of(out_rx) == 1);
+  troupe::testing::spin_until([&] { return worker.stats().restarts == 1; });
+  CHECK(worker.is_alive());
+  CHECK(sup.blocking_stop() == ExitCode::terminated);
+  CHECK(worker.blocking_wait_exit() == ExitCode::terminated);
+}
+
+TEST_CASE("a supervised task actor past the intensity limit escalates like any child" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  Supervisor sup(rt, strategy(Strategy::one_for_one, 1));
+  auto [out_tx, out_rx] = troupe::unbounded_channel<int>();
+  auto worker = sup.start_task<Job>(named("counter"), counting_body, out_tx, 0);
+  ActorRef<Cell> bystander = sup.start<Cell>(named("bystander"), 0);
+  REQUIRE(worker.tell(Job{-1}));
+  REQUIRE(worker.tell(Job{1}));
+  CHECK(next_of(out_rx) == 1);  // restarted once
+  REQUIRE(worker.tell(Job{-1}));
+  CHECK(sup.blocking_wait_exit() == ExitCode::failed);
+  CHECK(worker.blocking_wait_exit() == ExitCode::failed);
+  CHECK(bystander.blocking_wait_exit() == ExitCode::stopped);
 }

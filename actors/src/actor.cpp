@@ -275,7 +275,9 @@ void ActorCell::emit(ActorEvent::Kind kind, ExitCode code, std::string what,
 void ActorCell::attach(JoinHandle<void> task) {
   std::lock_guard lock(mutex_);
   task_ = std::move(task);
-  if (terminate_requested_.load(std::memory_order_relaxed)) task_.cancel();
+  // A terminate, or a restart requested while no task was attached (between a task actor's
+  // old task and this one), applies to this task.
+  if (terminate_requested_.load(std::memory_order_relaxed) || restart_requested_) task_.cancel();
   // A control message posted before the task was known found nobody to wake.
   if (control_pending_.load(std::memory_order_relaxed)) task_.wake();
 }
@@ -307,6 +309,20 @@ void ActorCell::post_down(ActorDown down) {
   // release: pairs with control_pending()'s acquire.
   control_pending_.store(true, std::memory_order_release);
   if (task_.valid()) task_.wake();
+}
+
+void ActorCell::request_restart() {
+  std::lock_guard lock(mutex_);
+  if (has_exited_ || terminate_requested_.load(std::memory_order_relaxed)) return;
+  restart_requested_ = true;
+  if (task_.valid() && !task_.is_finished()) task_.cancel();
+}
+
+bool ActorCell::take_restart_request() {
+  std::lock_guard lock(mutex_);
+  // A terminate that came after the restart request wins: the actor exits.
+  if (terminate_requested_.load(std::memory_order_relaxed)) return false;
+  return std::exchange(restart_requested_, false);
 }
 
 ActorCell::Control ActorCell::take_control() {
@@ -364,15 +380,19 @@ void check_options(const ActorOptions& options) {
   }
 }
 
+void relaunch(Runtime& runtime, ActorCell& cell, bool dedicated, Task<void> task) {
+  SpawnOptions spawn_options;
+  spawn_options.name = cell.name;
+  spawn_options.byte_account = cell.account;
+  spawn_options.dedicated_thread = dedicated;
+  cell.attach(runtime.spawn(std::move(task), spawn_options));
+}
+
 void launch(Runtime& runtime, const ActorOptions& options, const std::shared_ptr<ActorCell>& cell,
             Task<void> task) {
   registry_add(*cell);  // listed once set up (its lock publishes the cell's fields)
   if (cell->timing != nullptr && cell->timing->budget.count() > 0) watch_budget(cell);
-  SpawnOptions spawn_options;
-  spawn_options.name = options.name;
-  spawn_options.byte_account = cell->account;
-  spawn_options.dedicated_thread = options.dedicated_thread;
-  cell->attach(runtime.spawn(std::move(task), spawn_options));
+  relaunch(runtime, *cell, options.dedicated_thread, std::move(task));
 }
 
 ExitCode fail_with(ActorCell& cell, const std::exception_ptr& error, ExitCode otherwise) {

@@ -462,7 +462,21 @@ class ActorCell final : public SupervisedChild {
   // restarting. Its own task only.
   void note_restart(ExitCode cause) noexcept;
   // SupervisedChild.
-  void restart_child() override { post_restart(); }
+  void restart_child() override {
+    if (restart_by_cancel) {
+      request_restart();
+    } else {
+      post_restart();
+    }
+  }
+  // A task actor owns its receive loop, so a restart cannot wait for it at the control lane:
+  // its task is cancelled at its next await point and its ActorLife starts a new one (set
+  // before the task starts, then read-only).
+  bool restart_by_cancel = false;
+  // Cancels the task for a restart (unless it is terminating or has exited).
+  void request_restart();
+  // True once, after request_restart: the dropped task must be started again.
+  bool take_restart_request();
   void stop_child(ExitCode code, std::string reason) override {
     request_terminate(code, std::move(reason));
   }
@@ -489,6 +503,7 @@ class ActorCell final : public SupervisedChild {
   std::atomic<bool> terminate_requested_{false};
   // release/acquire: the posted control message is visible to the actor that sees the flag.
   std::atomic<bool> control_pending_{false};
+  bool restart_requested_ = false;            // guarded by mutex_ (request_restart)
   ExitCode stop_code_ = ExitCode::terminated;  // written once, before terminate_requested_
   std::string stop_reason_;                    // likewise
   std::string failure_;                        // the actor's task only
@@ -500,6 +515,9 @@ void check_options(const ActorOptions& options);
 // Lists the cell, puts it under the watchdog if budgeted, and spawns its task (actor.cpp).
 void launch(Runtime& runtime, const ActorOptions& options, const std::shared_ptr<ActorCell>& cell,
             Task<void> task);
+// Spawns a new task for an actor already launched (a task actor's restart) and attaches it.
+// Throws Error(shut_down) once the runtime has shut down.
+void relaunch(Runtime& runtime, ActorCell& cell, bool dedicated, Task<void> task);
 // Puts the cell under the process's watchdog thread (watchdog.cpp), started on first use.
 void watch_budget(const std::shared_ptr<ActorCell>& cell);
 // The process-wide list of cells (registry.cpp): every spawned cell until its destruction.
@@ -876,6 +894,8 @@ class ActorRef : public ActorHandle {
   // One non-blocking send. Under Overflow::drop_oldest a full mailbox gives up its oldest
   // message for this one (evict_oldest) until it fits or the mailbox is closed.
   SendResult<detail::Envelope<A>> offer(detail::Envelope<A>&& envelope) {
+    // Every other policy: one attempt, the envelope moved straight into the slot.
+    if (cell().overflow != Overflow::drop_oldest) return tx_checked().try_send(std::move(envelope));
     std::optional<detail::Envelope<A>> pending(std::move(envelope));
     for (;;) {
       auto sent = tx_checked().try_send(std::move(*pending));
@@ -1010,13 +1030,34 @@ concept HasOnStop = requires(A& actor) { actor.on_stop(); };
 template <class Mail>
 class ActorLife {
  public:
-  ActorLife(std::shared_ptr<ActorCell> cell, Receiver<Mail> mailbox)
-      : cell_(std::move(cell)), mailbox_(std::move(mailbox)) {}
+  // Starts a new task for the actor from this life (a supervised task actor's restart): it
+  // spawns and attaches the task, or throws (the runtime is shutting down) — the life it was
+  // given then ended with that task.
+  using Relaunch = std::function<void(ActorLife&&)>;
+
+  ActorLife(std::shared_ptr<ActorCell> cell, Receiver<Mail> mailbox, Relaunch relaunch = {})
+      : cell_(std::move(cell)), mailbox_(std::move(mailbox)), relaunch_(std::move(relaunch)) {}
   ActorLife(ActorLife&& other) noexcept
-      : cell_(std::move(other.cell_)), mailbox_(std::move(other.mailbox_)), code_(other.code_) {}
+      : cell_(std::move(other.cell_)),
+        mailbox_(std::move(other.mailbox_)),
+        relaunch_(std::move(other.relaunch_)),
+        code_(other.code_) {}
   ActorLife& operator=(ActorLife&&) = delete;
   ~ActorLife() {
     if (cell_ == nullptr) return;  // moved from
+    if (relaunch_ && !code_ && cell_->take_restart_request()) {
+      // Cancelled for a restart (a sibling failed): the mailbox, queued mail and cell carry
+      // over to a new task.
+      cell_->note_restart(ExitCode::normal);
+      try {
+        Relaunch relaunch = relaunch_;
+        relaunch(std::move(*this));
+      } catch (...) {
+        // No new task (shutdown). If the life had moved into it, it ended with that task;
+        // if not, it ends here, below.
+      }
+      if (cell_ == nullptr) return;
+    }
     const ExitCode code = code_.value_or(
         cell_->terminate_requested() ? cell_->requested_code() : ExitCode::shut_down);
     mailbox_.close();
@@ -1045,6 +1086,7 @@ class ActorLife {
  private:
   std::shared_ptr<ActorCell> cell_;
   Receiver<Mail> mailbox_;
+  Relaunch relaunch_;
   std::optional<ExitCode> code_;
 };
 

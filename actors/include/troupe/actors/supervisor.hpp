@@ -10,7 +10,8 @@
 //   ...
 //   troupe::ExitCode code = sup.blocking_wait_exit();     // ends after an escalation or stop()
 //
-// A child is an actor started by the supervisor. When it fails (a handler, its constructor or
+// A child is an actor started by the supervisor (start: a handler actor; start_task: a task
+// actor, whose restarts task_actor.hpp describes), or a nested supervisor. When it fails (a handler, its constructor or
 // on_start throws — ExitCode::failed, start_failed or resource_exhausted), the supervisor
 // decides, by its strategy:
 //   one_for_one   only the failed child is rebuilt;
@@ -60,6 +61,7 @@
 #include <vector>
 
 #include "troupe/actors/actor.hpp"
+#include "troupe/actors/task_actor.hpp"
 
 namespace troupe {
 
@@ -174,6 +176,25 @@ class Supervisor {
     return detail::spawn_cell<A>(
         *runtime_, options, core_,
         detail::Maker<A, true, std::decay_t<Args>...>(std::forward<Args>(args)...));
+  }
+
+  // Starts a task actor child, as spawn_task_actor would, keeping copies of `fn` and `args`:
+  // after a failure of its own the body runs again from them, on the same inbox; a restart
+  // for a sibling's failure cancels the body at its next await point first.
+  template <class M, class Fn, class... Args>
+  TaskActorRef<M> start_task(ActorOptions options, Fn fn, Args&&... args) {
+    static_assert(Sendable<M>, "Supervisor::start_task: the message type must be Sendable");
+    static_assert((Sendable<std::decay_t<Args>> && ...),
+                  "Supervisor::start_task: the initial data must be Sendable");
+    static_assert(std::is_copy_constructible_v<Fn> &&
+                      (std::is_copy_constructible_v<std::decay_t<Args>> && ...),
+                  "Supervisor::start_task: a restart runs the body again from copies of it and "
+                  "of its data, so both must be copyable");
+    static_assert(std::is_same_v<std::invoke_result_t<Fn&, Receiver<M>&, const std::decay_t<Args>&...>,
+                                 Task<void>>,
+                  "Supervisor::start_task: fn(Receiver<M>&, args...) must return troupe::Task<void>");
+    return detail::spawn_task_cell<M, true>(*runtime_, options, core_, std::move(fn),
+                                            std::forward<Args>(args)...);
   }
 
   // Terminates every child and waits until they have exited: ExitCode::terminated (or how

@@ -22,6 +22,13 @@
 // coroutine owns its receives, so drop policies cannot apply), names are not registered for
 // lookup, and a message budget is not watched (there is no per-message boundary).
 //
+// Supervised (Supervisor::start_task, supervisor.hpp): the body and its data are kept. After a
+// failure of its own the body runs again from copies of them, on the same inbox (what was
+// queued waits for the new run). A restart for a sibling's failure cannot wait for a message
+// boundary — the body owns its loop — so the body is cancelled at its next await point (its
+// locals destroyed, the message it was handling, if any, lost with them) and started again
+// the same way.
+//
 // Thread-safety: TaskActorRef is a copyable handle; every member function is thread-safe.
 #pragma once
 
@@ -32,6 +39,16 @@
 #include "troupe/actors/actor.hpp"
 
 namespace troupe {
+
+template <class M>
+class TaskActorRef;
+
+namespace detail {
+template <class M, bool kKeepCopy, class Fn, class... Args>
+TaskActorRef<M> spawn_task_cell(Runtime& runtime, ActorOptions& options,
+                                const std::shared_ptr<SupervisorCore>& supervisor, Fn fn,
+                                Args&&... args);
+}  // namespace detail
 
 template <class M>
 class TaskActorRef : public ActorHandle {
@@ -64,8 +81,10 @@ class TaskActorRef : public ActorHandle {
   }
 
  private:
-  template <class N, class Fn, class... Args>
-  friend TaskActorRef<N> spawn_task_actor(Runtime&, ActorOptions, Fn, Args&&...);
+  template <class N, bool kKeepCopy, class Fn, class... Args>
+  friend TaskActorRef<N> detail::spawn_task_cell(Runtime&, ActorOptions&,
+                                                 const std::shared_ptr<detail::SupervisorCore>&,
+                                                 Fn, Args&&...);
 
   TaskActorRef(Sender<M> tx, std::shared_ptr<detail::ActorCell> cell)
       : ActorHandle(std::move(cell)), tx_(std::move(tx)) {}
@@ -79,20 +98,83 @@ class TaskActorRef : public ActorHandle {
 
 namespace detail {
 
-template <class M, class Fn, class... Args>
+// Calls the body with the inbox and the initial data: moved into it (a one-off start), or
+// copied (a supervised actor keeps its data to start again from).
+template <bool kKeepCopy, class M, class Fn, class... Args>
+Task<void> call_body(Fn& fn, Receiver<M>& inbox, std::tuple<Args...>& args) {
+  return std::apply(
+      [&](auto&... data) {
+        if constexpr (kKeepCopy) {
+          return fn(inbox, static_cast<const Args&>(data)...);
+        } else {
+          return fn(inbox, std::move(data)...);
+        }
+      },
+      args);
+}
+
+template <bool kKeepCopy, class M, class Fn, class... Args>
 Task<void> run_task_actor(ActorLife<M> life, Fn fn, std::tuple<Args...> args) {
   ActorCell& cell = life.cell();
-  cell.emit(ActorEvent::Kind::online);
-  cell.set_state(ActorState::handling);
-  try {
-    co_await std::apply(
-        [&](auto&... data) { return fn(life.mailbox(), std::move(data)...); }, args);
-    cell.check_quota();
-  } catch (...) {
-    life.set(fail_with(cell, std::current_exception(), ExitCode::failed));
+  for (;;) {  // one round per start; a failure the supervisor restarts begins another
+    if (cell.account != nullptr) cell.account->reset_exceeded();
+    cell.emit(ActorEvent::Kind::online);
+    cell.set_state(ActorState::handling);
+    std::exception_ptr error;
+    try {
+      co_await call_body<kKeepCopy>(fn, life.mailbox(), args);
+      cell.check_quota();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error) {
+      const ExitCode code = fail_with(cell, error, ExitCode::failed);
+      if (cell.restart_after_failure(code)) continue;
+      life.set(code);
+      co_return;
+    }
+    life.set(cell.terminate_requested() ? cell.requested_code() : ExitCode::normal);
     co_return;
   }
-  life.set(cell.terminate_requested() ? cell.requested_code() : ExitCode::normal);
+}
+
+// A supervised task actor's restart after a sibling's failure (ActorLife::Relaunch): a new task
+// from a copy of the body and its data, on the same cell and inbox.
+template <class M, class Fn, class... Args>
+typename ActorLife<M>::Relaunch task_relaunch(Runtime& runtime, bool dedicated, const Fn& fn,
+                                              const std::tuple<Args...>& args) {
+  return [&runtime, dedicated, fn, args](ActorLife<M>&& life) {
+    ActorCell& cell = life.cell();  // kept alive by the new task's frame until it attaches
+    relaunch(runtime, cell, dedicated, run_task_actor<true, M>(std::move(life), fn, args));
+  };
+}
+
+// Checks the options, opens the inbox, makes the cell, adopts it into `supervisor` (if any)
+// and starts the task. kKeepCopy: the body and its data are kept for restarts.
+template <class M, bool kKeepCopy, class Fn, class... Args>
+TaskActorRef<M> spawn_task_cell(Runtime& runtime, ActorOptions& options,
+                                const std::shared_ptr<SupervisorCore>& supervisor, Fn fn,
+                                Args&&... args) {
+  if (options.overflow != Overflow::backpressure && options.overflow != Overflow::reject) {
+    throw Error(ErrorCode::invalid_argument,
+                "spawn_task_actor: the overflow policy must be backpressure or reject (the "
+                "coroutine owns its receives)");
+  }
+  if (options.register_name || options.message_budget.count() != 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "spawn_task_actor: register_name and message_budget are for handler actors");
+  }
+  auto [tx, rx] = open_mailbox<M>(options);
+  auto cell = new_cell(options, tx);
+  cell->restart_by_cancel = true;
+  std::tuple<std::decay_t<Args>...> data(std::forward<Args>(args)...);
+  typename ActorLife<M>::Relaunch relaunch;
+  if constexpr (kKeepCopy) relaunch = task_relaunch<M>(runtime, options.dedicated_thread, fn, data);
+  if (supervisor != nullptr) adopt_child(supervisor, cell);
+  launch(runtime, options, cell,
+         run_task_actor<kKeepCopy, M>(ActorLife<M>(cell, std::move(rx), std::move(relaunch)),
+                                      std::move(fn), std::move(data)));
+  return TaskActorRef<M>(std::move(tx), std::move(cell));
 }
 
 }  // namespace detail
@@ -108,23 +190,8 @@ TaskActorRef<M> spawn_task_actor(Runtime& runtime, ActorOptions options, Fn fn, 
   static_assert(std::is_same_v<std::invoke_result_t<Fn&, Receiver<M>&, std::decay_t<Args>...>,
                                Task<void>>,
                 "spawn_task_actor: fn(Receiver<M>&, args...) must return troupe::Task<void>");
-  if (options.overflow != Overflow::backpressure && options.overflow != Overflow::reject) {
-    throw Error(ErrorCode::invalid_argument,
-                "spawn_task_actor: the overflow policy must be backpressure or reject (the "
-                "coroutine owns its receives)");
-  }
-  if (options.register_name || options.message_budget.count() != 0) {
-    throw Error(ErrorCode::invalid_argument,
-                "spawn_task_actor: register_name and message_budget are for handler actors");
-  }
-  auto [tx, rx] = detail::open_mailbox<M>(options);
-  auto cell = detail::new_cell(options, tx);
-  detail::launch(runtime, options, cell,
-                 detail::run_task_actor<M>(detail::ActorLife<M>(cell, std::move(rx)),
-                                           std::move(fn),
-                                           std::tuple<std::decay_t<Args>...>(
-                                               std::forward<Args>(args)...)));
-  return TaskActorRef<M>(std::move(tx), std::move(cell));
+  return detail::spawn_task_cell<M, false>(runtime, options, nullptr, std::move(fn),
+                                           std::forward<Args>(args)...);
 }
 
 }  // namespace troupe
