@@ -340,8 +340,38 @@ class ActorCell final : public SupervisedChild {
 
   const std::uint64_t id;
   const std::string name;
+
+  // Layout. What every message reads comes next, together (a ring of a thousand actors does
+  // not keep every cell in cache); then at least 64 bytes of rarely written fields; then what
+  // the actor writes at every message (state, received). Senders on another core read the
+  // first group at every send, so the written group must not share its cache line.
   const Overflow overflow;
+
+ private:
+  // release/acquire: the terminating thread's writes (stop_code_, stop_reason_) are visible
+  // to the actor that sees it.
+  std::atomic<bool> terminate_requested_{false};
+  // release/acquire: the posted control message is visible to the actor that sees the flag.
+  std::atomic<bool> control_pending_{false};
+
+ public:
   ByteAccount* const account;  // the byte quota's account (a reference), or null
+  struct Timing;  // below
+  const std::unique_ptr<Timing> timing;  // null unless timed (ActorOptions::timing)
+
+  // Rarely written (a refused send, an event lost, a restart, the registry's list): 64 bytes.
+  // Counters: relaxed, each a statistic read as a snapshot.
+  std::atomic<std::uint64_t> dead_letters{0}, dropped{0}, rejected{0}, lost_events{0},
+      restarts{0}, slow_messages{0};  // slow_messages: written by the watchdog only
+  // The registry's links (registry.cpp), guarded by its shard's lock.
+  ActorCell* registry_prev = nullptr;
+  ActorCell* registry_next = nullptr;
+
+  // Written by the actor's own task at every message.
+  // What the actor does now; relaxed: a statistic.
+  std::atomic<ActorState> state{ActorState::starting};
+  void set_state(ActorState now) noexcept { state.store(now, std::memory_order_relaxed); }
+  std::atomic<std::uint64_t> received{0};
 
   // Fails the actor (throws Error(resource_exhausted)) if it went past its byte quota. Its own
   // task only.
@@ -349,17 +379,10 @@ class ActorCell final : public SupervisedChild {
     if (account != nullptr && account->exceeded()) throw_quota_exceeded();
   }
 
-  // Counters: relaxed, each a statistic read as a snapshot.
-  std::atomic<std::uint64_t> received{0}, dead_letters{0}, dropped{0}, rejected{0},
-      lost_events{0}, restarts{0};
   // Only the actor's own task counts `received`: a plain load and store, no locked op.
   void count_received() noexcept {
     received.store(received.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
-  // What the actor does now; relaxed: a statistic, written by its own task.
-  std::atomic<ActorState> state{ActorState::starting};
-  void set_state(ActorState now) noexcept { state.store(now, std::memory_order_relaxed); }
-
   // The mailbox, for its depth (a channel reference, not a sender: it never keeps the actor
   // alive). Set once before the task starts.
   void watch_mailbox(ChanBase& chan, std::size_t (*depth)(const ChanBase&)) noexcept;
@@ -374,10 +397,7 @@ class ActorCell final : public SupervisedChild {
     return overflow == Overflow::drop_oldest ? std::unique_lock<std::mutex>(consumer_mutex_)
                                              : std::unique_lock<std::mutex>();
   }
-  // The registry's links (registry.cpp), guarded by its shard's lock.
-  ActorCell* registry_prev = nullptr;
-  ActorCell* registry_next = nullptr;
-  bool listed = false;
+  bool listed = false;  // in the registry's list (guarded by its shard's lock)
 
   // --- handler timing and the watchdog (ActorOptions::timing, message_budget) ---------------
   // Null unless timed. Written by the actor's own task (single writer: plain loads and
@@ -397,8 +417,6 @@ class ActorCell final : public SupervisedChild {
     Histogram run;   // handler run times
     Histogram wait;  // mailbox waits
   };
-  const std::unique_ptr<Timing> timing;
-  std::atomic<std::uint64_t> slow_messages{0};  // written by the watchdog only
   [[nodiscard]] bool timed() const noexcept { return timing != nullptr; }
   // A handler starts: `type` names its message, queued_ns is when the message was queued
   // (steady_ns(); 0: not through the mailbox).
@@ -498,11 +516,6 @@ class ActorCell final : public SupervisedChild {
   Control control_;                           // guarded by mutex_
   std::vector<std::function<void(const ActorDown&)>> exit_hooks_;  // guarded by mutex_
   bool has_exited_ = false;                   // guarded by mutex_
-  // release/acquire: the terminating thread's writes (stop_code_, stop_reason_) are visible
-  // to the actor that sees it.
-  std::atomic<bool> terminate_requested_{false};
-  // release/acquire: the posted control message is visible to the actor that sees the flag.
-  std::atomic<bool> control_pending_{false};
   bool restart_requested_ = false;            // guarded by mutex_ (request_restart)
   ExitCode stop_code_ = ExitCode::terminated;  // written once, before terminate_requested_
   std::string stop_reason_;                    // likewise
