@@ -429,7 +429,8 @@ class ActorCell final : public SupervisedChild {
 
   void emit(ActorEvent::Kind kind, ExitCode code = ExitCode::normal, std::string what = {},
             std::exception_ptr error = nullptr) noexcept;
-  // The actor's task, for terminate() and the control lane. Stored once, right after spawning.
+  // The actor's task, for terminate() and the control lane: stored right after spawning (a
+  // task actor's restart stores its new task).
   void attach(JoinHandle<void> task);
 
   // --- stopping ------------------------------------------------------------------------------
@@ -1032,6 +1033,10 @@ concept HasOnStart = requires(A& actor) { actor.on_start(); };
 template <class A>
 concept HasOnStop = requires(A& actor) { actor.on_stop(); };
 
+// An error leaving the actor: resource_exhausted for Error(resource_exhausted), otherwise
+// `otherwise`. Emits 'error' and keeps the description for the actor's ActorDown.
+ExitCode fail_with(ActorCell& cell, const std::exception_ptr& error, ExitCode otherwise);
+
 // The actor's task's hold on its cell and mailbox, passed to the task's coroutine by value so
 // that it lives in the coroutine frame from the start: however the task ends — returning,
 // failing, or dropped by terminate() or shutdown, even before it ever ran — its destruction
@@ -1062,12 +1067,19 @@ class ActorLife {
       // Cancelled for a restart (a sibling failed): the mailbox, queued mail and cell carry
       // over to a new task.
       cell_->note_restart(ExitCode::normal);
+      // The new task may run, end and drop the cell before relaunch() has attached it: hold
+      // the cell until then.
+      const std::shared_ptr<ActorCell> keep = cell_;
       try {
         Relaunch relaunch = relaunch_;
         relaunch(std::move(*this));
       } catch (...) {
-        // No new task (shutdown). If the life had moved into it, it ended with that task;
-        // if not, it ends here, below.
+        // The life moved into a task that could not be spawned (the runtime is shutting
+        // down) ended with it. If it did not move (no memory for the new task), the actor
+        // fails here.
+        if (cell_ != nullptr) {
+          code_ = fail_with(*cell_, std::current_exception(), ExitCode::failed);
+        }
       }
       if (cell_ == nullptr) return;
     }
@@ -1173,9 +1185,6 @@ class Maker {
   std::tuple<Args...> data_;
 };
 
-// An error leaving the actor: resource_exhausted for Error(resource_exhausted), otherwise
-// `otherwise`. Emits 'error' and keeps the description for the actor's ActorDown.
-ExitCode fail_with(ActorCell& cell, const std::exception_ptr& error, ExitCode otherwise);
 
 template <class A, class Make>
 Task<void> run_actor(ActorLife<Envelope<A>> life, Make make) {

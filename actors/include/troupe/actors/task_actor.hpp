@@ -144,7 +144,7 @@ template <class M, class Fn, class... Args>
 typename ActorLife<M>::Relaunch task_relaunch(Runtime& runtime, bool dedicated, const Fn& fn,
                                               const std::tuple<Args...>& args) {
   return [&runtime, dedicated, fn, args](ActorLife<M>&& life) {
-    ActorCell& cell = life.cell();  // kept alive by the new task's frame until it attaches
+    ActorCell& cell = life.cell();  // held by the caller (~ActorLife) until it attaches
     relaunch(runtime, cell, dedicated, run_task_actor<true, M>(std::move(life), fn, args));
   };
 }
