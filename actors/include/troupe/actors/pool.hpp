@@ -1,0 +1,331 @@
+// troupe/actors/pool.hpp — a worker pool (Piscina's job): submit callables, get futures.
+//
+//   troupe::PoolOptions po;
+//   po.max_workers = 4;
+//   po.max_queue = 1000;                        // bounded: submit waits (or rejects) when full
+//   troupe::Pool pool(po);
+//   auto sum = pool.submit([] { return crunch(); });      // Result<PoolFuture<long>, ...>
+//   long n = sum.value().get();                            // blocks a thread; rethrows
+//   long m = co_await pool.submit([] { return 2; }).value();   // or awaits, in a task
+//   pool.close();                               // finishes what was queued, joins the workers
+//
+// Where the work runs. The pool's workers are threads of its own, not the runtime's workers:
+// CPU-bound work there never starves the actors and tasks on the shared scheduler, and a task
+// may block. It starts min_workers threads and adds one (up to max_workers) whenever more
+// tasks are queued than workers are idle; a worker idle for idle_timeout exits while more than
+// min_workers run.
+//
+// The queue. Unbounded by default. With max_queue, a full queue either makes the submitter
+// wait for room (QueueFull::wait: submit() blocks a thread, `co_await submit_async()` suspends
+// a task) or refuses at once (QueueFull::reject); try_submit never waits. A refused callable is
+// handed back inside the error. Tasks run in submission order.
+//
+// Futures. Every PoolFuture resolves: with the callable's value, with what it threw, or with
+// Error(cancelled) if the task was dropped before it ran (close(force), or the pool destroyed).
+// get() blocks a thread (not a runtime worker: that throws Error(invalid_argument)); `co_await
+// future` suspends a task. A future is taken once.
+//
+// Closing. close() stops the intake (a later submit fails at once with Closed, the callable
+// handed back), lets the workers finish every queued and running task, and joins them.
+// close(force = true) drops the queued tasks instead (their futures fail with
+// Error(cancelled)) and waits only for the running ones — a running task is never
+// interrupted. The destructor closes with force. Submitters waiting for room are released
+// with Closed. The books always balance: submitted = completed + failed + cancelled, and
+// rejected counts the refusals (submitted does not include them).
+//
+// Thread-safety: every member function of Pool may be called from any thread (close and the
+// destructor not from one of the pool's own workers: that throws Error(invalid_argument), as it
+// would join itself). PoolFuture is move-only, for one thread at a time. Memory ordering:
+// everything a submitter did before submit happens-before the task runs; everything the task
+// did happens-before its future's get or co_await returns.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include "troupe/actors/actor.hpp"
+
+namespace troupe {
+
+enum class QueueFull : std::uint8_t { wait, reject };
+
+struct PoolOptions {
+  std::string name;  // for errors
+  // Threads kept even when idle (0: none until work comes). Default: the number of cores.
+  std::size_t min_workers = RuntimeOptions::default_threads();
+  // The most threads at once (>= 1, >= min_workers). Default: max(min_workers, cores).
+  std::optional<std::size_t> max_workers;
+  // A worker idle this long exits while more than min_workers run. Positive.
+  std::chrono::milliseconds idle_timeout{10'000};
+  std::size_t max_queue = 0;  // tasks waiting to run; 0: unbounded
+  QueueFull on_full = QueueFull::wait;
+};
+
+// A snapshot of a pool's counters (Pool::stats).
+struct PoolStats {
+  std::uint64_t submitted = 0;  // accepted into the queue
+  std::uint64_t completed = 0;  // ran and returned
+  std::uint64_t failed = 0;     // ran and threw
+  std::uint64_t cancelled = 0;  // dropped before running (close(force), destruction)
+  std::uint64_t rejected = 0;   // refused: queue full (reject, try_submit) or pool closed
+  std::size_t queued = 0;       // waiting to run now
+  std::size_t running = 0;      // running now
+  std::size_t workers = 0;      // threads alive now
+  std::size_t idle_workers = 0;
+  std::uint64_t workers_started = 0;
+  std::uint64_t workers_retired = 0;  // exited after idle_timeout
+};
+
+// Why a submit was refused, with the callable handed back.
+template <class F>
+class SubmitError {
+ public:
+  enum class Kind : std::uint8_t { full, closed };
+  SubmitError(Kind kind, F task, std::string message)
+      : kind_(kind), task_(std::move(task)), message_(std::move(message)) {}
+  [[nodiscard]] Kind kind() const noexcept { return kind_; }
+  [[nodiscard]] bool is_full() const noexcept { return kind_ == Kind::full; }
+  [[nodiscard]] bool is_closed() const noexcept { return kind_ == Kind::closed; }
+  [[nodiscard]] const std::string& message() const noexcept { return message_; }
+  // The refused callable, moved out.
+  F into_task() && { return std::move(task_); }
+
+ private:
+  Kind kind_;
+  F task_;
+  std::string message_;
+};
+
+namespace detail {
+
+// A queued task, its callable's type erased. run() reports whether the callable returned.
+class PoolJob {
+ public:
+  virtual ~PoolJob() = default;
+  virtual bool run() noexcept = 0;
+};
+
+template <class F, class R>
+class PoolJobOf final : public PoolJob {
+ public:
+  PoolJobOf(F&& fn, Sender<Reply<R>> reply) : fn_(std::move(fn)), reply_(std::move(reply)) {}
+  F take_fn() && { return std::move(fn_); }  // a refused job's callable, handed back
+  bool run() noexcept override {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        fn_();
+        (void)reply_.try_send(Reply<R>{std::monostate{}, nullptr});
+      } else {
+        (void)reply_.try_send(Reply<R>{fn_(), nullptr});
+      }
+      return true;
+    } catch (...) {
+      try {
+        (void)reply_.try_send(Reply<R>{std::nullopt, std::current_exception()});
+      } catch (...) {  // no memory for the error: the future resolves as cancelled instead
+      }
+      return false;
+    }
+  }
+
+ private:
+  F fn_;
+  Sender<Reply<R>> reply_;  // capacity 1, one send: never full
+};
+
+// A future's outcome: the value, the task's exception rethrown, or Error(cancelled).
+template <class R>
+R pool_outcome(std::optional<Reply<R>>&& got) {
+  if (!got) {
+    throw Error(ErrorCode::cancelled,
+                "pool task: dropped before it ran (the pool was closed with force or destroyed)");
+  }
+  if (got->error) std::rethrow_exception(got->error);
+  if constexpr (!std::is_void_v<R>) return std::move(*got->value);
+}
+
+template <class R>
+class PoolFutureOp : public RecvOp<Reply<R>> {
+ public:
+  using RecvOp<Reply<R>>::RecvOp;
+  R take() { return pool_outcome<R>(RecvOp<Reply<R>>::take()); }
+};
+
+}  // namespace detail
+
+template <class R>
+class [[nodiscard]] PoolFuture {
+ public:
+  PoolFuture() noexcept = default;
+  PoolFuture(PoolFuture&&) noexcept = default;
+  PoolFuture& operator=(PoolFuture&&) noexcept = default;
+
+  [[nodiscard]] bool valid() const noexcept { return rx_.valid(); }
+  // Blocks the calling thread for the outcome (see the header comment).
+  R get() {
+    detail::refuse_blocking_on_worker("PoolFuture::get");
+    Receiver<detail::Reply<R>> rx = take_rx("get");
+    auto got = rx.blocking_recv();
+    return detail::pool_outcome<R>(got ? std::optional<detail::Reply<R>>(std::move(*got))
+                                       : std::nullopt);
+  }
+  // co_await future: suspends the task for the outcome. The future must outlive the await.
+  auto operator co_await() {
+    if (!rx_.valid()) throw_taken("co_await");
+    return Awaitable<detail::PoolFutureOp<R>>(std::in_place, detail::ChannelAccess::chan(rx_));
+  }
+
+ private:
+  friend class Pool;
+  explicit PoolFuture(Receiver<detail::Reply<R>> rx) noexcept : rx_(std::move(rx)) {}
+  Receiver<detail::Reply<R>> take_rx(const char* what) {
+    if (!rx_.valid()) throw_taken(what);
+    return std::move(rx_);
+  }
+  [[noreturn]] static void throw_taken(const char* what) {
+    throw Error(ErrorCode::invalid_handle,
+                std::string("PoolFuture::") + what + ": the future is empty (taken or moved from)");
+  }
+
+  Receiver<detail::Reply<R>> rx_;
+};
+
+template <class R>
+inline constexpr bool enable_sendable<PoolFuture<R>> = true;
+
+class Pool {
+ public:
+  // Throws Error(invalid_argument) for bad options, naming the field and the value.
+  explicit Pool(PoolOptions options = {});
+  ~Pool();  // close(true)
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  template <class F>
+  using Submitted = Result<PoolFuture<std::invoke_result_t<F&>>, SubmitError<F>>;
+
+  // Never waits: Full if the bounded queue is full, Closed after close().
+  template <class F>
+  Submitted<F> try_submit(F fn) {
+    check_callable<F>();
+    if (!room_) return enqueue(std::move(fn), false);
+    if (!take_room()) return refuse(SubmitError<F>::Kind::full, std::move(fn));
+    return enqueue(std::move(fn), true);
+  }
+  // The thread form: under QueueFull::wait, blocks while the queue is full; under reject, as
+  // try_submit. Not from a runtime worker when it may wait (Error(invalid_argument)).
+  template <class F>
+  Submitted<F> submit(F fn) {
+    check_callable<F>();
+    if (!room_) return enqueue(std::move(fn), false);
+    if (options_.on_full == QueueFull::reject) return try_submit(std::move(fn));
+    if (!take_room()) {
+      detail::refuse_blocking_on_worker("Pool::submit (waiting for room)");
+      (void)room_->blocking_acquire().forget();  // the permit travels with the task (see push)
+    }
+    return enqueue(std::move(fn), true);
+  }
+  // The task form: `co_await pool.submit_async(fn)` suspends while the queue is full (under
+  // QueueFull::wait).
+  template <class F>
+  Task<Submitted<F>> submit_async(F fn) {
+    check_callable<F>();
+    if (!room_) co_return enqueue(std::move(fn), false);
+    if (!take_room()) {
+      if (options_.on_full == QueueFull::reject) {
+        co_return refuse(SubmitError<F>::Kind::full, std::move(fn));
+      }
+      SemaphorePermit permit = co_await room_->acquire();
+      (void)permit.forget();  // it travels with the task (see push)
+    }
+    co_return enqueue(std::move(fn), true);
+  }
+
+  // See the header comment. Thread-safe; idempotent (a later close(true) still cancels).
+  void close(bool force = false);
+  [[nodiscard]] bool is_closed() const;
+  [[nodiscard]] PoolStats stats() const;
+  [[nodiscard]] const PoolOptions& options() const noexcept { return options_; }
+
+ private:
+  template <class F>
+  static constexpr void check_callable() {
+    static_assert(std::is_invocable_v<F&>, "Pool: the task must be callable with no arguments");
+    static_assert(Sendable<F>,
+                  "Pool: the task is moved to a worker thread and must be Sendable; "
+                  "troupe::why_not_sendable<F>() says why");
+    using R = std::invoke_result_t<F&>;
+    static_assert(std::is_void_v<R> || Sendable<detail::Stored<R>>,
+                  "Pool: the task's result must be Sendable");
+  }
+
+  // A permit of room_ if one is free now (kept: it travels with the task until a worker
+  // takes the task, see push).
+  bool take_room() {
+    std::optional<SemaphorePermit> permit = room_->try_acquire();
+    if (!permit) return false;
+    (void)permit->forget();
+    return true;
+  }
+
+  // Queues the task (holding a permit of room_ when `permit`). Closed if the pool is closed.
+  template <class F>
+  Submitted<F> enqueue(F&& fn, bool permit) {
+    using R = std::invoke_result_t<F&>;
+    auto [tx, rx] = channel<detail::Reply<R>>(1);
+    std::unique_ptr<detail::PoolJob> job =
+        std::make_unique<detail::PoolJobOf<F, R>>(std::move(fn), std::move(tx));
+    if (!push(job, permit)) {
+      // Closed: the job came back; so does its callable.
+      return refuse(SubmitError<F>::Kind::closed,
+                    std::move(static_cast<detail::PoolJobOf<F, R>&>(*job)).take_fn());
+    }
+    return PoolFuture<R>(std::move(rx));
+  }
+  template <class F>
+  Submitted<F> refuse(typename SubmitError<F>::Kind kind, F&& fn) {
+    count_rejected();
+    const bool full = kind == SubmitError<F>::Kind::full;
+    return Submitted<F>(failure, kind, std::move(fn),
+                        describe() + (full ? ": the queue is full (max_queue " +
+                                                 std::to_string(options_.max_queue) + ")"
+                                           : ": the pool is closed"));
+  }
+
+  // Queues the job (moved from `job`); false once closed (the job left in `job`, its permit
+  // given back).
+  bool push(std::unique_ptr<detail::PoolJob>& job, bool permit);
+  void count_rejected();
+  [[nodiscard]] std::string describe() const;
+  struct Thread;
+  void start_worker_locked();
+  void worker_loop(std::list<Thread>::iterator self);
+  void reap_locked();
+
+  const PoolOptions options_;
+  const std::size_t max_workers_;
+  std::optional<Semaphore> room_;  // max_queue permits, when bounded
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_cv_;  // workers wait for tasks (or the close)
+  std::condition_variable done_cv_;  // close waits for the last worker
+  std::deque<std::unique_ptr<detail::PoolJob>> queue_;       // guarded by mutex_
+  std::list<Thread> threads_;                                // guarded by mutex_
+  bool closing_ = false;                                     // guarded by mutex_
+  PoolStats stats_;  // counters, guarded by mutex_ (queued/running/workers derived on read)
+  std::size_t running_ = 0, idle_ = 0, alive_ = 0;          // guarded by mutex_
+};
+
+}  // namespace troupe

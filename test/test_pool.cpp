@@ -1,0 +1,301 @@
+// The worker pool: futures, the bounded queue's policies, sizing, closing, and its books.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+#include "troupe/actors/pool.hpp"
+
+using namespace std::chrono_literals;
+using troupe::Pool;
+using troupe::PoolFuture;
+using troupe::PoolOptions;
+using troupe::PoolStats;
+using troupe::QueueFull;
+
+namespace {
+
+PoolOptions workers(std::size_t min, std::size_t max) {
+  PoolOptions options;
+  options.min_workers = min;
+  options.max_workers = max;
+  return options;
+}
+
+// submitted = completed + failed + cancelled, once nothing is queued or running.
+void check_books(const PoolStats& s) {
+  CHECK(s.queued == 0);
+  CHECK(s.running == 0);
+  CHECK(s.submitted == s.completed + s.failed + s.cancelled);
+}
+
+// A gate the test opens: tasks that wait on it hold their workers.
+struct Gate {
+  std::latch open{1};
+  std::atomic<int> arrived{0};
+};
+
+}  // namespace
+
+TEST_CASE("100 tasks on 4 workers all complete with their values" * doctest::timeout(30)) {
+  Pool pool(workers(4, 4));
+  std::vector<PoolFuture<int>> futures;
+  for (int i = 0; i < 100; ++i) futures.push_back(pool.submit([i] { return i * i; }).value());
+  long sum = 0;
+  for (auto& future : futures) sum += future.get();
+  CHECK(sum == 328350);  // the sum of squares below 100
+  pool.close();
+  const PoolStats s = pool.stats();
+  CHECK(s.submitted == 100);
+  CHECK(s.completed == 100);
+  check_books(s);
+}
+
+TEST_CASE("a task's exception reaches its future and the pool goes on" * doctest::timeout(30)) {
+  Pool pool(workers(1, 2));
+  auto bad = pool.submit([]() -> int { throw std::runtime_error("task exploded"); }).value();
+  auto good = pool.submit([] { return 7; }).value();
+  CHECK_THROWS_WITH_AS(bad.get(), "task exploded", std::runtime_error);
+  CHECK(good.get() == 7);
+  pool.close();
+  CHECK(pool.stats().failed == 1);
+  CHECK(pool.stats().completed == 1);
+  check_books(pool.stats());
+}
+
+TEST_CASE("a future can be awaited in a runtime task" * doctest::timeout(30)) {
+  troupe::Runtime rt;
+  Pool pool(workers(1, 2));
+  const int value = rt.block_on([](Pool& p) -> troupe::Task<int> {
+    auto future = (co_await p.submit_async([] { return 20; })).value();
+    const int first = co_await future;
+    auto again = p.submit([] { return 22; }).value();
+    co_return first + co_await again;
+  }(pool));
+  CHECK(value == 42);
+}
+
+TEST_CASE("a full queue with reject hands the task back, and the books balance" *
+          doctest::timeout(30)) {
+  PoolOptions options = workers(1, 1);
+  options.max_queue = 2;
+  options.on_full = QueueFull::reject;
+  Pool pool(options);
+  Gate gate;
+  auto holder = pool.submit([&gate] {
+    gate.arrived.fetch_add(1);
+    gate.open.wait();
+  }).value();
+  troupe::testing::spin_until([&] { return gate.arrived.load() == 1; });  // the worker is held
+  auto a = pool.submit([] { return 1; }).value();
+  auto b = pool.submit([] { return 2; }).value();
+  auto refused = pool.submit([] { return 3; });  // the queue holds a and b
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().is_full());
+  CHECK(refused.error().message().find("the queue is full (max_queue 2)") != std::string::npos);
+  auto handed_back = std::move(refused).error().into_task();
+  CHECK(handed_back() == 3);
+  CHECK_FALSE(pool.try_submit([] { return 4; }));
+  gate.open.count_down();
+  holder.get();
+  CHECK(a.get() + b.get() == 3);
+  pool.close();
+  const PoolStats s = pool.stats();
+  CHECK(s.rejected == 2);
+  CHECK(s.submitted == 3);
+  check_books(s);
+}
+
+TEST_CASE("a full queue with wait holds the submitter until a worker takes a task" *
+          doctest::timeout(30)) {
+  PoolOptions options = workers(1, 1);
+  options.max_queue = 1;
+  Pool pool(options);
+  Gate gate;
+  auto holder = pool.submit([&gate] {
+    gate.arrived.fetch_add(1);
+    gate.open.wait();
+  }).value();
+  troupe::testing::spin_until([&] { return gate.arrived.load() == 1; });
+  auto queued = pool.submit([] { return 1; }).value();  // fills the queue
+  std::atomic<bool> submitted{false};
+  std::thread submitter([&] {
+    auto third = pool.submit([] { return 2; });  // waits for room
+    submitted.store(true);
+    REQUIRE(third);
+    CHECK(std::move(third).value().get() == 2);
+  });
+  CHECK_FALSE(submitted.load());  // the queue is full and its task cannot start: it waits
+  gate.open.count_down();
+  submitter.join();
+  CHECK(submitted.load());
+  holder.get();
+  CHECK(queued.get() == 1);
+  pool.close();
+  CHECK(pool.stats().completed == 3);
+  check_books(pool.stats());
+}
+
+TEST_CASE("a graceful close runs every queued task; after it, submit fails at once with the "
+          "task handed back" *
+          doctest::timeout(30)) {
+  Pool pool(workers(1, 1));
+  std::atomic<int> ran{0};
+  std::vector<PoolFuture<void>> futures;
+  for (int i = 0; i < 50; ++i) {
+    futures.push_back(pool.submit([&ran] { ran.fetch_add(1); }).value());
+  }
+  pool.close();
+  CHECK(ran.load() == 50);
+  for (auto& future : futures) future.get();
+  auto late = pool.submit([] { return 1; });
+  REQUIRE_FALSE(late);
+  CHECK(late.error().is_closed());
+  CHECK(late.error().message() == "pool: the pool is closed");
+  CHECK(pool.is_closed());
+  CHECK(pool.stats().workers == 0);
+  check_books(pool.stats());
+}
+
+TEST_CASE("a forced close cancels the queued tasks, waits for the running one, and every "
+          "future resolves" *
+          doctest::timeout(30)) {
+  PoolOptions options = workers(1, 1);
+  options.name = "forced";
+  Pool pool(options);
+  Gate gate;
+  auto running = pool.submit([&gate] {
+    gate.arrived.fetch_add(1);
+    gate.open.wait();
+    return 5;
+  }).value();
+  troupe::testing::spin_until([&] { return gate.arrived.load() == 1; });
+  std::vector<PoolFuture<int>> queued;
+  for (int i = 0; i < 10; ++i) queued.push_back(pool.submit([i] { return i; }).value());
+  std::thread closer([&] { pool.close(true); });
+  troupe::testing::spin_until([&] { return pool.is_closed(); });
+  for (auto& future : queued) {
+    CHECK_THROWS_WITH_AS(future.get(), doctest::Contains("dropped before it ran"), troupe::Error);
+  }
+  gate.open.count_down();  // the running task finishes: close returns
+  closer.join();
+  CHECK(running.get() == 5);
+  const PoolStats s = pool.stats();
+  CHECK(s.cancelled == 10);
+  CHECK(s.completed == 1);
+  check_books(s);
+}
+
+TEST_CASE("a waiting submitter is released with Closed when the pool closes" *
+          doctest::timeout(30)) {
+  PoolOptions options = workers(1, 1);
+  options.max_queue = 1;
+  Pool pool(options);
+  Gate gate;
+  auto holder = pool.submit([&gate] {
+    gate.arrived.fetch_add(1);
+    gate.open.wait();
+  }).value();
+  troupe::testing::spin_until([&] { return gate.arrived.load() == 1; });
+  auto queued = pool.submit([] {}).value();
+  std::thread submitter([&] {
+    auto refused = pool.submit([] {});  // waits for room, then finds the pool closed
+    CHECK_FALSE(refused);
+    if (!refused) CHECK(refused.error().is_closed());
+  });
+  std::thread closer([&] { pool.close(true); });
+  troupe::testing::spin_until([&] { return pool.is_closed(); });
+  gate.open.count_down();
+  submitter.join();
+  closer.join();
+  holder.get();
+  CHECK_THROWS_AS(queued.get(), troupe::Error);
+  check_books(pool.stats());
+}
+
+TEST_CASE("a burst grows the pool to max_workers and idleness shrinks it back to min" *
+          doctest::timeout(60)) {
+  PoolOptions options = workers(1, 4);
+  options.idle_timeout = 50ms;
+  Pool pool(options);
+  CHECK(pool.stats().workers == 1);
+  Gate gate;
+  std::vector<PoolFuture<void>> futures;
+  for (int i = 0; i < 4; ++i) {
+    futures.push_back(pool.submit([&gate] {
+      gate.arrived.fetch_add(1);
+      gate.open.wait();
+    }).value());
+  }
+  // Four tasks held at once: only four workers can hold them.
+  troupe::testing::spin_until([&] { return gate.arrived.load() == 4; });
+  CHECK(pool.stats().workers == 4);
+  gate.open.count_down();
+  for (auto& future : futures) future.get();
+  troupe::testing::spin_until([&] { return pool.stats().workers == 1; });
+  const PoolStats s = pool.stats();
+  CHECK(s.workers_started == 4);
+  CHECK(s.workers_retired == 3);
+}
+
+TEST_CASE("bad pool options are refused with a clear error" * doctest::timeout(30)) {
+  CHECK_THROWS_WITH_AS(Pool{workers(0, 0)}, doctest::Contains("max_workers must be >= 1, got 0"),
+                       troupe::Error);
+  CHECK_THROWS_WITH_AS(Pool{workers(3, 2)},
+                       doctest::Contains("min_workers (3) exceeds max_workers (2)"),
+                       troupe::Error);
+  PoolOptions never_idle = workers(1, 1);
+  never_idle.idle_timeout = -1ms;
+  CHECK_THROWS_WITH_AS(Pool{never_idle}, doctest::Contains("idle_timeout must be positive"),
+                       troupe::Error);
+  PoolFuture<int> empty;
+  CHECK_THROWS_WITH_AS(empty.get(), doctest::Contains("the future is empty"), troupe::Error);
+}
+
+TEST_CASE("a stress of many submitters keeps the books: every future resolves and submitted "
+          "equals completed plus failed" *
+          doctest::timeout(60)) {
+  PoolOptions options = workers(2, 4);
+  options.max_queue = 64;
+  Pool pool(options);
+  constexpr int kThreads = 4;
+  constexpr int kEach = 5000;
+  std::atomic<long> sum{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < kThreads; ++t) {
+    submitters.emplace_back([&, t] {
+      std::vector<PoolFuture<int>> futures;
+      for (int i = 0; i < kEach; ++i) {
+        const int n = t * kEach + i;
+        futures.push_back(pool.submit([n]() -> int {
+          if (n % 97 == 0) throw std::runtime_error("every 97th");
+          return 1;
+        }).value());
+      }
+      for (auto& future : futures) {
+        try {
+          sum.fetch_add(future.get());
+        } catch (const std::runtime_error&) {
+          failures.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& s : submitters) s.join();
+  pool.close();
+  const PoolStats s = pool.stats();
+  const int total = kThreads * kEach;
+  const int thrown = (total + 96) / 97;  // n = 0, 97, 194, ... below total
+  CHECK(failures.load() == thrown);
+  CHECK(sum.load() == total - thrown);
+  CHECK(s.submitted == static_cast<std::uint64_t>(total));
+  CHECK(s.failed == static_cast<std::uint64_t>(thrown));
+  check_books(s);
+}
