@@ -1,6 +1,7 @@
 // The worker pool: futures, the bounded queue's policies, sizing, closing, and its books.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <latch>
@@ -298,4 +299,117 @@ TEST_CASE("a stress of many submitters keeps the books: every future resolves an
   CHECK(s.submitted == static_cast<std::uint64_t>(total));
   CHECK(s.failed == static_cast<std::uint64_t>(thrown));
   check_books(s);
+}
+
+// ---- priorities ---------------------------------------------------------------------------
+
+namespace {
+
+// One worker, held until the test has queued everything; then the order of execution is the
+// queue's order. Each task appends its tag to `order` (one worker: no two run at once).
+struct HeldPool {
+  explicit HeldPool(std::size_t max_queue = 0) : pool([&] {
+    PoolOptions options = workers(1, 1);
+    options.max_queue = max_queue;
+    return options;
+  }()) {
+    holder = pool.submit([this] {
+      gate.arrived.fetch_add(1);
+      gate.open.wait();
+    }).value();
+    troupe::testing::spin_until([this] { return gate.arrived.load() == 1; });
+  }
+  PoolFuture<void> add(int tag, int priority) {
+    return pool.submit([this, tag] { order.push_back(tag); }, priority).value();
+  }
+  void release() {
+    gate.open.count_down();
+    holder.get();
+    pool.close();  // every queued task has run when this returns
+  }
+  Pool pool;
+  Gate gate;
+  PoolFuture<void> holder;
+  std::vector<int> order;
+};
+
+}  // namespace
+
+TEST_CASE("higher priorities run first, equal ones in submission order" * doctest::timeout(30)) {
+  HeldPool held;
+  const int priorities[] = {0, 5, 1, 5, -3};
+  for (int tag = 0; tag < 5; ++tag) (void)held.add(tag, priorities[tag]);
+  held.release();
+  CHECK(held.order == std::vector<int>{1, 3, 2, 0, 4});
+}
+
+TEST_CASE("a low-priority task ages past a stream of higher ones instead of starving" *
+          doctest::timeout(30)) {
+  HeldPool held;
+  (void)held.add(-1, 0);  // the low one, first
+  const int stream = static_cast<int>(3 * Pool::kAgingTasks);
+  for (int tag = 0; tag < stream; ++tag) (void)held.add(tag, 1);
+  held.release();
+  REQUIRE(held.order.size() == static_cast<std::size_t>(stream + 1));
+  const auto at = static_cast<std::int64_t>(
+      std::find(held.order.begin(), held.order.end(), -1) - held.order.begin());
+  // It ranks with the priority-1 tasks submitted kAgingTasks after it: runs within one of that.
+  CHECK(at >= Pool::kAgingTasks - 1);
+  CHECK(at <= Pool::kAgingTasks);
+}
+
+TEST_CASE("20,000 tasks with random priorities all resolve; higher priorities finish earlier on "
+          "average and the lowest are not starved" *
+          doctest::timeout(60)) {
+  HeldPool held;
+  std::vector<PoolFuture<void>> futures;
+  std::vector<int> priority_of;
+  std::uint64_t rng = 42;
+  for (int tag = 0; tag < 20000; ++tag) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    const int priority = static_cast<int>((rng >> 33) % 10);
+    priority_of.push_back(priority);
+    futures.push_back(held.add(tag, priority));
+  }
+  held.release();
+  for (auto& future : futures) future.get();
+  REQUIRE(held.order.size() == 20000);
+  double rank_sum[10] = {};
+  int count[10] = {};
+  for (std::size_t rank = 0; rank < held.order.size(); ++rank) {
+    const int p = priority_of[static_cast<std::size_t>(held.order[rank])];
+    rank_sum[p] += static_cast<double>(rank);
+    ++count[p];
+  }
+  // Aging keeps adjacent levels close (one level is worth kAgingTasks submissions), so compare
+  // groups: the top three levels finish earlier on average than the middle four, and those
+  // earlier than the bottom three.
+  const auto mean_rank = [&](int from, int to) {
+    double sum = 0;
+    int n = 0;
+    for (int p = from; p <= to; ++p) {
+      sum += rank_sum[p];
+      n += count[p];
+    }
+    return sum / n;
+  };
+  CHECK(mean_rank(7, 9) < mean_rank(3, 6));
+  CHECK(mean_rank(3, 6) < mean_rank(0, 2));
+  // Not starved: a task runs after at most the tasks submitted before it plus those submitted
+  // within 9 * kAgingTasks after it with a priority up to 9 levels higher (and up to 9 ties).
+  for (std::size_t rank = 0; rank < held.order.size(); ++rank) {
+    const auto seq = static_cast<std::int64_t>(held.order[rank]);
+    REQUIRE(static_cast<std::int64_t>(rank) <= seq + 9 * Pool::kAgingTasks + 9);
+  }
+  const PoolStats s = held.pool.stats();
+  CHECK(s.completed == 20001);  // and the holder
+  check_books(s);
+}
+
+TEST_CASE("a priority out of range is refused at the call" * doctest::timeout(30)) {
+  Pool pool(workers(1, 1));
+  CHECK_THROWS_WITH_AS((void)pool.submit([] {}, Pool::kMaxPriority + 1),
+                       doctest::Contains("priority 1000001 is outside [-1000000, 1000000]"),
+                       troupe::Error);
+  CHECK(pool.stats().submitted == 0);
 }

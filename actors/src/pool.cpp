@@ -65,11 +65,28 @@ void Pool::count_rejected() {
   ++stats_.rejected;
 }
 
-bool Pool::push(std::unique_ptr<detail::PoolJob>& job, bool permit) {
+void Pool::check_priority(int priority) {
+  if (priority < -kMaxPriority || priority > kMaxPriority) {
+    throw Error(ErrorCode::invalid_argument,
+                "Pool: priority " + std::to_string(priority) + " is outside [-" +
+                    std::to_string(kMaxPriority) + ", " + std::to_string(kMaxPriority) + "]");
+  }
+}
+
+namespace {
+template <class Q>
+bool lower_score(const Q& a, const Q& b) noexcept {
+  return a.score < b.score;
+}
+}  // namespace
+
+bool Pool::push(std::unique_ptr<detail::PoolJob>& job, bool permit, int priority) {
   {
     std::lock_guard lock(mutex_);
     if (!closing_) {
-      queue_.push_back(std::move(job));
+      const std::int64_t score = std::int64_t{priority} * kAgingTasks - next_seq_++;
+      queue_.push_back(Queued{score, std::move(job)});
+      std::push_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
       ++stats_.submitted;
       // More queued tasks than idle workers (an idle worker already notified has not yet
       // taken its task, so idle_ alone would overcount): one more worker, if allowed.
@@ -130,8 +147,9 @@ void Pool::worker_loop(std::list<Thread>::iterator self) {
       }
       continue;
     }
-    std::unique_ptr<detail::PoolJob> job = std::move(queue_.front());
-    queue_.pop_front();
+    std::pop_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
+    std::unique_ptr<detail::PoolJob> job = std::move(queue_.back().job);
+    queue_.pop_back();
     ++running_;
     lock.unlock();
     if (room_) room_->release(1);  // the task's permit: a submitter may queue another
@@ -155,11 +173,11 @@ void Pool::close(bool force) {
   // Dropped tasks resolve their futures with Error(cancelled) as they are destroyed; their
   // permits go back so that submitters still waiting for room wake up and find the pool
   // closed.
-  const auto cancel = [this](std::deque<std::unique_ptr<detail::PoolJob>>& jobs) {
+  const auto cancel = [this](std::vector<Queued>& jobs) {
     if (room_ && !jobs.empty()) room_->release(static_cast<std::int64_t>(jobs.size()));
     jobs.clear();
   };
-  std::deque<std::unique_ptr<detail::PoolJob>> dropped;
+  std::vector<Queued> dropped;
   {
     std::lock_guard lock(mutex_);
     closing_ = true;

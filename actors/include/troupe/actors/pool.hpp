@@ -18,7 +18,13 @@
 // The queue. Unbounded by default. With max_queue, a full queue either makes the submitter
 // wait for room (QueueFull::wait: submit() blocks a thread, `co_await submit_async()` suspends
 // a task) or refuses at once (QueueFull::reject); try_submit never waits. A refused callable is
-// handed back inside the error. Tasks run in submission order.
+// handed back inside the error.
+//
+// Priorities. Every submit takes a priority (default 0, within ±kMaxPriority): higher runs
+// first, equal ones in submission order. Waiting tasks age, so a stream of higher-priority
+// tasks never starves a lower one: counting submissions, a task b submitted k submissions
+// after a task a runs before it only while its priority exceeds a's by more than
+// k / kAgingTasks.
 //
 // Futures. Every PoolFuture resolves: with the callable's value, with what it threw, or with
 // Error(cancelled) if the task was dropped before it ran (close(force), or the pool destroyed).
@@ -44,7 +50,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <exception>
 #include <list>
 #include <memory>
@@ -217,32 +223,38 @@ class Pool {
   using Submitted = Result<PoolFuture<std::invoke_result_t<F&>>, SubmitError<F>>;
 
   // Never waits: Full if the bounded queue is full, Closed after close().
+  static constexpr int kMaxPriority = 1'000'000;
+  static constexpr std::int64_t kAgingTasks = 256;
+
   template <class F>
-  Submitted<F> try_submit(F fn) {
+  Submitted<F> try_submit(F fn, int priority = 0) {
     check_callable<F>();
-    if (!room_) return enqueue(std::move(fn), false);
+    check_priority(priority);
+    if (!room_) return enqueue(std::move(fn), false, priority);
     if (!take_room()) return refuse(SubmitError<F>::Kind::full, std::move(fn));
-    return enqueue(std::move(fn), true);
+    return enqueue(std::move(fn), true, priority);
   }
   // The thread form: under QueueFull::wait, blocks while the queue is full; under reject, as
   // try_submit. Not from a runtime worker when it may wait (Error(invalid_argument)).
   template <class F>
-  Submitted<F> submit(F fn) {
+  Submitted<F> submit(F fn, int priority = 0) {
     check_callable<F>();
-    if (!room_) return enqueue(std::move(fn), false);
-    if (options_.on_full == QueueFull::reject) return try_submit(std::move(fn));
+    check_priority(priority);
+    if (!room_) return enqueue(std::move(fn), false, priority);
+    if (options_.on_full == QueueFull::reject) return try_submit(std::move(fn), priority);
     if (!take_room()) {
       detail::refuse_blocking_on_worker("Pool::submit (waiting for room)");
       (void)room_->blocking_acquire().forget();  // the permit travels with the task (see push)
     }
-    return enqueue(std::move(fn), true);
+    return enqueue(std::move(fn), true, priority);
   }
   // The task form: `co_await pool.submit_async(fn)` suspends while the queue is full (under
   // QueueFull::wait).
   template <class F>
-  Task<Submitted<F>> submit_async(F fn) {
+  Task<Submitted<F>> submit_async(F fn, int priority = 0) {
     check_callable<F>();
-    if (!room_) co_return enqueue(std::move(fn), false);
+    check_priority(priority);
+    if (!room_) co_return enqueue(std::move(fn), false, priority);
     if (!take_room()) {
       if (options_.on_full == QueueFull::reject) {
         co_return refuse(SubmitError<F>::Kind::full, std::move(fn));
@@ -250,7 +262,7 @@ class Pool {
       SemaphorePermit permit = co_await room_->acquire();
       (void)permit.forget();  // it travels with the task (see push)
     }
-    co_return enqueue(std::move(fn), true);
+    co_return enqueue(std::move(fn), true, priority);
   }
 
   // See the header comment. Thread-safe; idempotent (a later close(true) still cancels).
@@ -282,12 +294,12 @@ class Pool {
 
   // Queues the task (holding a permit of room_ when `permit`). Closed if the pool is closed.
   template <class F>
-  Submitted<F> enqueue(F&& fn, bool permit) {
+  Submitted<F> enqueue(F&& fn, bool permit, int priority) {
     using R = std::invoke_result_t<F&>;
     auto [tx, rx] = channel<detail::Reply<R>>(1);
     std::unique_ptr<detail::PoolJob> job =
         std::make_unique<detail::PoolJobOf<F, R>>(std::move(fn), std::move(tx));
-    if (!push(job, permit)) {
+    if (!push(job, permit, priority)) {
       // Closed: the job came back; so does its callable.
       return refuse(SubmitError<F>::Kind::closed,
                     std::move(static_cast<detail::PoolJobOf<F, R>&>(*job)).take_fn());
@@ -306,7 +318,8 @@ class Pool {
 
   // Queues the job (moved from `job`); false once closed (the job left in `job`, its permit
   // given back).
-  bool push(std::unique_ptr<detail::PoolJob>& job, bool permit);
+  bool push(std::unique_ptr<detail::PoolJob>& job, bool permit, int priority);
+  static void check_priority(int priority);
   void count_rejected();
   [[nodiscard]] std::string describe() const;
   struct Thread;
@@ -321,7 +334,13 @@ class Pool {
   mutable std::mutex mutex_;
   std::condition_variable work_cv_;  // workers wait for tasks (or the close)
   std::condition_variable done_cv_;  // close waits for the last worker
-  std::deque<std::unique_ptr<detail::PoolJob>> queue_;       // guarded by mutex_
+  // The queue: a max-heap by score = priority * kAgingTasks - seq (see Priorities).
+  struct Queued {
+    std::int64_t score;
+    std::unique_ptr<detail::PoolJob> job;
+  };
+  std::vector<Queued> queue_;                                // guarded by mutex_
+  std::int64_t next_seq_ = 0;                                // guarded by mutex_
   std::list<Thread> threads_;                                // guarded by mutex_
   bool closing_ = false;                                     // guarded by mutex_
   PoolStats stats_;  // counters, guarded by mutex_ (queued/running/workers derived on read)
