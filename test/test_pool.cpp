@@ -182,7 +182,7 @@ TEST_CASE("a forced close cancels the queued tasks, waits for the running one, a
   std::thread closer([&] { pool.close(true); });
   troupe::testing::spin_until([&] { return pool.is_closed(); });
   for (auto& future : queued) {
-    CHECK_THROWS_WITH_AS(future.get(), doctest::Contains("dropped before it ran"), troupe::Error);
+    CHECK_THROWS_WITH_AS(future.get(), doctest::Contains("cancelled before it ran"), troupe::Error);
   }
   gate.open.count_down();  // the running task finishes: close returns
   closer.join();
@@ -412,4 +412,68 @@ TEST_CASE("a priority out of range is refused at the call" * doctest::timeout(30
                        doctest::Contains("priority 1000001 is outside [-1000000, 1000000]"),
                        troupe::Error);
   CHECK(pool.stats().submitted == 0);
+}
+
+// ---- cancellation -------------------------------------------------------------------------
+
+TEST_CASE("cancelling a queued task resolves its future at once and the task never runs" *
+          doctest::timeout(30)) {
+  HeldPool held;
+  auto doomed = held.add(1, 0);
+  auto kept = held.add(2, 0);
+  CHECK(doomed.cancel());
+  CHECK_FALSE(doomed.cancel());  // once
+  CHECK_THROWS_WITH_AS(doomed.get(), doctest::Contains("cancelled before it ran"), troupe::Error);
+  held.release();
+  kept.get();
+  CHECK(held.order == std::vector<int>{2});
+  const PoolStats s = held.pool.stats();
+  CHECK(s.cancelled == 1);
+  CHECK(s.completed == 2);  // the holder and the kept one
+  check_books(s);
+}
+
+TEST_CASE("cancelling a running task triggers its stop token; its neighbours are untouched" *
+          doctest::timeout(30)) {
+  Pool pool(workers(2, 2));
+  std::latch started(1);
+  auto stoppable = pool.submit([&started](std::stop_token stop) {
+    started.count_down();
+    long spins = 0;
+    while (!stop.stop_requested()) {
+      ++spins;
+      std::this_thread::yield();
+    }
+    return spins >= 0 ? -1 : 0;  // stopped early
+  }).value();
+  started.wait();
+  auto neighbour = pool.submit([] { return 7; }).value();
+  CHECK_FALSE(stoppable.cancel());  // running: cooperative, not removed
+  CHECK(stoppable.get() == -1);
+  CHECK(neighbour.get() == 7);
+  pool.close();
+  CHECK(pool.stats().completed == 2);
+  check_books(pool.stats());
+}
+
+TEST_CASE("a running task that ignores cancellation runs to its end, and its worker goes on" *
+          doctest::timeout(30)) {
+  Pool pool(workers(1, 1));
+  std::latch started(1);
+  std::latch finish(1);
+  auto stubborn = pool.submit([&] {
+    started.count_down();
+    finish.wait();
+    return 5;
+  }).value();
+  started.wait();
+  CHECK_FALSE(stubborn.cancel());
+  finish.count_down();
+  CHECK(stubborn.get() == 5);
+  CHECK(pool.submit([] { return 6; }).value().get() == 6);  // the same worker, still there
+  auto done = pool.submit([] {}).value();
+  done.get();
+  CHECK_FALSE(done.cancel());  // finished: nothing to cancel
+  pool.close();
+  check_books(pool.stats());
 }

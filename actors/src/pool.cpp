@@ -80,12 +80,12 @@ bool lower_score(const Q& a, const Q& b) noexcept {
 }
 }  // namespace
 
-bool Pool::push(std::unique_ptr<detail::PoolJob>& job, bool permit, int priority) {
+bool Pool::push(const std::shared_ptr<detail::PoolJob>& job, bool permit, int priority) {
   {
     std::lock_guard lock(mutex_);
     if (!closing_) {
       const std::int64_t score = std::int64_t{priority} * kAgingTasks - next_seq_++;
-      queue_.push_back(Queued{score, std::move(job)});
+      queue_.push_back(Queued{score, job});
       std::push_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
       ++stats_.submitted;
       // More queued tasks than idle workers (an idle worker already notified has not yet
@@ -148,13 +148,24 @@ void Pool::worker_loop(std::list<Thread>::iterator self) {
       continue;
     }
     std::pop_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
-    std::unique_ptr<detail::PoolJob> job = std::move(queue_.back().job);
+    std::shared_ptr<detail::PoolJob> job = std::move(queue_.back().job);
     queue_.pop_back();
+    if (!job->claim(detail::PoolJob::kRunning)) {
+      // Cancelled by its future while queued (already resolved): discarded unrun.
+      ++stats_.cancelled;
+      lock.unlock();
+      if (room_) room_->release(1);
+      job.reset();
+      lock.lock();
+      continue;
+    }
     ++running_;
     lock.unlock();
     if (room_) room_->release(1);  // the task's permit: a submitter may queue another
-    const bool ok = job->run();
-    job.reset();  // the callable's destructor runs here, outside the lock
+    const bool ok = job->run();    // the callable is destroyed at its end, outside the lock
+    // release: a cancel() that reads kDone sees the task over.
+    job->phase.store(detail::PoolJob::kDone, std::memory_order_release);
+    job.reset();
     lock.lock();
     --running_;
     ++(ok ? stats_.completed : stats_.failed);
@@ -174,6 +185,10 @@ void Pool::close(bool force) {
   // permits go back so that submitters still waiting for room wake up and find the pool
   // closed.
   const auto cancel = [this](std::vector<Queued>& jobs) {
+    for (Queued& queued : jobs) {
+      // Not already cancelled by its future: cancelled here.
+      if (queued.job->claim(detail::PoolJob::kCancelled)) queued.job->abandon();
+    }
     if (room_ && !jobs.empty()) room_->release(static_cast<std::int64_t>(jobs.size()));
     jobs.clear();
   };

@@ -27,9 +27,16 @@
 // k / kAgingTasks.
 //
 // Futures. Every PoolFuture resolves: with the callable's value, with what it threw, or with
-// Error(cancelled) if the task was dropped before it ran (close(force), or the pool destroyed).
-// get() blocks a thread (not a runtime worker: that throws Error(invalid_argument)); `co_await
-// future` suspends a task. A future is taken once.
+// Error(cancelled) if the task was dropped before it ran (PoolFuture::cancel, close(force), or
+// the pool destroyed). get() blocks a thread (not a runtime worker: that throws
+// Error(invalid_argument)); `co_await future` suspends a task. A future is taken once.
+//
+// Cancellation. PoolFuture::cancel() on a queued task means it never runs (its future fails
+// with Error(cancelled) at once; stats count it as queued until a worker discards it, which
+// also frees its place in a bounded queue). On a running task it is cooperative: a callable
+// taking a std::stop_token (`pool.submit([](std::stop_token st) { ... })`) sees the request
+// and may return early; one that ignores it runs to its end. Either way the worker is never
+// interrupted and the other tasks are not touched.
 //
 // Closing. close() stops the intake (a later submit fails at once with Closed, the callable
 // handed back), lets the workers finish every queued and running task, and joins them.
@@ -55,6 +62,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <optional>
 #include <string>
 #include <thread>
@@ -116,38 +124,80 @@ class SubmitError {
 
 namespace detail {
 
-// A queued task, its callable's type erased. run() reports whether the callable returned.
+// The result type of a pool task: what fn(stop_token) or fn() returns.
+template <class F>
+struct PoolCall {
+  static constexpr bool kTakesToken = std::is_invocable_v<F&, std::stop_token>;
+  using Result = typename std::conditional_t<kTakesToken, std::invoke_result<F&, std::stop_token>,
+                                             std::invoke_result<F&>>::type;
+};
+
+// A task, its callable's type erased; shared by the queue and the task's future.
+// Its phase decides who owns it: queued -> running (a worker, which then runs it) or
+// queued -> cancelled (its future's cancel(), or a forced close, which then abandons it). Each
+// move is a compare-and-swap from queued, so exactly one party ever acts on the task.
 class PoolJob {
  public:
+  enum Phase : std::uint8_t { kQueued, kRunning, kDone, kCancelled };
   virtual ~PoolJob() = default;
+  // The owner (the worker that moved it to running) runs it: true if the callable returned.
   virtual bool run() noexcept = 0;
+  // The owner (whoever moved it to cancelled) drops it unrun: its future resolves with
+  // Error(cancelled), its callable is destroyed.
+  virtual void abandon() noexcept = 0;
+  bool claim(Phase to) noexcept {
+    std::uint8_t expected = kQueued;
+    // acq_rel: the winner sees everything the submitter did, and its later writes (the reply)
+    // are ordered after the claim for anyone who reads the phase.
+    return phase.compare_exchange_strong(expected, to, std::memory_order_acq_rel);
+  }
+  std::atomic<std::uint8_t> phase{kQueued};
+  std::stop_source stop{std::nostopstate};  // a real one when the callable takes a token
 };
 
 template <class F, class R>
 class PoolJobOf final : public PoolJob {
  public:
-  PoolJobOf(F&& fn, Sender<Reply<R>> reply) : fn_(std::move(fn)), reply_(std::move(reply)) {}
-  F take_fn() && { return std::move(fn_); }  // a refused job's callable, handed back
+  PoolJobOf(F&& fn, Sender<Reply<R>> reply) : fn_(std::move(fn)), reply_(std::move(reply)) {
+    if constexpr (PoolCall<F>::kTakesToken) stop = std::stop_source();
+  }
+  F take_fn() && { return std::move(*fn_); }  // a refused job's callable, handed back
   bool run() noexcept override {
+    bool ok = true;
     try {
       if constexpr (std::is_void_v<R>) {
-        fn_();
+        call();
         (void)reply_.try_send(Reply<R>{std::monostate{}, nullptr});
       } else {
-        (void)reply_.try_send(Reply<R>{fn_(), nullptr});
+        (void)reply_.try_send(Reply<R>{call(), nullptr});
       }
-      return true;
     } catch (...) {
+      ok = false;
       try {
         (void)reply_.try_send(Reply<R>{std::nullopt, std::current_exception()});
       } catch (...) {  // no memory for the error: the future resolves as cancelled instead
       }
-      return false;
     }
+    finish();
+    return ok;
   }
+  void abandon() noexcept override { finish(); }
 
  private:
-  F fn_;
+  decltype(auto) call() {
+    if constexpr (PoolCall<F>::kTakesToken) {
+      return (*fn_)(stop.get_token());
+    } else {
+      return (*fn_)();
+    }
+  }
+  // The callable and the reply channel go now: the future may keep the job for a while.
+  void finish() noexcept {
+    fn_.reset();
+    reply_ = Sender<Reply<R>>();  // unsent: the future sees Closed, that is Error(cancelled)
+  }
+
+  std::optional<F> fn_;
   Sender<Reply<R>> reply_;  // capacity 1, one send: never full
 };
 
@@ -156,7 +206,8 @@ template <class R>
 R pool_outcome(std::optional<Reply<R>>&& got) {
   if (!got) {
     throw Error(ErrorCode::cancelled,
-                "pool task: dropped before it ran (the pool was closed with force or destroyed)");
+                "pool task: cancelled before it ran (PoolFuture::cancel, or the pool closed with "
+                "force or destroyed)");
   }
   if (got->error) std::rethrow_exception(got->error);
   if constexpr (!std::is_void_v<R>) return std::move(*got->value);
@@ -179,6 +230,23 @@ class [[nodiscard]] PoolFuture {
   PoolFuture& operator=(PoolFuture&&) noexcept = default;
 
   [[nodiscard]] bool valid() const noexcept { return rx_.valid(); }
+
+  // Cancels the task. Still queued: it will never run, and the future resolves with
+  // Error(cancelled) at once — true. Running: its stop token is triggered (a callable that
+  // takes a std::stop_token can see it and return early; one that does not runs to its end)
+  // and the future resolves with whatever the task then returns or throws — false. Already
+  // finished: nothing — false. Thread-safe with the pool; the future itself stays usable.
+  bool cancel() {
+    if (job_ == nullptr) return false;
+    if (job_->claim(detail::PoolJob::kCancelled)) {
+      job_->abandon();
+      return true;
+    }
+    if (job_->phase.load(std::memory_order_acquire) == detail::PoolJob::kRunning) {
+      (void)job_->stop.request_stop();
+    }
+    return false;
+  }
   // Blocks the calling thread for the outcome (see the header comment).
   R get() {
     detail::refuse_blocking_on_worker("PoolFuture::get");
@@ -195,7 +263,8 @@ class [[nodiscard]] PoolFuture {
 
  private:
   friend class Pool;
-  explicit PoolFuture(Receiver<detail::Reply<R>> rx) noexcept : rx_(std::move(rx)) {}
+  PoolFuture(Receiver<detail::Reply<R>> rx, std::shared_ptr<detail::PoolJob> job) noexcept
+      : rx_(std::move(rx)), job_(std::move(job)) {}
   Receiver<detail::Reply<R>> take_rx(const char* what) {
     if (!rx_.valid()) throw_taken(what);
     return std::move(rx_);
@@ -206,6 +275,7 @@ class [[nodiscard]] PoolFuture {
   }
 
   Receiver<detail::Reply<R>> rx_;
+  std::shared_ptr<detail::PoolJob> job_;  // for cancel()
 };
 
 template <class R>
@@ -219,8 +289,9 @@ class Pool {
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
+  // The callable: fn() or fn(std::stop_token) (to see PoolFuture::cancel while it runs).
   template <class F>
-  using Submitted = Result<PoolFuture<std::invoke_result_t<F&>>, SubmitError<F>>;
+  using Submitted = Result<PoolFuture<typename detail::PoolCall<F>::Result>, SubmitError<F>>;
 
   // Never waits: Full if the bounded queue is full, Closed after close().
   static constexpr int kMaxPriority = 1'000'000;
@@ -274,11 +345,12 @@ class Pool {
  private:
   template <class F>
   static constexpr void check_callable() {
-    static_assert(std::is_invocable_v<F&>, "Pool: the task must be callable with no arguments");
+    static_assert(std::is_invocable_v<F&> || std::is_invocable_v<F&, std::stop_token>,
+                  "Pool: the task must be callable as fn() or fn(std::stop_token)");
     static_assert(Sendable<F>,
                   "Pool: the task is moved to a worker thread and must be Sendable; "
                   "troupe::why_not_sendable<F>() says why");
-    using R = std::invoke_result_t<F&>;
+    using R = typename detail::PoolCall<F>::Result;
     static_assert(std::is_void_v<R> || Sendable<detail::Stored<R>>,
                   "Pool: the task's result must be Sendable");
   }
@@ -295,16 +367,16 @@ class Pool {
   // Queues the task (holding a permit of room_ when `permit`). Closed if the pool is closed.
   template <class F>
   Submitted<F> enqueue(F&& fn, bool permit, int priority) {
-    using R = std::invoke_result_t<F&>;
+    using R = typename detail::PoolCall<F>::Result;
     auto [tx, rx] = channel<detail::Reply<R>>(1);
-    std::unique_ptr<detail::PoolJob> job =
-        std::make_unique<detail::PoolJobOf<F, R>>(std::move(fn), std::move(tx));
+    std::shared_ptr<detail::PoolJob> job =
+        std::make_shared<detail::PoolJobOf<F, R>>(std::move(fn), std::move(tx));
     if (!push(job, permit, priority)) {
       // Closed: the job came back; so does its callable.
       return refuse(SubmitError<F>::Kind::closed,
                     std::move(static_cast<detail::PoolJobOf<F, R>&>(*job)).take_fn());
     }
-    return PoolFuture<R>(std::move(rx));
+    return PoolFuture<R>(std::move(rx), std::move(job));
   }
   template <class F>
   Submitted<F> refuse(typename SubmitError<F>::Kind kind, F&& fn) {
@@ -316,9 +388,8 @@ class Pool {
                                            : ": the pool is closed"));
   }
 
-  // Queues the job (moved from `job`); false once closed (the job left in `job`, its permit
-  // given back).
-  bool push(std::unique_ptr<detail::PoolJob>& job, bool permit, int priority);
+  // Queues the job; false once closed (its permit given back).
+  bool push(const std::shared_ptr<detail::PoolJob>& job, bool permit, int priority);
   static void check_priority(int priority);
   void count_rejected();
   [[nodiscard]] std::string describe() const;
@@ -337,7 +408,7 @@ class Pool {
   // The queue: a max-heap by score = priority * kAgingTasks - seq (see Priorities).
   struct Queued {
     std::int64_t score;
-    std::unique_ptr<detail::PoolJob> job;
+    std::shared_ptr<detail::PoolJob> job;
   };
   std::vector<Queued> queue_;                                // guarded by mutex_
   std::int64_t next_seq_ = 0;                                // guarded by mutex_
