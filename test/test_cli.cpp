@@ -179,7 +179,8 @@ TEST_CASE("cli.load --list lists the runnable workloads, one per line") {
   CHECK(std::find(lines.begin(), lines.end(), "fanin") != lines.end());
   CHECK(std::find(lines.begin(), lines.end(), "transfer") != lines.end());
   CHECK(std::find(lines.begin(), lines.end(), "ring") != lines.end());
-  CHECK(std::find(lines.begin(), lines.end(), "pool") == lines.end());
+  CHECK(std::find(lines.begin(), lines.end(), "pool") != lines.end());
+  CHECK(std::find(lines.begin(), lines.end(), "pipeline") == lines.end());
 }
 
 TEST_CASE("cli.help describes the command, the workloads and what --threads means") {
@@ -251,8 +252,8 @@ TEST_CASE("cli.load rejects an unknown workload with exit code 2") {
 }
 
 TEST_CASE("cli.load rejects a workload without implementations, naming no styles") {
-  check_usage_error(run_cli({"load", "pool"}),
-                    "workload 'pool' has no implementation yet (styles: none)");
+  check_usage_error(run_cli({"load", "pipeline"}),
+                    "workload 'pipeline' has no implementation yet (styles: none)");
 }
 
 TEST_CASE("cli.load rejects an unknown style, naming the styles available") {
@@ -293,6 +294,24 @@ TEST_CASE("cli.load runs every actor-style workload and verifies its check" *
                       "--capacity", "1", "--json"}),
              workload);
   }
+}
+
+TEST_CASE("cli.load runs the pool-style workloads and verifies their checks" *
+          doctest::timeout(120)) {
+  const CliRun pool = run_cli({"load", "pool", "--n", "5000", "--json"});
+  CHECK(pool.code == 0);
+  check_one_json_object(pool.out);
+  CHECK(contains(pool.out, "\"style\":\"pool\""));
+  CHECK(contains(pool.out, "\"check\":25005000,"));  // n(n+1)
+  CHECK(contains(pool.out, "\"check_ok\":true"));
+  const CliRun cpu = run_cli({"load", "pool_cpu", "--n", "4", "--threads", "1", "--json"});
+  CHECK(cpu.code == 0);
+  check_one_json_object(cpu.out);
+  CHECK(contains(cpu.out, "\"check\":300100,"));  // 75025 n
+  CHECK(contains(cpu.out, "\"check_ok\":true"));
+  CHECK(contains(cpu.out, "\"floor_seconds\":"));
+  CHECK(contains(cpu.out, "\"overhead_pct\":"));
+  CHECK(contains(cpu.out, "\"threads\":1,"));
 }
 
 TEST_CASE("cli.load rejects a skynet n that is not a power of 10") {

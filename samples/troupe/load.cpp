@@ -36,6 +36,12 @@ std::uint64_t identity(std::uint64_t n) { return n; }
 std::uint64_t sum_below_n(std::uint64_t n) { return n * (n - 1) / 2; }
 constexpr std::uint64_t kSkynetMaxN = 1'000'000'000;
 
+// pool: the results 2x for x = 1..n sum to n(n+1); n <= 2^32 - 1 keeps it below 2^64.
+constexpr std::uint64_t kPoolMaxN = (std::uint64_t{1} << 32) - 1;
+std::uint64_t n_times_n_plus_1(std::uint64_t n) { return n * (n + 1); }
+// pool_cpu: fib(25) = 75025 per task.
+constexpr std::uint64_t kPoolCpuMaxN = UINT64_MAX / 75025;
+std::uint64_t fib25_times_n(std::uint64_t n) { return 75025 * n; }
 constexpr std::string_view kLater = "coming with later issues";
 
 // The spec's workloads, in help order. Those without an implementation row below are listed
@@ -86,12 +92,28 @@ constexpr WorkloadSpec kWorkloads[] = {
      .check_help = "the sum of the leaves, n(n-1)/2 (499999500000 for the default)",
      .expected = sum_below_n,
      .preferred_style = "task"},
-    {.name = "pool", .summary = kLater},
-    {.name = "pool_cpu", .summary = kLater},
+    {.name = "pool",
+     .summary = "n tasks x -> 2x (x = 1..n) on a pool; the submitter awaits every result",
+     .unit = "tasks",
+     .default_n = 100'000,
+     .max_n = kPoolMaxN,
+     .check_help = "the sum of the results, n(n+1)",
+     .expected = n_times_n_plus_1,
+     .preferred_style = "pool"},
+    {.name = "pool_cpu",
+     .summary = "n tasks each computing recursive fib(25) on a pool, against the same work on\n"
+                "plain threads in the same run (floor_seconds, overhead_pct)",
+     .unit = "tasks",
+     .default_n = 200,
+     .max_n = kPoolCpuMaxN,
+     .check_help = "the sum of the results, 75025 n",
+     .expected = fib25_times_n,
+     .preferred_style = "pool"},
     {.name = "pipeline", .summary = kLater},
 };
 
 constexpr std::string_view kTaskThreads = "runtime workers (default: one per core)";
+constexpr std::string_view kPoolThreads = "pool workers (default 2)";
 
 // Every (workload, style) that can run. Adding a style: one row, and its function.
 constexpr Implementation kImplementations[] = {
@@ -109,6 +131,8 @@ constexpr Implementation kImplementations[] = {
     {"fanin", "actor", run_fanin_actor, kTaskThreads, Capacity{1024}, Placement::os},
     {"skynet", "actor", run_skynet_actor, kTaskThreads, Capacity{1}, Placement::os},
     {"transfer", "actor", run_transfer_actor, kTaskThreads, Capacity{1}, Placement::os},
+    {"pool", "pool", run_pool_pool, kPoolThreads, std::nullopt, Placement::os},
+    {"pool_cpu", "pool", run_pool_cpu_pool, kPoolThreads, std::nullopt, Placement::os},
 };
 
 constexpr std::uint64_t kMaxThreads = 1024;
@@ -300,7 +324,7 @@ std::string workloads_help() {
   text << "  " << join(later) << ": " << kLater << "\n"
        << "Styles: thread = plain std::threads and troupe channels; task = troupe::Runtime\n"
        << "tasks and troupe channels; actor = troupe handler actors telling each other (their\n"
-       << "mailboxes bounded by --capacity); pool comes with a later issue. Without --style a\n"
+       << "mailboxes bounded by --capacity); pool = a troupe::Pool and its futures. Without --style a\n"
        << "workload runs its fastest implementation.\n"
        << "--capacity: the bound of the workload's channels (0 = rendezvous) or 'unbounded'.\n"
        << "--placement: spread pins the threads round-robin over the cores; os lets the kernel\n"

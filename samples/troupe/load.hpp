@@ -58,7 +58,7 @@ struct LoadParams {
 // One extra name/value pair of a result (e.g. "capacity", "moved_not_copied").
 struct Field {
   std::string name;
-  std::variant<bool, std::uint64_t, std::string> value;
+  std::variant<bool, std::uint64_t, double, std::string> value;
 };
 
 // What an implementation measured and computed.

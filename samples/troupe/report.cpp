@@ -39,6 +39,7 @@ std::string json_value(const Field& field) {
         using V = std::decay_t<decltype(value)>;
         if constexpr (std::is_same_v<V, bool>) return value ? "true" : "false";
         else if constexpr (std::is_same_v<V, std::uint64_t>) return std::to_string(value);
+        else if constexpr (std::is_same_v<V, double>) return json_number(value);
         else return json_string(value);
       },
       field.value);
@@ -125,6 +126,7 @@ std::string format_field(const Field& field) {
         using V = std::decay_t<decltype(value)>;
         if constexpr (std::is_same_v<V, bool>) return value ? "true" : "false";
         else if constexpr (std::is_same_v<V, std::uint64_t>) return format_count(value);
+        else if constexpr (std::is_same_v<V, double>) return printf_string("%.4g", value);
         else return value;
       },
       field.value);

@@ -1,0 +1,129 @@
+// workloads_pool.cpp — the pool style: tasks submitted to a troupe::Pool, results through
+// futures.
+//
+//   pool       n tasks x -> 2x (x = 1..n) on a pool of --threads workers (default 2); the
+//              submitter then awaits every future and sums the results
+//   pool_cpu   n tasks each computing recursive fib(25) on the pool; measured against the
+//              machine's floor in the same run: the same fib(25)s on --threads plain threads
+//              with no framework at all (fields floor_seconds and overhead_pct)
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "troupe/actors/pool.hpp"
+#include "workloads.hpp"
+
+namespace troupe::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::size_t pool_workers(const LoadParams& params) {
+  return params.threads ? static_cast<std::size_t>(*params.threads) : 2;
+}
+
+Pool make_pool(std::size_t workers) {
+  PoolOptions options;
+  options.name = "load";
+  options.min_workers = workers;
+  options.max_workers = workers;
+  return Pool(options);
+}
+
+// Recursive on purpose (the workload is the call tree); noinline so that the compiler cannot
+// fold the n calls of one run into one.
+[[gnu::noinline]] std::uint64_t fib(std::uint64_t n) {
+  return n < 2 ? n : fib(n - 1) + fib(n - 2);
+}
+volatile std::uint64_t fib_argument = 25;  // read at run time: nothing is computed in advance
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+LoadResult run_pool_pool(const LoadParams& params) {
+  const std::size_t workers = pool_workers(params);
+  Pool pool = make_pool(workers);
+  std::vector<PoolFuture<std::uint64_t>> futures;
+  futures.reserve(params.n);
+  LoadResult result;
+  const Clock::time_point start = Clock::now();
+  for (std::uint64_t x = 1; x <= params.n; ++x) {
+    auto submitted = pool.submit([x] { return 2 * x; });
+    if (!submitted) {
+      result.failures.push_back("task " + std::to_string(x) + ": " +
+                                submitted.error().message());
+      break;
+    }
+    futures.push_back(std::move(submitted).value());
+  }
+  std::uint64_t sum = 0;
+  for (auto& future : futures) sum += future.get();
+  result.seconds = seconds_since(start);
+  result.items = params.n;
+  result.check = sum;
+  result.threads = workers;
+  pool.close();
+  const PoolStats stats = pool.stats();
+  result.extras.push_back({"workers", static_cast<std::uint64_t>(workers)});
+  result.extras.push_back({"completed", stats.completed});
+  return result;
+}
+
+LoadResult run_pool_cpu_pool(const LoadParams& params) {
+  const std::size_t workers = pool_workers(params);
+  // The floor: the same n fib(25)s split over `workers` plain threads.
+  std::vector<std::uint64_t> partial(workers, 0);
+  const Clock::time_point floor_start = Clock::now();
+  {
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < workers; ++t) {
+      threads.emplace_back([&partial, t, workers, n = params.n] {
+        std::uint64_t sum = 0;
+        for (std::uint64_t i = t; i < n; i += workers) sum += fib(fib_argument);
+        partial[t] = sum;
+      });
+    }
+    for (auto& thread : threads) thread.join();
+  }
+  const double floor_seconds = seconds_since(floor_start);
+  std::uint64_t floor_check = 0;
+  for (const std::uint64_t p : partial) floor_check += p;
+
+  Pool pool = make_pool(workers);
+  std::vector<PoolFuture<std::uint64_t>> futures;
+  futures.reserve(params.n);
+  LoadResult result;
+  const Clock::time_point start = Clock::now();
+  for (std::uint64_t i = 0; i < params.n; ++i) {
+    auto submitted = pool.submit([] { return fib(fib_argument); });
+    if (!submitted) {
+      result.failures.push_back("task " + std::to_string(i) + ": " + submitted.error().message());
+      break;
+    }
+    futures.push_back(std::move(submitted).value());
+  }
+  std::uint64_t sum = 0;
+  for (auto& future : futures) sum += future.get();
+  result.seconds = seconds_since(start);
+  result.items = params.n;
+  result.check = sum;
+  result.threads = workers;
+  if (floor_check != sum) {
+    result.failures.push_back("the floor's threads computed " + std::to_string(floor_check) +
+                              ", the pool " + std::to_string(sum));
+  }
+  pool.close();
+  result.extras.push_back({"workers", static_cast<std::uint64_t>(workers)});
+  result.extras.push_back({"floor_seconds", floor_seconds});
+  result.extras.push_back(
+      {"overhead_pct", floor_seconds > 0 ? (result.seconds / floor_seconds - 1.0) * 100.0 : 0.0});
+  return result;
+}
+
+}  // namespace troupe::cli
