@@ -29,11 +29,11 @@ PoolOptions workers(std::size_t min, std::size_t max) {
   return options;
 }
 
-// submitted = completed + failed + cancelled, once nothing is queued or running.
+// Once nothing is queued or running: every submitted task is accounted for.
 void check_books(const PoolStats& s) {
   CHECK(s.queued == 0);
   CHECK(s.running == 0);
-  CHECK(s.submitted == s.completed + s.failed + s.cancelled);
+  CHECK(s.submitted == s.completed + s.failed + s.cancelled + s.timed_out + s.deadline_exceeded);
 }
 
 // A gate the test opens: tasks that wait on it hold their workers.
@@ -476,4 +476,83 @@ TEST_CASE("a running task that ignores cancellation runs to its end, and its wor
   CHECK_FALSE(done.cancel());  // finished: nothing to cancel
   pool.close();
   check_books(pool.stats());
+}
+
+// ---- time limits ----------------------------------------------------------------------------
+
+namespace {
+troupe::TaskOptions limits(std::chrono::milliseconds queue_timeout,
+                           std::chrono::milliseconds deadline) {
+  troupe::TaskOptions task;
+  task.queue_timeout = queue_timeout;
+  task.deadline = deadline;
+  return task;
+}
+bool is_timeout(const troupe::Error& e) { return e.code() == troupe::ErrorCode::timeout; }
+}  // namespace
+
+TEST_CASE("a task still queued past its queue_timeout fails with timeout and never runs" *
+          doctest::timeout(30)) {
+  HeldPool held;
+  auto late = held.pool.submit([&held] { held.order.push_back(1); }, limits(20ms, 0ms)).value();
+  try {
+    late.get();  // resolves while the worker is still held
+    FAIL("the future should have failed");
+  } catch (const troupe::Error& e) {
+    CHECK(is_timeout(e));
+    CHECK(std::string(e.what()).find("past its queue_timeout and never ran") !=
+          std::string::npos);
+  }
+  held.release();
+  CHECK(held.order.empty());
+  const PoolStats s = held.pool.stats();
+  CHECK(s.timed_out == 1);
+  check_books(s);
+}
+
+TEST_CASE("a task past its deadline fails its future at once and is asked to stop; the worker "
+          "goes on" *
+          doctest::timeout(30)) {
+  Pool pool(workers(1, 1));
+  std::atomic<bool> stopped{false};
+  auto slow = pool.submit(
+                      [&stopped](std::stop_token stop) {
+                        while (!stop.stop_requested()) std::this_thread::yield();
+                        stopped.store(true);
+                        return 1;
+                      },
+                      limits(0ms, 20ms))
+                  .value();
+  try {
+    (void)slow.get();
+    FAIL("the future should have failed");
+  } catch (const troupe::Error& e) {
+    CHECK(is_timeout(e));
+    CHECK(std::string(e.what()).find("ran past its deadline (20 ms)") != std::string::npos);
+  }
+  CHECK(pool.submit([] { return 2; }).value().get() == 2);  // the same worker, after it
+  CHECK(stopped.load());
+  pool.close();
+  const PoolStats s = pool.stats();
+  CHECK(s.deadline_exceeded == 1);
+  CHECK(s.completed == 1);
+  check_books(s);
+}
+
+TEST_CASE("a deadline counts from the task's start, not from its submission" *
+          doctest::timeout(30)) {
+  HeldPool held;
+  auto quick = held.pool.submit([] { return 7; }, limits(0ms, 500ms)).value();
+  std::this_thread::sleep_for(700ms);  // queued longer than its deadline
+  held.release();
+  CHECK(quick.get() == 7);
+  CHECK(held.pool.stats().deadline_exceeded == 0);
+}
+
+TEST_CASE("negative time limits are refused at the call" * doctest::timeout(30)) {
+  Pool pool(workers(1, 1));
+  CHECK_THROWS_WITH_AS((void)pool.submit([] {}, limits(-1ms, 0ms)),
+                       doctest::Contains("queue_timeout is negative"), troupe::Error);
+  CHECK_THROWS_WITH_AS((void)pool.submit([] {}, limits(0ms, -1ms)),
+                       doctest::Contains("deadline is negative"), troupe::Error);
 }

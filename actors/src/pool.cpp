@@ -65,11 +65,73 @@ void Pool::count_rejected() {
   ++stats_.rejected;
 }
 
-void Pool::check_priority(int priority) {
-  if (priority < -kMaxPriority || priority > kMaxPriority) {
+void Pool::check_task(const TaskOptions& task) {
+  if (task.priority < -kMaxPriority || task.priority > kMaxPriority) {
     throw Error(ErrorCode::invalid_argument,
-                "Pool: priority " + std::to_string(priority) + " is outside [-" +
+                "Pool: priority " + std::to_string(task.priority) + " is outside [-" +
                     std::to_string(kMaxPriority) + ", " + std::to_string(kMaxPriority) + "]");
+  }
+  if (task.queue_timeout.count() < 0 || task.deadline.count() < 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "Pool: TaskOptions::" +
+                    std::string(task.queue_timeout.count() < 0 ? "queue_timeout" : "deadline") +
+                    " is negative");
+  }
+}
+
+namespace {
+template <class E>
+bool later_entry(const E& a, const E& b) noexcept {
+  return a.at > b.at;
+}
+}  // namespace
+
+void Pool::add_timer_locked(std::chrono::nanoseconds after,
+                            const std::shared_ptr<detail::PoolJob>& job, bool queue_timeout) {
+  if (!timer_thread_.joinable()) timer_thread_ = std::thread([this] { timer_loop(); });
+  const auto at = std::chrono::steady_clock::now() + after;
+  const bool earliest = timers_.empty() || at < timers_.front().at;
+  timers_.push_back(TimerEntry{at, job, queue_timeout});
+  std::push_heap(timers_.begin(), timers_.end(), later_entry<TimerEntry>);
+  if (earliest) timer_cv_.notify_one();
+}
+
+void Pool::timer_loop() {
+  std::unique_lock lock(mutex_);
+  while (!timer_stop_) {
+    if (timers_.empty()) {
+      timer_cv_.wait(lock);
+      continue;
+    }
+    const auto at = timers_.front().at;
+    if (std::chrono::steady_clock::now() < at) {
+      timer_cv_.wait_until(lock, at);
+      continue;
+    }
+    std::pop_heap(timers_.begin(), timers_.end(), later_entry<TimerEntry>);
+    TimerEntry entry = std::move(timers_.back());
+    timers_.pop_back();
+    std::shared_ptr<detail::PoolJob> job = entry.job.lock();
+    if (job == nullptr) continue;  // finished and forgotten
+    if (entry.queue_timeout) {
+      if (!job->claim(detail::PoolJob::kExpired)) continue;  // taken, or cancelled, already
+      ++stats_.timed_out;
+      lock.unlock();
+      job->fail(std::make_exception_ptr(
+          Error(ErrorCode::timeout, describe() + ": the task waited in the queue past its "
+                                                 "queue_timeout and never ran")));
+    } else {
+      if (!job->advance(detail::PoolJob::kRunning, detail::PoolJob::kOverdue)) continue;
+      ++stats_.deadline_exceeded;
+      lock.unlock();
+      (void)job->stop.request_stop();
+      job->fail(std::make_exception_ptr(Error(
+          ErrorCode::timeout, describe() + ": the task ran past its deadline (" +
+                                  std::to_string(job->deadline.count() / 1'000'000) +
+                                  " ms); asked to stop, its result will be discarded")));
+    }
+    job.reset();
+    lock.lock();
   }
 }
 
@@ -80,11 +142,13 @@ bool lower_score(const Q& a, const Q& b) noexcept {
 }
 }  // namespace
 
-bool Pool::push(const std::shared_ptr<detail::PoolJob>& job, bool permit, int priority) {
+bool Pool::push(const std::shared_ptr<detail::PoolJob>& job, bool permit,
+                const TaskOptions& task) {
   {
     std::lock_guard lock(mutex_);
     if (!closing_) {
-      const std::int64_t score = std::int64_t{priority} * kAgingTasks - next_seq_++;
+      if (task.queue_timeout.count() > 0) add_timer_locked(task.queue_timeout, job, true);
+      const std::int64_t score = std::int64_t{task.priority} * kAgingTasks - next_seq_++;
       queue_.push_back(Queued{score, job});
       std::push_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
       ++stats_.submitted;
@@ -151,8 +215,11 @@ void Pool::worker_loop(std::list<Thread>::iterator self) {
     std::shared_ptr<detail::PoolJob> job = std::move(queue_.back().job);
     queue_.pop_back();
     if (!job->claim(detail::PoolJob::kRunning)) {
-      // Cancelled by its future while queued (already resolved): discarded unrun.
-      ++stats_.cancelled;
+      // Cancelled by its future while queued, or expired (counted by the timer): discarded
+      // unrun; its future has resolved already.
+      if (job->phase.load(std::memory_order_relaxed) == detail::PoolJob::kCancelled) {
+        ++stats_.cancelled;
+      }
       lock.unlock();
       if (room_) room_->release(1);
       job.reset();
@@ -160,15 +227,16 @@ void Pool::worker_loop(std::list<Thread>::iterator self) {
       continue;
     }
     ++running_;
+    if (job->deadline.count() > 0) add_timer_locked(job->deadline, job, false);
     lock.unlock();
     if (room_) room_->release(1);  // the task's permit: a submitter may queue another
-    const bool ok = job->run();    // the callable is destroyed at its end, outside the lock
-    // release: a cancel() that reads kDone sees the task over.
-    job->phase.store(detail::PoolJob::kDone, std::memory_order_release);
+    const auto outcome = job->run();  // the callable is destroyed at its end, outside the lock
     job.reset();
     lock.lock();
     --running_;
-    ++(ok ? stats_.completed : stats_.failed);
+    if (outcome == detail::PoolJob::Outcome::completed) ++stats_.completed;
+    if (outcome == detail::PoolJob::Outcome::failed) ++stats_.failed;
+    // overdue: counted in deadline_exceeded by the timer
   }
   --alive_;
   self->exited = true;
@@ -181,42 +249,59 @@ void Pool::close(bool force) {
     throw Error(ErrorCode::invalid_argument,
                 "Pool::close: called from one of the pool's own workers (it would join itself)");
   }
-  // Dropped tasks resolve their futures with Error(cancelled) as they are destroyed; their
-  // permits go back so that submitters still waiting for room wake up and find the pool
-  // closed.
-  const auto cancel = [this](std::vector<Queued>& jobs) {
-    for (Queued& queued : jobs) {
-      // Not already cancelled by its future: cancelled here.
-      if (queued.job->claim(detail::PoolJob::kCancelled)) queued.job->abandon();
+  // Takes what is still queued (under mutex_) and counts it: each is cancelled now, unless its
+  // future cancelled it already (counted now too) or it expired (counted by the timer).
+  // Returns the ones to abandon.
+  const auto take_queue = [this] {
+    std::vector<std::shared_ptr<detail::PoolJob>> abandon;
+    for (Queued& queued : queue_) {
+      if (queued.job->claim(detail::PoolJob::kCancelled)) {
+        abandon.push_back(std::move(queued.job));
+        ++stats_.cancelled;
+      } else if (queued.job->phase.load(std::memory_order_relaxed) ==
+                 detail::PoolJob::kCancelled) {
+        ++stats_.cancelled;
+      }
     }
-    if (room_ && !jobs.empty()) room_->release(static_cast<std::int64_t>(jobs.size()));
-    jobs.clear();
+    const std::size_t taken = queue_.size();
+    queue_.clear();
+    return std::make_pair(std::move(abandon), taken);
   };
-  std::vector<Queued> dropped;
+  // Outside the lock (a callable's destructor is user code): the futures resolve with
+  // Error(cancelled), and the permits go back so that submitters still waiting for room wake up
+  // and find the pool closed.
+  const auto cancel = [this](std::pair<std::vector<std::shared_ptr<detail::PoolJob>>,
+                                       std::size_t>&& taken) {
+    for (auto& job : taken.first) job->abandon();
+    if (room_ && taken.second != 0) room_->release(static_cast<std::int64_t>(taken.second));
+  };
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     closing_ = true;
-    if (force) {
-      dropped.swap(queue_);
-      stats_.cancelled += dropped.size();
-    }
+    auto dropped = force ? take_queue() : decltype(take_queue()){};
     work_cv_.notify_all();
+    lock.unlock();
+    cancel(std::move(dropped));  // at once, not after the running tasks
   }
-  cancel(dropped);  // at once, not after the running tasks
   std::list<Thread> threads;
+  std::thread timer;
   {
     std::unique_lock lock(mutex_);
     // Every worker finishes the queue (unless dropped) and its running task, then exits.
     done_cv_.wait(lock, [&] { return alive_ == 0; });
     // Left with no worker to run them (none could be started): cancelled.
-    stats_.cancelled += queue_.size();
-    dropped.swap(queue_);
+    auto left = take_queue();
     threads.swap(threads_);
+    timer_stop_ = true;  // nothing runs or waits any more: the timer has nothing left to do
+    timer = std::move(timer_thread_);
+    timer_cv_.notify_all();
+    lock.unlock();
+    cancel(std::move(left));
   }
-  cancel(dropped);
   for (Thread& t : threads) {
     if (t.thread.joinable()) t.thread.join();
   }
+  if (timer.joinable()) timer.join();
 }
 
 bool Pool::is_closed() const {

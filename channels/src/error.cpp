@@ -24,6 +24,8 @@ std::string_view to_string(ErrorCode code) noexcept {
       return "cancelled";
     case ErrorCode::shut_down:
       return "shut_down";
+    case ErrorCode::timeout:
+      return "timeout";
   }
   return "unknown";
 }

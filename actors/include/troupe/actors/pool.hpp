@@ -20,7 +20,8 @@
 // a task) or refuses at once (QueueFull::reject); try_submit never waits. A refused callable is
 // handed back inside the error.
 //
-// Priorities. Every submit takes a priority (default 0, within ±kMaxPriority): higher runs
+// Priorities. Every submit takes a priority (TaskOptions, or an int; default 0, within
+// ±kMaxPriority): higher runs
 // first, equal ones in submission order. Waiting tasks age, so a stream of higher-priority
 // tasks never starves a lower one: counting submissions, a task b submitted k submissions
 // after a task a runs before it only while its priority exceeds a's by more than
@@ -43,8 +44,15 @@
 // close(force = true) drops the queued tasks instead (their futures fail with
 // Error(cancelled)) and waits only for the running ones — a running task is never
 // interrupted. The destructor closes with force. Submitters waiting for room are released
-// with Closed. The books always balance: submitted = completed + failed + cancelled, and
-// rejected counts the refusals (submitted does not include them).
+// with Closed. The books always balance: once nothing runs, submitted = completed + failed +
+// cancelled + timed_out + deadline_exceeded, and rejected counts the refusals (submitted does
+// not include them).
+//
+// Time limits (TaskOptions). queue_timeout bounds the wait in the queue; deadline bounds the
+// run, counted from the moment the task starts (not from its submission). Both resolve the
+// future with Error(timeout) when they pass; a running task is asked to stop through its stop
+// token and never interrupted. The pool's timer thread starts with the first task that has a
+// limit.
 //
 // Thread-safety: every member function of Pool may be called from any thread (close and the
 // destructor not from one of the pool's own workers: that throws Error(invalid_argument), as it
@@ -92,7 +100,9 @@ struct PoolStats {
   std::uint64_t submitted = 0;  // accepted into the queue
   std::uint64_t completed = 0;  // ran and returned
   std::uint64_t failed = 0;     // ran and threw
-  std::uint64_t cancelled = 0;  // dropped before running (close(force), destruction)
+  std::uint64_t cancelled = 0;  // dropped before running (cancel(), close(force), destruction)
+  std::uint64_t timed_out = 0;  // never ran: TaskOptions::queue_timeout passed
+  std::uint64_t deadline_exceeded = 0;  // ran past TaskOptions::deadline (future failed then)
   std::uint64_t rejected = 0;   // refused: queue full (reject, try_submit) or pool closed
   std::size_t queued = 0;       // waiting to run now
   std::size_t running = 0;      // running now
@@ -100,6 +110,20 @@ struct PoolStats {
   std::size_t idle_workers = 0;
   std::uint64_t workers_started = 0;
   std::uint64_t workers_retired = 0;  // exited after idle_timeout
+};
+
+// How one task is to be run (every submit form takes one; an int converts to a priority).
+struct TaskOptions {
+  TaskOptions() = default;
+  TaskOptions(int priority_) : priority(priority_) {}  // NOLINT: submit(fn, 5) is a priority
+  int priority = 0;  // within ±Pool::kMaxPriority; see Priorities
+  // Still queued after this long: the task never runs and its future fails with
+  // Error(timeout). Zero: no limit.
+  std::chrono::milliseconds queue_timeout{0};
+  // Still running this long after it started: its future fails with Error(timeout) at once,
+  // its stop token is triggered, and the worker finishes the call and discards the result
+  // (counted in deadline_exceeded). Zero: no limit.
+  std::chrono::milliseconds deadline{0};
 };
 
 // Why a submit was refused, with the callable handed back.
@@ -132,27 +156,38 @@ struct PoolCall {
                                              std::invoke_result<F&>>::type;
 };
 
-// A task, its callable's type erased; shared by the queue and the task's future.
-// Its phase decides who owns it: queued -> running (a worker, which then runs it) or
-// queued -> cancelled (its future's cancel(), or a forced close, which then abandons it). Each
-// move is a compare-and-swap from queued, so exactly one party ever acts on the task.
+// A task, its callable's type erased; shared by the queue, the task's future and the pool's
+// timer. Its phase decides who owns it, and every move is one compare-and-swap, so exactly one
+// party acts at each step:
+//   queued -> running    a worker takes it (and runs it);
+//   queued -> cancelled  its future's cancel(), or a forced close (abandon: never runs);
+//   queued -> expired    the timer, its queue_timeout passed (fail: never runs);
+//   running -> done      the worker, when it returns (it sends the reply);
+//   running -> overdue   the timer, its deadline passed (fail: the future resolves now; the
+//                        worker finishes the call and discards the result).
 class PoolJob {
  public:
-  enum Phase : std::uint8_t { kQueued, kRunning, kDone, kCancelled };
+  enum Phase : std::uint8_t { kQueued, kRunning, kDone, kCancelled, kExpired, kOverdue };
+  enum class Outcome : std::uint8_t { completed, failed, overdue };
   virtual ~PoolJob() = default;
-  // The owner (the worker that moved it to running) runs it: true if the callable returned.
-  virtual bool run() noexcept = 0;
-  // The owner (whoever moved it to cancelled) drops it unrun: its future resolves with
-  // Error(cancelled), its callable is destroyed.
+  // The worker that moved it to running: calls it, then replies unless it became overdue.
+  virtual Outcome run() noexcept = 0;
+  // The owner of a job that never ran: its future resolves with Error(cancelled), its
+  // callable is destroyed.
   virtual void abandon() noexcept = 0;
-  bool claim(Phase to) noexcept {
-    std::uint8_t expected = kQueued;
-    // acq_rel: the winner sees everything the submitter did, and its later writes (the reply)
-    // are ordered after the claim for anyone who reads the phase.
+  // The owner of an expired or overdue job: its future resolves with `error` (the callable of
+  // an overdue job still runs: it is left to the worker).
+  virtual void fail(std::exception_ptr error) noexcept = 0;
+  bool advance(Phase from, Phase to) noexcept {
+    std::uint8_t expected = from;
+    // acq_rel: the winner sees everything done before the previous move (the submitter's
+    // writes, the worker's start), and its own later writes come after the claim.
     return phase.compare_exchange_strong(expected, to, std::memory_order_acq_rel);
   }
+  bool claim(Phase to) noexcept { return advance(kQueued, to); }
   std::atomic<std::uint8_t> phase{kQueued};
   std::stop_source stop{std::nostopstate};  // a real one when the callable takes a token
+  std::chrono::nanoseconds deadline{0};     // TaskOptions::deadline (written before queued)
 };
 
 template <class F, class R>
@@ -162,26 +197,41 @@ class PoolJobOf final : public PoolJob {
     if constexpr (PoolCall<F>::kTakesToken) stop = std::stop_source();
   }
   F take_fn() && { return std::move(*fn_); }  // a refused job's callable, handed back
-  bool run() noexcept override {
-    bool ok = true;
+  Outcome run() noexcept override {
+    std::optional<Reply<R>> reply;
+    Outcome outcome = Outcome::completed;
     try {
       if constexpr (std::is_void_v<R>) {
         call();
-        (void)reply_.try_send(Reply<R>{std::monostate{}, nullptr});
+        reply.emplace(Reply<R>{std::monostate{}, nullptr});
       } else {
-        (void)reply_.try_send(Reply<R>{call(), nullptr});
+        reply.emplace(Reply<R>{call(), nullptr});
       }
     } catch (...) {
-      ok = false;
+      outcome = Outcome::failed;
       try {
-        (void)reply_.try_send(Reply<R>{std::nullopt, std::current_exception()});
+        reply.emplace(Reply<R>{std::nullopt, std::current_exception()});
       } catch (...) {  // no memory for the error: the future resolves as cancelled instead
       }
     }
-    finish();
-    return ok;
+    fn_.reset();  // the callable's destructor runs here, on the worker
+    if (!advance(kRunning, kDone)) return Outcome::overdue;  // the timer answered already
+    if (reply) (void)reply_.try_send(std::move(*reply));
+    reply_ = Sender<Reply<R>>();
+    return outcome;
   }
-  void abandon() noexcept override { finish(); }
+  void abandon() noexcept override {
+    fn_.reset();
+    reply_ = Sender<Reply<R>>();  // unsent: the future sees Closed, that is Error(cancelled)
+  }
+  void fail(std::exception_ptr error) noexcept override {
+    try {
+      (void)reply_.try_send(Reply<R>{std::nullopt, std::move(error)});
+    } catch (...) {  // no memory: the future resolves as cancelled instead
+    }
+    reply_ = Sender<Reply<R>>();
+    if (phase.load(std::memory_order_relaxed) == kExpired) fn_.reset();  // never runs
+  }
 
  private:
   decltype(auto) call() {
@@ -190,11 +240,6 @@ class PoolJobOf final : public PoolJob {
     } else {
       return (*fn_)();
     }
-  }
-  // The callable and the reply channel go now: the future may keep the job for a while.
-  void finish() noexcept {
-    fn_.reset();
-    reply_ = Sender<Reply<R>>();  // unsent: the future sees Closed, that is Error(cancelled)
   }
 
   std::optional<F> fn_;
@@ -298,34 +343,34 @@ class Pool {
   static constexpr std::int64_t kAgingTasks = 256;
 
   template <class F>
-  Submitted<F> try_submit(F fn, int priority = 0) {
+  Submitted<F> try_submit(F fn, TaskOptions task = {}) {
     check_callable<F>();
-    check_priority(priority);
-    if (!room_) return enqueue(std::move(fn), false, priority);
+    check_task(task);
+    if (!room_) return enqueue(std::move(fn), false, task);
     if (!take_room()) return refuse(SubmitError<F>::Kind::full, std::move(fn));
-    return enqueue(std::move(fn), true, priority);
+    return enqueue(std::move(fn), true, task);
   }
   // The thread form: under QueueFull::wait, blocks while the queue is full; under reject, as
   // try_submit. Not from a runtime worker when it may wait (Error(invalid_argument)).
   template <class F>
-  Submitted<F> submit(F fn, int priority = 0) {
+  Submitted<F> submit(F fn, TaskOptions task = {}) {
     check_callable<F>();
-    check_priority(priority);
-    if (!room_) return enqueue(std::move(fn), false, priority);
-    if (options_.on_full == QueueFull::reject) return try_submit(std::move(fn), priority);
+    check_task(task);
+    if (!room_) return enqueue(std::move(fn), false, task);
+    if (options_.on_full == QueueFull::reject) return try_submit(std::move(fn), task);
     if (!take_room()) {
       detail::refuse_blocking_on_worker("Pool::submit (waiting for room)");
       (void)room_->blocking_acquire().forget();  // the permit travels with the task (see push)
     }
-    return enqueue(std::move(fn), true, priority);
+    return enqueue(std::move(fn), true, task);
   }
   // The task form: `co_await pool.submit_async(fn)` suspends while the queue is full (under
   // QueueFull::wait).
   template <class F>
-  Task<Submitted<F>> submit_async(F fn, int priority = 0) {
+  Task<Submitted<F>> submit_async(F fn, TaskOptions task = {}) {
     check_callable<F>();
-    check_priority(priority);
-    if (!room_) co_return enqueue(std::move(fn), false, priority);
+    check_task(task);
+    if (!room_) co_return enqueue(std::move(fn), false, task);
     if (!take_room()) {
       if (options_.on_full == QueueFull::reject) {
         co_return refuse(SubmitError<F>::Kind::full, std::move(fn));
@@ -333,7 +378,7 @@ class Pool {
       SemaphorePermit permit = co_await room_->acquire();
       (void)permit.forget();  // it travels with the task (see push)
     }
-    co_return enqueue(std::move(fn), true, priority);
+    co_return enqueue(std::move(fn), true, task);
   }
 
   // See the header comment. Thread-safe; idempotent (a later close(true) still cancels).
@@ -366,12 +411,13 @@ class Pool {
 
   // Queues the task (holding a permit of room_ when `permit`). Closed if the pool is closed.
   template <class F>
-  Submitted<F> enqueue(F&& fn, bool permit, int priority) {
+  Submitted<F> enqueue(F&& fn, bool permit, const TaskOptions& task) {
     using R = typename detail::PoolCall<F>::Result;
     auto [tx, rx] = channel<detail::Reply<R>>(1);
     std::shared_ptr<detail::PoolJob> job =
         std::make_shared<detail::PoolJobOf<F, R>>(std::move(fn), std::move(tx));
-    if (!push(job, permit, priority)) {
+    job->deadline = task.deadline;
+    if (!push(job, permit, task)) {
       // Closed: the job came back; so does its callable.
       return refuse(SubmitError<F>::Kind::closed,
                     std::move(static_cast<detail::PoolJobOf<F, R>&>(*job)).take_fn());
@@ -389,8 +435,17 @@ class Pool {
   }
 
   // Queues the job; false once closed (its permit given back).
-  bool push(const std::shared_ptr<detail::PoolJob>& job, bool permit, int priority);
-  static void check_priority(int priority);
+  bool push(const std::shared_ptr<detail::PoolJob>& job, bool permit, const TaskOptions& task);
+  static void check_task(const TaskOptions& task);
+  // The timer (queue timeouts and deadlines): a thread of the pool's, started on first use.
+  struct TimerEntry {
+    std::chrono::steady_clock::time_point at;
+    std::weak_ptr<detail::PoolJob> job;
+    bool queue_timeout;  // else the run deadline
+  };
+  void add_timer_locked(std::chrono::nanoseconds after, const std::shared_ptr<detail::PoolJob>& job,
+                        bool queue_timeout);
+  void timer_loop();
   void count_rejected();
   [[nodiscard]] std::string describe() const;
   struct Thread;
@@ -412,6 +467,10 @@ class Pool {
   };
   std::vector<Queued> queue_;                                // guarded by mutex_
   std::int64_t next_seq_ = 0;                                // guarded by mutex_
+  std::vector<TimerEntry> timers_;   // a min-heap by `at`; guarded by mutex_
+  std::condition_variable timer_cv_;
+  std::thread timer_thread_;         // started under mutex_; joined by close
+  bool timer_stop_ = false;          // guarded by mutex_
   std::list<Thread> threads_;                                // guarded by mutex_
   bool closing_ = false;                                     // guarded by mutex_
   PoolStats stats_;  // counters, guarded by mutex_ (queued/running/workers derived on read)

@@ -29,6 +29,7 @@ enum class ErrorCode {
   misaligned,          // a typed view would be misaligned or cut an element in two
   cancelled,           // the task was cancelled before it produced its result
   shut_down,           // the runtime is shut down (nothing new can start on it)
+  timeout,             // a time limit passed before the operation could complete
 };
 
 // Name of a code, e.g. "invalid_argument". Never allocates.
