@@ -556,3 +556,39 @@ TEST_CASE("negative time limits are refused at the call" * doctest::timeout(30))
   CHECK_THROWS_WITH_AS((void)pool.submit([] {}, limits(0ms, -1ms)),
                        doctest::Contains("deadline is negative"), troupe::Error);
 }
+
+// ---- statistics -------------------------------------------------------------------------------
+
+TEST_CASE("the pool's wait and run histograms and its utilization describe what ran" *
+          doctest::timeout(30)) {
+  HeldPool held;
+  std::vector<PoolFuture<void>> futures;
+  for (int i = 0; i < 3; ++i) {
+    futures.push_back(held.pool.submit([] { std::this_thread::sleep_for(5ms); }).value());
+  }
+  std::this_thread::sleep_for(30ms);  // the three wait at least this long behind the holder
+  held.release();
+  for (auto& future : futures) future.get();
+  const PoolStats s = held.pool.stats();
+  CHECK(s.run_time.count == 4);  // the holder and the three
+  CHECK(s.wait_time.count == 4);
+  CHECK(s.max_wait_ns >= 30'000'000u);
+  CHECK(s.max_run_ns >= 30'000'000u);  // the holder ran while the test slept
+  CHECK(s.run_time.quantile_ns(0.5) >= 5'000'000u);  // each sleeping task ran 5 ms or more
+  CHECK(s.wait_time.quantile_ns(1.0) >= s.max_wait_ns);
+  CHECK(s.utilization > 0);
+  CHECK(s.utilization <= 1);
+  check_books(s);
+}
+
+TEST_CASE("a histogram's quantiles are the upper edges of their buckets" * doctest::timeout(30)) {
+  troupe::TimeHistogram h;
+  CHECK(h.quantile_ns(0.5) == 0);
+  for (int i = 0; i < 90; ++i) h.add(100);    // bucket 6: [64, 128)
+  for (int i = 0; i < 10; ++i) h.add(5000);   // bucket 12: [4096, 8192)
+  CHECK(h.quantile_ns(0.5) == 128);
+  CHECK(h.quantile_ns(0.9) == 128);
+  CHECK(h.quantile_ns(0.99) == 8192);
+  CHECK(h.count == 100);
+  CHECK(h.sum_ns == 90 * 100 + 10 * 5000);
+}

@@ -179,9 +179,7 @@ std::string demangled(const char* mangled) {
 
 void ActorCell::Timing::Histogram::record(std::int64_t elapsed) noexcept {
   const auto ns = static_cast<std::uint64_t>(elapsed < 0 ? 0 : elapsed);
-  const std::size_t bucket =
-      std::min<std::size_t>(ns == 0 ? 0 : std::bit_width(ns) - 1, TimeHistogram::kBuckets - 1);
-  bump(buckets[bucket]);
+  bump(buckets[TimeHistogram::bucket_of(ns)]);
   bump(sum_ns, ns);
 }
 

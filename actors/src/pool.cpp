@@ -14,6 +14,12 @@ struct Pool::Thread {
 };
 
 namespace {
+void note_time(TimeHistogram& histogram, std::uint64_t& max, std::chrono::nanoseconds took) {
+  const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(took.count(), 0));
+  histogram.add(ns);
+  max = std::max(max, ns);
+}
+
 // The pool's worker the calling thread is, if any (close must not join itself).
 thread_local const Pool* tls_pool = nullptr;
 
@@ -148,6 +154,7 @@ bool Pool::push(const std::shared_ptr<detail::PoolJob>& job, bool permit,
     std::lock_guard lock(mutex_);
     if (!closing_) {
       if (task.queue_timeout.count() > 0) add_timer_locked(task.queue_timeout, job, true);
+      job->queued_at = std::chrono::steady_clock::now();
       const std::int64_t score = std::int64_t{task.priority} * kAgingTasks - next_seq_++;
       queue_.push_back(Queued{score, job});
       std::push_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
@@ -227,13 +234,17 @@ void Pool::worker_loop(std::list<Thread>::iterator self) {
       continue;
     }
     ++running_;
+    const auto start = std::chrono::steady_clock::now();
+    note_time(stats_.wait_time, stats_.max_wait_ns, start - job->queued_at);
     if (job->deadline.count() > 0) add_timer_locked(job->deadline, job, false);
     lock.unlock();
     if (room_) room_->release(1);  // the task's permit: a submitter may queue another
     const auto outcome = job->run();  // the callable is destroyed at its end, outside the lock
+    const auto ran = std::chrono::steady_clock::now() - start;
     job.reset();
     lock.lock();
     --running_;
+    note_time(stats_.run_time, stats_.max_run_ns, ran);
     if (outcome == detail::PoolJob::Outcome::completed) ++stats_.completed;
     if (outcome == detail::PoolJob::Outcome::failed) ++stats_.failed;
     // overdue: counted in deadline_exceeded by the timer
@@ -316,6 +327,12 @@ PoolStats Pool::stats() const {
   out.running = running_;
   out.workers = alive_;
   out.idle_workers = idle_;
+  const double capacity_ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - started_)
+          .count() *
+      static_cast<double>(max_workers_);
+  out.utilization =
+      capacity_ns > 0 ? std::min(1.0, static_cast<double>(out.run_time.sum_ns) / capacity_ns) : 0;
   return out;
 }
 

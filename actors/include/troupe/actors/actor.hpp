@@ -100,7 +100,9 @@
 // did happens-before an exit wait (terminate, exited) returns.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -183,6 +185,31 @@ struct TimeHistogram {
   std::array<std::uint64_t, kBuckets> counts{};
   std::uint64_t count = 0;
   std::uint64_t sum_ns = 0;
+
+  // The bucket of a duration.
+  static std::size_t bucket_of(std::uint64_t ns) noexcept {
+    return std::min<std::size_t>(ns == 0 ? 0 : static_cast<std::size_t>(std::bit_width(ns)) - 1,
+                                 kBuckets - 1);
+  }
+  void add(std::uint64_t ns) noexcept {
+    ++counts[bucket_of(ns)];
+    ++count;
+    sum_ns += ns;
+  }
+  // An upper bound of the q-quantile (0 < q <= 1): the upper edge of the bucket holding it,
+  // so within a factor of two; 0 when empty. The open last bucket reports its lower edge.
+  [[nodiscard]] std::uint64_t quantile_ns(double q) const noexcept {
+    if (count == 0) return 0;
+    const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(count));
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < kBuckets; ++i) {
+      seen += counts[i];
+      if (seen >= rank && seen > 0) {
+        return i + 1 < kBuckets ? std::uint64_t{1} << (i + 1) : std::uint64_t{1} << i;
+      }
+    }
+    return std::uint64_t{1} << (kBuckets - 1);
+  }
 };
 
 struct ActorOptions {

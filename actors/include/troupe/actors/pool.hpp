@@ -110,6 +110,16 @@ struct PoolStats {
   std::size_t idle_workers = 0;
   std::uint64_t workers_started = 0;
   std::uint64_t workers_retired = 0;  // exited after idle_timeout
+  // Times of the tasks that ran: wait (queued to started) and run (started to returned).
+  // quantile_ns(0.5), (0.9), (0.99) give p50/p90/p99 within a factor of two; the maxima are
+  // exact.
+  TimeHistogram wait_time;
+  TimeHistogram run_time;
+  std::uint64_t max_wait_ns = 0;
+  std::uint64_t max_run_ns = 0;
+  // The share of the pool's capacity spent running tasks since it was made: the sum of run
+  // times over (time since construction x max_workers), in [0, 1] (Piscina's utilization).
+  double utilization = 0;
 };
 
 // How one task is to be run (every submit form takes one; an int converts to a priority).
@@ -188,6 +198,7 @@ class PoolJob {
   std::atomic<std::uint8_t> phase{kQueued};
   std::stop_source stop{std::nostopstate};  // a real one when the callable takes a token
   std::chrono::nanoseconds deadline{0};     // TaskOptions::deadline (written before queued)
+  std::chrono::steady_clock::time_point queued_at;  // set by push, under the pool's lock
 };
 
 template <class F, class R>
@@ -475,6 +486,7 @@ class Pool {
   bool closing_ = false;                                     // guarded by mutex_
   PoolStats stats_;  // counters, guarded by mutex_ (queued/running/workers derived on read)
   std::size_t running_ = 0, idle_ = 0, alive_ = 0;          // guarded by mutex_
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace troupe
