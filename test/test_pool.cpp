@@ -42,6 +42,34 @@ struct Gate {
   std::atomic<int> arrived{0};
 };
 
+// One worker (by default), held by a first task until the test opens the gate: what the test
+// queues meanwhile waits. Each task added with add() appends its tag to `order` (one worker: no
+// two run at once).
+struct HeldPool {
+  explicit HeldPool(PoolOptions options = workers(1, 1)) : pool(std::move(options)) {
+    holder = pool.submit([this] {
+      gate.arrived.fetch_add(1);
+      gate.open.wait();
+    }).value();
+    troupe::testing::spin_until([this] { return gate.arrived.load() == 1; });
+  }
+  PoolFuture<void> add(int tag, int priority) {
+    return pool.submit([this, tag] { order.push_back(tag); }, priority).value();
+  }
+  void open() {
+    gate.open.count_down();
+    holder.get();
+  }
+  void release() {
+    open();
+    pool.close();  // every queued task has run when this returns
+  }
+  Pool pool;
+  Gate gate;
+  PoolFuture<void> holder;
+  std::vector<int> order;
+};
+
 }  // namespace
 
 TEST_CASE("100 tasks on 4 workers all complete with their values" * doctest::timeout(30)) {
@@ -87,13 +115,8 @@ TEST_CASE("a full queue with reject hands the task back, and the books balance" 
   PoolOptions options = workers(1, 1);
   options.max_queue = 2;
   options.on_full = QueueFull::reject;
-  Pool pool(options);
-  Gate gate;
-  auto holder = pool.submit([&gate] {
-    gate.arrived.fetch_add(1);
-    gate.open.wait();
-  }).value();
-  troupe::testing::spin_until([&] { return gate.arrived.load() == 1; });  // the worker is held
+  HeldPool held(options);
+  Pool& pool = held.pool;
   auto a = pool.submit([] { return 1; }).value();
   auto b = pool.submit([] { return 2; }).value();
   auto refused = pool.submit([] { return 3; });  // the queue holds a and b
@@ -103,8 +126,7 @@ TEST_CASE("a full queue with reject hands the task back, and the books balance" 
   auto handed_back = std::move(refused).error().into_task();
   CHECK(handed_back() == 3);
   CHECK_FALSE(pool.try_submit([] { return 4; }));
-  gate.open.count_down();
-  holder.get();
+  held.open();
   CHECK(a.get() + b.get() == 3);
   pool.close();
   const PoolStats s = pool.stats();
@@ -117,13 +139,8 @@ TEST_CASE("a full queue with wait holds the submitter until a worker takes a tas
           doctest::timeout(30)) {
   PoolOptions options = workers(1, 1);
   options.max_queue = 1;
-  Pool pool(options);
-  Gate gate;
-  auto holder = pool.submit([&gate] {
-    gate.arrived.fetch_add(1);
-    gate.open.wait();
-  }).value();
-  troupe::testing::spin_until([&] { return gate.arrived.load() == 1; });
+  HeldPool held(options);
+  Pool& pool = held.pool;
   auto queued = pool.submit([] { return 1; }).value();  // fills the queue
   std::atomic<bool> submitted{false};
   std::thread submitter([&] {
@@ -133,10 +150,9 @@ TEST_CASE("a full queue with wait holds the submitter until a worker takes a tas
     CHECK(std::move(third).value().get() == 2);
   });
   CHECK_FALSE(submitted.load());  // the queue is full and its task cannot start: it waits
-  gate.open.count_down();
+  held.open();
   submitter.join();
   CHECK(submitted.load());
-  holder.get();
   CHECK(queued.get() == 1);
   pool.close();
   CHECK(pool.stats().completed == 3);
@@ -169,14 +185,8 @@ TEST_CASE("a forced close cancels the queued tasks, waits for the running one, a
           doctest::timeout(30)) {
   PoolOptions options = workers(1, 1);
   options.name = "forced";
-  Pool pool(options);
-  Gate gate;
-  auto running = pool.submit([&gate] {
-    gate.arrived.fetch_add(1);
-    gate.open.wait();
-    return 5;
-  }).value();
-  troupe::testing::spin_until([&] { return gate.arrived.load() == 1; });
+  HeldPool held(options);
+  Pool& pool = held.pool;
   std::vector<PoolFuture<int>> queued;
   for (int i = 0; i < 10; ++i) queued.push_back(pool.submit([i] { return i; }).value());
   std::thread closer([&] { pool.close(true); });
@@ -184,9 +194,8 @@ TEST_CASE("a forced close cancels the queued tasks, waits for the running one, a
   for (auto& future : queued) {
     CHECK_THROWS_WITH_AS(future.get(), doctest::Contains("cancelled before it ran"), troupe::Error);
   }
-  gate.open.count_down();  // the running task finishes: close returns
+  held.open();  // the running task finishes: close returns
   closer.join();
-  CHECK(running.get() == 5);
   const PoolStats s = pool.stats();
   CHECK(s.cancelled == 10);
   CHECK(s.completed == 1);
@@ -197,13 +206,8 @@ TEST_CASE("a waiting submitter is released with Closed when the pool closes" *
           doctest::timeout(30)) {
   PoolOptions options = workers(1, 1);
   options.max_queue = 1;
-  Pool pool(options);
-  Gate gate;
-  auto holder = pool.submit([&gate] {
-    gate.arrived.fetch_add(1);
-    gate.open.wait();
-  }).value();
-  troupe::testing::spin_until([&] { return gate.arrived.load() == 1; });
+  HeldPool held(options);
+  Pool& pool = held.pool;
   auto queued = pool.submit([] {}).value();
   std::thread submitter([&] {
     auto refused = pool.submit([] {});  // waits for room, then finds the pool closed
@@ -212,10 +216,9 @@ TEST_CASE("a waiting submitter is released with Closed when the pool closes" *
   });
   std::thread closer([&] { pool.close(true); });
   troupe::testing::spin_until([&] { return pool.is_closed(); });
-  gate.open.count_down();
+  held.open();
   submitter.join();
   closer.join();
-  holder.get();
   CHECK_THROWS_AS(queued.get(), troupe::Error);
   check_books(pool.stats());
 }
@@ -303,37 +306,6 @@ TEST_CASE("a stress of many submitters keeps the books: every future resolves an
 
 // ---- priorities ---------------------------------------------------------------------------
 
-namespace {
-
-// One worker, held until the test has queued everything; then the order of execution is the
-// queue's order. Each task appends its tag to `order` (one worker: no two run at once).
-struct HeldPool {
-  explicit HeldPool(std::size_t max_queue = 0) : pool([&] {
-    PoolOptions options = workers(1, 1);
-    options.max_queue = max_queue;
-    return options;
-  }()) {
-    holder = pool.submit([this] {
-      gate.arrived.fetch_add(1);
-      gate.open.wait();
-    }).value();
-    troupe::testing::spin_until([this] { return gate.arrived.load() == 1; });
-  }
-  PoolFuture<void> add(int tag, int priority) {
-    return pool.submit([this, tag] { order.push_back(tag); }, priority).value();
-  }
-  void release() {
-    gate.open.count_down();
-    holder.get();
-    pool.close();  // every queued task has run when this returns
-  }
-  Pool pool;
-  Gate gate;
-  PoolFuture<void> holder;
-  std::vector<int> order;
-};
-
-}  // namespace
 
 TEST_CASE("higher priorities run first, equal ones in submission order" * doctest::timeout(30)) {
   HeldPool held;
@@ -461,15 +433,15 @@ TEST_CASE("a running task that ignores cancellation runs to its end, and its wor
   Pool pool(workers(1, 1));
   std::latch started(1);
   std::latch finish(1);
-  auto stubborn = pool.submit([&] {
+  auto ignores_cancel = pool.submit([&] {
     started.count_down();
     finish.wait();
     return 5;
   }).value();
   started.wait();
-  CHECK_FALSE(stubborn.cancel());
+  CHECK_FALSE(ignores_cancel.cancel());
   finish.count_down();
-  CHECK(stubborn.get() == 5);
+  CHECK(ignores_cancel.get() == 5);
   CHECK(pool.submit([] { return 6; }).value().get() == 6);  // the same worker, still there
   auto done = pool.submit([] {}).value();
   done.get();

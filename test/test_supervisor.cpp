@@ -59,6 +59,27 @@ int value_of(ActorRef<Cell>& cell) {
   return *reply;
 }
 
+// The next n events (each within 10 s), and their kinds.
+std::vector<ActorEvent> next_events(troupe::Receiver<ActorEvent>& rx, int n) {
+  std::vector<ActorEvent> events;
+  for (int i = 0; i < n; ++i) {
+    auto event = rx.recv_for(10s);
+    REQUIRE(event);
+    events.push_back(std::move(*event));
+  }
+  return events;
+}
+std::vector<ActorEvent::Kind> kinds_of(const std::vector<ActorEvent>& events) {
+  std::vector<ActorEvent::Kind> kinds;
+  for (const ActorEvent& event : events) kinds.push_back(event.kind);
+  return kinds;
+}
+// What a child that failed once and was rebuilt reports.
+const std::vector<ActorEvent::Kind> kRestartedOnce{ActorEvent::Kind::online,
+                                                   ActorEvent::Kind::error,
+                                                   ActorEvent::Kind::restart,
+                                                   ActorEvent::Kind::online};
+
 // Fails `cell` and waits until it answers again (rebuilt): the supervisor has decided by then.
 void crash_and_wait(ActorRef<Cell>& cell) {
   REQUIRE(cell.tell(Boom{}));
@@ -85,16 +106,9 @@ TEST_CASE("a failed child is rebuilt from its original data and keeps its ActorR
   CHECK(cell.stats().restarts == 1);
   CHECK(sup.restarts() == 1);
 
-  std::vector<ActorEvent::Kind> kinds;
-  for (int i = 0; i < 4; ++i) {
-    auto event = events_rx.recv_for(10s);
-    REQUIRE(event);
-    kinds.push_back(event->kind);
-    if (event->kind == ActorEvent::Kind::error) CHECK(event->what == "cell exploded");
-  }
-  CHECK(kinds == std::vector<ActorEvent::Kind>{ActorEvent::Kind::online, ActorEvent::Kind::error,
-                                               ActorEvent::Kind::restart,
-                                               ActorEvent::Kind::online});
+  const auto events = next_events(events_rx, 4);
+  CHECK(kinds_of(events) == kRestartedOnce);
+  CHECK(events[1].what == "cell exploded");
   CHECK(sup.blocking_stop() == ExitCode::terminated);
   CHECK(cell.blocking_wait_exit() == ExitCode::terminated);
 }
@@ -382,15 +396,7 @@ TEST_CASE("a supervised task actor that fails runs its body again from a copy of
   CHECK(next_of(out_rx) == 101);    // counted from the original data again
   CHECK(worker.stats().restarts == 1);
   CHECK(sup.restarts() == 1);
-  std::vector<ActorEvent::Kind> kinds;
-  for (int i = 0; i < 4; ++i) {
-    auto event = events_rx.recv_for(10s);
-    REQUIRE(event);
-    kinds.push_back(event->kind);
-  }
-  CHECK(kinds == std::vector<ActorEvent::Kind>{ActorEvent::Kind::online, ActorEvent::Kind::error,
-                                               ActorEvent::Kind::restart,
-                                               ActorEvent::Kind::online});
+  CHECK(kinds_of(next_events(events_rx, 4)) == kRestartedOnce);
   CHECK(worker.blocking_terminate() == ExitCode::terminated);
 }
 

@@ -44,9 +44,10 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-}  // namespace
-
-LoadResult run_pool_pool(const LoadParams& params) {
+// The measured phase of both workloads: submits task(x) for x = 1..n to a pool of `workers`,
+// awaits every future and sums the results into the check (a refused submit is a failure).
+template <class MakeTask>
+LoadResult run_on_pool(const LoadParams& params, MakeTask make_task) {
   const std::size_t workers = pool_workers(params);
   Pool pool = make_pool(workers);
   std::vector<PoolFuture<std::uint64_t>> futures;
@@ -54,7 +55,7 @@ LoadResult run_pool_pool(const LoadParams& params) {
   LoadResult result;
   const Clock::time_point start = Clock::now();
   for (std::uint64_t x = 1; x <= params.n; ++x) {
-    auto submitted = pool.submit([x] { return 2 * x; });
+    auto submitted = pool.submit(make_task(x));
     if (!submitted) {
       result.failures.push_back("task " + std::to_string(x) + ": " +
                                 submitted.error().message());
@@ -69,10 +70,15 @@ LoadResult run_pool_pool(const LoadParams& params) {
   result.check = sum;
   result.threads = workers;
   pool.close();
-  const PoolStats stats = pool.stats();
   result.extras.push_back({"workers", static_cast<std::uint64_t>(workers)});
-  result.extras.push_back({"completed", stats.completed});
+  result.extras.push_back({"completed", pool.stats().completed});
   return result;
+}
+
+}  // namespace
+
+LoadResult run_pool_pool(const LoadParams& params) {
+  return run_on_pool(params, [](std::uint64_t x) { return [x] { return 2 * x; }; });
 }
 
 LoadResult run_pool_cpu_pool(const LoadParams& params) {
@@ -95,31 +101,13 @@ LoadResult run_pool_cpu_pool(const LoadParams& params) {
   std::uint64_t floor_check = 0;
   for (const std::uint64_t p : partial) floor_check += p;
 
-  Pool pool = make_pool(workers);
-  std::vector<PoolFuture<std::uint64_t>> futures;
-  futures.reserve(params.n);
-  LoadResult result;
-  const Clock::time_point start = Clock::now();
-  for (std::uint64_t i = 0; i < params.n; ++i) {
-    auto submitted = pool.submit([] { return fib(fib_argument); });
-    if (!submitted) {
-      result.failures.push_back("task " + std::to_string(i) + ": " + submitted.error().message());
-      break;
-    }
-    futures.push_back(std::move(submitted).value());
-  }
-  std::uint64_t sum = 0;
-  for (auto& future : futures) sum += future.get();
-  result.seconds = seconds_since(start);
-  result.items = params.n;
-  result.check = sum;
-  result.threads = workers;
+  LoadResult result =
+      run_on_pool(params, [](std::uint64_t) { return [] { return fib(fib_argument); }; });
+  const std::uint64_t sum = result.check;
   if (floor_check != sum) {
     result.failures.push_back("the floor's threads computed " + std::to_string(floor_check) +
                               ", the pool " + std::to_string(sum));
   }
-  pool.close();
-  result.extras.push_back({"workers", static_cast<std::uint64_t>(workers)});
   result.extras.push_back({"floor_seconds", floor_seconds});
   result.extras.push_back(
       {"overhead_pct", floor_seconds > 0 ? (result.seconds / floor_seconds - 1.0) * 100.0 : 0.0});
