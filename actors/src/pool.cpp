@@ -92,9 +92,25 @@ bool later_entry(const E& a, const E& b) noexcept {
 }
 }  // namespace
 
-void Pool::add_timer_locked(std::chrono::nanoseconds after,
+void Pool::add_timer_locked(std::chrono::milliseconds after,
                             const std::shared_ptr<detail::PoolJob>& job, bool queue_timeout) {
+  // Beyond a century is no limit at all (and milliseconds::max() would overflow the clock).
+  if (after > std::chrono::hours(24 * 365 * 100)) return;
   if (!timer_thread_.joinable()) timer_thread_ = std::thread([this] { timer_loop(); });
+  // Entries leave the heap when they fall due; those of tasks that ended long before (a long
+  // queue_timeout, a high rate) would pile up and keep their jobs' memory: drop them when the
+  // heap has doubled since the last sweep.
+  if (timers_.size() >= sweep_at_) {
+    std::erase_if(timers_, [](const TimerEntry& entry) {
+      const auto live = entry.job.lock();
+      if (live == nullptr) return true;
+      const auto phase = live->phase.load(std::memory_order_relaxed);
+      return entry.queue_timeout ? phase != detail::PoolJob::kQueued
+                                 : phase != detail::PoolJob::kRunning;
+    });
+    std::make_heap(timers_.begin(), timers_.end(), later_entry<TimerEntry>);
+    sweep_at_ = std::max<std::size_t>(1024, 2 * timers_.size());
+  }
   const auto at = std::chrono::steady_clock::now() + after;
   const bool earliest = timers_.empty() || at < timers_.front().at;
   timers_.push_back(TimerEntry{at, job, queue_timeout});
@@ -122,19 +138,31 @@ void Pool::timer_loop() {
     if (entry.queue_timeout) {
       if (!job->claim(detail::PoolJob::kExpired)) continue;  // taken, or cancelled, already
       ++stats_.timed_out;
-      lock.unlock();
-      job->fail(std::make_exception_ptr(
-          Error(ErrorCode::timeout, describe() + ": the task waited in the queue past its "
-                                                 "queue_timeout and never ran")));
     } else {
       if (!job->advance(detail::PoolJob::kRunning, detail::PoolJob::kOverdue)) continue;
       ++stats_.deadline_exceeded;
-      lock.unlock();
-      (void)job->stop.request_stop();
-      job->fail(std::make_exception_ptr(Error(
-          ErrorCode::timeout, describe() + ": the task ran past its deadline (" +
-                                  std::to_string(job->deadline.count() / 1'000'000) +
-                                  " ms); asked to stop, its result will be discarded")));
+    }
+    lock.unlock();
+    if (!entry.queue_timeout) (void)job->stop.request_stop();
+    // The error is made in its own statement and moved into the reply: this thread keeps no
+    // reference to it (nor to its message) once the future can see it.
+    std::exception_ptr error;
+    try {
+      error = std::make_exception_ptr(Error(
+          ErrorCode::timeout,
+          entry.queue_timeout
+              ? describe() + ": the task waited in the queue past its queue_timeout and never ran"
+              : describe() + ": the task ran past its deadline (" +
+                    std::to_string(job->deadline.count()) +
+                    " ms); asked to stop, its result will be discarded"));
+    } catch (...) {  // no memory for the message: the future resolves as cancelled instead
+    }
+    if (error) {
+      job->fail(std::move(error));
+    } else if (entry.queue_timeout) {
+      job->abandon();
+    } else {
+      job->fail(nullptr);
     }
     job.reset();
     lock.lock();
@@ -154,6 +182,11 @@ bool Pool::push(const std::shared_ptr<detail::PoolJob>& job, bool permit,
     std::lock_guard lock(mutex_);
     if (!closing_) {
       if (task.queue_timeout.count() > 0) add_timer_locked(task.queue_timeout, job, true);
+      // A deadline is armed when the task starts; its timer thread is started now, where a
+      // failure can still be reported to the submitter.
+      if (task.deadline.count() > 0 && !timer_thread_.joinable()) {
+        timer_thread_ = std::thread([this] { timer_loop(); });
+      }
       job->queued_at = std::chrono::steady_clock::now();
       const std::int64_t score = std::int64_t{task.priority} * kAgingTasks - next_seq_++;
       queue_.push_back(Queued{score, job});
@@ -236,7 +269,14 @@ void Pool::worker_loop(std::list<Thread>::iterator self) {
     ++running_;
     const auto start = std::chrono::steady_clock::now();
     note_time(stats_.wait_time, stats_.max_wait_ns, start - job->queued_at);
-    if (job->deadline.count() > 0) add_timer_locked(job->deadline, job, false);
+    if (job->deadline.count() > 0) {
+      try {
+        add_timer_locked(job->deadline, job, false);
+      } catch (...) {
+        // No timer thread or no memory for the entry: this run goes without its deadline
+        // (the thread was started at submission, so only an allocation can fail here).
+      }
+    }
     lock.unlock();
     if (room_) room_->release(1);  // the task's permit: a submitter may queue another
     const auto outcome = job->run();  // the callable is destroyed at its end, outside the lock

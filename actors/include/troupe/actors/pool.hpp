@@ -56,7 +56,9 @@
 //
 // Thread-safety: every member function of Pool may be called from any thread (close and the
 // destructor not from one of the pool's own workers: that throws Error(invalid_argument), as it
-// would join itself). PoolFuture is move-only, for one thread at a time. Memory ordering:
+// would join itself). As for any object, every call must have returned before the pool is
+// destroyed — a submitter still waiting for room included (close first; it releases them).
+// Futures may outlive the pool. PoolFuture is move-only, for one thread at a time. Memory ordering:
 // everything a submitter did before submit happens-before the task runs; everything the task
 // did happens-before its future's get or co_await returns.
 #pragma once
@@ -197,7 +199,7 @@ class PoolJob {
   bool claim(Phase to) noexcept { return advance(kQueued, to); }
   std::atomic<std::uint8_t> phase{kQueued};
   std::stop_source stop{std::nostopstate};  // a real one when the callable takes a token
-  std::chrono::nanoseconds deadline{0};     // TaskOptions::deadline (written before queued)
+  std::chrono::milliseconds deadline{0};    // TaskOptions::deadline (written before queued)
   std::chrono::steady_clock::time_point queued_at;  // set by push, under the pool's lock
 };
 
@@ -227,7 +229,10 @@ class PoolJobOf final : public PoolJob {
     }
     fn_.reset();  // the callable's destructor runs here, on the worker
     if (!advance(kRunning, kDone)) return Outcome::overdue;  // the timer answered already
-    if (reply) (void)reply_.try_send(std::move(*reply));
+    try {
+      if (reply) (void)reply_.try_send(std::move(*reply));
+    } catch (...) {  // R's move threw: the future resolves as cancelled instead
+    }
     reply_ = Sender<Reply<R>>();
     return outcome;
   }
@@ -237,7 +242,8 @@ class PoolJobOf final : public PoolJob {
   }
   void fail(std::exception_ptr error) noexcept override {
     try {
-      (void)reply_.try_send(Reply<R>{std::nullopt, std::move(error)});
+      // Null (no memory for the error): nothing is sent, the future resolves as cancelled.
+      if (error) (void)reply_.try_send(Reply<R>{std::nullopt, std::move(error)});
     } catch (...) {  // no memory: the future resolves as cancelled instead
     }
     reply_ = Sender<Reply<R>>();
@@ -285,7 +291,7 @@ class [[nodiscard]] PoolFuture {
   PoolFuture(PoolFuture&&) noexcept = default;
   PoolFuture& operator=(PoolFuture&&) noexcept = default;
 
-  [[nodiscard]] bool valid() const noexcept { return rx_.valid(); }
+  [[nodiscard]] bool valid() const noexcept { return rx_.valid() && !awaited_; }
 
   // Cancels the task. Still queued: it will never run, and the future resolves with
   // Error(cancelled) at once — true. Running: its stop token is triggered (a callable that
@@ -313,7 +319,8 @@ class [[nodiscard]] PoolFuture {
   }
   // co_await future: suspends the task for the outcome. The future must outlive the await.
   auto operator co_await() {
-    if (!rx_.valid()) throw_taken("co_await");
+    if (!valid()) throw_taken("co_await");
+    awaited_ = true;  // taken: the operation reads the receiver, which stays here meanwhile
     return Awaitable<detail::PoolFutureOp<R>>(std::in_place, detail::ChannelAccess::chan(rx_));
   }
 
@@ -322,7 +329,7 @@ class [[nodiscard]] PoolFuture {
   PoolFuture(Receiver<detail::Reply<R>> rx, std::shared_ptr<detail::PoolJob> job) noexcept
       : rx_(std::move(rx)), job_(std::move(job)) {}
   Receiver<detail::Reply<R>> take_rx(const char* what) {
-    if (!rx_.valid()) throw_taken(what);
+    if (!valid()) throw_taken(what);
     return std::move(rx_);
   }
   [[noreturn]] static void throw_taken(const char* what) {
@@ -331,6 +338,7 @@ class [[nodiscard]] PoolFuture {
   }
 
   Receiver<detail::Reply<R>> rx_;
+  bool awaited_ = false;                  // co_await took the outcome
   std::shared_ptr<detail::PoolJob> job_;  // for cancel()
 };
 
@@ -424,11 +432,20 @@ class Pool {
   template <class F>
   Submitted<F> enqueue(F&& fn, bool permit, const TaskOptions& task) {
     using R = typename detail::PoolCall<F>::Result;
-    auto [tx, rx] = channel<detail::Reply<R>>(1);
-    std::shared_ptr<detail::PoolJob> job =
-        std::make_shared<detail::PoolJobOf<F, R>>(std::move(fn), std::move(tx));
-    job->deadline = task.deadline;
-    if (!push(job, permit, task)) {
+    std::shared_ptr<detail::PoolJob> job;
+    Receiver<detail::Reply<R>> rx;
+    bool queued = false;
+    try {
+      auto [tx, reply_rx] = channel<detail::Reply<R>>(1);
+      rx = std::move(reply_rx);
+      job = std::make_shared<detail::PoolJobOf<F, R>>(std::move(fn), std::move(tx));
+      job->deadline = task.deadline;
+      queued = push(job, permit, task);
+    } catch (...) {
+      if (permit) room_->release(1);  // not queued: its place goes back
+      throw;
+    }
+    if (!queued) {
       // Closed: the job came back; so does its callable.
       return refuse(SubmitError<F>::Kind::closed,
                     std::move(static_cast<detail::PoolJobOf<F, R>&>(*job)).take_fn());
@@ -454,8 +471,8 @@ class Pool {
     std::weak_ptr<detail::PoolJob> job;
     bool queue_timeout;  // else the run deadline
   };
-  void add_timer_locked(std::chrono::nanoseconds after, const std::shared_ptr<detail::PoolJob>& job,
-                        bool queue_timeout);
+  void add_timer_locked(std::chrono::milliseconds after,
+                        const std::shared_ptr<detail::PoolJob>& job, bool queue_timeout);
   void timer_loop();
   void count_rejected();
   [[nodiscard]] std::string describe() const;
@@ -482,6 +499,7 @@ class Pool {
   std::condition_variable timer_cv_;
   std::thread timer_thread_;         // started under mutex_; joined by close
   bool timer_stop_ = false;          // guarded by mutex_
+  std::size_t sweep_at_ = 1024;      // timers_ size that triggers a sweep; guarded by mutex_
   std::list<Thread> threads_;                                // guarded by mutex_
   bool closing_ = false;                                     // guarded by mutex_
   PoolStats stats_;  // counters, guarded by mutex_ (queued/running/workers derived on read)
