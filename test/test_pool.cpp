@@ -592,3 +592,35 @@ TEST_CASE("an awaited future is taken: a second take is a clear error" * doctest
   CHECK_FALSE(future.valid());
   CHECK_THROWS_WITH_AS(future.get(), doctest::Contains("the future is empty"), troupe::Error);
 }
+
+TEST_CASE("every live pool appears in the runtime's metrics export, as JSON and Prometheus" *
+          doctest::timeout(30)) {
+  PoolOptions options = workers(1, 1);
+  options.name = "exported \"pool\"";
+  Pool pool(options);
+  for (int i = 0; i < 3; ++i) pool.submit([] {}).value().get();
+  troupe::Runtime rt;
+  const troupe::RuntimeMetrics metrics = rt.metrics();
+  const std::string json = metrics.to_json();
+  const std::string id = std::to_string(pool.id());
+  CHECK(json.find("\"pools\":[") != std::string::npos);
+  CHECK(json.find("{\"id\":" + id + ",\"name\":\"exported \\\"pool\\\"\",\"workers\":1,") !=
+        std::string::npos);
+  CHECK(json.find("\"completed\":3,") != std::string::npos);
+  const std::string prom = metrics.to_prometheus();
+  const std::string labels = "{pool=\"" + id + "\",name=\"exported \\\"pool\\\"\"";
+  CHECK(prom.find("troupe_pool_completed" + labels + "} 3\n") != std::string::npos);
+  CHECK(prom.find("troupe_pool_run_ns_count" + labels + "} 3\n") != std::string::npos);
+}
+
+TEST_CASE("a destroyed pool leaves the metrics export" * doctest::timeout(30)) {
+  {
+    PoolOptions options = workers(1, 1);
+    options.name = "short-lived";
+    Pool pool(options);
+    troupe::Runtime rt;
+    CHECK(rt.metrics().to_json().find("\"name\":\"short-lived\"") != std::string::npos);
+  }
+  troupe::Runtime rt;
+  CHECK(rt.metrics().to_json().find("\"name\":\"short-lived\"") == std::string::npos);
+}

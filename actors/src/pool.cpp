@@ -1,6 +1,10 @@
 #include "troupe/actors/pool.hpp"
 
+#include "metrics_text.hpp"
+
 #include <algorithm>
+#include <atomic>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -18,6 +22,78 @@ void note_time(TimeHistogram& histogram, std::uint64_t& max, std::chrono::nanose
   const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(took.count(), 0));
   histogram.add(ns);
   max = std::max(max, ns);
+}
+
+// Every live pool, for the runtime's metrics export (leaked: pools may outlive statics).
+struct LivePools {
+  std::mutex mutex;
+  std::vector<const Pool*> pools;  // guarded by mutex
+};
+LivePools& live_pools() {
+  static auto* pools = new LivePools;
+  return *pools;
+}
+std::atomic<std::uint64_t> next_pool_id{0};
+
+MetricsSection pool_metrics() {
+  MetricsSection section;
+  section.name = "pools";
+  section.help = {
+      {"pool_workers", "Pool worker threads alive"},
+      {"pool_idle_workers", "Pool workers waiting for a task"},
+      {"pool_queued", "Tasks waiting in the pool's queue"},
+      {"pool_running", "Tasks running on the pool's workers"},
+      {"pool_submitted", "Tasks accepted by the pool"},
+      {"pool_completed", "Tasks that ran and returned"},
+      {"pool_failed", "Tasks that ran and threw"},
+      {"pool_cancelled", "Tasks dropped before they ran"},
+      {"pool_rejected", "Submissions refused (queue full or pool closed)"},
+      {"pool_timed_out", "Tasks that waited past their queue_timeout"},
+      {"pool_deadline_exceeded", "Tasks that ran past their deadline"},
+      {"pool_utilization", "Share of the pool's capacity spent running tasks"},
+      {"pool_wait_ns_bucket", "Queue waits: waits shorter than le nanoseconds"},
+      {"pool_wait_ns_count", "Queue waits recorded"},
+      {"pool_wait_ns_sum", "Total queue wait in nanoseconds"},
+      {"pool_run_ns_bucket", "Run times: runs shorter than le nanoseconds"},
+      {"pool_run_ns_count", "Runs recorded"},
+      {"pool_run_ns_sum", "Total run time in nanoseconds"},
+  };
+  std::string json = "[";
+  LivePools& live = live_pools();
+  std::lock_guard lock(live.mutex);  // a pool leaves the list before it is destroyed
+  for (const Pool* pool : live.pools) {
+    const PoolStats s = pool->stats();
+    const std::string& name = pool->options().name;
+    const std::string labels = "pool=\"" + std::to_string(pool->id()) + "\",name=\"" +
+                               detail::label_value(name) + "\"";
+    const std::pair<const char*, double> values[] = {
+        {"workers", static_cast<double>(s.workers)},
+        {"idle_workers", static_cast<double>(s.idle_workers)},
+        {"queued", static_cast<double>(s.queued)},
+        {"running", static_cast<double>(s.running)},
+        {"submitted", static_cast<double>(s.submitted)},
+        {"completed", static_cast<double>(s.completed)},
+        {"failed", static_cast<double>(s.failed)},
+        {"cancelled", static_cast<double>(s.cancelled)},
+        {"rejected", static_cast<double>(s.rejected)},
+        {"timed_out", static_cast<double>(s.timed_out)},
+        {"deadline_exceeded", static_cast<double>(s.deadline_exceeded)},
+        {"utilization", s.utilization},
+    };
+    if (json.size() > 1) json += ",";
+    json += "{\"id\":" + std::to_string(pool->id()) + ",\"name\":" + detail::json_string(name);
+    for (const auto& [key, value] : values) {
+      section.samples.push_back({std::string("pool_") + key, labels, value});
+      json += ",\"" + std::string(key) + "\":";
+      json += key == std::string_view("utilization") ? std::to_string(value)
+                                                     : std::to_string(static_cast<std::uint64_t>(value));
+    }
+    detail::add_histogram(section, json, labels, "pool_wait_ns", "wait_ns", s.wait_time);
+    detail::add_histogram(section, json, labels, "pool_run_ns", "run_ns", s.run_time);
+    json += "}";
+  }
+  section.json = json + "]";
+  return section;
 }
 
 // The pool's worker the calling thread is, if any (close must not join itself).
@@ -49,7 +125,9 @@ PoolOptions checked(PoolOptions options) {
 }  // namespace
 
 Pool::Pool(PoolOptions options)
-    : options_(checked(std::move(options))), max_workers_(*options_.max_workers) {
+    : options_(checked(std::move(options))),
+      max_workers_(*options_.max_workers),
+      id_(next_pool_id.fetch_add(1, std::memory_order_relaxed) + 1) {
   if (options_.max_queue != 0) room_.emplace(static_cast<std::int64_t>(options_.max_queue));
   try {
     std::lock_guard lock(mutex_);
@@ -58,9 +136,22 @@ Pool::Pool(PoolOptions options)
     close(true);  // no thread for the minimum: stop the ones started, then fail
     throw;
   }
+  static const bool exported = (add_metrics_source(&pool_metrics), true);
+  (void)exported;
+  LivePools& live = live_pools();
+  std::lock_guard lock(live.mutex);
+  live.pools.push_back(this);
 }
 
-Pool::~Pool() { close(true); }
+Pool::~Pool() {
+  {
+    // First: a metrics snapshot in progress (it holds this lock) finishes with us intact.
+    LivePools& live = live_pools();
+    std::lock_guard lock(live.mutex);
+    std::erase(live.pools, this);
+  }
+  close(true);
+}
 
 std::string Pool::describe() const {
   return "pool" + (options_.name.empty() ? std::string() : " '" + options_.name + "'");

@@ -1,5 +1,7 @@
 #include "troupe/actors/registry.hpp"
 
+#include "metrics_text.hpp"
+
 #include "troupe/runtime/metrics.hpp"
 
 #include <algorithm>
@@ -152,62 +154,6 @@ std::vector<ActorInfo> live_actors() {
 }
 
 namespace detail {
-namespace {
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-// A Prometheus label value: backslash, quote and newline escaped.
-std::string label_value(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-}  // namespace
-
-// One histogram of an actor: a JSON member `"<key>":{"count","sum","buckets":[[le,n],...]}`
-// (non-empty buckets only) and the Prometheus samples actor_<key>_bucket (cumulative, per le),
-// _count and _sum.
-void add_histogram(MetricsSection& section, std::string& json, const std::string& labels,
-                   const std::string& key, const TimeHistogram& histogram) {
-  const std::string metric = "actor_" + key;
-  json += ",\"" + key + "\":{\"count\":" + std::to_string(histogram.count) +
-          ",\"sum\":" + std::to_string(histogram.sum_ns) + ",\"buckets\":[";
-  std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < TimeHistogram::kBuckets; ++i) {
-    cumulative += histogram.counts[i];
-    const bool last = i + 1 == TimeHistogram::kBuckets;
-    const std::string le = last ? "+Inf" : std::to_string(std::uint64_t{1} << (i + 1));
-    section.samples.push_back(
-        {metric + "_bucket", labels + ",le=\"" + le + "\"", static_cast<double>(cumulative)});
-    if (histogram.counts[i] != 0) {
-      if (json.back() != '[') json += ",";
-      json += "[\"" + le + "\"," + std::to_string(histogram.counts[i]) + "]";
-    }
-  }
-  json += "]}";
-  section.samples.push_back({metric + "_count", labels, static_cast<double>(histogram.count)});
-  section.samples.push_back({metric + "_sum", labels, static_cast<double>(histogram.sum_ns)});
-}
 
 MetricsSection actor_metrics() {
   MetricsSection section;
@@ -257,8 +203,9 @@ MetricsSection actor_metrics() {
             ",\"slow_messages\":" + std::to_string(a.slow_messages) +
             ",\"bytes_held\":" + std::to_string(a.bytes_held);
     if (a.timed) {
-      add_histogram(section, json, labels, "processing_ns", a.processing);
-      add_histogram(section, json, labels, "mailbox_wait_ns", a.mailbox_wait);
+      add_histogram(section, json, labels, "actor_processing_ns", "processing_ns", a.processing);
+      add_histogram(section, json, labels, "actor_mailbox_wait_ns", "mailbox_wait_ns",
+                    a.mailbox_wait);
     }
     json += "}";
   }

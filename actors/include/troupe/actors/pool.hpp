@@ -54,6 +54,10 @@
 // token and never interrupted. The pool's timer thread starts with the first task that has a
 // limit.
 //
+// Metrics. Every live pool appears in the "pools" section of Runtime::metrics() (JSON: an
+// array of its counters and the wait_ns / run_ns histograms; Prometheus: pool_<counter> gauges
+// and pool_wait_ns / pool_run_ns histograms, labelled pool="<id>",name="<name>").
+//
 // Thread-safety: every member function of Pool may be called from any thread (close and the
 // destructor not from one of the pool's own workers: that throws Error(invalid_argument), as it
 // would join itself). As for any object, every call must have returned before the pool is
@@ -405,6 +409,8 @@ class Pool {
   [[nodiscard]] bool is_closed() const;
   [[nodiscard]] PoolStats stats() const;
   [[nodiscard]] const PoolOptions& options() const noexcept { return options_; }
+  // A process-wide unique id (the "pool" label of the metrics export).
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
 
  private:
   template <class F>
@@ -483,6 +489,7 @@ class Pool {
 
   const PoolOptions options_;
   const std::size_t max_workers_;
+  const std::uint64_t id_;
   std::optional<Semaphore> room_;  // max_queue permits, when bounded
 
   mutable std::mutex mutex_;
