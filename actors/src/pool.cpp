@@ -18,9 +18,11 @@ struct Pool::Thread {
 };
 
 namespace {
-void note_time(TimeHistogram& histogram, std::uint64_t& max, std::chrono::nanoseconds took) {
+// Records `tasks` tasks that each took `took` (a batch's chunk counts its mean run time).
+void note_time(TimeHistogram& histogram, std::uint64_t& max, std::chrono::nanoseconds took,
+               std::size_t tasks = 1) {
   const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(took.count(), 0));
-  histogram.add(ns);
+  histogram.add(ns, tasks);
   max = std::max(max, ns);
 }
 
@@ -162,7 +164,15 @@ void Pool::count_rejected() {
   ++stats_.rejected;
 }
 
-void Pool::check_task(const TaskOptions& task) {
+namespace detail {
+Error pool_cancelled_error() {
+  return Error(ErrorCode::cancelled,
+               "pool task: cancelled before it ran (PoolFuture::cancel, PoolBatch::cancel, or the "
+               "pool closed with force or destroyed)");
+}
+}  // namespace detail
+
+void Pool::check_task(const TaskOptions& task, bool batch) {
   if (task.priority < -kMaxPriority || task.priority > kMaxPriority) {
     throw Error(ErrorCode::invalid_argument,
                 "Pool: priority " + std::to_string(task.priority) + " is outside [-" +
@@ -174,6 +184,11 @@ void Pool::check_task(const TaskOptions& task) {
                     std::string(task.queue_timeout.count() < 0 ? "queue_timeout" : "deadline") +
                     " is negative");
   }
+  if (batch && task.deadline.count() != 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "Pool: TaskOptions::deadline is for single tasks; a batch takes queue_timeout "
+                "only");
+  }
 }
 
 namespace {
@@ -184,7 +199,7 @@ bool later_entry(const E& a, const E& b) noexcept {
 }  // namespace
 
 void Pool::add_timer_locked(std::chrono::milliseconds after,
-                            const std::shared_ptr<detail::PoolJob>& job, bool queue_timeout) {
+                            const std::shared_ptr<detail::PoolWork>& work, bool queue_timeout) {
   // Beyond a century is no limit at all (and milliseconds::max() would overflow the clock).
   if (after > std::chrono::hours(24 * 365 * 100)) return;
   if (!timer_thread_.joinable()) timer_thread_ = std::thread([this] { timer_loop(); });
@@ -193,18 +208,18 @@ void Pool::add_timer_locked(std::chrono::milliseconds after,
   // heap has doubled since the last sweep.
   if (timers_.size() >= sweep_at_) {
     std::erase_if(timers_, [](const TimerEntry& entry) {
-      const auto live = entry.job.lock();
+      const auto live = entry.work.lock();
       if (live == nullptr) return true;
-      const auto phase = live->phase.load(std::memory_order_relaxed);
-      return entry.queue_timeout ? phase != detail::PoolJob::kQueued
-                                 : phase != detail::PoolJob::kRunning;
+      if (entry.queue_timeout) return !live->waiting();
+      return static_cast<const detail::PoolJob&>(*live).phase.load(std::memory_order_relaxed) !=
+             detail::PoolJob::kRunning;
     });
     std::make_heap(timers_.begin(), timers_.end(), later_entry<TimerEntry>);
     sweep_at_ = std::max<std::size_t>(1024, 2 * timers_.size());
   }
   const auto at = std::chrono::steady_clock::now() + after;
   const bool earliest = timers_.empty() || at < timers_.front().at;
-  timers_.push_back(TimerEntry{at, job, queue_timeout});
+  timers_.push_back(TimerEntry{at, work, queue_timeout});
   std::push_heap(timers_.begin(), timers_.end(), later_entry<TimerEntry>);
   if (earliest) timer_cv_.notify_one();
 }
@@ -224,17 +239,23 @@ void Pool::timer_loop() {
     std::pop_heap(timers_.begin(), timers_.end(), later_entry<TimerEntry>);
     TimerEntry entry = std::move(timers_.back());
     timers_.pop_back();
-    std::shared_ptr<detail::PoolJob> job = entry.job.lock();
-    if (job == nullptr) continue;  // finished and forgotten
+    std::shared_ptr<detail::PoolWork> work = entry.work.lock();
+    if (work == nullptr) continue;  // finished and forgotten
+    // A single task's, for its deadline (batches take no deadline).
+    auto* const job = entry.queue_timeout ? nullptr : static_cast<detail::PoolJob*>(work.get());
+    detail::TaskRange range;
     if (entry.queue_timeout) {
-      if (!job->claim(detail::PoolJob::kExpired)) continue;  // taken, or cancelled, already
-      ++stats_.timed_out;
+      range = work->claim_waiting(true);
+      if (range.empty()) continue;  // taken, or cancelled, already
+      stats_.timed_out += range.size();
+      // Still counted as queued until a worker retires the entry (see retire_locked).
+      if (work->is_batch) static_cast<detail::PoolBatchJob&>(*work).expired += range.size();
     } else {
       if (!job->advance(detail::PoolJob::kRunning, detail::PoolJob::kOverdue)) continue;
       ++stats_.deadline_exceeded;
     }
     lock.unlock();
-    if (!entry.queue_timeout) (void)job->stop.request_stop();
+    if (job != nullptr) (void)job->stop.request_stop();
     // The error is made in its own statement and moved into the reply: this thread keeps no
     // reference to it (nor to its message) once the future can see it.
     std::exception_ptr error;
@@ -248,14 +269,12 @@ void Pool::timer_loop() {
                     " ms); asked to stop, its result will be discarded"));
     } catch (...) {  // no memory for the message: the future resolves as cancelled instead
     }
-    if (error) {
-      job->fail(std::move(error));
-    } else if (entry.queue_timeout) {
-      job->abandon();
+    if (job != nullptr) {
+      job->fail(std::move(error));  // null: the future resolves as cancelled
     } else {
-      job->fail(nullptr);
+      work->drop(range, std::move(error));  // null: Error(cancelled)
     }
-    job.reset();
+    work.reset();
     lock.lock();
   }
 }
@@ -267,38 +286,52 @@ bool lower_score(const Q& a, const Q& b) noexcept {
 }
 }  // namespace
 
-bool Pool::push(const std::shared_ptr<detail::PoolJob>& job, bool permit,
-                const TaskOptions& task) {
+bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permits,
+                std::size_t tasks, const TaskOptions& task) {
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (!closing_) {
-      if (task.queue_timeout.count() > 0) add_timer_locked(task.queue_timeout, job, true);
+      if (tasks == 0) {  // an empty batch: nothing to run, its future resolves now
+        lock.unlock();
+        static_cast<detail::PoolBatchJob&>(*work).settle_empty();
+        return true;
+      }
+      if (task.queue_timeout.count() > 0) add_timer_locked(task.queue_timeout, work, true);
       // A deadline is armed when the task starts; its timer thread is started now, where a
       // failure can still be reported to the submitter.
       if (task.deadline.count() > 0 && !timer_thread_.joinable()) {
         timer_thread_ = std::thread([this] { timer_loop(); });
       }
-      job->queued_at = std::chrono::steady_clock::now();
+      work->queued_at = std::chrono::steady_clock::now();
       const std::int64_t score = std::int64_t{task.priority} * kAgingTasks - next_seq_++;
-      queue_.push_back(Queued{score, job});
+      queue_.push_back(Queued{score, work});
       std::push_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
-      ++stats_.submitted;
+      queued_tasks_ += tasks;
+      stats_.submitted += tasks;
       // More queued tasks than idle workers (an idle worker already notified has not yet
-      // taken its task, so idle_ alone would overcount): one more worker, if allowed.
-      if (queue_.size() > idle_ && alive_ < max_workers_) {
+      // taken its task, so idle_ alone would overcount): more workers, if allowed.
+      for (std::size_t added = 0; queued_tasks_ > idle_ + added && alive_ < max_workers_;
+           ++added) {
         try {
           start_worker_locked();
         } catch (const std::system_error&) {
-          // No thread to be had now (a process limit): the task stays queued for a running
-          // worker, the next submit's attempt, or the close (which cancels it if no worker
-          // is left to run it).
+          // No thread to be had now (a process limit): the tasks stay queued for a running
+          // worker, the next submit's attempt, or the close (which cancels them if no worker
+          // is left to run them).
+          break;
         }
       }
-      if (idle_ > 0) work_cv_.notify_one();
+      if (idle_ > 0) {
+        if (tasks > 1) {
+          work_cv_.notify_all();  // a batch has work for all of them
+        } else {
+          work_cv_.notify_one();
+        }
+      }
       return true;
     }
   }
-  if (permit) room_->release(1);  // a closed pool's room, for the next waiter to find closed
+  if (permits != 0) room_->release(static_cast<std::int64_t>(permits));  // for the next waiter
   return false;
 }
 
@@ -342,43 +375,11 @@ void Pool::worker_loop(std::list<Thread>::iterator self) {
       }
       continue;
     }
-    std::pop_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
-    std::shared_ptr<detail::PoolJob> job = std::move(queue_.back().job);
-    queue_.pop_back();
-    if (!job->claim(detail::PoolJob::kRunning)) {
-      // Cancelled by its future while queued, or expired (counted by the timer): discarded
-      // unrun; its future has resolved already.
-      if (job->phase.load(std::memory_order_relaxed) == detail::PoolJob::kCancelled) {
-        ++stats_.cancelled;
-      }
-      lock.unlock();
-      if (room_) room_->release(1);
-      job.reset();
-      lock.lock();
-      continue;
+    if (queue_.front().work->is_batch) {
+      run_chunk_locked(lock);
+    } else {
+      run_single_locked(lock);
     }
-    ++running_;
-    const auto start = std::chrono::steady_clock::now();
-    note_time(stats_.wait_time, stats_.max_wait_ns, start - job->queued_at);
-    if (job->deadline.count() > 0) {
-      try {
-        add_timer_locked(job->deadline, job, false);
-      } catch (...) {
-        // No timer thread or no memory for the entry: this run goes without its deadline
-        // (the thread was started at submission, so only an allocation can fail here).
-      }
-    }
-    lock.unlock();
-    if (room_) room_->release(1);  // the task's permit: a submitter may queue another
-    const auto outcome = job->run();  // the callable is destroyed at its end, outside the lock
-    const auto ran = std::chrono::steady_clock::now() - start;
-    job.reset();
-    lock.lock();
-    --running_;
-    note_time(stats_.run_time, stats_.max_run_ns, ran);
-    if (outcome == detail::PoolJob::Outcome::completed) ++stats_.completed;
-    if (outcome == detail::PoolJob::Outcome::failed) ++stats_.failed;
-    // overdue: counted in deadline_exceeded by the timer
   }
   --alive_;
   self->exited = true;
@@ -386,41 +387,128 @@ void Pool::worker_loop(std::list<Thread>::iterator self) {
   done_cv_.notify_all();
 }
 
+std::size_t Pool::retire_locked(detail::PoolWork& work) {
+  if (!work.is_batch) {
+    --queued_tasks_;
+    // Cancelled by its future or a forced close; an expired one was counted by the timer.
+    if (static_cast<detail::PoolJob&>(work).phase.load(std::memory_order_relaxed) ==
+        detail::PoolJob::kCancelled) {
+      ++stats_.cancelled;
+    }
+    return 1;
+  }
+  auto& batch = static_cast<detail::PoolBatchJob&>(work);
+  const std::size_t unrun = batch.size() - batch.ran;  // claimed by a worker: counted there
+  queued_tasks_ -= unrun;
+  stats_.cancelled += unrun - batch.expired;
+  return unrun;
+}
+
+void Pool::run_single_locked(std::unique_lock<std::mutex>& lock) {
+  std::pop_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
+  auto job = std::static_pointer_cast<detail::PoolJob>(std::move(queue_.back().work));
+  queue_.pop_back();
+  if (!job->claim(detail::PoolJob::kRunning)) {
+    // Cancelled by its future while queued, or expired: discarded unrun; its future has
+    // resolved already.
+    const std::size_t permits = retire_locked(*job);
+    lock.unlock();
+    if (room_) room_->release(static_cast<std::int64_t>(permits));
+    job.reset();
+    lock.lock();
+    return;
+  }
+  --queued_tasks_;
+  ++running_;
+  const auto start = std::chrono::steady_clock::now();
+  note_time(stats_.wait_time, stats_.max_wait_ns, start - job->queued_at);
+  if (job->deadline.count() > 0) {
+    try {
+      add_timer_locked(job->deadline, job, false);
+    } catch (...) {
+      // No timer thread or no memory for the entry: this run goes without its deadline
+      // (the thread was started at submission, so only an allocation can fail here).
+    }
+  }
+  lock.unlock();
+  if (room_) room_->release(1);  // the task's permit: a submitter may queue another
+  const auto outcome = job->run();  // the callable is destroyed at its end, outside the lock
+  const auto ran = std::chrono::steady_clock::now() - start;
+  job.reset();
+  lock.lock();
+  --running_;
+  note_time(stats_.run_time, stats_.max_run_ns, ran);
+  if (outcome == detail::PoolJob::Outcome::completed) ++stats_.completed;
+  if (outcome == detail::PoolJob::Outcome::failed) ++stats_.failed;
+  // overdue: counted in deadline_exceeded by the timer
+}
+
+void Pool::run_chunk_locked(std::unique_lock<std::mutex>& lock) {
+  std::shared_ptr<detail::PoolWork> work = queue_.front().work;
+  auto& batch = static_cast<detail::PoolBatchJob&>(*work);
+  // Guided chunks: a share of what is left, so that the workers finish the batch together,
+  // capped so that other entries get their turn.
+  const std::size_t most =
+      std::clamp<std::size_t>(batch.unclaimed() / (2 * max_workers_), 1, kMaxChunk);
+  const detail::TaskRange range = batch.claim(most);
+  batch.ran += range.size();
+  queued_tasks_ -= range.size();
+  std::size_t permits = range.size();
+  if (!batch.waiting()) {  // taken in full, or the rest dropped: it leaves the queue
+    std::pop_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
+    queue_.pop_back();
+    permits += retire_locked(batch);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  if (!range.empty()) {
+    running_ += range.size();
+    note_time(stats_.wait_time, stats_.max_wait_ns, start - batch.queued_at, range.size());
+  }
+  lock.unlock();
+  if (room_ && permits != 0) room_->release(static_cast<std::int64_t>(permits));
+  const std::size_t failed = range.empty() ? 0 : batch.run(range);
+  const auto ran = std::chrono::steady_clock::now() - start;
+  work.reset();
+  lock.lock();
+  if (range.empty()) return;
+  running_ -= range.size();
+  note_time(stats_.run_time, stats_.max_run_ns, ran / range.size(), range.size());
+  stats_.completed += range.size() - failed;
+  stats_.failed += failed;
+}
+
 void Pool::close(bool force) {
   if (tls_pool == this) {
     throw Error(ErrorCode::invalid_argument,
                 "Pool::close: called from one of the pool's own workers (it would join itself)");
   }
-  // Takes what is still queued (under mutex_) and counts it: each is cancelled now, unless its
-  // future cancelled it already (counted now too) or it expired (counted by the timer).
-  // Returns the ones to abandon.
+  // Takes what is still queued (under mutex_) and books it (see retire_locked): what had not
+  // started is cancelled now, unless its future cancelled it already or it expired. Returns
+  // the tasks to drop, and the permits of room_ the entries held.
+  using Dropped = std::pair<std::vector<std::pair<std::shared_ptr<detail::PoolWork>,
+                                                  detail::TaskRange>>,
+                            std::size_t>;
   const auto take_queue = [this] {
-    std::vector<std::shared_ptr<detail::PoolJob>> abandon;
+    Dropped taken;
     for (Queued& queued : queue_) {
-      if (queued.job->claim(detail::PoolJob::kCancelled)) {
-        abandon.push_back(std::move(queued.job));
-        ++stats_.cancelled;
-      } else if (queued.job->phase.load(std::memory_order_relaxed) ==
-                 detail::PoolJob::kCancelled) {
-        ++stats_.cancelled;
-      }
+      const detail::TaskRange range = queued.work->claim_waiting(false);
+      taken.second += retire_locked(*queued.work);
+      if (!range.empty()) taken.first.emplace_back(std::move(queued.work), range);
     }
-    const std::size_t taken = queue_.size();
     queue_.clear();
-    return std::make_pair(std::move(abandon), taken);
+    return taken;
   };
   // Outside the lock (a callable's destructor is user code): the futures resolve with
   // Error(cancelled), and the permits go back so that submitters still waiting for room wake up
   // and find the pool closed.
-  const auto cancel = [this](std::pair<std::vector<std::shared_ptr<detail::PoolJob>>,
-                                       std::size_t>&& taken) {
-    for (auto& job : taken.first) job->abandon();
+  const auto cancel = [this](Dropped&& taken) {
+    for (auto& [work, range] : taken.first) work->drop(range, nullptr);
     if (room_ && taken.second != 0) room_->release(static_cast<std::int64_t>(taken.second));
   };
   {
     std::unique_lock lock(mutex_);
     closing_ = true;
-    auto dropped = force ? take_queue() : decltype(take_queue()){};
+    Dropped dropped = force ? take_queue() : Dropped{};
     work_cv_.notify_all();
     lock.unlock();
     cancel(std::move(dropped));  // at once, not after the running tasks
@@ -454,7 +542,7 @@ bool Pool::is_closed() const {
 PoolStats Pool::stats() const {
   std::lock_guard lock(mutex_);
   PoolStats out = stats_;
-  out.queued = queue_.size();
+  out.queued = queued_tasks_;
   out.running = running_;
   out.workers = alive_;
   out.idle_workers = idle_;

@@ -133,6 +133,8 @@ constexpr Implementation kImplementations[] = {
     {"transfer", "actor", run_transfer_actor, kTaskThreads, Capacity{1}, Placement::os},
     {"pool", "pool", run_pool_pool, kPoolThreads, std::nullopt, Placement::os},
     {"pool_cpu", "pool", run_pool_cpu_pool, kPoolThreads, std::nullopt, Placement::os},
+    {"pool", "batch", run_pool_batch, kPoolThreads, std::nullopt, Placement::os},
+    {"pool_cpu", "batch", run_pool_cpu_batch, kPoolThreads, std::nullopt, Placement::os},
 };
 
 constexpr std::uint64_t kMaxThreads = 1024;
@@ -324,8 +326,9 @@ std::string workloads_help() {
   text << "  " << join(later) << ": " << kLater << "\n"
        << "Styles: thread = plain std::threads and troupe channels; task = troupe::Runtime\n"
        << "tasks and troupe channels; actor = troupe handler actors telling each other (their\n"
-       << "mailboxes bounded by --capacity); pool = a troupe::Pool and its futures. Without --style a\n"
-       << "workload runs its fastest implementation.\n"
+       << "mailboxes bounded by --capacity); pool = a troupe::Pool, one submit and one future per\n"
+       << "task; batch = the same pool, tasks submitted in batches of 1,024 (Pool::submit_batch).\n"
+       << "Without --style a workload runs its fastest implementation.\n"
        << "--capacity: the bound of the workload's channels (0 = rendezvous) or 'unbounded'.\n"
        << "--placement: spread pins the threads round-robin over the cores; os lets the kernel\n"
        << "place them (it often starts a new thread on its creator's core and moves it only\n"

@@ -30,9 +30,11 @@ LoadResult run_fanin_actor(const LoadParams& params);
 LoadResult run_skynet_actor(const LoadParams& params);
 LoadResult run_transfer_actor(const LoadParams& params);
 
-// pool style (troupe::Pool)
+// pool style (troupe::Pool, one future per task) and batch style (Pool::submit_batch)
 LoadResult run_pool_pool(const LoadParams& params);
 LoadResult run_pool_cpu_pool(const LoadParams& params);
+LoadResult run_pool_batch(const LoadParams& params);
+LoadResult run_pool_cpu_batch(const LoadParams& params);
 // The Runtime of a task- or actor-style run: --threads workers (default one per core), able to
 // grow to four times the cores (workloads_task.cpp).
 [[nodiscard]] RuntimeOptions runtime_options(const LoadParams& params);

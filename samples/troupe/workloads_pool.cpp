@@ -1,5 +1,5 @@
-// workloads_pool.cpp — the pool style: tasks submitted to a troupe::Pool, results through
-// futures.
+// workloads_pool.cpp — the pool and batch styles: tasks submitted to a troupe::Pool, one by
+// one with a future each (pool), or in batches of kBatchTasks with a future per batch (batch).
 //
 //   pool       n tasks x -> 2x (x = 1..n) on a pool of --threads workers (default 2); the
 //              submitter then awaits every future and sums the results
@@ -44,17 +44,14 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The measured phase of both workloads: submits task(x) for x = 1..n to a pool of `workers`,
-// awaits every future and sums the results into the check (a refused submit is a failure).
+constexpr std::uint64_t kBatchTasks = 1024;
+
+// Submits task(x) for x = 1..n, one by one, and sums the results of their futures.
 template <class MakeTask>
-LoadResult run_on_pool(const LoadParams& params, MakeTask make_task) {
-  const std::size_t workers = pool_workers(params);
-  Pool pool = make_pool(workers);
+std::uint64_t submit_each(Pool& pool, std::uint64_t n, MakeTask make_task, LoadResult& result) {
   std::vector<PoolFuture<std::uint64_t>> futures;
-  futures.reserve(params.n);
-  LoadResult result;
-  const Clock::time_point start = Clock::now();
-  for (std::uint64_t x = 1; x <= params.n; ++x) {
+  futures.reserve(n);
+  for (std::uint64_t x = 1; x <= n; ++x) {
     auto submitted = pool.submit(make_task(x));
     if (!submitted) {
       result.failures.push_back("task " + std::to_string(x) + ": " +
@@ -65,6 +62,45 @@ LoadResult run_on_pool(const LoadParams& params, MakeTask make_task) {
   }
   std::uint64_t sum = 0;
   for (auto& future : futures) sum += future.get();
+  return sum;
+}
+
+// The same in batches of kBatchTasks, a future per batch.
+template <class MakeTask>
+std::uint64_t submit_batches(Pool& pool, std::uint64_t n, MakeTask make_task,
+                             LoadResult& result) {
+  std::vector<PoolBatch<std::uint64_t>> batches;
+  batches.reserve(n / kBatchTasks + 1);
+  for (std::uint64_t first = 1; first <= n; first += kBatchTasks) {
+    const std::uint64_t end = std::min(n + 1, first + kBatchTasks);
+    std::vector<decltype(make_task(first))> tasks;
+    tasks.reserve(end - first);
+    for (std::uint64_t x = first; x < end; ++x) tasks.push_back(make_task(x));
+    auto submitted = pool.submit_batch(std::move(tasks));
+    if (!submitted) {
+      result.failures.push_back("batch from task " + std::to_string(first) + ": " +
+                                submitted.error().message());
+      break;
+    }
+    batches.push_back(std::move(submitted).value());
+  }
+  std::uint64_t sum = 0;
+  for (auto& batch : batches) {
+    for (const std::uint64_t value : batch.get()) sum += value;
+  }
+  return sum;
+}
+
+// The measured phase of both workloads: task(x) for x = 1..n on a pool of `workers`, every
+// result summed into the check (a refused submit is a failure).
+template <class MakeTask>
+LoadResult run_on_pool(const LoadParams& params, MakeTask make_task, bool batched) {
+  const std::size_t workers = pool_workers(params);
+  Pool pool = make_pool(workers);
+  LoadResult result;
+  const Clock::time_point start = Clock::now();
+  const std::uint64_t sum = batched ? submit_batches(pool, params.n, make_task, result)
+                                    : submit_each(pool, params.n, make_task, result);
   result.seconds = seconds_since(start);
   result.items = params.n;
   result.check = sum;
@@ -75,13 +111,12 @@ LoadResult run_on_pool(const LoadParams& params, MakeTask make_task) {
   return result;
 }
 
-}  // namespace
-
-LoadResult run_pool_pool(const LoadParams& params) {
-  return run_on_pool(params, [](std::uint64_t x) { return [x] { return 2 * x; }; });
+LoadResult run_doubling(const LoadParams& params, bool batched) {
+  return run_on_pool(
+      params, [](std::uint64_t x) { return [x] { return 2 * x; }; }, batched);
 }
 
-LoadResult run_pool_cpu_pool(const LoadParams& params) {
+LoadResult run_fib(const LoadParams& params, bool batched) {
   const std::size_t workers = pool_workers(params);
   // The floor: the same n fib(25)s split over `workers` plain threads.
   std::vector<std::uint64_t> partial(workers, 0);
@@ -101,8 +136,8 @@ LoadResult run_pool_cpu_pool(const LoadParams& params) {
   std::uint64_t floor_check = 0;
   for (const std::uint64_t p : partial) floor_check += p;
 
-  LoadResult result =
-      run_on_pool(params, [](std::uint64_t) { return [] { return fib(fib_argument); }; });
+  LoadResult result = run_on_pool(
+      params, [](std::uint64_t) { return [] { return fib(fib_argument); }; }, batched);
   const std::uint64_t sum = result.check;
   if (floor_check != sum) {
     result.failures.push_back("the floor's threads computed " + std::to_string(floor_check) +
@@ -113,5 +148,12 @@ LoadResult run_pool_cpu_pool(const LoadParams& params) {
       {"overhead_pct", floor_seconds > 0 ? (result.seconds / floor_seconds - 1.0) * 100.0 : 0.0});
   return result;
 }
+
+}  // namespace
+
+LoadResult run_pool_pool(const LoadParams& params) { return run_doubling(params, false); }
+LoadResult run_pool_batch(const LoadParams& params) { return run_doubling(params, true); }
+LoadResult run_pool_cpu_pool(const LoadParams& params) { return run_fib(params, false); }
+LoadResult run_pool_cpu_batch(const LoadParams& params) { return run_fib(params, true); }
 
 }  // namespace troupe::cli

@@ -191,10 +191,11 @@ struct TimeHistogram {
     return std::min<std::size_t>(ns == 0 ? 0 : static_cast<std::size_t>(std::bit_width(ns)) - 1,
                                  kBuckets - 1);
   }
-  void add(std::uint64_t ns) noexcept {
-    ++counts[bucket_of(ns)];
-    ++count;
-    sum_ns += ns;
+  // Records `times` durations of `ns` each.
+  void add(std::uint64_t ns, std::uint64_t times = 1) noexcept {
+    counts[bucket_of(ns)] += times;
+    count += times;
+    sum_ns += ns * times;
   }
   // An upper bound of the q-quantile (0 < q <= 1): the upper edge of the bucket holding it,
   // so within a factor of two; 0 when empty. The open last bucket reports its lower edge.

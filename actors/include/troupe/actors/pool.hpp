@@ -54,6 +54,17 @@
 // token and never interrupted. The pool's timer thread starts with the first task that has a
 // limit.
 //
+// Batches. submit_batch(std::vector<F>) queues many tasks at once and returns one PoolBatch:
+// get() (or co_await) gives their values in submission order, settle() (or co_await
+// batch.settled()) every task's outcome, and cancel() stops the ones not yet started. The
+// batch is one entry of the queue, with one priority; workers take its tasks a chunk at a time
+// (a share of what is left, at most kMaxChunk), several workers at once, and go back to the
+// queue between chunks, so a higher-priority submission waits at most one chunk. A batch pays
+// for its submission, its future and the pool's lock once, and its chunks once each: that is
+// what makes small tasks cheap (samples/bench/BENCHMARKS.md). Stats count each task; its wait
+// and run times are its chunk's (the chunk's wait, and its run time over its tasks). The
+// callables are destroyed together once every task of the batch has settled.
+//
 // Metrics. Every live pool appears in the "pools" section of Runtime::metrics() (JSON: an
 // array of its counters and the wait_ns / run_ns histograms; Prometheus: pool_<counter> gauges
 // and pool_wait_ns / pool_run_ns histograms, labelled pool="<id>",name="<name>").
@@ -110,8 +121,10 @@ struct PoolStats {
   std::uint64_t timed_out = 0;  // never ran: TaskOptions::queue_timeout passed
   std::uint64_t deadline_exceeded = 0;  // ran past TaskOptions::deadline (future failed then)
   std::uint64_t rejected = 0;   // refused: queue full (reject, try_submit) or pool closed
-  std::size_t queued = 0;       // waiting to run now
-  std::size_t running = 0;      // running now
+  std::size_t queued = 0;       // tasks waiting to run now (a dropped one until a worker
+                                // retires it from the queue)
+  std::size_t running = 0;      // tasks taken by workers and not yet finished (a batch's chunk
+                                // counts whole)
   std::size_t workers = 0;      // threads alive now
   std::size_t idle_workers = 0;
   std::uint64_t workers_started = 0;
@@ -181,11 +194,52 @@ struct PoolCall {
 //   running -> done      the worker, when it returns (it sends the reply);
 //   running -> overdue   the timer, its deadline passed (fail: the future resolves now; the
 //                        worker finishes the call and discards the result).
-class PoolJob {
+// A range of task indices [begin, end) of one queue entry (a single task is index 0).
+struct TaskRange {
+  std::size_t begin = 0, end = 0;
+  [[nodiscard]] std::size_t size() const noexcept { return end - begin; }
+  [[nodiscard]] bool empty() const noexcept { return begin == end; }
+};
+
+// What the pool's queue and timer hold: one task (PoolJob) or a batch of them (PoolBatchJob).
+class PoolWork {
+ public:
+  explicit PoolWork(bool batch) noexcept : is_batch(batch) {}
+  PoolWork(const PoolWork&) = delete;
+  PoolWork& operator=(const PoolWork&) = delete;
+  virtual ~PoolWork() = default;
+  // Claims every task of this entry that has not started, as expired (its queue_timeout
+  // passed) or else cancelled: empty if none is left. The pool calls it under its lock, then
+  // settles the claim with drop() outside it (a callable's destructor is user code).
+  virtual TaskRange claim_waiting(bool expired) noexcept = 0;
+  // Settles claimed tasks that will never run: their futures fail with `error`, or with
+  // Error(cancelled) if it is null.
+  virtual void drop(TaskRange range, std::exception_ptr error) noexcept = 0;
+  // True while some task of this entry has not started.
+  [[nodiscard]] virtual bool waiting() const noexcept = 0;
+  const bool is_batch;
+  std::chrono::steady_clock::time_point queued_at;  // set by push, under the pool's lock
+};
+
+class PoolJob : public PoolWork {
  public:
   enum Phase : std::uint8_t { kQueued, kRunning, kDone, kCancelled, kExpired, kOverdue };
   enum class Outcome : std::uint8_t { completed, failed, overdue };
-  virtual ~PoolJob() = default;
+  PoolJob() noexcept : PoolWork(false) {}
+  TaskRange claim_waiting(bool expired) noexcept override {
+    return claim(expired ? kExpired : kCancelled) ? TaskRange{0, 1} : TaskRange{};
+  }
+  void drop(TaskRange range, std::exception_ptr error) noexcept override {
+    if (range.empty()) return;
+    if (error) {
+      fail(std::move(error));
+    } else {
+      abandon();
+    }
+  }
+  [[nodiscard]] bool waiting() const noexcept override {
+    return phase.load(std::memory_order_relaxed) == kQueued;
+  }
   // The worker that moved it to running: calls it, then replies unless it became overdue.
   virtual Outcome run() noexcept = 0;
   // The owner of a job that never ran: its future resolves with Error(cancelled), its
@@ -204,7 +258,6 @@ class PoolJob {
   std::atomic<std::uint8_t> phase{kQueued};
   std::stop_source stop{std::nostopstate};  // a real one when the callable takes a token
   std::chrono::milliseconds deadline{0};    // TaskOptions::deadline (written before queued)
-  std::chrono::steady_clock::time_point queued_at;  // set by push, under the pool's lock
 };
 
 template <class F, class R>
@@ -213,7 +266,7 @@ class PoolJobOf final : public PoolJob {
   PoolJobOf(F&& fn, Sender<Reply<R>> reply) : fn_(std::move(fn)), reply_(std::move(reply)) {
     if constexpr (PoolCall<F>::kTakesToken) stop = std::stop_source();
   }
-  F take_fn() && { return std::move(*fn_); }  // a refused job's callable, handed back
+  F take_back() && { return std::move(*fn_); }  // a refused job's callable, handed back
   Outcome run() noexcept override {
     std::optional<Reply<R>> reply;
     Outcome outcome = Outcome::completed;
@@ -267,23 +320,216 @@ class PoolJobOf final : public PoolJob {
   Sender<Reply<R>> reply_;  // capacity 1, one send: never full
 };
 
+// The error of a task dropped before it ran.
+Error pool_cancelled_error();
+
 // A future's outcome: the value, the task's exception rethrown, or Error(cancelled).
 template <class R>
 R pool_outcome(std::optional<Reply<R>>&& got) {
-  if (!got) {
-    throw Error(ErrorCode::cancelled,
-                "pool task: cancelled before it ran (PoolFuture::cancel, or the pool closed with "
-                "force or destroyed)");
-  }
+  if (!got) throw pool_cancelled_error();
   if (got->error) std::rethrow_exception(got->error);
   if constexpr (!std::is_void_v<R>) return std::move(*got->value);
 }
+
+// A batch of tasks submitted together (Pool::submit_batch): one queue entry whose tasks the
+// workers claim a chunk at a time. Every index is claimed exactly once — by a worker (it runs
+// it), by the pool's timer or close (expired or cancelled), or by the batch's future
+// (cancelled) — and settled exactly once; the last one settled resolves the future.
+class PoolBatchJob : public PoolWork {
+ public:
+  explicit PoolBatchJob(std::size_t size) noexcept : PoolWork(true), size_(size), left_(size) {}
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::size_t unclaimed() const noexcept {
+    return size_ - std::min(size_, next_.load(std::memory_order_relaxed));
+  }
+  // Claims the next tasks, at most `most` of them (empty when none is left).
+  TaskRange claim(std::size_t most) noexcept {
+    // relaxed: the CAS alone makes the ranges disjoint; what a claimer needs to see (the
+    // callables) was published by the queue's lock or by the future's own hand-over.
+    std::size_t begin = next_.load(std::memory_order_relaxed);
+    std::size_t end = 0;
+    do {
+      if (begin >= size_) return {};
+      end = begin + std::min(most, size_ - begin);
+    } while (!next_.compare_exchange_weak(begin, end, std::memory_order_relaxed));
+    return {begin, end};
+  }
+  TaskRange claim_waiting(bool /*expired*/) noexcept override { return claim(size_); }
+  [[nodiscard]] bool waiting() const noexcept override { return unclaimed() != 0; }
+  // Runs claimed tasks (a worker) and settles them; returns how many threw.
+  virtual std::size_t run(TaskRange range) noexcept = 0;
+  // Resolves the future when the batch is empty (it is never queued).
+  void settle_empty() noexcept { finish(); }
+
+  // The pool's books, guarded by its lock: tasks its workers claimed, and tasks its timer
+  // expired. What else never ran was cancelled (by the future or a forced close).
+  std::size_t ran = 0;
+  std::size_t expired = 0;
+
+ protected:
+  void settled(std::size_t count) noexcept {
+    // acq_rel: the last settler sees every result the others wrote, and its finish()
+    // publishes them all to the future.
+    if (left_.fetch_sub(count, std::memory_order_acq_rel) == count) finish();
+  }
+  virtual void finish() noexcept = 0;
+
+ private:
+  const std::size_t size_;
+  std::atomic<std::size_t> next_{0};
+  std::atomic<std::size_t> left_;  // tasks not yet settled
+};
+
+}  // namespace detail
+
+// One task's outcome in a batch (PoolBatch::settle): its value, or what it threw —
+// Error(cancelled) or Error(timeout) if it never ran.
+template <class R>
+struct Settled {
+  std::optional<detail::Stored<R>> value;  // set when the task returned (std::monostate: void)
+  std::exception_ptr error;                // set otherwise
+  [[nodiscard]] bool ok() const noexcept { return error == nullptr; }
+};
+
+namespace detail {
+
+// A batch's results, typed by what its tasks return.
+template <class R>
+class PoolBatchResults : public PoolBatchJob {
+ public:
+  PoolBatchResults(std::size_t size, Sender<std::monostate> done)
+      : PoolBatchJob(size), results_(size), done_(std::move(done)) {}
+  void drop(TaskRange range, std::exception_ptr error) noexcept override {
+    if (range.empty()) return;
+    if (!error) error = std::make_exception_ptr(pool_cancelled_error());
+    for (std::size_t i = range.begin; i < range.end; ++i) results_[i].error = error;
+    settled(range.size());
+  }
+  // After the future saw the batch settled (once).
+  std::vector<Settled<R>> take_results() noexcept { return std::move(results_); }
+  std::stop_source stop{std::nostopstate};  // a real one when the callables take a token
+
+ protected:
+  void finish() noexcept override {
+    release_tasks();  // every task is settled: no callable is in use any more
+    (void)done_.try_send(std::monostate{});  // capacity 1, one send: never full
+    done_ = Sender<std::monostate>();
+  }
+  virtual void release_tasks() noexcept = 0;
+  std::vector<Settled<R>> results_;  // index i written only by the one who claimed i
+
+ private:
+  Sender<std::monostate> done_;
+};
+
+template <class F, class R>
+class PoolBatchOf final : public PoolBatchResults<R> {
+ public:
+  PoolBatchOf(std::vector<F>&& fns, Sender<std::monostate> done)
+      : PoolBatchResults<R>(fns.size(), std::move(done)), fns_(std::move(fns)) {
+    if constexpr (PoolCall<F>::kTakesToken) this->stop = std::stop_source();
+  }
+  std::vector<F> take_back() && { return std::move(fns_); }  // a refused batch's, handed back
+  std::size_t run(TaskRange range) noexcept override {
+    std::size_t failed = 0;
+    for (std::size_t i = range.begin; i < range.end; ++i) {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          call(fns_[i]);
+          this->results_[i].value.emplace();
+        } else {
+          this->results_[i].value.emplace(call(fns_[i]));
+        }
+      } catch (...) {
+        ++failed;
+        this->results_[i].error = std::current_exception();
+      }
+    }
+    this->settled(range.size());
+    return failed;
+  }
+
+ private:
+  decltype(auto) call(F& fn) {
+    if constexpr (PoolCall<F>::kTakesToken) {
+      return fn(this->stop.get_token());
+    } else {
+      return fn();
+    }
+  }
+  void release_tasks() noexcept override { std::vector<F>().swap(fns_); }
+
+  std::vector<F> fns_;
+};
+
+// A settled batch as its future gives it: every outcome (kSettle), or the values in order —
+// the first failure, by index, rethrown.
+template <class R, bool kSettle>
+auto batch_outcome(std::vector<Settled<R>>&& results) {
+  if constexpr (kSettle) {
+    return std::move(results);
+  } else {
+    for (const Settled<R>& one : results) {
+      if (one.error) std::rethrow_exception(one.error);
+    }
+    if constexpr (!std::is_void_v<R>) {
+      std::vector<R> values;
+      values.reserve(results.size());
+      for (Settled<R>& one : results) values.push_back(std::move(*one.value));
+      return values;
+    }
+  }
+}
+
+// The operation behind `co_await batch` and `co_await batch.settled()`.
+template <class R, bool kSettle>
+class PoolBatchOp : public RecvOp<std::monostate> {
+ public:
+  PoolBatchOp(Chan<std::monostate>& chan, PoolBatchResults<R>* job) noexcept
+      : RecvOp<std::monostate>(chan), job_(job) {}
+  auto take() {
+    (void)RecvOp<std::monostate>::take();
+    return batch_outcome<R, kSettle>(job_->take_results());
+  }
+
+ private:
+  PoolBatchResults<R>* job_;
+};
 
 template <class R>
 class PoolFutureOp : public RecvOp<Reply<R>> {
  public:
   using RecvOp<Reply<R>>::RecvOp;
   R take() { return pool_outcome<R>(RecvOp<Reply<R>>::take()); }
+};
+
+// The receiving end of a pool future, taken once: by a blocking read or by an await.
+template <class T>
+class OnceReceiver {
+ public:
+  OnceReceiver() noexcept = default;
+  OnceReceiver(Receiver<T> rx, const char* owner) noexcept : rx_(std::move(rx)), owner_(owner) {}
+  [[nodiscard]] bool valid() const noexcept { return rx_.valid() && !awaited_; }
+  // For a blocking read: the receiver itself. Throws Error(invalid_handle) if taken.
+  Receiver<T> take(const char* what) {
+    if (!valid()) throw_taken(what);
+    return std::move(rx_);
+  }
+  // For an await: the channel, read in place (this must outlive the await).
+  Chan<T>& await(const char* what) {
+    if (!valid()) throw_taken(what);
+    awaited_ = true;
+    return ChannelAccess::chan(rx_);
+  }
+
+ private:
+  [[noreturn]] void throw_taken(const char* what) const {
+    throw Error(ErrorCode::invalid_handle, std::string(owner_) + "::" + what +
+                                               ": the future is empty (taken or moved from)");
+  }
+  Receiver<T> rx_;
+  const char* owner_ = "";
+  bool awaited_ = false;  // co_await took the outcome
 };
 
 }  // namespace detail
@@ -295,7 +541,7 @@ class [[nodiscard]] PoolFuture {
   PoolFuture(PoolFuture&&) noexcept = default;
   PoolFuture& operator=(PoolFuture&&) noexcept = default;
 
-  [[nodiscard]] bool valid() const noexcept { return rx_.valid() && !awaited_; }
+  [[nodiscard]] bool valid() const noexcept { return rx_.valid(); }
 
   // Cancels the task. Still queued: it will never run, and the future resolves with
   // Error(cancelled) at once — true. Running: its stop token is triggered (a callable that
@@ -316,38 +562,87 @@ class [[nodiscard]] PoolFuture {
   // Blocks the calling thread for the outcome (see the header comment).
   R get() {
     detail::refuse_blocking_on_worker("PoolFuture::get");
-    Receiver<detail::Reply<R>> rx = take_rx("get");
+    Receiver<detail::Reply<R>> rx = rx_.take("get");
     auto got = rx.blocking_recv();
     return detail::pool_outcome<R>(got ? std::optional<detail::Reply<R>>(std::move(*got))
                                        : std::nullopt);
   }
   // co_await future: suspends the task for the outcome. The future must outlive the await.
   auto operator co_await() {
-    if (!valid()) throw_taken("co_await");
-    awaited_ = true;  // taken: the operation reads the receiver, which stays here meanwhile
-    return Awaitable<detail::PoolFutureOp<R>>(std::in_place, detail::ChannelAccess::chan(rx_));
+    return Awaitable<detail::PoolFutureOp<R>>(std::in_place, rx_.await("co_await"));
   }
 
  private:
   friend class Pool;
   PoolFuture(Receiver<detail::Reply<R>> rx, std::shared_ptr<detail::PoolJob> job) noexcept
-      : rx_(std::move(rx)), job_(std::move(job)) {}
-  Receiver<detail::Reply<R>> take_rx(const char* what) {
-    if (!valid()) throw_taken(what);
-    return std::move(rx_);
-  }
-  [[noreturn]] static void throw_taken(const char* what) {
-    throw Error(ErrorCode::invalid_handle,
-                std::string("PoolFuture::") + what + ": the future is empty (taken or moved from)");
-  }
+      : rx_(std::move(rx), "PoolFuture"), job_(std::move(job)) {}
 
-  Receiver<detail::Reply<R>> rx_;
-  bool awaited_ = false;                  // co_await took the outcome
+  detail::OnceReceiver<detail::Reply<R>> rx_;
   std::shared_ptr<detail::PoolJob> job_;  // for cancel()
 };
 
 template <class R>
 inline constexpr bool enable_sendable<PoolFuture<R>> = true;
+
+// The future of a batch (Pool::submit_batch): resolves once every task of the batch has
+// settled — ran, threw, or was dropped unrun. Move-only, one thread at a time.
+template <class R>
+class [[nodiscard]] PoolBatch {
+ public:
+  PoolBatch() noexcept = default;
+  PoolBatch(PoolBatch&&) noexcept = default;
+  PoolBatch& operator=(PoolBatch&&) noexcept = default;
+
+  [[nodiscard]] bool valid() const noexcept { return rx_.valid(); }
+  // The number of tasks in the batch.
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+  // Cancels every task of the batch that has not started: they never run, and settle with
+  // Error(cancelled). Running ones see their stop token triggered (a callable that takes a
+  // std::stop_token may return early); finished ones keep their outcome. Returns how many
+  // tasks it stopped from running. Thread-safe with the pool; the future stays usable.
+  std::size_t cancel() {
+    if (job_ == nullptr) return 0;
+    const detail::TaskRange range = job_->claim_waiting(false);
+    job_->drop(range, nullptr);
+    (void)job_->stop.request_stop();
+    return range.size();
+  }
+  // Blocks the calling thread until every task settled, then gives the values in submission
+  // order (nothing for void); if any task failed, rethrows the error of the first, by index.
+  auto get() { return wait<false>(); }
+  // As get(), but every task's outcome, value or error; never throws a task's error.
+  std::vector<Settled<R>> settle() { return wait<true>(); }
+  // `co_await batch`: get() in a task. `co_await batch.settled()`: settle() in a task. The
+  // future must outlive the await.
+  auto operator co_await() {
+    return Awaitable<detail::PoolBatchOp<R, false>>(std::in_place, rx_.await("co_await"),
+                                                    job_.get());
+  }
+  auto settled() {
+    return Awaitable<detail::PoolBatchOp<R, true>>(std::in_place, rx_.await("settled"),
+                                                   job_.get());
+  }
+
+ private:
+  friend class Pool;
+  PoolBatch(Receiver<std::monostate> rx, std::shared_ptr<detail::PoolBatchResults<R>> job)
+      : rx_(std::move(rx), "PoolBatch"), job_(std::move(job)), size_(job_->size()) {}
+  template <bool kSettle>
+  auto wait() {
+    detail::refuse_blocking_on_worker(kSettle ? "PoolBatch::settle" : "PoolBatch::get");
+    Receiver<std::monostate> rx = rx_.take(kSettle ? "settle" : "get");
+    (void)rx.blocking_recv();  // the batch sends once every task settled
+    return detail::batch_outcome<R, kSettle>(job_->take_results());
+  }
+
+  detail::OnceReceiver<std::monostate> rx_;
+  std::shared_ptr<detail::PoolBatchResults<R>> job_;
+  std::size_t size_ = 0;
+};
+
+template <class R>
+inline constexpr bool enable_sendable<PoolBatch<R>> = true;
 
 class Pool {
  public:
@@ -360,48 +655,47 @@ class Pool {
   // The callable: fn() or fn(std::stop_token) (to see PoolFuture::cancel while it runs).
   template <class F>
   using Submitted = Result<PoolFuture<typename detail::PoolCall<F>::Result>, SubmitError<F>>;
+  // A batch: a vector of such callables, handed back whole when refused.
+  template <class F>
+  using BatchSubmitted =
+      Result<PoolBatch<typename detail::PoolCall<F>::Result>, SubmitError<std::vector<F>>>;
 
-  // Never waits: Full if the bounded queue is full, Closed after close().
   static constexpr int kMaxPriority = 1'000'000;
   static constexpr std::int64_t kAgingTasks = 256;
+  // The most tasks of a batch a worker takes at once (see Batches).
+  static constexpr std::size_t kMaxChunk = 1024;
 
+  // Never waits: Full if the bounded queue is full, Closed after close().
   template <class F>
   Submitted<F> try_submit(F fn, TaskOptions task = {}) {
-    check_callable<F>();
-    check_task(task);
-    if (!room_) return enqueue(std::move(fn), false, task);
-    if (!take_room()) return refuse(SubmitError<F>::Kind::full, std::move(fn));
-    return enqueue(std::move(fn), true, task);
+    return admit_now(std::move(fn), task, false);
   }
   // The thread form: under QueueFull::wait, blocks while the queue is full; under reject, as
   // try_submit. Not from a runtime worker when it may wait (Error(invalid_argument)).
   template <class F>
   Submitted<F> submit(F fn, TaskOptions task = {}) {
-    check_callable<F>();
-    check_task(task);
-    if (!room_) return enqueue(std::move(fn), false, task);
-    if (options_.on_full == QueueFull::reject) return try_submit(std::move(fn), task);
-    if (!take_room()) {
-      detail::refuse_blocking_on_worker("Pool::submit (waiting for room)");
-      (void)room_->blocking_acquire().forget();  // the permit travels with the task (see push)
-    }
-    return enqueue(std::move(fn), true, task);
+    return admit_now(std::move(fn), task, true);
   }
   // The task form: `co_await pool.submit_async(fn)` suspends while the queue is full (under
   // QueueFull::wait).
   template <class F>
   Task<Submitted<F>> submit_async(F fn, TaskOptions task = {}) {
-    check_callable<F>();
-    check_task(task);
-    if (!room_) co_return enqueue(std::move(fn), false, task);
-    if (!take_room()) {
-      if (options_.on_full == QueueFull::reject) {
-        co_return refuse(SubmitError<F>::Kind::full, std::move(fn));
-      }
-      SemaphorePermit permit = co_await room_->acquire();
-      (void)permit.forget();  // it travels with the task (see push)
-    }
-    co_return enqueue(std::move(fn), true, task);
+    return admit_async(std::move(fn), std::move(task));
+  }
+  // Batches (see the header comment): the same three forms for many tasks at once. The batch
+  // takes as many places in a bounded queue as it has tasks; one larger than max_queue is
+  // refused as Full at once. TaskOptions::deadline is for single tasks (Error(invalid_argument)).
+  template <class F>
+  BatchSubmitted<F> try_submit_batch(std::vector<F> fns, TaskOptions task = {}) {
+    return admit_now(std::move(fns), task, false);
+  }
+  template <class F>
+  BatchSubmitted<F> submit_batch(std::vector<F> fns, TaskOptions task = {}) {
+    return admit_now(std::move(fns), task, true);
+  }
+  template <class F>
+  Task<BatchSubmitted<F>> submit_batch_async(std::vector<F> fns, TaskOptions task = {}) {
+    return admit_async(std::move(fns), std::move(task));
   }
 
   // See the header comment. Thread-safe; idempotent (a later close(true) still cancels).
@@ -413,8 +707,33 @@ class Pool {
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
 
  private:
+  // What is submitted: one callable (a task) or a vector of them (a batch).
+  template <class P>
+  struct Payload {
+    using Fn = P;
+    using R = typename detail::PoolCall<P>::Result;
+    using Done = detail::Reply<R>;  // what the job sends its future
+    using Job = detail::PoolJobOf<P, R>;
+    using Future = PoolFuture<R>;
+    using Out = Submitted<P>;
+    static std::size_t count(const P& /*fn*/) noexcept { return 1; }
+  };
   template <class F>
-  static constexpr void check_callable() {
+  struct Payload<std::vector<F>> {
+    using Fn = F;
+    using R = typename detail::PoolCall<F>::Result;
+    using Done = std::monostate;
+    using Job = detail::PoolBatchOf<F, R>;
+    using Future = PoolBatch<R>;
+    using Out = BatchSubmitted<F>;
+    static std::size_t count(const std::vector<F>& fns) noexcept { return fns.size(); }
+  };
+  template <class P>
+  using Out = typename Payload<P>::Out;
+
+  template <class P>
+  void check_payload(const TaskOptions& task) {
+    using F = typename Payload<P>::Fn;
     static_assert(std::is_invocable_v<F&> || std::is_invocable_v<F&, std::stop_token>,
                   "Pool: the task must be callable as fn() or fn(std::stop_token)");
     static_assert(Sendable<F>,
@@ -423,68 +742,122 @@ class Pool {
     using R = typename detail::PoolCall<F>::Result;
     static_assert(std::is_void_v<R> || Sendable<detail::Stored<R>>,
                   "Pool: the task's result must be Sendable");
+    check_task(task, !std::is_same_v<P, F>);
   }
 
-  // A permit of room_ if one is free now (kept: it travels with the task until a worker
-  // takes the task, see push).
-  bool take_room() {
-    std::optional<SemaphorePermit> permit = room_->try_acquire();
-    if (!permit) return false;
-    (void)permit->forget();
-    return true;
+  // The room a submission of n tasks finds in the queue now.
+  enum class Room : std::uint8_t { unbounded, taken, full, never };
+  Room take_room(std::size_t n) {
+    if (!room_) return Room::unbounded;
+    if (n > options_.max_queue) return Room::never;
+    if (n == 0) return Room::taken;
+    std::optional<SemaphorePermit> permit = room_->try_acquire(static_cast<std::int64_t>(n));
+    if (!permit) return Room::full;
+    (void)permit->forget();  // the permits travel with the tasks until workers take them
+    return Room::taken;
+  }
+  // Queues or refuses a submission now, unless it may wait for room and has to: nullopt then.
+  template <class P>
+  std::optional<Out<P>> admit_or_wait(P& payload, const TaskOptions& task, bool may_wait) {
+    check_payload<P>(task);
+    const std::size_t n = Payload<P>::count(payload);
+    switch (take_room(n)) {
+      case Room::unbounded:
+        return enqueue(std::move(payload), 0, task);
+      case Room::taken:
+        return enqueue(std::move(payload), n, task);
+      case Room::never:
+        return refuse(SubmitError<P>::Kind::full, std::move(payload), n);
+      case Room::full:
+        break;
+    }
+    if (!may_wait || options_.on_full == QueueFull::reject) {
+      return refuse(SubmitError<P>::Kind::full, std::move(payload), n);
+    }
+    return std::nullopt;
+  }
+  template <class P>
+  Out<P> admit_now(P payload, const TaskOptions& task, bool may_wait) {
+    if (auto done = admit_or_wait(payload, task, may_wait)) return std::move(*done);
+    detail::refuse_blocking_on_worker("Pool::submit (waiting for room)");
+    const std::size_t n = Payload<P>::count(payload);
+    (void)room_->blocking_acquire(static_cast<std::int64_t>(n)).forget();  // travel with them
+    return enqueue(std::move(payload), n, task);
+  }
+  template <class P>
+  Task<Out<P>> admit_async(P payload, TaskOptions task) {
+    if (auto done = admit_or_wait(payload, task, true)) co_return std::move(*done);
+    const std::size_t n = Payload<P>::count(payload);
+    SemaphorePermit permit = co_await room_->acquire(static_cast<std::int64_t>(n));
+    (void)permit.forget();  // they travel with the tasks
+    co_return enqueue(std::move(payload), n, task);
   }
 
-  // Queues the task (holding a permit of room_ when `permit`). Closed if the pool is closed.
-  template <class F>
-  Submitted<F> enqueue(F&& fn, bool permit, const TaskOptions& task) {
-    using R = typename detail::PoolCall<F>::Result;
-    std::shared_ptr<detail::PoolJob> job;
-    Receiver<detail::Reply<R>> rx;
+  // Queues the submission (holding `permits` of room_). Closed if the pool is closed.
+  template <class P>
+  Out<P> enqueue(P&& payload, std::size_t permits, const TaskOptions& task) {
+    using T = Payload<P>;
+    const std::size_t n = T::count(payload);
+    std::shared_ptr<typename T::Job> job;
+    Receiver<typename T::Done> rx;
     bool queued = false;
     try {
-      auto [tx, reply_rx] = channel<detail::Reply<R>>(1);
-      rx = std::move(reply_rx);
-      job = std::make_shared<detail::PoolJobOf<F, R>>(std::move(fn), std::move(tx));
-      job->deadline = task.deadline;
-      queued = push(job, permit, task);
+      auto [tx, done_rx] = channel<typename T::Done>(1);
+      rx = std::move(done_rx);
+      job = std::make_shared<typename T::Job>(std::move(payload), std::move(tx));
+      if constexpr (std::is_same_v<P, typename T::Fn>) job->deadline = task.deadline;
+      queued = push(job, permits, n, task);
     } catch (...) {
-      if (permit) room_->release(1);  // not queued: its place goes back
+      if (permits != 0) room_->release(static_cast<std::int64_t>(permits));  // not queued
       throw;
     }
     if (!queued) {
       // Closed: the job came back; so does its callable.
-      return refuse(SubmitError<F>::Kind::closed,
-                    std::move(static_cast<detail::PoolJobOf<F, R>&>(*job)).take_fn());
+      return refuse(SubmitError<P>::Kind::closed, std::move(*job).take_back(), n);
     }
-    return PoolFuture<R>(std::move(rx), std::move(job));
+    return typename T::Future(std::move(rx), std::move(job));
   }
-  template <class F>
-  Submitted<F> refuse(typename SubmitError<F>::Kind kind, F&& fn) {
+  template <class P>
+  Out<P> refuse(typename SubmitError<P>::Kind kind, P&& payload, std::size_t n) {
     count_rejected();
-    const bool full = kind == SubmitError<F>::Kind::full;
-    return Submitted<F>(failure, kind, std::move(fn),
-                        describe() + (full ? ": the queue is full (max_queue " +
-                                                 std::to_string(options_.max_queue) + ")"
-                                           : ": the pool is closed"));
+    std::string why = describe();
+    if (kind == SubmitError<P>::Kind::closed) {
+      why += ": the pool is closed";
+    } else if (room_ && n > options_.max_queue) {
+      why += ": a batch of " + std::to_string(n) + " tasks can never fit in max_queue " +
+             std::to_string(options_.max_queue);
+    } else {
+      why += ": the queue is full (max_queue " + std::to_string(options_.max_queue) + ")";
+    }
+    return Out<P>(failure, kind, std::move(payload), std::move(why));
   }
 
   // Queues the job; false once closed (its permit given back).
-  bool push(const std::shared_ptr<detail::PoolJob>& job, bool permit, const TaskOptions& task);
-  static void check_task(const TaskOptions& task);
+  // Queues `tasks` tasks (a single job, or a batch: empty ones settle at once) holding
+  // `permits` of room_; false once closed (the permits given back).
+  bool push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permits, std::size_t tasks,
+            const TaskOptions& task);
+  static void check_task(const TaskOptions& task, bool batch);
   // The timer (queue timeouts and deadlines): a thread of the pool's, started on first use.
   struct TimerEntry {
     std::chrono::steady_clock::time_point at;
-    std::weak_ptr<detail::PoolJob> job;
-    bool queue_timeout;  // else the run deadline
+    std::weak_ptr<detail::PoolWork> work;
+    bool queue_timeout;  // else the run deadline (single tasks only)
   };
   void add_timer_locked(std::chrono::milliseconds after,
-                        const std::shared_ptr<detail::PoolJob>& job, bool queue_timeout);
+                        const std::shared_ptr<detail::PoolWork>& work, bool queue_timeout);
   void timer_loop();
   void count_rejected();
   [[nodiscard]] std::string describe() const;
   struct Thread;
   void start_worker_locked();
   void worker_loop(std::list<Thread>::iterator self);
+  // A worker's turn at the queue's top entry, under the lock (which it drops to run).
+  void run_single_locked(std::unique_lock<std::mutex>& lock);
+  void run_chunk_locked(std::unique_lock<std::mutex>& lock);
+  // Books an entry leaving the queue: its tasks that never ran stop counting as queued, and
+  // those cancelled are counted. Returns the permits of room_ they held.
+  std::size_t retire_locked(detail::PoolWork& work);
   void reap_locked();
 
   const PoolOptions options_;
@@ -498,9 +871,10 @@ class Pool {
   // The queue: a max-heap by score = priority * kAgingTasks - seq (see Priorities).
   struct Queued {
     std::int64_t score;
-    std::shared_ptr<detail::PoolJob> job;
+    std::shared_ptr<detail::PoolWork> work;
   };
   std::vector<Queued> queue_;                                // guarded by mutex_
+  std::size_t queued_tasks_ = 0;  // tasks of the queue's entries not taken; guarded by mutex_
   std::int64_t next_seq_ = 0;                                // guarded by mutex_
   std::vector<TimerEntry> timers_;   // a min-heap by `at`; guarded by mutex_
   std::condition_variable timer_cv_;
