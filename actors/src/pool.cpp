@@ -11,10 +11,15 @@
 namespace troupe {
 
 // One worker thread. `exited` is set (under the pool's lock) as its last act; the thread is
-// joined by whoever erases the record: the next start (reap) or the close.
+// joined by whoever erases the record: the next start (reap) or the close. The other fields
+// are guarded by the pool's lock too.
 struct Pool::Thread {
   std::thread thread;
   bool exited = false;
+  std::uint64_t generation = 0;  // of the init it ran
+  bool ready = false;            // its init returned
+  std::uint64_t tasks = 0;       // tasks it ran
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
 namespace {
@@ -52,6 +57,10 @@ MetricsSection pool_metrics() {
       {"pool_rejected", "Submissions refused (queue full or pool closed)"},
       {"pool_timed_out", "Tasks that waited past their queue_timeout"},
       {"pool_deadline_exceeded", "Tasks that ran past their deadline"},
+      {"pool_init_failures", "Workers whose worker_init threw"},
+      {"pool_workers_faulted", "Workers replaced after a task threw WorkerFault"},
+      {"pool_workers_recycled", "Workers replaced by recycling or replace_workers"},
+      {"pool_generation", "replace_workers calls so far"},
       {"pool_utilization", "Share of the pool's capacity spent running tasks"},
       {"pool_wait_ns_bucket", "Queue waits: waits shorter than le nanoseconds"},
       {"pool_wait_ns_count", "Queue waits recorded"},
@@ -80,6 +89,10 @@ MetricsSection pool_metrics() {
         {"rejected", static_cast<double>(s.rejected)},
         {"timed_out", static_cast<double>(s.timed_out)},
         {"deadline_exceeded", static_cast<double>(s.deadline_exceeded)},
+        {"init_failures", static_cast<double>(s.init_failures)},
+        {"workers_faulted", static_cast<double>(s.workers_faulted)},
+        {"workers_recycled", static_cast<double>(s.workers_recycled)},
+        {"generation", static_cast<double>(s.generation)},
         {"utilization", s.utilization},
     };
     if (json.size() > 1) json += ",";
@@ -117,6 +130,14 @@ PoolOptions checked(PoolOptions options) {
                 "PoolOptions::idle_timeout must be positive, got " +
                     std::to_string(options.idle_timeout.count()) + " ms");
   }
+  if (options.max_init_failures == 0) {
+    throw Error(ErrorCode::invalid_argument, "PoolOptions::max_init_failures must be >= 1, got 0");
+  }
+  if (options.max_worker_age.count() < 0) {
+    throw Error(ErrorCode::invalid_argument,
+                "PoolOptions::max_worker_age must not be negative, got " +
+                    std::to_string(options.max_worker_age.count()) + " ms");
+  }
   if (options.max_queue > static_cast<std::size_t>(Semaphore::kMaxPermits)) {
     throw Error(ErrorCode::invalid_argument,
                 "PoolOptions::max_queue is too large: " + std::to_string(options.max_queue));
@@ -129,7 +150,12 @@ PoolOptions checked(PoolOptions options) {
 Pool::Pool(PoolOptions options)
     : options_(checked(std::move(options))),
       max_workers_(*options_.max_workers),
-      id_(next_pool_id.fetch_add(1, std::memory_order_relaxed) + 1) {
+      id_(next_pool_id.fetch_add(1, std::memory_order_relaxed) + 1),
+      init_(options_.worker_init
+                ? std::make_shared<const std::function<void()>>(options_.worker_init)
+                : nullptr),
+      ready_left_(static_cast<std::int64_t>(options_.min_workers)),
+      ready_(ready_left_) {
   if (options_.max_queue != 0) room_.emplace(static_cast<std::int64_t>(options_.max_queue));
   try {
     std::lock_guard lock(mutex_);
@@ -159,12 +185,33 @@ std::string Pool::describe() const {
   return "pool" + (options_.name.empty() ? std::string() : " '" + options_.name + "'");
 }
 
-void Pool::count_rejected() {
+std::string Pool::count_refusal(bool closed, std::size_t n) {
   std::lock_guard lock(mutex_);
   ++stats_.rejected;
+  std::string why = describe();
+  if (closed) {
+    why += ": the pool is closed";
+    if (gave_up_) why += " (" + detail::describe_exception(gave_up_) + ")";
+  } else if (room_ && n > options_.max_queue) {
+    why += ": a batch of " + std::to_string(n) + " tasks can never fit in max_queue " +
+           std::to_string(options_.max_queue);
+  } else {
+    why += ": the queue is full (max_queue " + std::to_string(options_.max_queue) + ")";
+  }
+  return why;
 }
 
 namespace detail {
+bool is_worker_fault(const std::exception_ptr& error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const WorkerFault&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 Error pool_cancelled_error() {
   return Error(ErrorCode::cancelled,
                "pool task: cancelled before it ran (PoolFuture::cancel, PoolBatch::cancel, or the "
@@ -338,6 +385,7 @@ bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permi
 void Pool::start_worker_locked() {
   reap_locked();
   auto self = threads_.emplace(threads_.end());
+  self->generation = generation_;
   try {
     self->thread = std::thread([this, self] { worker_loop(self); });
   } catch (...) {
@@ -346,6 +394,16 @@ void Pool::start_worker_locked() {
   }
   ++alive_;
   ++stats_.workers_started;
+}
+
+void Pool::replace_locked() {
+  if (closing_) return;  // closing: the workers left finish the queue
+  try {
+    start_worker_locked();
+  } catch (const std::system_error&) {
+    // No thread to be had now (a process limit): the pool runs a worker short until a
+    // submit starts one; a close cancels what no worker is left to run.
+  }
 }
 
 void Pool::reap_locked() {
@@ -359,15 +417,85 @@ void Pool::reap_locked() {
   }
 }
 
-void Pool::worker_loop(std::list<Thread>::iterator self) {
+bool Pool::init_worker(std::unique_lock<std::mutex>& lock, Thread& self) {
+  const std::shared_ptr<const std::function<void()>> init = init_;
+  self.generation = generation_;
+  self.started = std::chrono::steady_clock::now();
+  std::exception_ptr error;
+  if (init != nullptr && *init) {
+    lock.unlock();
+    try {
+      (*init)();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+  }
+  if (error == nullptr) {
+    self.ready = true;
+    init_failures_in_row_ = 0;
+    if (ready_left_ > 0) {
+      --ready_left_;
+      ready_.count_down();
+    }
+    done_cv_.notify_all();  // replace_workers waits for the new workers to be ready
+    return true;
+  }
+  ++stats_.init_failures;
+  if (++init_failures_in_row_ < options_.max_init_failures) {
+    replace_locked();
+    return false;
+  }
+  if (closing_) return false;
+  // Giving up: no worker can start, so nothing queued would ever run. The pool closes, and
+  // every waiter learns why: queued tasks, later submissions, wait_ready, replace_workers.
+  closing_ = true;
+  try {
+    gave_up_ = std::make_exception_ptr(
+        Error(ErrorCode::cancelled, describe() + ": gave up: worker_init failed " +
+                                        std::to_string(init_failures_in_row_) +
+                                        " times in a row (last: " +
+                                        detail::describe_exception(error) + ")"));
+  } catch (...) {  // no memory for the message: the init's own error says enough
+    gave_up_ = error;
+  }
+  if (ready_left_ > 0) {
+    ready_.count_down(ready_left_);
+    ready_left_ = 0;
+  }
+  Dropped taken = take_queue_locked();
+  work_cv_.notify_all();  // idle workers see the close and leave
+  const std::exception_ptr why = gave_up_;
+  lock.unlock();
+  drop_taken(std::move(taken), why);
+  lock.lock();
+  return false;
+}
+
+bool Pool::recycling_due_locked(const Thread& self) const {
+  if (closing_) return false;  // no replacements now: the workers left finish the queue
+  return self.generation != generation_ ||
+         (options_.max_tasks_per_worker != 0 && self.tasks >= options_.max_tasks_per_worker) ||
+         (options_.max_worker_age.count() > 0 &&
+          std::chrono::steady_clock::now() - self.started >= options_.max_worker_age);
+}
+
+void Pool::worker_loop(ThreadRef self) {
   tls_pool = this;
   std::unique_lock lock(mutex_);
-  for (;;) {
+  const bool ready = init_worker(lock, *self);  // on failure, a replacement is on its way
+  while (ready) {
+    if (recycling_due_locked(*self)) {
+      ++stats_.workers_recycled;
+      replace_locked();
+      break;
+    }
     if (queue_.empty()) {
       if (closing_) break;
       ++idle_;
-      const bool woken = work_cv_.wait_for(lock, options_.idle_timeout,
-                                           [&] { return !queue_.empty() || closing_; });
+      const bool woken = work_cv_.wait_for(lock, options_.idle_timeout, [&] {
+        return !queue_.empty() || closing_ || self->generation != generation_;
+      });
       --idle_;
       if (!woken && alive_ > options_.min_workers) {
         ++stats_.workers_retired;
@@ -375,10 +503,12 @@ void Pool::worker_loop(std::list<Thread>::iterator self) {
       }
       continue;
     }
-    if (queue_.front().work->is_batch) {
-      run_chunk_locked(lock);
-    } else {
-      run_single_locked(lock);
+    const bool faulted = queue_.front().work->is_batch ? run_chunk_locked(lock, *self)
+                                                      : run_single_locked(lock, *self);
+    if (faulted) {
+      ++stats_.workers_faulted;
+      replace_locked();
+      break;
     }
   }
   --alive_;
@@ -404,7 +534,7 @@ std::size_t Pool::retire_locked(detail::PoolWork& work) {
   return unrun;
 }
 
-void Pool::run_single_locked(std::unique_lock<std::mutex>& lock) {
+bool Pool::run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
   std::pop_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
   auto job = std::static_pointer_cast<detail::PoolJob>(std::move(queue_.back().work));
   queue_.pop_back();
@@ -416,7 +546,7 @@ void Pool::run_single_locked(std::unique_lock<std::mutex>& lock) {
     if (room_) room_->release(static_cast<std::int64_t>(permits));
     job.reset();
     lock.lock();
-    return;
+    return false;
   }
   --queued_tasks_;
   ++running_;
@@ -432,18 +562,24 @@ void Pool::run_single_locked(std::unique_lock<std::mutex>& lock) {
   }
   lock.unlock();
   if (room_) room_->release(1);  // the task's permit: a submitter may queue another
-  const auto outcome = job->run();  // the callable is destroyed at its end, outside the lock
+  const detail::RunOutcome outcome = job->run();  // destroys the callable, outside the lock
   const auto ran = std::chrono::steady_clock::now() - start;
   job.reset();
   lock.lock();
   --running_;
+  ++self.tasks;
   note_time(stats_.run_time, stats_.max_run_ns, ran);
-  if (outcome == detail::PoolJob::Outcome::completed) ++stats_.completed;
-  if (outcome == detail::PoolJob::Outcome::failed) ++stats_.failed;
-  // overdue: counted in deadline_exceeded by the timer
+  if (!outcome.overdue) {  // overdue: counted in deadline_exceeded by the timer
+    if (outcome.failed != 0) {
+      ++stats_.failed;
+    } else {
+      ++stats_.completed;
+    }
+  }
+  return outcome.faulted;
 }
 
-void Pool::run_chunk_locked(std::unique_lock<std::mutex>& lock) {
+bool Pool::run_chunk_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
   std::shared_ptr<detail::PoolWork> work = queue_.front().work;
   auto& batch = static_cast<detail::PoolBatchJob&>(*work);
   // Guided chunks: a share of what is left, so that the workers finish the batch together,
@@ -466,15 +602,36 @@ void Pool::run_chunk_locked(std::unique_lock<std::mutex>& lock) {
   }
   lock.unlock();
   if (room_ && permits != 0) room_->release(static_cast<std::int64_t>(permits));
-  const std::size_t failed = range.empty() ? 0 : batch.run(range);
+  const detail::RunOutcome outcome = range.empty() ? detail::RunOutcome{} : batch.run(range);
   const auto ran = std::chrono::steady_clock::now() - start;
   work.reset();
   lock.lock();
-  if (range.empty()) return;
+  if (range.empty()) return false;
   running_ -= range.size();
+  self.tasks += range.size();
   note_time(stats_.run_time, stats_.max_run_ns, ran / range.size(), range.size());
-  stats_.completed += range.size() - failed;
-  stats_.failed += failed;
+  stats_.completed += range.size() - outcome.failed;
+  stats_.failed += outcome.failed;
+  return outcome.faulted;
+}
+
+Pool::Dropped Pool::take_queue_locked() {
+  // Each entry is booked (see retire_locked): what had not started is cancelled now, unless
+  // its future cancelled it already or it expired.
+  Dropped taken;
+  for (Queued& queued : queue_) {
+    const detail::TaskRange range = queued.work->claim_waiting(false);
+    taken.second += retire_locked(*queued.work);
+    if (!range.empty()) taken.first.emplace_back(std::move(queued.work), range);
+  }
+  queue_.clear();
+  return taken;
+}
+
+void Pool::drop_taken(Dropped&& taken, const std::exception_ptr& error) {
+  for (auto& [work, range] : taken.first) work->drop(range, error);
+  // Submitters still waiting for room wake up and find the pool closed.
+  if (room_ && taken.second != 0) room_->release(static_cast<std::int64_t>(taken.second));
 }
 
 void Pool::close(bool force) {
@@ -482,36 +639,13 @@ void Pool::close(bool force) {
     throw Error(ErrorCode::invalid_argument,
                 "Pool::close: called from one of the pool's own workers (it would join itself)");
   }
-  // Takes what is still queued (under mutex_) and books it (see retire_locked): what had not
-  // started is cancelled now, unless its future cancelled it already or it expired. Returns
-  // the tasks to drop, and the permits of room_ the entries held.
-  using Dropped = std::pair<std::vector<std::pair<std::shared_ptr<detail::PoolWork>,
-                                                  detail::TaskRange>>,
-                            std::size_t>;
-  const auto take_queue = [this] {
-    Dropped taken;
-    for (Queued& queued : queue_) {
-      const detail::TaskRange range = queued.work->claim_waiting(false);
-      taken.second += retire_locked(*queued.work);
-      if (!range.empty()) taken.first.emplace_back(std::move(queued.work), range);
-    }
-    queue_.clear();
-    return taken;
-  };
-  // Outside the lock (a callable's destructor is user code): the futures resolve with
-  // Error(cancelled), and the permits go back so that submitters still waiting for room wake up
-  // and find the pool closed.
-  const auto cancel = [this](Dropped&& taken) {
-    for (auto& [work, range] : taken.first) work->drop(range, nullptr);
-    if (room_ && taken.second != 0) room_->release(static_cast<std::int64_t>(taken.second));
-  };
   {
     std::unique_lock lock(mutex_);
     closing_ = true;
-    Dropped dropped = force ? take_queue() : Dropped{};
+    Dropped dropped = force ? take_queue_locked() : Dropped{};
     work_cv_.notify_all();
     lock.unlock();
-    cancel(std::move(dropped));  // at once, not after the running tasks
+    drop_taken(std::move(dropped), nullptr);  // at once, not after the running tasks
   }
   std::list<Thread> threads;
   std::thread timer;
@@ -520,18 +654,60 @@ void Pool::close(bool force) {
     // Every worker finishes the queue (unless dropped) and its running task, then exits.
     done_cv_.wait(lock, [&] { return alive_ == 0; });
     // Left with no worker to run them (none could be started): cancelled.
-    auto left = take_queue();
+    Dropped left = take_queue_locked();
     threads.swap(threads_);
     timer_stop_ = true;  // nothing runs or waits any more: the timer has nothing left to do
     timer = std::move(timer_thread_);
     timer_cv_.notify_all();
     lock.unlock();
-    cancel(std::move(left));
+    drop_taken(std::move(left), nullptr);
   }
   for (Thread& t : threads) {
     if (t.thread.joinable()) t.thread.join();
   }
   if (timer.joinable()) timer.join();
+}
+
+void Pool::wait_ready() {
+  detail::refuse_blocking_on_worker("Pool::wait_ready");
+  ready_.blocking_wait();
+  std::lock_guard lock(mutex_);
+  if (gave_up_) std::rethrow_exception(gave_up_);
+}
+
+Task<void> Pool::ready() {
+  co_await ready_.wait();
+  std::exception_ptr gave_up;
+  {
+    std::lock_guard lock(mutex_);
+    gave_up = gave_up_;
+  }
+  if (gave_up) std::rethrow_exception(gave_up);
+}
+
+void Pool::replace_workers(std::function<void()> init) {
+  if (tls_pool == this) {
+    throw Error(ErrorCode::invalid_argument,
+                "Pool::replace_workers: called from one of the pool's own workers (it would "
+                "wait for itself)");
+  }
+  auto next = init ? std::make_shared<const std::function<void()>>(std::move(init)) : nullptr;
+  std::unique_lock lock(mutex_);
+  if (closing_) {
+    throw Error(ErrorCode::closed, describe() + ": replace_workers: the pool is closed");
+  }
+  init_ = std::move(next);
+  const std::uint64_t target = ++generation_;
+  stats_.generation = generation_;
+  work_cv_.notify_all();  // idle workers leave now, each starting its replacement
+  // Done when every worker alive runs the new init and has finished it (or the pool closed,
+  // or gave up because the new init keeps failing).
+  done_cv_.wait(lock, [&] {
+    return closing_ || std::all_of(threads_.begin(), threads_.end(), [&](const Thread& t) {
+             return t.exited || (t.generation >= target && t.ready);
+           });
+  });
+  if (gave_up_) std::rethrow_exception(gave_up_);
 }
 
 bool Pool::is_closed() const {

@@ -65,6 +65,25 @@
 // and run times are its chunk's (the chunk's wait, and its run time over its tasks). The
 // callables are destroyed together once every task of the batch has settled.
 //
+// Workers. PoolOptions::worker_init runs on each new worker thread before it takes a task —
+// the place for warm state (thread_locals, a connection, a loaded model). wait_ready() (or
+// `co_await ready()`) returns once min_workers workers have finished it. A worker is replaced
+// by a fresh one (a new thread that runs worker_init again), while the queue is untouched:
+//   - when its worker_init throws (init_failures): it never takes a task. After
+//     max_init_failures failures in a row the pool gives up: it closes, and every queued task
+//     fails with Error(cancelled) naming the init's error (counted as cancelled), as do
+//     wait_ready and replace_workers; later submissions are refused as Closed;
+//   - when one of its tasks throws WorkerFault (workers_faulted): the task fails with it, and
+//     the worker leaves after that task (after the rest of its chunk, in a batch);
+//   - when it has run max_tasks_per_worker tasks or lived max_worker_age (workers_recycled),
+//     checked as it finishes a task or wakes;
+//   - on replace_workers(init): a rolling update. New workers run the new init; each old one
+//     leaves as it finishes its current task (at once if idle), starting its replacement as
+//     it goes, so the pool keeps its size and submissions go on. Every queued task runs once,
+//     on an old worker or a new one; replace_workers returns when every worker alive runs the
+//     new init and has finished it, so a task submitted after it returns runs new code.
+// No replacement starts while the pool closes.
+//
 // Metrics. Every live pool appears in the "pools" section of Runtime::metrics() (JSON: an
 // array of its counters and the wait_ns / run_ns histograms; Prometheus: pool_<counter> gauges
 // and pool_wait_ns / pool_run_ns histograms, labelled pool="<id>",name="<name>").
@@ -84,11 +103,13 @@
 #include <cstdint>
 #include <vector>
 #include <exception>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <stop_token>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -110,6 +131,22 @@ struct PoolOptions {
   std::chrono::milliseconds idle_timeout{10'000};
   std::size_t max_queue = 0;  // tasks waiting to run; 0: unbounded
   QueueFull on_full = QueueFull::wait;
+  // Runs on every new worker thread before it takes a task (see Workers). Empty: nothing.
+  std::function<void()> worker_init;
+  // Init failures in a row after which the pool gives up (see Workers). >= 1.
+  std::size_t max_init_failures = 5;
+  // Recycling: a worker is replaced after running this many tasks (0: never), or once this
+  // old (0: never).
+  std::uint64_t max_tasks_per_worker = 0;
+  std::chrono::milliseconds max_worker_age{0};
+};
+
+// Thrown by a task whose worker's own state is broken (a lost connection, a corrupt cache
+// built by worker_init): the task fails with it like with any exception, and its worker is
+// replaced by a fresh one (see Workers).
+class WorkerFault : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 // A snapshot of a pool's counters (Pool::stats).
@@ -128,7 +165,12 @@ struct PoolStats {
   std::size_t workers = 0;      // threads alive now
   std::size_t idle_workers = 0;
   std::uint64_t workers_started = 0;
-  std::uint64_t workers_retired = 0;  // exited after idle_timeout
+  std::uint64_t workers_retired = 0;   // exited after idle_timeout
+  std::uint64_t init_failures = 0;     // workers whose worker_init threw
+  std::uint64_t workers_faulted = 0;   // workers replaced after a task threw WorkerFault
+  std::uint64_t workers_recycled = 0;  // replaced: max_tasks_per_worker, max_worker_age, or
+                                       // replace_workers
+  std::uint64_t generation = 0;        // replace_workers calls so far
   // Times of the tasks that ran: wait (queued to started) and run (started to returned).
   // quantile_ns(0.5), (0.9), (0.99) give p50/p90/p99 within a factor of two; the maxima are
   // exact.
@@ -185,15 +227,16 @@ struct PoolCall {
                                              std::invoke_result<F&>>::type;
 };
 
-// A task, its callable's type erased; shared by the queue, the task's future and the pool's
-// timer. Its phase decides who owns it, and every move is one compare-and-swap, so exactly one
-// party acts at each step:
-//   queued -> running    a worker takes it (and runs it);
-//   queued -> cancelled  its future's cancel(), or a forced close (abandon: never runs);
-//   queued -> expired    the timer, its queue_timeout passed (fail: never runs);
-//   running -> done      the worker, when it returns (it sends the reply);
-//   running -> overdue   the timer, its deadline passed (fail: the future resolves now; the
-//                        worker finishes the call and discards the result).
+// Whether a task's exception is a WorkerFault (its worker is then replaced).
+bool is_worker_fault(const std::exception_ptr& error) noexcept;
+
+// What a worker's run of a task, or of a batch's chunk, came to.
+struct RunOutcome {
+  std::size_t failed = 0;  // tasks that threw
+  bool faulted = false;    // one of them threw WorkerFault
+  bool overdue = false;    // a single task's deadline failed it first (the timer counted it)
+};
+
 // A range of task indices [begin, end) of one queue entry (a single task is index 0).
 struct TaskRange {
   std::size_t begin = 0, end = 0;
@@ -221,10 +264,18 @@ class PoolWork {
   std::chrono::steady_clock::time_point queued_at;  // set by push, under the pool's lock
 };
 
+// A task, its callable's type erased; shared by the queue, the task's future and the pool's
+// timer. Its phase decides who owns it, and every move is one compare-and-swap, so exactly one
+// party acts at each step:
+//   queued -> running    a worker takes it (and runs it);
+//   queued -> cancelled  its future's cancel(), or a forced close (abandon: never runs);
+//   queued -> expired    the timer, its queue_timeout passed (fail: never runs);
+//   running -> done      the worker, when it returns (it sends the reply);
+//   running -> overdue   the timer, its deadline passed (fail: the future resolves now; the
+//                        worker finishes the call and discards the result).
 class PoolJob : public PoolWork {
  public:
   enum Phase : std::uint8_t { kQueued, kRunning, kDone, kCancelled, kExpired, kOverdue };
-  enum class Outcome : std::uint8_t { completed, failed, overdue };
   PoolJob() noexcept : PoolWork(false) {}
   TaskRange claim_waiting(bool expired) noexcept override {
     return claim(expired ? kExpired : kCancelled) ? TaskRange{0, 1} : TaskRange{};
@@ -241,7 +292,7 @@ class PoolJob : public PoolWork {
     return phase.load(std::memory_order_relaxed) == kQueued;
   }
   // The worker that moved it to running: calls it, then replies unless it became overdue.
-  virtual Outcome run() noexcept = 0;
+  virtual RunOutcome run() noexcept = 0;
   // The owner of a job that never ran: its future resolves with Error(cancelled), its
   // callable is destroyed.
   virtual void abandon() noexcept = 0;
@@ -267,9 +318,9 @@ class PoolJobOf final : public PoolJob {
     if constexpr (PoolCall<F>::kTakesToken) stop = std::stop_source();
   }
   F take_back() && { return std::move(*fn_); }  // a refused job's callable, handed back
-  Outcome run() noexcept override {
+  RunOutcome run() noexcept override {
     std::optional<Reply<R>> reply;
-    Outcome outcome = Outcome::completed;
+    RunOutcome outcome;
     try {
       if constexpr (std::is_void_v<R>) {
         call();
@@ -278,14 +329,18 @@ class PoolJobOf final : public PoolJob {
         reply.emplace(Reply<R>{call(), nullptr});
       }
     } catch (...) {
-      outcome = Outcome::failed;
+      outcome.failed = 1;
+      outcome.faulted = is_worker_fault(std::current_exception());
       try {
         reply.emplace(Reply<R>{std::nullopt, std::current_exception()});
       } catch (...) {  // no memory for the error: the future resolves as cancelled instead
       }
     }
     fn_.reset();  // the callable's destructor runs here, on the worker
-    if (!advance(kRunning, kDone)) return Outcome::overdue;  // the timer answered already
+    if (!advance(kRunning, kDone)) {  // the timer answered already
+      outcome.overdue = true;
+      return outcome;
+    }
     try {
       if (reply) (void)reply_.try_send(std::move(*reply));
     } catch (...) {  // R's move threw: the future resolves as cancelled instead
@@ -304,7 +359,7 @@ class PoolJobOf final : public PoolJob {
     } catch (...) {  // no memory: the future resolves as cancelled instead
     }
     reply_ = Sender<Reply<R>>();
-    if (phase.load(std::memory_order_relaxed) == kExpired) fn_.reset();  // never runs
+    if (phase.load(std::memory_order_relaxed) != kOverdue) fn_.reset();  // never runs
   }
 
  private:
@@ -322,6 +377,7 @@ class PoolJobOf final : public PoolJob {
 
 // The error of a task dropped before it ran.
 Error pool_cancelled_error();
+
 
 // A future's outcome: the value, the task's exception rethrown, or Error(cancelled).
 template <class R>
@@ -356,8 +412,8 @@ class PoolBatchJob : public PoolWork {
   }
   TaskRange claim_waiting(bool /*expired*/) noexcept override { return claim(size_); }
   [[nodiscard]] bool waiting() const noexcept override { return unclaimed() != 0; }
-  // Runs claimed tasks (a worker) and settles them; returns how many threw.
-  virtual std::size_t run(TaskRange range) noexcept = 0;
+  // Runs claimed tasks (a worker) and settles them.
+  virtual RunOutcome run(TaskRange range) noexcept = 0;
   // Resolves the future when the batch is empty (it is never queued).
   void settle_empty() noexcept { finish(); }
 
@@ -430,8 +486,8 @@ class PoolBatchOf final : public PoolBatchResults<R> {
     if constexpr (PoolCall<F>::kTakesToken) this->stop = std::stop_source();
   }
   std::vector<F> take_back() && { return std::move(fns_); }  // a refused batch's, handed back
-  std::size_t run(TaskRange range) noexcept override {
-    std::size_t failed = 0;
+  RunOutcome run(TaskRange range) noexcept override {
+    RunOutcome outcome;
     for (std::size_t i = range.begin; i < range.end; ++i) {
       try {
         if constexpr (std::is_void_v<R>) {
@@ -441,12 +497,13 @@ class PoolBatchOf final : public PoolBatchResults<R> {
           this->results_[i].value.emplace(call(fns_[i]));
         }
       } catch (...) {
-        ++failed;
+        ++outcome.failed;
         this->results_[i].error = std::current_exception();
+        outcome.faulted = outcome.faulted || is_worker_fault(this->results_[i].error);
       }
     }
     this->settled(range.size());
-    return failed;
+    return outcome;
   }
 
  private:
@@ -698,6 +755,18 @@ class Pool {
     return admit_async(std::move(fns), std::move(task));
   }
 
+  // Blocks until min_workers workers have finished worker_init (at once when min_workers is
+  // 0). Throws Error(cancelled), naming the init's error, if the pool gave up first (see
+  // Workers). Not from a runtime worker (Error(invalid_argument)).
+  void wait_ready();
+  // The task form: `co_await pool.ready()`.
+  Task<void> ready();
+  // A rolling replacement of every worker (see Workers): from now on new workers run `init`;
+  // each current one finishes its task, then a new one takes its place. Returns when no old
+  // worker is left. Throws Error(closed) on a closed pool, Error(cancelled) if the new init
+  // fails so often that the pool gives up, and Error(invalid_argument) from a pool worker.
+  void replace_workers(std::function<void()> init);
+
   // See the header comment. Thread-safe; idempotent (a later close(true) still cancels).
   void close(bool force = false);
   [[nodiscard]] bool is_closed() const;
@@ -819,18 +888,11 @@ class Pool {
   }
   template <class P>
   Out<P> refuse(typename SubmitError<P>::Kind kind, P&& payload, std::size_t n) {
-    count_rejected();
-    std::string why = describe();
-    if (kind == SubmitError<P>::Kind::closed) {
-      why += ": the pool is closed";
-    } else if (room_ && n > options_.max_queue) {
-      why += ": a batch of " + std::to_string(n) + " tasks can never fit in max_queue " +
-             std::to_string(options_.max_queue);
-    } else {
-      why += ": the queue is full (max_queue " + std::to_string(options_.max_queue) + ")";
-    }
+    std::string why = count_refusal(kind == SubmitError<P>::Kind::closed, n);
     return Out<P>(failure, kind, std::move(payload), std::move(why));
   }
+  // Counts a refused submission of n tasks and says why it was refused.
+  std::string count_refusal(bool closed, std::size_t n);
 
   // Queues the job; false once closed (its permit given back).
   // Queues `tasks` tasks (a single job, or a batch: empty ones settle at once) holding
@@ -847,14 +909,31 @@ class Pool {
   void add_timer_locked(std::chrono::milliseconds after,
                         const std::shared_ptr<detail::PoolWork>& work, bool queue_timeout);
   void timer_loop();
-  void count_rejected();
   [[nodiscard]] std::string describe() const;
   struct Thread;
+  using ThreadRef = std::list<Thread>::iterator;
   void start_worker_locked();
-  void worker_loop(std::list<Thread>::iterator self);
-  // A worker's turn at the queue's top entry, under the lock (which it drops to run).
-  void run_single_locked(std::unique_lock<std::mutex>& lock);
-  void run_chunk_locked(std::unique_lock<std::mutex>& lock);
+  // Starts a worker in place of one leaving (not while closing; no thread: none).
+  void replace_locked();
+  void worker_loop(ThreadRef self);
+  // Runs worker_init (dropping the lock meanwhile); false if it threw.
+  bool init_worker(std::unique_lock<std::mutex>& lock, Thread& self);
+  // Whether the worker is due for recycling: max_tasks_per_worker, max_worker_age, or an
+  // older generation than the current init's.
+  [[nodiscard]] bool recycling_due_locked(const Thread& self) const;
+  // A worker's turn at the queue's top entry, under the lock (which it drops to run); true if
+  // the worker is faulted and must be replaced.
+  bool run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self);
+  bool run_chunk_locked(std::unique_lock<std::mutex>& lock, Thread& self);
+  // What is still queued, taken for dropping (a forced close, or the pool giving up): the
+  // entries' unstarted tasks, and the permits of room_ they held.
+  using Dropped = std::pair<
+      std::vector<std::pair<std::shared_ptr<detail::PoolWork>, detail::TaskRange>>,
+      std::size_t>;
+  Dropped take_queue_locked();
+  // Outside the lock (a callable's destructor is user code): settles what take_queue_locked
+  // took with `error` (null: Error(cancelled)) and gives the permits back.
+  void drop_taken(Dropped&& taken, const std::exception_ptr& error);
   // Books an entry leaving the queue: its tasks that never ran stop counting as queued, and
   // those cancelled are counted. Returns the permits of room_ they held.
   std::size_t retire_locked(detail::PoolWork& work);
@@ -885,6 +964,13 @@ class Pool {
   bool closing_ = false;                                     // guarded by mutex_
   PoolStats stats_;  // counters, guarded by mutex_ (queued/running/workers derived on read)
   std::size_t running_ = 0, idle_ = 0, alive_ = 0;          // guarded by mutex_
+  // Workers (see Workers). The init new workers run, and its generation; guarded by mutex_.
+  std::shared_ptr<const std::function<void()>> init_;
+  std::uint64_t generation_ = 0;
+  std::size_t init_failures_in_row_ = 0;  // guarded by mutex_
+  std::exception_ptr gave_up_;            // why no worker could start; guarded by mutex_
+  std::int64_t ready_left_;               // inits still owed to ready_; guarded by mutex_
+  Latch ready_;                           // released by min_workers inits (or giving up)
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
