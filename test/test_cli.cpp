@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -346,18 +348,210 @@ TEST_CASE("cli.load exits 1 after printing a result whose check is wrong") {
   const troupe::cli::WorkloadSpec* spec = troupe::cli::find_workload("transfer");
   REQUIRE(spec != nullptr);
   const troupe::cli::Implementation wrong{"transfer", "wrong", run_wrong, "ignored", {}};
-  troupe::cli::LoadPlan plan{.spec = spec, .implementation = &wrong, .params = {}, .json = true};
+  troupe::cli::LoadPlan plan{
+      .spec = spec, .implementation = &wrong, .params = {}, .json = true, .repeat = {}};
   plan.params.n = 9;  // expected 45
   std::ostringstream json;
-  CHECK(troupe::cli::run_load(plan, json) == 1);
+  std::ostringstream err;
+  CHECK(troupe::cli::run_load(plan, json, err) == 1);
+  CHECK(err.str().empty());  // a single run's report says it all
   check_one_json_object(json.str());
   CHECK(contains(json.str(), "\"check\":41,\"expected\":45,\"check_ok\":false"));
   CHECK(contains(json.str(), "\"failures\":[\"a \\\"quoted\\\"\\nfailure\"]"));
   CHECK(contains(json.str(), "\"rate\":18,"));
   plan.json = false;
   std::ostringstream human;
-  CHECK(troupe::cli::run_load(plan, human) == 1);
+  CHECK(troupe::cli::run_load(plan, human, err) == 1);
   CHECK(contains(human.str(), "41 != expected 45: FAILED"));
+}
+
+namespace {
+// A scripted implementation: call k returns the k-th entry of `script` (seconds, check and a
+// failure if not empty), so that a series' figures are known in advance. For transfer with
+// n = 9 (expected 45) a run of s seconds has the rate 9 / s.
+struct Scripted {
+  double seconds;
+  std::uint64_t check = 45;
+  std::string failure = {};
+};
+std::vector<Scripted> script;
+std::size_t script_calls = 0;
+
+troupe::cli::LoadResult run_scripted(const troupe::cli::LoadParams& params) {
+  const Scripted& step = script.at(script_calls++);
+  troupe::cli::LoadResult result;
+  result.items = params.n;
+  result.seconds = step.seconds;
+  result.check = step.check;
+  result.threads = 1;
+  result.extras = {{"call", static_cast<std::uint64_t>(script_calls)}};
+  if (!step.failure.empty()) result.failures.push_back(step.failure);
+  return result;
+}
+
+const troupe::cli::Implementation kScripted{"transfer", "scripted", run_scripted, "ignored", {}};
+
+// Runs transfer n = 9 on the scripted implementation with `steps`, the warm-up first.
+CliRun run_script(std::vector<Scripted> steps, std::optional<std::uint64_t> repeat, bool json) {
+  script = std::move(steps);
+  script_calls = 0;
+  troupe::cli::LoadPlan plan{.spec = troupe::cli::find_workload("transfer"),
+                             .implementation = &kScripted,
+                             .params = {},
+                             .json = json,
+                             .repeat = repeat};
+  plan.params.n = 9;
+  std::ostringstream out;
+  std::ostringstream err;
+  const int code = troupe::cli::run_load(plan, out, err);
+  CHECK(script_calls == script.size());  // every step ran, none more
+  return {code, out.str(), err.str()};
+}
+}  // namespace
+
+TEST_CASE("cli.load without --repeat prints exactly the single-run report") {
+  const CliRun json = run_script({{0.5}}, std::nullopt, true);
+  CHECK(json.code == 0);
+  CHECK(json.err.empty());
+  CHECK(json.out ==
+        "{\"workload\":\"transfer\",\"style\":\"scripted\",\"n\":9,\"unit\":\"round trips\","
+        "\"threads\":1,\"threads_requested\":null,\"seconds\":0.5,\"rate\":18,\"check\":45,"
+        "\"expected\":45,\"check_ok\":true,\"allocator\":\"system\",\"call\":1,\"failures\":[]}\n");
+  const CliRun human = run_script({{0.5}}, std::nullopt, false);
+  CHECK(human.code == 0);
+  CHECK(human.out ==
+        "workload   transfer\n"
+        "style      scripted\n"
+        "n          9 round trips\n"
+        "threads    1\n"
+        "time       500.000 ms\n"
+        "rate       18 round trips/s\n"
+        "check      45 = expected 45: ok\n"
+        "allocator  system\n"
+        "call       1\n");
+}
+
+TEST_CASE("cli.load --repeat --json adds the warm-up, every run and the summary") {
+  // Warm-up 1 s, then rates 18, 36 and 9: the median run is run 1.
+  const CliRun run = run_script({{1.0}, {0.5}, {0.25}, {1.0}}, 3, true);
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  check_one_json_object(run.out);
+  check_standard_keys(run.out);
+  // The standard fields are the median run's (its extras too: the warm-up was call 1).
+  CHECK(contains(run.out, "\"seconds\":0.5,\"rate\":18,\"check\":45,\"expected\":45,"
+                          "\"check_ok\":true,"));
+  CHECK(contains(run.out, "\"call\":2,\"failures\":[],"));
+  CHECK(contains(run.out, "\"warmup\":{\"seconds\":1,\"rate\":9,\"check\":45,\"check_ok\":true},"));
+  CHECK(contains(run.out, "\"runs\":[{\"run\":1,\"seconds\":0.5,\"rate\":18,\"check\":45,"
+                          "\"check_ok\":true},{\"run\":2,\"seconds\":0.25,\"rate\":36,\"check\":45,"
+                          "\"check_ok\":true},{\"run\":3,\"seconds\":1,\"rate\":9,\"check\":45,"
+                          "\"check_ok\":true}],"));
+  CHECK(contains(run.out, "\"summary\":{\"runs\":3,\"median_run\":1,\"rate_median\":18,"
+                          "\"rate_min\":9,\"rate_max\":36,\"seconds_median\":0.5,"
+                          "\"seconds_min\":0.25,\"seconds_max\":1}}\n"));
+}
+
+TEST_CASE("cli.load --repeat with an even count reports the slower middle run") {
+  // Rates 36, 9, 18, 4.5: sorted 4.5, 9, 18, 36; the slower middle one is 9 (run 2).
+  const CliRun run = run_script({{0.1}, {0.25}, {1.0}, {0.5}, {2.0}}, 4, true);
+  CHECK(run.code == 0);
+  CHECK(contains(run.out, "\"seconds\":1,\"rate\":9,"));
+  CHECK(contains(run.out, "\"median_run\":2,\"rate_median\":9,\"rate_min\":4.5,"
+                          "\"rate_max\":36,\"seconds_median\":1,\"seconds_min\":0.25,"
+                          "\"seconds_max\":2}"));
+}
+
+TEST_CASE("cli.load --repeat 1 is a warm-up and one measured run") {
+  const CliRun run = run_script({{1.0}, {0.5}}, 1, true);
+  CHECK(run.code == 0);
+  check_one_json_object(run.out);
+  CHECK(contains(run.out, "\"runs\":[{\"run\":1,\"seconds\":0.5,"));
+  CHECK(contains(run.out, "\"summary\":{\"runs\":1,\"median_run\":1,\"rate_median\":18,"
+                          "\"rate_min\":18,\"rate_max\":18,"));
+}
+
+TEST_CASE("cli.load --repeat names every failed run, exits 1 and reports no success") {
+  // Run 2 computes the wrong sum; run 3 sees a broken invariant; run 1 and the warm-up hold.
+  const CliRun json =
+      run_script({{1.0}, {0.5}, {0.25, 41}, {1.0, 45, "lost\na message"}}, 3, true);
+  CHECK(json.code == 1);
+  check_one_json_object(json.out);
+  CHECK(contains(json.out, "\"check\":45,\"expected\":45,\"check_ok\":false,"));
+  CHECK(contains(json.out, "\"failures\":[\"run 3: lost\\na message\"]"));
+  CHECK(contains(json.out, "{\"run\":1,\"seconds\":0.5,\"rate\":18,\"check\":45,"
+                           "\"check_ok\":true}"));
+  CHECK(contains(json.out, "{\"run\":2,\"seconds\":0.25,\"rate\":36,\"check\":41,"
+                           "\"check_ok\":false}"));
+  CHECK(contains(json.out, "{\"run\":3,\"seconds\":1,\"rate\":9,\"check\":45,"
+                           "\"check_ok\":false}"));
+  CHECK(json.err ==
+        "troupe: error: transfer: run 2 failed: check 41 != expected 45\n"
+        "troupe: error: transfer: run 3 failed: lost a message\n");
+  const CliRun warmup = run_script({{1.0, 7}, {0.5}}, 1, true);
+  CHECK(warmup.code == 1);
+  CHECK(contains(warmup.out, "\"check_ok\":false,"));
+  CHECK(contains(warmup.out, "\"warmup\":{\"seconds\":1,\"rate\":9,\"check\":7,"
+                             "\"check_ok\":false}"));
+  CHECK(warmup.err == "troupe: error: transfer: warm-up failed: check 7 != expected 45\n");
+}
+
+TEST_CASE("cli.load --repeat prints the spread and every run for people") {
+  const CliRun run = run_script({{1.0}, {0.5}, {0.25, 41}, {1.0}}, 3, false);
+  CHECK(run.code == 1);
+  CHECK(run.out ==
+        "workload   transfer\n"
+        "style      scripted\n"
+        "n          9 round trips\n"
+        "threads    1\n"
+        "runs       3 measured after a warm-up\n"
+        "time       500.000 ms median, min 250.000 ms, max 1.000 s\n"
+        "rate       18 round trips/s median, min 9 round trips/s, max 36 round trips/s\n"
+        "check      FAILED in run 2 (expected 45)\n"
+        "allocator  system\n"
+        "call       2\n"
+        "warm-up    9 round trips/s, 1.000 s (not measured)\n"
+        "run 1      18 round trips/s, 500.000 ms (median)\n"
+        "run 2      36 round trips/s, 250.000 ms: FAILED: check 41 != expected 45\n"
+        "run 3      9 round trips/s, 1.000 s\n");
+  const CliRun ok = run_script({{1.0}, {0.5}}, 1, false);
+  CHECK(ok.code == 0);
+  CHECK(contains(ok.out, "check      45 = expected 45: ok in every run\n"));
+}
+
+TEST_CASE("cli.load --repeat runs a real workload K + 1 times and verifies each" *
+          doctest::timeout(60)) {
+  const CliRun json = run_cli({"load", "pingpong", "--n", "200", "--repeat", "3", "--json"});
+  CHECK(json.code == 0);
+  CHECK(json.err.empty());
+  check_one_json_object(json.out);
+  check_standard_keys(json.out);
+  CHECK(contains(json.out, "\"check_ok\":true,"));
+  CHECK(contains(json.out, "\"warmup\":{\"seconds\":"));
+  for (const char* run : {"{\"run\":1,", "{\"run\":2,", "{\"run\":3,"}) {
+    CHECK_MESSAGE(contains(json.out, run), run);
+  }
+  CHECK_FALSE(contains(json.out, "{\"run\":4,"));
+  CHECK(contains(json.out, "\"summary\":{\"runs\":3,\"median_run\":"));
+  const CliRun human = run_cli({"load", "fanin", "--n", "400", "--repeat", "2"});
+  CHECK(human.code == 0);
+  CHECK(contains(human.out, "2 measured after a warm-up"));
+  CHECK(contains(human.out, "20,200 = expected 20,200: ok in every run"));
+  CHECK(contains(human.out, "\nrun 2 "));
+}
+
+TEST_CASE("cli.load rejects a --repeat that is not a count from 1 to 1000") {
+  const auto repeat = [](const char* count) {
+    return run_cli({"load", "pingpong", "--repeat", count});
+  };
+  check_usage_error(repeat("0"), "--repeat: must be at least 1, got 0");
+  check_usage_error(repeat("-1"), "--repeat: expected a positive integer, got '-1'");
+  check_usage_error(run_cli({"load", "pingpong", "--repeat=-1"}), "'-1'");
+  check_usage_error(repeat("abc"), "--repeat: expected a positive integer, got 'abc'");
+  check_usage_error(repeat("2.5"), "got '2.5'");
+  check_usage_error(repeat("1001"), "--repeat: 1001 is too large (at most 1,000)");
+  check_usage_error(repeat("99999999999999999999999"), "99999999999999999999999 is too large");
+  check_usage_error(run_cli({"load", "pingpong", "--repeat"}), "--repeat");
 }
 
 TEST_CASE("cli.report formats counts, rates and JSON strings") {

@@ -15,8 +15,8 @@ namespace troupe::cli {
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C] [--placement P] [--json]"
-    " | troupe load --list | troupe --help";
+    "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C]"
+    " [--placement P] [--repeat K] [--json] | troupe load --list | troupe --help";
 
 // The one way a usage error is printed: one line (newlines folded), then the usage line.
 int usage_error(std::ostream& err, std::string message) {
@@ -56,6 +56,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                   "Bound of the workload's channels (0 = rendezvous) or 'unbounded'");
   add_text_option(*load, "--placement", request.placement, "P",
                   "Where threads run: spread (pinned round-robin over cores) or os; default below");
+  add_text_option(*load, "--repeat", request.repeat, "K",
+                  "A warm-up run, then K measured runs: median, min and max (1..1000)");
   load->add_flag("--json", request.json, "Print exactly one JSON object line instead of a report");
   load->add_flag("--list", list, "Print the workloads that can run, one per line");
   load->footer(workloads_help());
@@ -82,7 +84,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return usage_error(err, error.what());
   }
   try {
-    return run_load(plan, out);
+    return run_load(plan, out, err);
   } catch (const std::exception& error) {
     err << "troupe: error: " << request.workload << ": " << error.what() << '\n';
     return 1;

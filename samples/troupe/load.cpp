@@ -136,6 +136,8 @@ constexpr Implementation kImplementations[] = {
 };
 
 constexpr std::uint64_t kMaxThreads = 1024;
+// --repeat: enough for any statistic, few enough that a typo (an extra 0 or two) is caught.
+constexpr std::uint64_t kMaxRepeat = 1000;
 
 std::string join(const std::vector<std::string_view>& names) {
   std::string out;
@@ -250,7 +252,8 @@ LoadPlan plan_load(const LoadRequest& request) {
     throw UsageError("workload '" + request.workload + "' has no style '" + std::string(style) +
                      "' (styles: " + join(style_names(spec->name)) + ")");
   }
-  LoadPlan plan{.spec = spec, .implementation = *chosen, .params = {}, .json = request.json};
+  LoadPlan plan{
+      .spec = spec, .implementation = *chosen, .params = {}, .json = request.json, .repeat = {}};
   plan.params.n = resolve_n(*spec, request.n);
   if (request.threads) {
     plan.params.threads =
@@ -268,22 +271,33 @@ LoadPlan plan_load(const LoadRequest& request) {
       throw UsageError("--placement: expected 'spread' or 'os', got '" + *request.placement + "'");
     }
   }
+  if (request.repeat) {
+    plan.repeat = parse_integer("--repeat", *request.repeat, 1, kMaxRepeat, "a positive integer");
+  }
   return plan;
 }
 
-int run_load(const LoadPlan& plan, std::ostream& out) {
-  const LoadResult result = plan.implementation->run(plan.params);
-  const std::uint64_t expected = plan.spec->expected(plan.params.n);
-  const Report report{.workload = plan.spec->name,
-                      .style = plan.implementation->style,
-                      .unit = plan.spec->unit,
-                      .n = plan.params.n,
-                      .threads_requested = plan.params.threads,
-                      .expected = expected,
-                      .check_ok = result.check == expected && result.failures.empty(),
-                      .result = &result};
+int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
+  Report report{.workload = plan.spec->name,
+                .style = plan.implementation->style,
+                .unit = plan.spec->unit,
+                .n = plan.params.n,
+                .threads_requested = plan.params.threads,
+                .expected = plan.spec->expected(plan.params.n),
+                .runs = {},
+                .warmup = std::nullopt};
+  const auto run_once = [&] {
+    RunOutcome run{.result = plan.implementation->run(plan.params), .check_ok = false};
+    run.check_ok = run.result.check == report.expected && run.result.failures.empty();
+    return run;
+  };
+  // The warm-up takes the first-run costs (page faults on fresh memory, allocator arenas and
+  // caches, lazily registered metrics) out of the series, so that run 1 measures what run K does.
+  if (plan.repeat) report.warmup = run_once();
+  for (std::uint64_t i = 0; i < plan.repeat.value_or(1); ++i) report.runs.push_back(run_once());
   print_report(out, report, plan.json);
-  return report.check_ok ? 0 : 1;
+  print_failed_runs(err, report);
+  return report.all_ok() ? 0 : 1;
 }
 
 std::string workloads_help() {
@@ -330,8 +344,11 @@ std::string workloads_help() {
        << "--placement: spread pins the threads round-robin over the cores; os lets the kernel\n"
        << "place them (it often starts a new thread on its creator's core and moves it only\n"
        << "tens of milliseconds later). Each implementation defaults to the faster one.\n"
-       << "Every run verifies its check. Exit status: 0 the check held, 1 it did not (after the\n"
-       << "result is printed), 2 a usage error.\n";
+       << "--repeat K: a warm-up run (not measured), then K measured runs; the report gives the\n"
+       << "median run's figures (of an even K, the slower middle run), the min and max, and each\n"
+       << "run. --json adds \"warmup\", \"runs\" and \"summary\" to the fields of the median run.\n"
+       << "Every run verifies its check. Exit status: 0 every check held, 1 one did not (after\n"
+       << "the result is printed; a failed run of a series is named on stderr), 2 a usage error.\n";
   return text.str();
 }
 

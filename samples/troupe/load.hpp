@@ -7,6 +7,8 @@
 //
 // Every run is verified: the implementation computes `check`, the spec computes `expected`
 // from n alone, and the two must be equal (and the implementation must report no failures).
+// With --repeat K the workload runs K + 1 times in the process (a warm-up, then K measured
+// runs), each with a fresh runtime or pool built by its implementation, and each verified.
 #pragma once
 
 #include <cstdint>
@@ -114,6 +116,7 @@ struct LoadRequest {
   std::optional<std::string> style;
   std::optional<std::string> capacity;
   std::optional<std::string> placement;
+  std::optional<std::string> repeat;
   bool json = false;
 };
 
@@ -123,14 +126,19 @@ struct LoadPlan {
   const Implementation* implementation = nullptr;
   LoadParams params;
   bool json = false;
+  // --repeat K: a warm-up run, then K measured runs reported with their median, min and max.
+  // Unset: one run, no warm-up (the report of a single run).
+  std::optional<std::uint64_t> repeat;
 };
 
 // Resolves and validates a request. Throws UsageError naming the offending argument.
 [[nodiscard]] LoadPlan plan_load(const LoadRequest& request);
 
-// Runs a plan, prints its result to `out` and returns the exit code: 0 if the check held, 1 if
-// not. Throws what the run throws (troupe::Error, std::bad_alloc…).
-[[nodiscard]] int run_load(const LoadPlan& plan, std::ostream& out);
+// Runs a plan (its warm-up and measured runs, with --repeat), prints the result to `out` and
+// returns the exit code: 0 if every run's check held, 1 if not. In a series each failed run is
+// also named on `err`, one line each (a single run's report says it all). Throws what the run
+// throws (troupe::Error, std::bad_alloc…).
+[[nodiscard]] int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err);
 
 // Text for `troupe load --help`: the workload table.
 [[nodiscard]] std::string workloads_help();

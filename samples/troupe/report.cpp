@@ -32,12 +32,14 @@ double rate_of(const LoadResult& result) {
   return result.seconds > 0 ? static_cast<double>(result.items) / result.seconds : 0.0;
 }
 
+std::string json_bool(bool value) { return value ? "true" : "false"; }
+
 // A field value as JSON.
 std::string json_value(const Field& field) {
   return std::visit(
       [](const auto& value) -> std::string {
         using V = std::decay_t<decltype(value)>;
-        if constexpr (std::is_same_v<V, bool>) return value ? "true" : "false";
+        if constexpr (std::is_same_v<V, bool>) return json_bool(value);
         else if constexpr (std::is_same_v<V, std::uint64_t>) return std::to_string(value);
         else if constexpr (std::is_same_v<V, double>) return json_number(value);
         else return json_string(value);
@@ -45,45 +47,151 @@ std::string json_value(const Field& field) {
       field.value);
 }
 
+// Builds one JSON object, `"key":value` pairs in the order added (values already JSON).
+class JsonObject {
+ public:
+  JsonObject& add(std::string_view key, const std::string& value) {
+    if (text_.size() > 1) text_ += ',';
+    text_ += json_string(key);
+    text_ += ':';
+    text_ += value;
+    return *this;
+  }
+  [[nodiscard]] std::string close() const { return text_ + "}"; }
+
+ private:
+  std::string text_ = "{";
+};
+
 // The malloc behind this process: jemalloc exports mallctl, the system (glibc) malloc does not.
 std::string_view allocator_name() {
   return dlsym(RTLD_DEFAULT, "mallctl") != nullptr ? "jemalloc" : "system";
 }
 
+// "warm-up", or "run 3" for runs[2]: how reports and errors name a run of a series.
+std::string run_name(std::optional<std::size_t> index) {
+  return index ? "run " + std::to_string(*index + 1) : "warm-up";
+}
+
+// Why a run failed, on one line: "check 41 != expected 45; <failure>; …" (empty if it held).
+std::string why_failed(const RunOutcome& run, std::uint64_t expected) {
+  std::string why;
+  if (run.result.check != expected) {
+    why = "check " + format_count(run.result.check) + " != expected " + format_count(expected);
+  }
+  for (const std::string& failure : run.result.failures) {
+    why += (why.empty() ? "" : "; ") + failure;
+  }
+  std::replace(why.begin(), why.end(), '\n', ' ');  // one line, in reports and on stderr
+  return why;
+}
+
+// Every run with its name: the warm-up first, then the measured runs (index into runs).
+template <class F>
+void for_each_run(const Report& report, F&& visit) {
+  if (report.warmup) visit(*report.warmup, std::optional<std::size_t>{});
+  for (std::size_t i = 0; i < report.runs.size(); ++i) {
+    visit(report.runs[i], std::optional<std::size_t>{i});
+  }
+}
+
+// The failures of every run; in a series each is prefixed with its run's name ("run 2: …").
+std::vector<std::string> named_failures(const Report& report) {
+  std::vector<std::string> named;
+  for_each_run(report, [&](const RunOutcome& run, std::optional<std::size_t> index) {
+    for (const std::string& failure : run.result.failures) {
+      named.push_back(report.warmup ? run_name(index) + ": " + failure : failure);
+    }
+  });
+  return named;
+}
+
+// The extremes of a series' measured runs (its median is a run: Report::median).
+struct Spread {
+  double rate_min = 0, rate_max = 0, seconds_min = 0, seconds_max = 0;
+};
+Spread spread_of(const Report& report) {
+  const LoadResult& first = report.runs.front().result;
+  Spread spread{rate_of(first), rate_of(first), first.seconds, first.seconds};
+  for (const RunOutcome& run : report.runs) {
+    spread.rate_min = std::min(spread.rate_min, rate_of(run.result));
+    spread.rate_max = std::max(spread.rate_max, rate_of(run.result));
+    spread.seconds_min = std::min(spread.seconds_min, run.result.seconds);
+    spread.seconds_max = std::max(spread.seconds_max, run.result.seconds);
+  }
+  return spread;
+}
+
+// One run of a series as JSON: {"run":2,"seconds":…,"rate":…,"check":…,"check_ok":…}; the
+// warm-up has no "run".
+std::string run_json(const RunOutcome& run, std::optional<std::size_t> index) {
+  JsonObject object;
+  if (index) object.add("run", std::to_string(*index + 1));
+  return object.add("seconds", json_number(run.result.seconds))
+      .add("rate", json_number(rate_of(run.result)))
+      .add("check", std::to_string(run.result.check))
+      .add("check_ok", json_bool(run.check_ok))
+      .close();
+}
+
 void print_json(std::ostream& out, const Report& report) {
-  const LoadResult& result = *report.result;
-  std::string line = "{";
-  const auto add = [&](std::string_view key, const std::string& value) {
-    if (line.size() > 1) line += ',';
-    line += json_string(key);
-    line += ':';
-    line += value;
-  };
-  add("workload", json_string(report.workload));
-  add("style", json_string(report.style));
-  add("n", std::to_string(report.n));
-  add("unit", json_string(report.unit));
-  add("threads", std::to_string(result.threads));
-  add("threads_requested",
-      report.threads_requested ? std::to_string(*report.threads_requested) : "null");
-  add("seconds", json_number(result.seconds));
-  add("rate", json_number(rate_of(result)));
-  add("check", std::to_string(result.check));
-  add("expected", std::to_string(report.expected));
-  add("check_ok", report.check_ok ? "true" : "false");
-  add("allocator", json_string(allocator_name()));
-  for (const Field& field : result.extras) add(field.name, json_value(field));
+  const std::size_t median = report.median();
+  const LoadResult& result = report.runs[median].result;
+  JsonObject object;
+  object.add("workload", json_string(report.workload))
+      .add("style", json_string(report.style))
+      .add("n", std::to_string(report.n))
+      .add("unit", json_string(report.unit))
+      .add("threads", std::to_string(result.threads))
+      .add("threads_requested",
+           report.threads_requested ? std::to_string(*report.threads_requested) : "null")
+      .add("seconds", json_number(result.seconds))
+      .add("rate", json_number(rate_of(result)))
+      .add("check", std::to_string(result.check))
+      .add("expected", std::to_string(report.expected))
+      .add("check_ok", json_bool(report.all_ok()))
+      .add("allocator", json_string(allocator_name()));
+  for (const Field& field : result.extras) object.add(field.name, json_value(field));
   std::string failures = "[";
-  for (const std::string& failure : result.failures) {
+  for (const std::string& failure : named_failures(report)) {
     if (failures.size() > 1) failures += ',';
     failures += json_string(failure);
   }
-  add("failures", failures + "]");
-  out << line << "}\n";
+  object.add("failures", failures + "]");
+  if (report.warmup) {
+    object.add("warmup", run_json(*report.warmup, std::nullopt));
+    std::string runs = "[";
+    for (std::size_t i = 0; i < report.runs.size(); ++i) {
+      if (i > 0) runs += ',';
+      runs += run_json(report.runs[i], i);
+    }
+    object.add("runs", runs + "]");
+    const Spread spread = spread_of(report);
+    object.add("summary", JsonObject()
+                              .add("runs", std::to_string(report.runs.size()))
+                              .add("median_run", std::to_string(median + 1))
+                              .add("rate_median", json_number(rate_of(result)))
+                              .add("rate_min", json_number(spread.rate_min))
+                              .add("rate_max", json_number(spread.rate_max))
+                              .add("seconds_median", json_number(result.seconds))
+                              .add("seconds_min", json_number(spread.seconds_min))
+                              .add("seconds_max", json_number(spread.seconds_max))
+                              .close());
+  }
+  out << object.close() << '\n';
+}
+
+// "8.22 M round trips/s, 121.6 us", and why it failed if it did: one run of a series.
+std::string run_line(const Report& report, const RunOutcome& run) {
+  std::string line =
+      format_rate(rate_of(run.result), report.unit) + ", " + format_seconds(run.result.seconds);
+  if (!run.check_ok) line += ": FAILED: " + why_failed(run, report.expected);
+  return line;
 }
 
 void print_human(std::ostream& out, const Report& report) {
-  const LoadResult& result = *report.result;
+  const std::size_t median = report.median();
+  const LoadResult& result = report.runs[median].result;
   std::string threads = format_count(result.threads);
   if (report.threads_requested && *report.threads_requested != result.threads) {
     threads += " (--threads " + format_count(*report.threads_requested) + " ignored)";
@@ -93,15 +201,47 @@ void print_human(std::ostream& out, const Report& report) {
       {"style", std::string(report.style)},
       {"n", format_count(report.n) + " " + std::string(report.unit)},
       {"threads", threads},
-      {"time", format_seconds(result.seconds)},
-      {"rate", format_rate(rate_of(result), report.unit)},
-      {"check", format_count(result.check) +
-                    (result.check == report.expected ? " = " : " != ") + "expected " +
-                    format_count(report.expected) + (report.check_ok ? ": ok" : ": FAILED")},
-      {"allocator", std::string(allocator_name())},
   };
+  if (!report.warmup) {
+    const bool ok = report.all_ok();
+    rows.emplace_back("time", format_seconds(result.seconds));
+    rows.emplace_back("rate", format_rate(rate_of(result), report.unit));
+    rows.emplace_back("check", format_count(result.check) +
+                                   (result.check == report.expected ? " = " : " != ") +
+                                   "expected " + format_count(report.expected) +
+                                   (ok ? ": ok" : ": FAILED"));
+  } else {
+    const Spread spread = spread_of(report);
+    rows.emplace_back("runs", format_count(report.runs.size()) + " measured after a warm-up");
+    rows.emplace_back("time", format_seconds(result.seconds) + " median, min " +
+                                  format_seconds(spread.seconds_min) + ", max " +
+                                  format_seconds(spread.seconds_max));
+    rows.emplace_back("rate", format_rate(rate_of(result), report.unit) + " median, min " +
+                                  format_rate(spread.rate_min, report.unit) + ", max " +
+                                  format_rate(spread.rate_max, report.unit));
+    std::string failed;
+    for_each_run(report, [&](const RunOutcome& run, std::optional<std::size_t> index) {
+      if (!run.check_ok) failed += (failed.empty() ? "" : ", ") + run_name(index);
+    });
+    rows.emplace_back("check", failed.empty()
+                                   ? format_count(report.expected) + " = expected " +
+                                         format_count(report.expected) + ": ok in every run"
+                                   : "FAILED in " + failed + " (expected " +
+                                         format_count(report.expected) + ")");
+  }
+  rows.emplace_back("allocator", std::string(allocator_name()));
   for (const Field& field : result.extras) rows.emplace_back(field.name, format_field(field));
-  for (const std::string& failure : result.failures) rows.emplace_back("failure", failure);
+  if (!report.warmup) {
+    for (const std::string& failure : result.failures) rows.emplace_back("failure", failure);
+  } else {
+    // A failed run's line says why, its failures included.
+    for_each_run(report, [&](const RunOutcome& run, std::optional<std::size_t> index) {
+      std::string line = run_line(report, run);
+      if (!index) line += " (not measured)";
+      if (index == median) line += " (median)";
+      rows.emplace_back(run_name(index), line);
+    });
+  }
   std::size_t width = 0;
   for (const auto& row : rows) width = std::max(width, row.first.size());
   for (const auto& [name, value] : rows) {
@@ -111,6 +251,21 @@ void print_human(std::ostream& out, const Report& report) {
 
 }  // namespace
 
+bool Report::all_ok() const noexcept {
+  bool ok = !warmup || warmup->check_ok;
+  for (const RunOutcome& run : runs) ok = ok && run.check_ok;
+  return ok;
+}
+
+std::size_t Report::median() const {
+  std::vector<std::size_t> order(runs.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return rate_of(runs[a].result) < rate_of(runs[b].result);
+  });
+  return order.at((order.size() - 1) / 2);
+}
+
 void print_report(std::ostream& out, const Report& report, bool json) {
   if (json) {
     print_json(out, report);
@@ -118,6 +273,16 @@ void print_report(std::ostream& out, const Report& report, bool json) {
     print_human(out, report);
   }
   out.flush();
+}
+
+void print_failed_runs(std::ostream& err, const Report& report) {
+  if (!report.warmup) return;
+  for_each_run(report, [&](const RunOutcome& run, std::optional<std::size_t> index) {
+    if (run.check_ok) return;
+    err << "troupe: error: " << report.workload << ": " << run_name(index)
+        << " failed: " << why_failed(run, report.expected) << '\n';
+  });
+  err.flush();
 }
 
 std::string format_field(const Field& field) {
