@@ -193,7 +193,8 @@ TEST_CASE("cli.help describes the command, the workloads and what --threads mean
   CHECK(load.code == 0);
   CHECK(load.err.empty());
   for (const char* text : {"fanin", "transfer", "--threads", "--style", "--capacity", "--json",
-                           "first 64-bit word", "ring", "coming with later issues"}) {
+                           "--csv", "--repeat", "first 64-bit word", "ring",
+                           "coming with later issues"}) {
     CHECK_MESSAGE(contains(load.out, text), text);
   }
 }
@@ -348,8 +349,11 @@ TEST_CASE("cli.load exits 1 after printing a result whose check is wrong") {
   const troupe::cli::WorkloadSpec* spec = troupe::cli::find_workload("transfer");
   REQUIRE(spec != nullptr);
   const troupe::cli::Implementation wrong{"transfer", "wrong", run_wrong, "ignored", {}};
-  troupe::cli::LoadPlan plan{
-      .spec = spec, .implementation = &wrong, .params = {}, .json = true, .repeat = {}};
+  troupe::cli::LoadPlan plan{.spec = spec,
+                             .implementation = &wrong,
+                             .params = {},
+                             .format = troupe::cli::OutputFormat::json,
+                             .repeat = {}};
   plan.params.n = 9;  // expected 45
   std::ostringstream json;
   std::ostringstream err;
@@ -359,7 +363,7 @@ TEST_CASE("cli.load exits 1 after printing a result whose check is wrong") {
   CHECK(contains(json.str(), "\"check\":41,\"expected\":45,\"check_ok\":false"));
   CHECK(contains(json.str(), "\"failures\":[\"a \\\"quoted\\\"\\nfailure\"]"));
   CHECK(contains(json.str(), "\"rate\":18,"));
-  plan.json = false;
+  plan.format = troupe::cli::OutputFormat::human;
   std::ostringstream human;
   CHECK(troupe::cli::run_load(plan, human, err) == 1);
   CHECK(contains(human.str(), "41 != expected 45: FAILED"));
@@ -389,16 +393,21 @@ troupe::cli::LoadResult run_scripted(const troupe::cli::LoadParams& params) {
   return result;
 }
 
+constexpr auto kHuman = troupe::cli::OutputFormat::human;
+constexpr auto kJson = troupe::cli::OutputFormat::json;
+constexpr auto kCsv = troupe::cli::OutputFormat::csv;
+
 const troupe::cli::Implementation kScripted{"transfer", "scripted", run_scripted, "ignored", {}};
 
 // Runs transfer n = 9 on the scripted implementation with `steps`, the warm-up first.
-CliRun run_script(std::vector<Scripted> steps, std::optional<std::uint64_t> repeat, bool json) {
+CliRun run_script(std::vector<Scripted> steps, std::optional<std::uint64_t> repeat,
+                  troupe::cli::OutputFormat format) {
   script = std::move(steps);
   script_calls = 0;
   troupe::cli::LoadPlan plan{.spec = troupe::cli::find_workload("transfer"),
                              .implementation = &kScripted,
                              .params = {},
-                             .json = json,
+                             .format = format,
                              .repeat = repeat};
   plan.params.n = 9;
   std::ostringstream out;
@@ -410,14 +419,14 @@ CliRun run_script(std::vector<Scripted> steps, std::optional<std::uint64_t> repe
 }  // namespace
 
 TEST_CASE("cli.load without --repeat prints exactly the single-run report") {
-  const CliRun json = run_script({{0.5}}, std::nullopt, true);
+  const CliRun json = run_script({{0.5}}, std::nullopt, kJson);
   CHECK(json.code == 0);
   CHECK(json.err.empty());
   CHECK(json.out ==
         "{\"workload\":\"transfer\",\"style\":\"scripted\",\"n\":9,\"unit\":\"round trips\","
         "\"threads\":1,\"threads_requested\":null,\"seconds\":0.5,\"rate\":18,\"check\":45,"
         "\"expected\":45,\"check_ok\":true,\"allocator\":\"system\",\"call\":1,\"failures\":[]}\n");
-  const CliRun human = run_script({{0.5}}, std::nullopt, false);
+  const CliRun human = run_script({{0.5}}, std::nullopt, kHuman);
   CHECK(human.code == 0);
   CHECK(human.out ==
         "workload   transfer\n"
@@ -433,7 +442,7 @@ TEST_CASE("cli.load without --repeat prints exactly the single-run report") {
 
 TEST_CASE("cli.load --repeat --json adds the warm-up, every run and the summary") {
   // Warm-up 1 s, then rates 18, 36 and 9: the median run is run 1.
-  const CliRun run = run_script({{1.0}, {0.5}, {0.25}, {1.0}}, 3, true);
+  const CliRun run = run_script({{1.0}, {0.5}, {0.25}, {1.0}}, 3, kJson);
   CHECK(run.code == 0);
   CHECK(run.err.empty());
   check_one_json_object(run.out);
@@ -454,7 +463,7 @@ TEST_CASE("cli.load --repeat --json adds the warm-up, every run and the summary"
 
 TEST_CASE("cli.load --repeat with an even count reports the slower middle run") {
   // Rates 36, 9, 18, 4.5: sorted 4.5, 9, 18, 36; the slower middle one is 9 (run 2).
-  const CliRun run = run_script({{0.1}, {0.25}, {1.0}, {0.5}, {2.0}}, 4, true);
+  const CliRun run = run_script({{0.1}, {0.25}, {1.0}, {0.5}, {2.0}}, 4, kJson);
   CHECK(run.code == 0);
   CHECK(contains(run.out, "\"seconds\":1,\"rate\":9,"));
   CHECK(contains(run.out, "\"median_run\":2,\"rate_median\":9,\"rate_min\":4.5,"
@@ -463,7 +472,7 @@ TEST_CASE("cli.load --repeat with an even count reports the slower middle run") 
 }
 
 TEST_CASE("cli.load --repeat 1 is a warm-up and one measured run") {
-  const CliRun run = run_script({{1.0}, {0.5}}, 1, true);
+  const CliRun run = run_script({{1.0}, {0.5}}, 1, kJson);
   CHECK(run.code == 0);
   check_one_json_object(run.out);
   CHECK(contains(run.out, "\"runs\":[{\"run\":1,\"seconds\":0.5,"));
@@ -474,7 +483,7 @@ TEST_CASE("cli.load --repeat 1 is a warm-up and one measured run") {
 TEST_CASE("cli.load --repeat names every failed run, exits 1 and reports no success") {
   // Run 2 computes the wrong sum; run 3 sees a broken invariant; run 1 and the warm-up hold.
   const CliRun json =
-      run_script({{1.0}, {0.5}, {0.25, 41}, {1.0, 45, "lost\na message"}}, 3, true);
+      run_script({{1.0}, {0.5}, {0.25, 41}, {1.0, 45, "lost\na message"}}, 3, kJson);
   CHECK(json.code == 1);
   check_one_json_object(json.out);
   CHECK(contains(json.out, "\"check\":45,\"expected\":45,\"check_ok\":false,"));
@@ -488,7 +497,7 @@ TEST_CASE("cli.load --repeat names every failed run, exits 1 and reports no succ
   CHECK(json.err ==
         "troupe: error: transfer: run 2 failed: check 41 != expected 45\n"
         "troupe: error: transfer: run 3 failed: lost a message\n");
-  const CliRun warmup = run_script({{1.0, 7}, {0.5}}, 1, true);
+  const CliRun warmup = run_script({{1.0, 7}, {0.5}}, 1, kJson);
   CHECK(warmup.code == 1);
   CHECK(contains(warmup.out, "\"check_ok\":false,"));
   CHECK(contains(warmup.out, "\"warmup\":{\"seconds\":1,\"rate\":9,\"check\":7,"
@@ -497,7 +506,7 @@ TEST_CASE("cli.load --repeat names every failed run, exits 1 and reports no succ
 }
 
 TEST_CASE("cli.load --repeat prints the spread and every run for people") {
-  const CliRun run = run_script({{1.0}, {0.5}, {0.25, 41}, {1.0}}, 3, false);
+  const CliRun run = run_script({{1.0}, {0.5}, {0.25, 41}, {1.0}}, 3, kHuman);
   CHECK(run.code == 1);
   CHECK(run.out ==
         "workload   transfer\n"
@@ -514,7 +523,7 @@ TEST_CASE("cli.load --repeat prints the spread and every run for people") {
         "run 1      18 round trips/s, 500.000 ms (median)\n"
         "run 2      36 round trips/s, 250.000 ms: FAILED: check 41 != expected 45\n"
         "run 3      9 round trips/s, 1.000 s\n");
-  const CliRun ok = run_script({{1.0}, {0.5}}, 1, false);
+  const CliRun ok = run_script({{1.0}, {0.5}}, 1, kHuman);
   CHECK(ok.code == 0);
   CHECK(contains(ok.out, "check      45 = expected 45: ok in every run\n"));
 }
@@ -552,6 +561,67 @@ TEST_CASE("cli.load rejects a --repeat that is not a count from 1 to 1000") {
   check_usage_error(repeat("1001"), "--repeat: 1001 is too large (at most 1,000)");
   check_usage_error(repeat("99999999999999999999999"), "99999999999999999999999 is too large");
   check_usage_error(run_cli({"load", "pingpong", "--repeat"}), "--repeat");
+}
+
+TEST_CASE("cli.load --csv prints a header and the single run as run 1") {
+  const CliRun run = run_script({{0.5}}, std::nullopt, kCsv);
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  CHECK(run.out ==
+        "workload,style,run,n,seconds,rate,check_ok,unit,threads,threads_requested,check,"
+        "expected,allocator,call,failures\n"
+        "transfer,scripted,1,9,0.5,18,true,round trips,1,,45,45,system,1,\n");
+}
+
+TEST_CASE("cli.load --repeat --csv prints one line per measured run, quoting what needs it") {
+  const CliRun run =
+      run_script({{1.0}, {0.5}, {0.25, 41}, {1.0, 45, "lost \"one\", then\nmore"}}, 3, kCsv);
+  CHECK(run.code == 1);
+  CHECK(run.out ==
+        "workload,style,run,n,seconds,rate,check_ok,unit,threads,threads_requested,check,"
+        "expected,allocator,call,failures\n"
+        "transfer,scripted,1,9,0.5,18,true,round trips,1,,45,45,system,2,\n"
+        "transfer,scripted,2,9,0.25,36,false,round trips,1,,41,45,system,3,\n"
+        "transfer,scripted,3,9,1,9,false,round trips,1,,45,45,system,4,"
+        "\"lost \"\"one\"\", then more\"\n");
+  CHECK(run.err ==
+        "troupe: error: transfer: run 2 failed: check 41 != expected 45\n"
+        "troupe: error: transfer: run 3 failed: lost \"one\", then more\n");
+  // The warm-up has no line; its failure is named on stderr.
+  const CliRun warmup = run_script({{1.0, 7}, {0.5}}, 1, kCsv);
+  CHECK(warmup.code == 1);
+  CHECK(lines_of(warmup.out).size() == 2);
+  CHECK(warmup.err == "troupe: error: transfer: warm-up failed: check 7 != expected 45\n");
+}
+
+TEST_CASE("cli.load --csv runs a real workload with its own columns" * doctest::timeout(60)) {
+  const CliRun run =
+      run_cli({"load", "transfer", "--n", "5", "--threads", "3", "--repeat", "2", "--csv"});
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  const std::vector<std::string> lines = lines_of(run.out);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].rfind("workload,style,run,n,seconds,rate,check_ok,unit,threads,"
+                       "threads_requested,check,expected,allocator,",
+                       0) == 0);
+  CHECK(contains(lines[0], ",moved_not_copied,"));
+  CHECK(lines[0].substr(lines[0].size() - 9) == ",failures");
+  const auto cells = [](const std::string& line) {
+    return std::count(line.begin(), line.end(), ',');
+  };
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    CAPTURE(lines[i]);
+    CHECK(lines[i].rfind("transfer,thread," + std::to_string(i) + ",5,", 0) == 0);
+    CHECK(contains(lines[i], ",true,round trips,2,3,15,15,"));
+    CHECK(cells(lines[i]) == cells(lines[0]));
+  }
+}
+
+TEST_CASE("cli.load rejects --csv with --json: one output format") {
+  check_usage_error(run_cli({"load", "pingpong", "--csv", "--json"}),
+                    "--csv and --json conflict: choose one output format");
+  check_usage_error(run_cli({"load", "pingpong", "--json", "--repeat", "2", "--csv"}),
+                    "--csv and --json conflict");
 }
 
 TEST_CASE("cli.report formats counts, rates and JSON strings") {

@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::string_view kUsage =
     "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C]"
-    " [--placement P] [--repeat K] [--json] | troupe load --list | troupe --help";
+    " [--placement P] [--repeat K] [--json | --csv] | troupe load --list | troupe --help";
 
 // The one way a usage error is printed: one line (newlines folded), then the usage line.
 int usage_error(std::ostream& err, std::string message) {
@@ -59,6 +59,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   add_text_option(*load, "--repeat", request.repeat, "K",
                   "A warm-up run, then K measured runs: median, min and max (1..1000)");
   load->add_flag("--json", request.json, "Print exactly one JSON object line instead of a report");
+  load->add_flag("--csv", request.csv,
+                 "Print CSV instead of a report: a header, then one line per measured run");
   load->add_flag("--list", list, "Print the workloads that can run, one per line");
   load->footer(workloads_help());
 

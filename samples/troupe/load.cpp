@@ -252,8 +252,14 @@ LoadPlan plan_load(const LoadRequest& request) {
     throw UsageError("workload '" + request.workload + "' has no style '" + std::string(style) +
                      "' (styles: " + join(style_names(spec->name)) + ")");
   }
+  if (request.json && request.csv) {
+    throw UsageError("--csv and --json conflict: choose one output format");
+  }
+  const OutputFormat format = request.json  ? OutputFormat::json
+                              : request.csv ? OutputFormat::csv
+                                            : OutputFormat::human;
   LoadPlan plan{
-      .spec = spec, .implementation = *chosen, .params = {}, .json = request.json, .repeat = {}};
+      .spec = spec, .implementation = *chosen, .params = {}, .format = format, .repeat = {}};
   plan.params.n = resolve_n(*spec, request.n);
   if (request.threads) {
     plan.params.threads =
@@ -295,7 +301,7 @@ int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
   // caches, lazily registered metrics) out of the series, so that run 1 measures what run K does.
   if (plan.repeat) report.warmup = run_once();
   for (std::uint64_t i = 0; i < plan.repeat.value_or(1); ++i) report.runs.push_back(run_once());
-  print_report(out, report, plan.json);
+  print_report(out, report, plan.format);
   print_failed_runs(err, report);
   return report.all_ok() ? 0 : 1;
 }
@@ -347,6 +353,8 @@ std::string workloads_help() {
        << "--repeat K: a warm-up run (not measured), then K measured runs; the report gives the\n"
        << "median run's figures (of an even K, the slower middle run), the min and max, and each\n"
        << "run. --json adds \"warmup\", \"runs\" and \"summary\" to the fields of the median run.\n"
+       << "--csv: a header line, then one line per measured run (workload, style, run, n,\n"
+       << "seconds, rate, check_ok, the other standard fields, the workload's own, failures).\n"
        << "Every run verifies its check. Exit status: 0 every check held, 1 one did not (after\n"
        << "the result is printed; a failed run of a series is named on stderr), 2 a usage error.\n";
   return text.str();

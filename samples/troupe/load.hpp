@@ -34,6 +34,10 @@ class UsageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// How a result is printed: aligned lines for people, one JSON object line (--json), or CSV with
+// a header and one line per measured run (--csv). report.hpp describes each.
+enum class OutputFormat { human, json, csv };
+
 // A channel capacity as given by --capacity: a bound (0 = rendezvous) or unbounded.
 struct Capacity {
   static constexpr std::int64_t kUnbounded = -1;
@@ -118,6 +122,7 @@ struct LoadRequest {
   std::optional<std::string> placement;
   std::optional<std::string> repeat;
   bool json = false;
+  bool csv = false;
 };
 
 // A request resolved against the registry, ready to run.
@@ -125,7 +130,7 @@ struct LoadPlan {
   const WorkloadSpec* spec = nullptr;
   const Implementation* implementation = nullptr;
   LoadParams params;
-  bool json = false;
+  OutputFormat format = OutputFormat::human;
   // --repeat K: a warm-up run, then K measured runs reported with their median, min and max.
   // Unset: one run, no warm-up (the report of a single run).
   std::optional<std::uint64_t> repeat;

@@ -181,6 +181,65 @@ void print_json(std::ostream& out, const Report& report) {
   out << object.close() << '\n';
 }
 
+// One CSV cell: as is, or quoted (quotes doubled) if it holds a comma, quote or line break.
+std::string csv_cell(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+  std::string quoted = "\"";
+  for (const char c : text) {
+    quoted += c;
+    if (c == '"') quoted += '"';
+  }
+  return quoted + "\"";
+}
+
+// A field's value as a CSV cell: its JSON form, except that text is quoted only if CSV needs it.
+std::string csv_value(const Field& field) {
+  if (const auto* text = std::get_if<std::string>(&field.value)) return csv_cell(*text);
+  return json_value(field);
+}
+
+// A cell joined to a CSV line.
+void add_cell(std::string& line, std::string_view cell) {
+  if (!line.empty()) line += ',';
+  line += cell;
+}
+
+void print_csv(std::ostream& out, const Report& report) {
+  const std::vector<Field>& first_extras = report.runs.front().result.extras;
+  std::string header =
+      "workload,style,run,n,seconds,rate,check_ok,unit,threads,threads_requested,check,"
+      "expected,allocator";
+  for (const Field& field : first_extras) add_cell(header, csv_cell(field.name));
+  add_cell(header, "failures");
+  out << header << '\n';
+  for (std::size_t i = 0; i < report.runs.size(); ++i) {
+    const RunOutcome& run = report.runs[i];
+    const LoadResult& result = run.result;
+    std::string line;
+    for (const std::string& cell :
+         {csv_cell(report.workload), csv_cell(report.style), std::to_string(i + 1),
+          std::to_string(report.n), json_number(result.seconds), json_number(rate_of(result)),
+          json_bool(run.check_ok), csv_cell(report.unit), std::to_string(result.threads),
+          report.threads_requested ? std::to_string(*report.threads_requested) : "",
+          std::to_string(result.check), std::to_string(report.expected),
+          std::string(allocator_name())}) {
+      add_cell(line, cell);
+    }
+    for (const Field& column : first_extras) {
+      const auto same_name = [&](const Field& field) { return field.name == column.name; };
+      const auto found = std::find_if(result.extras.begin(), result.extras.end(), same_name);
+      add_cell(line, found == result.extras.end() ? "" : csv_value(*found));
+    }
+    std::string failures;
+    for (const std::string& failure : result.failures) {
+      failures += (failures.empty() ? "" : "; ") + failure;
+    }
+    std::replace(failures.begin(), failures.end(), '\n', ' ');  // a run is one line
+    add_cell(line, csv_cell(failures));
+    out << line << '\n';
+  }
+}
+
 // "8.22 M round trips/s, 121.6 us", and why it failed if it did: one run of a series.
 std::string run_line(const Report& report, const RunOutcome& run) {
   std::string line =
@@ -266,11 +325,11 @@ std::size_t Report::median() const {
   return order.at((order.size() - 1) / 2);
 }
 
-void print_report(std::ostream& out, const Report& report, bool json) {
-  if (json) {
-    print_json(out, report);
-  } else {
-    print_human(out, report);
+void print_report(std::ostream& out, const Report& report, OutputFormat format) {
+  switch (format) {
+    case OutputFormat::human: print_human(out, report); break;
+    case OutputFormat::json: print_json(out, report); break;
+    case OutputFormat::csv: print_csv(out, report); break;
   }
   out.flush();
 }

@@ -16,6 +16,14 @@
 // rate is items per second (the workload's unit), seconds the measured phase; median_run is
 // the 1-based index in "runs" of the median run, and rate_median / seconds_median are its
 // figures (so they equal the top-level "rate" and "seconds").
+//
+// CSV (RFC 4180: a cell holding a comma, quote or line break is quoted): a header line, then
+// one line per measured run, in order (a single run is run 1; the warm-up has no line):
+//   workload,style,run,n,seconds,rate,check_ok,unit,threads,threads_requested,check,expected,
+//   allocator,<extras>…,failures
+// The values are JSON's (seconds and rate in full precision, booleans true/false), except
+// that threads_requested is empty when not given and failures is the run's own, "; "-joined.
+// The extras' columns are the first run's fields.
 #pragma once
 
 #include <cstddef>
@@ -56,9 +64,9 @@ struct Report {
   [[nodiscard]] std::size_t median() const;
 };
 
-// Human report (aligned "name  value" lines) or, with json, one JSON object and a newline.
-// A series' runs are named "warm-up" and "run 1" … "run K".
-void print_report(std::ostream& out, const Report& report, bool json);
+// Prints the report in `format` (see the header comment). A series' runs are named "warm-up"
+// and "run 1" … "run K".
+void print_report(std::ostream& out, const Report& report, OutputFormat format);
 // In a series, one line per failed run: "troupe: error: <workload>: run 2 failed: check 41 !=
 // expected 45; <failure>…", so that exit code 1 is explained whatever the format. Nothing for a
 // single run, whose report already says it all.
