@@ -2,11 +2,17 @@
 // `troupe load` (one JSON line, verified checks) and one-line usage errors with exit code 2.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -193,7 +199,7 @@ TEST_CASE("cli.help describes the command, the workloads and what --threads mean
   CHECK(load.code == 0);
   CHECK(load.err.empty());
   for (const char* text : {"fanin", "transfer", "--threads", "--style", "--capacity", "--json",
-                           "--csv", "--repeat", "first 64-bit word", "ring",
+                           "--csv", "--repeat", "--metrics", "first 64-bit word", "ring",
                            "coming with later issues"}) {
     CHECK_MESSAGE(contains(load.out, text), text);
   }
@@ -353,7 +359,8 @@ TEST_CASE("cli.load exits 1 after printing a result whose check is wrong") {
                              .implementation = &wrong,
                              .params = {},
                              .format = troupe::cli::OutputFormat::json,
-                             .repeat = {}};
+                             .repeat = {},
+                             .metrics = {}};
   plan.params.n = 9;  // expected 45
   std::ostringstream json;
   std::ostringstream err;
@@ -377,12 +384,22 @@ struct Scripted {
   double seconds;
   std::uint64_t check = 45;
   std::string failure = {};
+  bool throws = false;
 };
 std::vector<Scripted> script;
 std::size_t script_calls = 0;
+std::vector<std::size_t> metrics_asked;  // the calls asked for a metrics snapshot (1-based)
+
+// The snapshot call k reports: recognisable by its task count.
+troupe::RuntimeMetrics scripted_metrics(std::size_t call) {
+  troupe::RuntimeMetrics metrics;
+  metrics.tasks_spawned = 1000 + call;
+  return metrics;
+}
 
 troupe::cli::LoadResult run_scripted(const troupe::cli::LoadParams& params) {
   const Scripted& step = script.at(script_calls++);
+  if (step.throws) throw std::runtime_error("scripted failure");
   troupe::cli::LoadResult result;
   result.items = params.n;
   result.seconds = step.seconds;
@@ -390,6 +407,10 @@ troupe::cli::LoadResult run_scripted(const troupe::cli::LoadParams& params) {
   result.threads = 1;
   result.extras = {{"call", static_cast<std::uint64_t>(script_calls)}};
   if (!step.failure.empty()) result.failures.push_back(step.failure);
+  if (params.metrics) {
+    metrics_asked.push_back(script_calls);
+    result.metrics = scripted_metrics(script_calls);
+  }
   return result;
 }
 
@@ -399,17 +420,34 @@ constexpr auto kCsv = troupe::cli::OutputFormat::csv;
 
 const troupe::cli::Implementation kScripted{"transfer", "scripted", run_scripted, "ignored", {}};
 
-// Runs transfer n = 9 on the scripted implementation with `steps`, the warm-up first.
-CliRun run_script(std::vector<Scripted> steps, std::optional<std::uint64_t> repeat,
-                  troupe::cli::OutputFormat format) {
+// A plan for transfer n = 9 on the scripted implementation with `steps` (the warm-up first).
+troupe::cli::LoadPlan scripted_plan(std::vector<Scripted> steps,
+                                    std::optional<std::uint64_t> repeat,
+                                    troupe::cli::OutputFormat format) {
   script = std::move(steps);
   script_calls = 0;
+  metrics_asked.clear();
   troupe::cli::LoadPlan plan{.spec = troupe::cli::find_workload("transfer"),
                              .implementation = &kScripted,
                              .params = {},
                              .format = format,
-                             .repeat = repeat};
+                             .repeat = repeat,
+                             .metrics = {}};
   plan.params.n = 9;
+  return plan;
+}
+
+CliRun run_plan(const troupe::cli::LoadPlan& plan) {
+  std::ostringstream out;
+  std::ostringstream err;
+  const int code = troupe::cli::run_load(plan, out, err);
+  return {code, out.str(), err.str()};
+}
+
+// Runs `steps` on the scripted implementation and checks that each ran, none more.
+CliRun run_script(std::vector<Scripted> steps, std::optional<std::uint64_t> repeat,
+                  troupe::cli::OutputFormat format) {
+  const troupe::cli::LoadPlan plan = scripted_plan(std::move(steps), repeat, format);
   std::ostringstream out;
   std::ostringstream err;
   const int code = troupe::cli::run_load(plan, out, err);
@@ -622,6 +660,199 @@ TEST_CASE("cli.load rejects --csv with --json: one output format") {
                     "--csv and --json conflict: choose one output format");
   check_usage_error(run_cli({"load", "pingpong", "--json", "--repeat", "2", "--csv"}),
                     "--csv and --json conflict");
+}
+
+namespace {
+// A fresh directory for the files a test writes, removed with everything in it.
+class TempDir {
+ public:
+  TempDir()
+      : path_(std::filesystem::temp_directory_path() /
+              ("troupe_test_cli_" + std::to_string(::getpid()) + "_" + std::to_string(next_++))) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
+  // The names of the files in the directory, sorted.
+  [[nodiscard]] std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(path_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+ private:
+  static inline int next_ = 0;
+  std::filesystem::path path_;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+std::size_t count_lines_starting(const std::string& text, const std::string& prefix) {
+  const std::vector<std::string> lines = lines_of(text);
+  const auto starts = [&](const std::string& line) { return line.rfind(prefix, 0) == 0; };
+  return static_cast<std::size_t>(std::count_if(lines.begin(), lines.end(), starts));
+}
+}  // namespace
+
+TEST_CASE("cli.load --metrics FILE.json writes the run's runtime metrics as one JSON object" *
+          doctest::timeout(60)) {
+  const TempDir dir;
+  const std::string path = dir.file("metrics.json");
+  const CliRun run = run_cli({"load", "pingpong", "--n", "200", "--metrics", path});
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  CHECK(lines_of(run.out)[0].rfind("workload", 0) == 0);  // the report is unchanged
+  const std::string metrics = read_text(path);
+  check_one_json_object(metrics);
+  CHECK(metrics.rfind("{\"active_workers\":", 0) == 0);
+  CHECK(contains(metrics, "\"tasks_spawned\":2,"));  // ping and pong
+  CHECK(contains(metrics, "\"tasks_completed\":2,"));
+  CHECK(contains(metrics, "\"workers\":[{\"index\":0,"));
+  CHECK(dir.files() == std::vector<std::string>{"metrics.json"});  // no metrics.json.tmp
+}
+
+TEST_CASE("cli.load --metrics FILE.prom writes Prometheus text with the live actors" *
+          doctest::timeout(60)) {
+  const TempDir dir;
+  const std::string path = dir.file("metrics.prom");
+  const CliRun run =
+      run_cli({"load", "ring", "--style", "actor", "--n", "2000", "--json", "--metrics", path});
+  CHECK(run.code == 0);
+  check_one_json_object(run.out);
+  const std::string metrics = read_text(path);
+  CHECK(metrics.rfind("# HELP troupe_active_workers ", 0) == 0);
+  CHECK(contains(metrics, "\n# TYPE troupe_tasks_spawned gauge\ntroupe_tasks_spawned 1000\n"));
+  // The snapshot is taken while the ring's 1,000 relays are alive (actors of earlier tests
+  // that are still exiting may be listed too).
+  CHECK(count_lines_starting(metrics, "troupe_actor_received{") >= 1000);
+  CHECK(metrics.back() == '\n');
+  CHECK(dir.files() == std::vector<std::string>{"metrics.prom"});
+}
+
+TEST_CASE("cli.load --metrics FILE.txt of a pool series holds the last run's pool only" *
+          doctest::timeout(60)) {
+  const TempDir dir;
+  const std::string path = dir.file("pool.txt");
+  const CliRun run =
+      run_cli({"load", "pool", "--n", "100", "--repeat", "2", "--csv", "--metrics", path});
+  CHECK(run.code == 0);
+  CHECK(lines_of(run.out).size() == 3);
+  const std::string metrics = read_text(path);
+  // No Runtime ran the workload: the runtime fields are zero, the pool section is there.
+  CHECK(contains(metrics, "\ntroupe_active_workers 0\n"));
+  CHECK(contains(metrics, "\ntroupe_tasks_spawned 0\n"));
+  // The pools of the warm-up and run 1 are gone: one pool, with its 100 tasks.
+  CHECK(count_lines_starting(metrics, "troupe_pool_completed{") == 1);
+  CHECK(contains(metrics, ",name=\"load\"} 100\n"));
+  CHECK(dir.files() == std::vector<std::string>{"pool.txt"});
+}
+
+TEST_CASE("cli.load --metrics asks only the last measured run and writes even a failed series") {
+  const TempDir dir;
+  troupe::cli::LoadPlan plan = scripted_plan({{1.0}, {0.5, 41}, {0.5}}, 2, kJson);
+  plan.metrics = troupe::cli::MetricsFile{dir.file("m.json"), troupe::cli::MetricsFormat::json};
+  const CliRun run = run_plan(plan);
+  CHECK(run.code == 1);  // run 1 failed its check
+  CHECK(metrics_asked == std::vector<std::size_t>{3});
+  CHECK(read_text(dir.file("m.json")) == scripted_metrics(3).to_json() + "\n");
+  plan = scripted_plan({{0.5}}, std::nullopt, kHuman);
+  plan.metrics =
+      troupe::cli::MetricsFile{dir.file("m.prom"), troupe::cli::MetricsFormat::prometheus};
+  CHECK(run_plan(plan).code == 0);
+  CHECK(metrics_asked == std::vector<std::size_t>{1});
+  CHECK(read_text(dir.file("m.prom")) == scripted_metrics(1).to_prometheus());
+  CHECK(dir.files() == std::vector<std::string>{"m.json", "m.prom"});
+}
+
+TEST_CASE("cli.load --metrics replaces an existing file whole") {
+  const TempDir dir;
+  const std::string path = dir.file("m.json");
+  std::ofstream(path) << "an older export, longer than the new one will be......................."
+                         "..............................................................\n";
+  troupe::cli::LoadPlan plan = scripted_plan({{0.5}}, std::nullopt, kJson);
+  plan.metrics = troupe::cli::MetricsFile{path, troupe::cli::MetricsFormat::json};
+  CHECK(run_plan(plan).code == 0);
+  CHECK(read_text(path) == scripted_metrics(1).to_json() + "\n");
+  CHECK(dir.files() == std::vector<std::string>{"m.json"});
+}
+
+TEST_CASE("cli.load --metrics leaves no file behind when the run throws") {
+  const TempDir dir;
+  troupe::cli::LoadPlan plan = scripted_plan({{1.0}, {0.5, 45, {}, true}}, 1, kJson);
+  plan.metrics = troupe::cli::MetricsFile{dir.file("m.json"), troupe::cli::MetricsFormat::json};
+  CHECK_THROWS_WITH_AS(run_plan(plan), "scripted failure", std::runtime_error);
+  CHECK(dir.files().empty());
+}
+
+TEST_CASE("cli.load rejects --metrics for the thread style, which has no troupe runtime") {
+  const TempDir dir;
+  check_usage_error(run_cli({"load", "fanin", "--metrics", dir.file("m.json")}),
+                    "--metrics: style 'thread' runs on plain threads, with no troupe runtime or "
+                    "pool to export (fanin styles with metrics: task, actor)");
+  check_usage_error(
+      run_cli({"load", "transfer", "--style", "thread", "--metrics", dir.file("m.json")}),
+      "(transfer styles with metrics: actor)");
+  CHECK(dir.files().empty());
+}
+
+TEST_CASE("cli.load rejects a --metrics file that is neither .json nor .prom nor .txt") {
+  const TempDir dir;
+  for (const std::string name : {"m.csv", "m", "m.json.bak", "m.JSON"}) {
+    check_usage_error(run_cli({"load", "pingpong", "--metrics", dir.file(name)}),
+                      "--metrics: '" + dir.file(name) +
+                          "' must end in .json (JSON) or in .prom or .txt (Prometheus text)");
+  }
+  check_usage_error(run_cli({"load", "pingpong", "--metrics", ""}), "--metrics: '' must end in");
+  check_usage_error(run_cli({"load", "pingpong", "--metrics"}), "--metrics");
+  CHECK(dir.files().empty());
+}
+
+TEST_CASE("cli.load rejects an unwritable --metrics path before running anything") {
+  const TempDir dir;
+  // check_usage_error also checks that nothing was printed on stdout: no run took place.
+  const std::string missing = dir.file("no/such/dir/m.json");
+  check_usage_error(run_cli({"load", "pingpong", "--metrics", missing}),
+                    "--metrics: cannot write '" + missing + "': No such file or directory");
+  std::filesystem::create_directory(dir.file("d.json"));
+  check_usage_error(run_cli({"load", "pingpong", "--metrics", dir.file("d.json")}),
+                    "--metrics: cannot write '" + dir.file("d.json") + "': it is a directory");
+  CHECK(dir.files() == std::vector<std::string>{"d.json"});
+  // And through run_load: the implementation is never called.
+  troupe::cli::LoadPlan plan = scripted_plan({{1.0}, {0.5}}, 1, kJson);
+  plan.metrics = troupe::cli::MetricsFile{missing, troupe::cli::MetricsFormat::json};
+  CHECK_THROWS_AS(run_plan(plan), troupe::cli::UsageError);
+  CHECK(script_calls == 0);
+}
+
+TEST_CASE("cli.load rejects a --metrics path in a directory it may not write") {
+  // Root may write anywhere a mode allows nothing; sysfs refuses new files even to root.
+  const TempDir dir;
+  std::string path = dir.file("locked/m.json");
+  if (::geteuid() == 0) {
+    path = "/sys/troupe_test_cli_m.json";
+    if (!std::filesystem::is_directory("/sys")) {
+      MESSAGE("skipped: running as root without /sys");
+      return;
+    }
+  } else {
+    std::filesystem::create_directory(dir.file("locked"));
+    std::filesystem::permissions(dir.file("locked"), std::filesystem::perms::owner_read |
+                                                         std::filesystem::perms::owner_exec);
+  }
+  check_usage_error(run_cli({"load", "pingpong", "--metrics", path}),
+                    "--metrics: cannot write '" + path + "': Permission denied");
 }
 
 TEST_CASE("cli.report formats counts, rates and JSON strings") {

@@ -16,7 +16,8 @@ namespace {
 
 constexpr std::string_view kUsage =
     "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C]"
-    " [--placement P] [--repeat K] [--json | --csv] | troupe load --list | troupe --help";
+    " [--placement P] [--repeat K] [--json | --csv] [--metrics FILE]"
+    " | troupe load --list | troupe --help";
 
 // The one way a usage error is printed: one line (newlines folded), then the usage line.
 int usage_error(std::ostream& err, std::string message) {
@@ -58,6 +59,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                   "Where threads run: spread (pinned round-robin over cores) or os; default below");
   add_text_option(*load, "--repeat", request.repeat, "K",
                   "A warm-up run, then K measured runs: median, min and max (1..1000)");
+  add_text_option(*load, "--metrics", request.metrics, "FILE",
+                  "After the run, write its troupe metrics: .json, or .prom/.txt (Prometheus)");
   load->add_flag("--json", request.json, "Print exactly one JSON object line instead of a report");
   load->add_flag("--csv", request.csv,
                  "Print CSV instead of a report: a header, then one line per measured run");
@@ -87,6 +90,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   }
   try {
     return run_load(plan, out, err);
+  } catch (const UsageError& error) {  // an unwritable --metrics path, found before any run
+    return usage_error(err, error.what());
   } catch (const std::exception& error) {
     err << "troupe: error: " << request.workload << ": " << error.what() << '\n';
     return 1;
