@@ -447,12 +447,9 @@ CliRun run_plan(const troupe::cli::LoadPlan& plan) {
 // Runs `steps` on the scripted implementation and checks that each ran, none more.
 CliRun run_script(std::vector<Scripted> steps, std::optional<std::uint64_t> repeat,
                   troupe::cli::OutputFormat format) {
-  const troupe::cli::LoadPlan plan = scripted_plan(std::move(steps), repeat, format);
-  std::ostringstream out;
-  std::ostringstream err;
-  const int code = troupe::cli::run_load(plan, out, err);
-  CHECK(script_calls == script.size());  // every step ran, none more
-  return {code, out.str(), err.str()};
+  const CliRun run = run_plan(scripted_plan(std::move(steps), repeat, format));
+  CHECK(script_calls == script.size());
+  return run;
 }
 }  // namespace
 

@@ -47,6 +47,16 @@ std::string json_value(const Field& field) {
       field.value);
 }
 
+// A JSON array of values already in JSON.
+std::string json_array(const std::vector<std::string>& values) {
+  std::string array = "[";
+  for (const std::string& value : values) {
+    if (array.size() > 1) array += ',';
+    array += value;
+  }
+  return array + "]";
+}
+
 // Builds one JSON object, `"key":value` pairs in the order added (values already JSON).
 class JsonObject {
  public:
@@ -73,17 +83,21 @@ std::string run_name(std::optional<std::size_t> index) {
   return index ? "run " + std::to_string(*index + 1) : "warm-up";
 }
 
+// A run's failures on one line (line breaks folded), "; "-joined after `first` if not empty.
+std::string failures_line(const LoadResult& result, std::string first = {}) {
+  for (const std::string& failure : result.failures) {
+    first += (first.empty() ? "" : "; ") + failure;
+  }
+  std::replace(first.begin(), first.end(), '\n', ' ');
+  return first;
+}
+
 // Why a run failed, on one line: "check 41 != expected 45; <failure>; …" (empty if it held).
 std::string why_failed(const RunOutcome& run, std::uint64_t expected) {
-  std::string why;
-  if (run.result.check != expected) {
-    why = "check " + format_count(run.result.check) + " != expected " + format_count(expected);
-  }
-  for (const std::string& failure : run.result.failures) {
-    why += (why.empty() ? "" : "; ") + failure;
-  }
-  std::replace(why.begin(), why.end(), '\n', ' ');  // one line, in reports and on stderr
-  return why;
+  return failures_line(run.result, run.result.check == expected
+                                       ? std::string()
+                                       : "check " + format_count(run.result.check) +
+                                             " != expected " + format_count(expected));
 }
 
 // Every run with its name: the warm-up first, then the measured runs (index into runs).
@@ -152,20 +166,16 @@ void print_json(std::ostream& out, const Report& report) {
       .add("check_ok", json_bool(report.all_ok()))
       .add("allocator", json_string(allocator_name()));
   for (const Field& field : result.extras) object.add(field.name, json_value(field));
-  std::string failures = "[";
-  for (const std::string& failure : named_failures(report)) {
-    if (failures.size() > 1) failures += ',';
-    failures += json_string(failure);
-  }
-  object.add("failures", failures + "]");
+  std::vector<std::string> failures = named_failures(report);
+  for (std::string& failure : failures) failure = json_string(failure);
+  object.add("failures", json_array(failures));
   if (report.warmup) {
     object.add("warmup", run_json(*report.warmup, std::nullopt));
-    std::string runs = "[";
+    std::vector<std::string> runs;
     for (std::size_t i = 0; i < report.runs.size(); ++i) {
-      if (i > 0) runs += ',';
-      runs += run_json(report.runs[i], i);
+      runs.push_back(run_json(report.runs[i], i));
     }
-    object.add("runs", runs + "]");
+    object.add("runs", json_array(runs));
     const Spread spread = spread_of(report);
     object.add("summary", JsonObject()
                               .add("runs", std::to_string(report.runs.size()))
@@ -230,12 +240,7 @@ void print_csv(std::ostream& out, const Report& report) {
       const auto found = std::find_if(result.extras.begin(), result.extras.end(), same_name);
       add_cell(line, found == result.extras.end() ? "" : csv_value(*found));
     }
-    std::string failures;
-    for (const std::string& failure : result.failures) {
-      failures += (failures.empty() ? "" : "; ") + failure;
-    }
-    std::replace(failures.begin(), failures.end(), '\n', ' ');  // a run is one line
-    add_cell(line, csv_cell(failures));
+    add_cell(line, csv_cell(failures_line(result)));  // one line per run
     out << line << '\n';
   }
 }
