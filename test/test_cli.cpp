@@ -2,9 +2,17 @@
 // `troupe load` (one JSON line, verified checks) and one-line usage errors with exit code 2.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
+#include <iterator>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -191,7 +199,8 @@ TEST_CASE("cli.help describes the command, the workloads and what --threads mean
   CHECK(load.code == 0);
   CHECK(load.err.empty());
   for (const char* text : {"fanin", "transfer", "--threads", "--style", "--capacity", "--json",
-                           "first 64-bit word", "ring", "coming with later issues"}) {
+                           "--csv", "--repeat", "--metrics", "first 64-bit word", "ring",
+                           "coming with later issues"}) {
     CHECK_MESSAGE(contains(load.out, text), text);
   }
 }
@@ -346,18 +355,501 @@ TEST_CASE("cli.load exits 1 after printing a result whose check is wrong") {
   const troupe::cli::WorkloadSpec* spec = troupe::cli::find_workload("transfer");
   REQUIRE(spec != nullptr);
   const troupe::cli::Implementation wrong{"transfer", "wrong", run_wrong, "ignored", {}};
-  troupe::cli::LoadPlan plan{.spec = spec, .implementation = &wrong, .params = {}, .json = true};
+  troupe::cli::LoadPlan plan{.spec = spec,
+                             .implementation = &wrong,
+                             .params = {},
+                             .format = troupe::cli::OutputFormat::json,
+                             .repeat = {},
+                             .metrics = {}};
   plan.params.n = 9;  // expected 45
   std::ostringstream json;
-  CHECK(troupe::cli::run_load(plan, json) == 1);
+  std::ostringstream err;
+  CHECK(troupe::cli::run_load(plan, json, err) == 1);
+  CHECK(err.str().empty());  // a single run's report says it all
   check_one_json_object(json.str());
   CHECK(contains(json.str(), "\"check\":41,\"expected\":45,\"check_ok\":false"));
   CHECK(contains(json.str(), "\"failures\":[\"a \\\"quoted\\\"\\nfailure\"]"));
   CHECK(contains(json.str(), "\"rate\":18,"));
-  plan.json = false;
+  plan.format = troupe::cli::OutputFormat::human;
   std::ostringstream human;
-  CHECK(troupe::cli::run_load(plan, human) == 1);
+  CHECK(troupe::cli::run_load(plan, human, err) == 1);
   CHECK(contains(human.str(), "41 != expected 45: FAILED"));
+}
+
+namespace {
+// A scripted implementation: call k returns the k-th entry of `script` (seconds, check and a
+// failure if not empty), so that a series' figures are known in advance. For transfer with
+// n = 9 (expected 45) a run of s seconds has the rate 9 / s.
+struct Scripted {
+  double seconds;
+  std::uint64_t check = 45;
+  std::string failure = {};
+  bool throws = false;
+};
+std::vector<Scripted> script;
+std::size_t script_calls = 0;
+std::vector<std::size_t> metrics_asked;  // the calls asked for a metrics snapshot (1-based)
+
+// The snapshot call k reports: recognisable by its task count.
+troupe::RuntimeMetrics scripted_metrics(std::size_t call) {
+  troupe::RuntimeMetrics metrics;
+  metrics.tasks_spawned = 1000 + call;
+  return metrics;
+}
+
+troupe::cli::LoadResult run_scripted(const troupe::cli::LoadParams& params) {
+  const Scripted& step = script.at(script_calls++);
+  if (step.throws) throw std::runtime_error("scripted failure");
+  troupe::cli::LoadResult result;
+  result.items = params.n;
+  result.seconds = step.seconds;
+  result.check = step.check;
+  result.threads = 1;
+  result.extras = {{"call", static_cast<std::uint64_t>(script_calls)}};
+  if (!step.failure.empty()) result.failures.push_back(step.failure);
+  if (params.metrics) {
+    metrics_asked.push_back(script_calls);
+    result.metrics = scripted_metrics(script_calls);
+  }
+  return result;
+}
+
+constexpr auto kHuman = troupe::cli::OutputFormat::human;
+constexpr auto kJson = troupe::cli::OutputFormat::json;
+constexpr auto kCsv = troupe::cli::OutputFormat::csv;
+
+const troupe::cli::Implementation kScripted{"transfer", "scripted", run_scripted, "ignored", {}};
+
+// A plan for transfer n = 9 on the scripted implementation with `steps` (the warm-up first).
+troupe::cli::LoadPlan scripted_plan(std::vector<Scripted> steps,
+                                    std::optional<std::uint64_t> repeat,
+                                    troupe::cli::OutputFormat format) {
+  script = std::move(steps);
+  script_calls = 0;
+  metrics_asked.clear();
+  troupe::cli::LoadPlan plan{.spec = troupe::cli::find_workload("transfer"),
+                             .implementation = &kScripted,
+                             .params = {},
+                             .format = format,
+                             .repeat = repeat,
+                             .metrics = {}};
+  plan.params.n = 9;
+  return plan;
+}
+
+CliRun run_plan(const troupe::cli::LoadPlan& plan) {
+  std::ostringstream out;
+  std::ostringstream err;
+  const int code = troupe::cli::run_load(plan, out, err);
+  return {code, out.str(), err.str()};
+}
+
+// Runs `steps` on the scripted implementation and checks that each ran, none more.
+CliRun run_script(std::vector<Scripted> steps, std::optional<std::uint64_t> repeat,
+                  troupe::cli::OutputFormat format) {
+  const CliRun run = run_plan(scripted_plan(std::move(steps), repeat, format));
+  CHECK(script_calls == script.size());
+  return run;
+}
+}  // namespace
+
+TEST_CASE("cli.load without --repeat prints exactly the single-run report") {
+  const CliRun json = run_script({{0.5}}, std::nullopt, kJson);
+  CHECK(json.code == 0);
+  CHECK(json.err.empty());
+  CHECK(json.out ==
+        "{\"workload\":\"transfer\",\"style\":\"scripted\",\"n\":9,\"unit\":\"round trips\","
+        "\"threads\":1,\"threads_requested\":null,\"seconds\":0.5,\"rate\":18,\"check\":45,"
+        "\"expected\":45,\"check_ok\":true,\"allocator\":\"system\",\"call\":1,\"failures\":[]}\n");
+  const CliRun human = run_script({{0.5}}, std::nullopt, kHuman);
+  CHECK(human.code == 0);
+  CHECK(human.out ==
+        "workload   transfer\n"
+        "style      scripted\n"
+        "n          9 round trips\n"
+        "threads    1\n"
+        "time       500.000 ms\n"
+        "rate       18 round trips/s\n"
+        "check      45 = expected 45: ok\n"
+        "allocator  system\n"
+        "call       1\n");
+}
+
+TEST_CASE("cli.load --repeat --json adds the warm-up, every run and the summary") {
+  // Warm-up 1 s, then rates 18, 36 and 9: the median run is run 1.
+  const CliRun run = run_script({{1.0}, {0.5}, {0.25}, {1.0}}, 3, kJson);
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  check_one_json_object(run.out);
+  check_standard_keys(run.out);
+  // The standard fields are the median run's (its extras too: the warm-up was call 1).
+  CHECK(contains(run.out, "\"seconds\":0.5,\"rate\":18,\"check\":45,\"expected\":45,"
+                          "\"check_ok\":true,"));
+  CHECK(contains(run.out, "\"call\":2,\"failures\":[],"));
+  CHECK(contains(run.out, "\"warmup\":{\"seconds\":1,\"rate\":9,\"check\":45,\"check_ok\":true},"));
+  CHECK(contains(run.out, "\"runs\":[{\"run\":1,\"seconds\":0.5,\"rate\":18,\"check\":45,"
+                          "\"check_ok\":true},{\"run\":2,\"seconds\":0.25,\"rate\":36,\"check\":45,"
+                          "\"check_ok\":true},{\"run\":3,\"seconds\":1,\"rate\":9,\"check\":45,"
+                          "\"check_ok\":true}],"));
+  CHECK(contains(run.out, "\"summary\":{\"runs\":3,\"median_run\":1,\"rate_median\":18,"
+                          "\"rate_min\":9,\"rate_max\":36,\"seconds_median\":0.5,"
+                          "\"seconds_min\":0.25,\"seconds_max\":1}}\n"));
+}
+
+TEST_CASE("cli.load --repeat with an even count reports the slower middle run") {
+  // Rates 36, 9, 18, 4.5: sorted 4.5, 9, 18, 36; the slower middle one is 9 (run 2).
+  const CliRun run = run_script({{0.1}, {0.25}, {1.0}, {0.5}, {2.0}}, 4, kJson);
+  CHECK(run.code == 0);
+  CHECK(contains(run.out, "\"seconds\":1,\"rate\":9,"));
+  CHECK(contains(run.out, "\"median_run\":2,\"rate_median\":9,\"rate_min\":4.5,"
+                          "\"rate_max\":36,\"seconds_median\":1,\"seconds_min\":0.25,"
+                          "\"seconds_max\":2}"));
+}
+
+TEST_CASE("cli.load --repeat 1 is a warm-up and one measured run") {
+  const CliRun run = run_script({{1.0}, {0.5}}, 1, kJson);
+  CHECK(run.code == 0);
+  check_one_json_object(run.out);
+  CHECK(contains(run.out, "\"runs\":[{\"run\":1,\"seconds\":0.5,"));
+  CHECK(contains(run.out, "\"summary\":{\"runs\":1,\"median_run\":1,\"rate_median\":18,"
+                          "\"rate_min\":18,\"rate_max\":18,"));
+}
+
+TEST_CASE("cli.load --repeat names every failed run, exits 1 and reports no success") {
+  // Run 2 computes the wrong sum; run 3 sees a broken invariant; run 1 and the warm-up hold.
+  const CliRun json =
+      run_script({{1.0}, {0.5}, {0.25, 41}, {1.0, 45, "lost\na message"}}, 3, kJson);
+  CHECK(json.code == 1);
+  check_one_json_object(json.out);
+  CHECK(contains(json.out, "\"check\":45,\"expected\":45,\"check_ok\":false,"));
+  CHECK(contains(json.out, "\"failures\":[\"run 3: lost\\na message\"]"));
+  CHECK(contains(json.out, "{\"run\":1,\"seconds\":0.5,\"rate\":18,\"check\":45,"
+                           "\"check_ok\":true}"));
+  CHECK(contains(json.out, "{\"run\":2,\"seconds\":0.25,\"rate\":36,\"check\":41,"
+                           "\"check_ok\":false}"));
+  CHECK(contains(json.out, "{\"run\":3,\"seconds\":1,\"rate\":9,\"check\":45,"
+                           "\"check_ok\":false}"));
+  CHECK(json.err ==
+        "troupe: error: transfer: run 2 failed: check 41 != expected 45\n"
+        "troupe: error: transfer: run 3 failed: lost a message\n");
+  const CliRun warmup = run_script({{1.0, 7}, {0.5}}, 1, kJson);
+  CHECK(warmup.code == 1);
+  CHECK(contains(warmup.out, "\"check_ok\":false,"));
+  CHECK(contains(warmup.out, "\"warmup\":{\"seconds\":1,\"rate\":9,\"check\":7,"
+                             "\"check_ok\":false}"));
+  CHECK(warmup.err == "troupe: error: transfer: warm-up failed: check 7 != expected 45\n");
+}
+
+TEST_CASE("cli.load --repeat prints the spread and every run for people") {
+  const CliRun run = run_script({{1.0}, {0.5}, {0.25, 41}, {1.0}}, 3, kHuman);
+  CHECK(run.code == 1);
+  CHECK(run.out ==
+        "workload   transfer\n"
+        "style      scripted\n"
+        "n          9 round trips\n"
+        "threads    1\n"
+        "runs       3 measured after a warm-up\n"
+        "time       500.000 ms median, min 250.000 ms, max 1.000 s\n"
+        "rate       18 round trips/s median, min 9 round trips/s, max 36 round trips/s\n"
+        "check      FAILED in run 2 (expected 45)\n"
+        "allocator  system\n"
+        "call       2\n"
+        "warm-up    9 round trips/s, 1.000 s (not measured)\n"
+        "run 1      18 round trips/s, 500.000 ms (median)\n"
+        "run 2      36 round trips/s, 250.000 ms: FAILED: check 41 != expected 45\n"
+        "run 3      9 round trips/s, 1.000 s\n");
+  const CliRun ok = run_script({{1.0}, {0.5}}, 1, kHuman);
+  CHECK(ok.code == 0);
+  CHECK(contains(ok.out, "check      45 = expected 45: ok in every run\n"));
+}
+
+TEST_CASE("cli.load --repeat runs a real workload K + 1 times and verifies each" *
+          doctest::timeout(60)) {
+  const CliRun json = run_cli({"load", "pingpong", "--n", "200", "--repeat", "3", "--json"});
+  CHECK(json.code == 0);
+  CHECK(json.err.empty());
+  check_one_json_object(json.out);
+  check_standard_keys(json.out);
+  CHECK(contains(json.out, "\"check_ok\":true,"));
+  CHECK(contains(json.out, "\"warmup\":{\"seconds\":"));
+  for (const char* run : {"{\"run\":1,", "{\"run\":2,", "{\"run\":3,"}) {
+    CHECK_MESSAGE(contains(json.out, run), run);
+  }
+  CHECK_FALSE(contains(json.out, "{\"run\":4,"));
+  CHECK(contains(json.out, "\"summary\":{\"runs\":3,\"median_run\":"));
+  const CliRun human = run_cli({"load", "fanin", "--n", "400", "--repeat", "2"});
+  CHECK(human.code == 0);
+  CHECK(contains(human.out, "2 measured after a warm-up"));
+  CHECK(contains(human.out, "20,200 = expected 20,200: ok in every run"));
+  CHECK(contains(human.out, "\nrun 2 "));
+}
+
+TEST_CASE("cli.load rejects a --repeat that is not a count from 1 to 1000") {
+  const auto repeat = [](const char* count) {
+    return run_cli({"load", "pingpong", "--repeat", count});
+  };
+  check_usage_error(repeat("0"), "--repeat: must be at least 1, got 0");
+  check_usage_error(repeat("-1"), "--repeat: expected a positive integer, got '-1'");
+  check_usage_error(run_cli({"load", "pingpong", "--repeat=-1"}), "'-1'");
+  check_usage_error(repeat("abc"), "--repeat: expected a positive integer, got 'abc'");
+  check_usage_error(repeat("2.5"), "got '2.5'");
+  check_usage_error(repeat("1001"), "--repeat: 1001 is too large (at most 1,000)");
+  check_usage_error(repeat("99999999999999999999999"), "99999999999999999999999 is too large");
+  check_usage_error(run_cli({"load", "pingpong", "--repeat"}), "--repeat");
+}
+
+TEST_CASE("cli.load --csv prints a header and the single run as run 1") {
+  const CliRun run = run_script({{0.5}}, std::nullopt, kCsv);
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  CHECK(run.out ==
+        "workload,style,run,n,seconds,rate,check_ok,unit,threads,threads_requested,check,"
+        "expected,allocator,call,failures\n"
+        "transfer,scripted,1,9,0.5,18,true,round trips,1,,45,45,system,1,\n");
+}
+
+TEST_CASE("cli.load --repeat --csv prints one line per measured run, quoting what needs it") {
+  const CliRun run =
+      run_script({{1.0}, {0.5}, {0.25, 41}, {1.0, 45, "lost \"one\", then\nmore"}}, 3, kCsv);
+  CHECK(run.code == 1);
+  CHECK(run.out ==
+        "workload,style,run,n,seconds,rate,check_ok,unit,threads,threads_requested,check,"
+        "expected,allocator,call,failures\n"
+        "transfer,scripted,1,9,0.5,18,true,round trips,1,,45,45,system,2,\n"
+        "transfer,scripted,2,9,0.25,36,false,round trips,1,,41,45,system,3,\n"
+        "transfer,scripted,3,9,1,9,false,round trips,1,,45,45,system,4,"
+        "\"lost \"\"one\"\", then more\"\n");
+  CHECK(run.err ==
+        "troupe: error: transfer: run 2 failed: check 41 != expected 45\n"
+        "troupe: error: transfer: run 3 failed: lost \"one\", then more\n");
+  // The warm-up has no line; its failure is named on stderr.
+  const CliRun warmup = run_script({{1.0, 7}, {0.5}}, 1, kCsv);
+  CHECK(warmup.code == 1);
+  CHECK(lines_of(warmup.out).size() == 2);
+  CHECK(warmup.err == "troupe: error: transfer: warm-up failed: check 7 != expected 45\n");
+}
+
+TEST_CASE("cli.load --csv runs a real workload with its own columns" * doctest::timeout(60)) {
+  const CliRun run =
+      run_cli({"load", "transfer", "--n", "5", "--threads", "3", "--repeat", "2", "--csv"});
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  const std::vector<std::string> lines = lines_of(run.out);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].rfind("workload,style,run,n,seconds,rate,check_ok,unit,threads,"
+                       "threads_requested,check,expected,allocator,",
+                       0) == 0);
+  CHECK(contains(lines[0], ",moved_not_copied,"));
+  CHECK(lines[0].substr(lines[0].size() - 9) == ",failures");
+  const auto cells = [](const std::string& line) {
+    return std::count(line.begin(), line.end(), ',');
+  };
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    CAPTURE(lines[i]);
+    CHECK(lines[i].rfind("transfer,thread," + std::to_string(i) + ",5,", 0) == 0);
+    CHECK(contains(lines[i], ",true,round trips,2,3,15,15,"));
+    CHECK(cells(lines[i]) == cells(lines[0]));
+  }
+}
+
+TEST_CASE("cli.load rejects --csv with --json: one output format") {
+  check_usage_error(run_cli({"load", "pingpong", "--csv", "--json"}),
+                    "--csv and --json conflict: choose one output format");
+  check_usage_error(run_cli({"load", "pingpong", "--json", "--repeat", "2", "--csv"}),
+                    "--csv and --json conflict");
+}
+
+namespace {
+// A fresh directory for the files a test writes, removed with everything in it.
+class TempDir {
+ public:
+  TempDir()
+      : path_(std::filesystem::temp_directory_path() /
+              ("troupe_test_cli_" + std::to_string(::getpid()) + "_" + std::to_string(next_++))) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
+  // The names of the files in the directory, sorted.
+  [[nodiscard]] std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(path_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+ private:
+  static inline int next_ = 0;
+  std::filesystem::path path_;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+std::size_t count_lines_starting(const std::string& text, const std::string& prefix) {
+  const std::vector<std::string> lines = lines_of(text);
+  const auto starts = [&](const std::string& line) { return line.rfind(prefix, 0) == 0; };
+  return static_cast<std::size_t>(std::count_if(lines.begin(), lines.end(), starts));
+}
+}  // namespace
+
+TEST_CASE("cli.load --metrics FILE.json writes the run's runtime metrics as one JSON object" *
+          doctest::timeout(60)) {
+  const TempDir dir;
+  const std::string path = dir.file("metrics.json");
+  const CliRun run = run_cli({"load", "pingpong", "--n", "200", "--metrics", path});
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  CHECK(lines_of(run.out)[0].rfind("workload", 0) == 0);  // the report is unchanged
+  const std::string metrics = read_text(path);
+  check_one_json_object(metrics);
+  CHECK(metrics.rfind("{\"active_workers\":", 0) == 0);
+  CHECK(contains(metrics, "\"tasks_spawned\":2,"));  // ping and pong
+  CHECK(contains(metrics, "\"tasks_completed\":2,"));
+  CHECK(contains(metrics, "\"workers\":[{\"index\":0,"));
+  CHECK(dir.files() == std::vector<std::string>{"metrics.json"});  // no metrics.json.tmp
+}
+
+TEST_CASE("cli.load --metrics FILE.prom writes Prometheus text with the live actors" *
+          doctest::timeout(60)) {
+  const TempDir dir;
+  const std::string path = dir.file("metrics.prom");
+  const CliRun run =
+      run_cli({"load", "ring", "--style", "actor", "--n", "2000", "--json", "--metrics", path});
+  CHECK(run.code == 0);
+  check_one_json_object(run.out);
+  const std::string metrics = read_text(path);
+  CHECK(metrics.rfind("# HELP troupe_active_workers ", 0) == 0);
+  CHECK(contains(metrics, "\n# TYPE troupe_tasks_spawned gauge\ntroupe_tasks_spawned 1000\n"));
+  // The snapshot is taken while the ring's 1,000 relays are alive (actors of earlier tests
+  // that are still exiting may be listed too).
+  CHECK(count_lines_starting(metrics, "troupe_actor_received{") >= 1000);
+  CHECK(metrics.back() == '\n');
+  CHECK(dir.files() == std::vector<std::string>{"metrics.prom"});
+}
+
+TEST_CASE("cli.load --metrics FILE.txt of a pool series holds the last run's pool only" *
+          doctest::timeout(60)) {
+  const TempDir dir;
+  const std::string path = dir.file("pool.txt");
+  const CliRun run =
+      run_cli({"load", "pool", "--n", "100", "--repeat", "2", "--csv", "--metrics", path});
+  CHECK(run.code == 0);
+  CHECK(lines_of(run.out).size() == 3);
+  const std::string metrics = read_text(path);
+  // No Runtime ran the workload: the runtime fields are zero, the pool section is there.
+  CHECK(contains(metrics, "\ntroupe_active_workers 0\n"));
+  CHECK(contains(metrics, "\ntroupe_tasks_spawned 0\n"));
+  // The pools of the warm-up and run 1 are gone: one pool, with its 100 tasks.
+  CHECK(count_lines_starting(metrics, "troupe_pool_completed{") == 1);
+  CHECK(contains(metrics, ",name=\"load\"} 100\n"));
+  CHECK(dir.files() == std::vector<std::string>{"pool.txt"});
+}
+
+TEST_CASE("cli.load --metrics asks only the last measured run and writes even a failed series") {
+  const TempDir dir;
+  troupe::cli::LoadPlan plan = scripted_plan({{1.0}, {0.5, 41}, {0.5}}, 2, kJson);
+  plan.metrics = troupe::cli::MetricsFile{dir.file("m.json"), troupe::cli::MetricsFormat::json};
+  const CliRun run = run_plan(plan);
+  CHECK(run.code == 1);  // run 1 failed its check
+  CHECK(metrics_asked == std::vector<std::size_t>{3});
+  CHECK(read_text(dir.file("m.json")) == scripted_metrics(3).to_json() + "\n");
+  plan = scripted_plan({{0.5}}, std::nullopt, kHuman);
+  plan.metrics =
+      troupe::cli::MetricsFile{dir.file("m.prom"), troupe::cli::MetricsFormat::prometheus};
+  CHECK(run_plan(plan).code == 0);
+  CHECK(metrics_asked == std::vector<std::size_t>{1});
+  CHECK(read_text(dir.file("m.prom")) == scripted_metrics(1).to_prometheus());
+  CHECK(dir.files() == std::vector<std::string>{"m.json", "m.prom"});
+}
+
+TEST_CASE("cli.load --metrics replaces an existing file whole") {
+  const TempDir dir;
+  const std::string path = dir.file("m.json");
+  std::ofstream(path) << "an older export, longer than the new one will be......................."
+                         "..............................................................\n";
+  troupe::cli::LoadPlan plan = scripted_plan({{0.5}}, std::nullopt, kJson);
+  plan.metrics = troupe::cli::MetricsFile{path, troupe::cli::MetricsFormat::json};
+  CHECK(run_plan(plan).code == 0);
+  CHECK(read_text(path) == scripted_metrics(1).to_json() + "\n");
+  CHECK(dir.files() == std::vector<std::string>{"m.json"});
+}
+
+TEST_CASE("cli.load --metrics leaves no file behind when the run throws") {
+  const TempDir dir;
+  troupe::cli::LoadPlan plan = scripted_plan({{1.0}, {0.5, 45, {}, true}}, 1, kJson);
+  plan.metrics = troupe::cli::MetricsFile{dir.file("m.json"), troupe::cli::MetricsFormat::json};
+  CHECK_THROWS_WITH_AS(run_plan(plan), "scripted failure", std::runtime_error);
+  CHECK(dir.files().empty());
+}
+
+TEST_CASE("cli.load rejects --metrics for the thread style, which has no troupe runtime") {
+  const TempDir dir;
+  check_usage_error(run_cli({"load", "fanin", "--metrics", dir.file("m.json")}),
+                    "--metrics: style 'thread' runs on plain threads, with no troupe runtime or "
+                    "pool to export (fanin styles with metrics: task, actor)");
+  check_usage_error(
+      run_cli({"load", "transfer", "--style", "thread", "--metrics", dir.file("m.json")}),
+      "(transfer styles with metrics: actor)");
+  CHECK(dir.files().empty());
+}
+
+TEST_CASE("cli.load rejects a --metrics file that is neither .json nor .prom nor .txt") {
+  const TempDir dir;
+  for (const std::string name : {"m.csv", "m", "m.json.bak", "m.JSON"}) {
+    check_usage_error(run_cli({"load", "pingpong", "--metrics", dir.file(name)}),
+                      "--metrics: '" + dir.file(name) +
+                          "' must end in .json (JSON) or in .prom or .txt (Prometheus text)");
+  }
+  check_usage_error(run_cli({"load", "pingpong", "--metrics", ""}), "--metrics: '' must end in");
+  check_usage_error(run_cli({"load", "pingpong", "--metrics"}), "--metrics");
+  CHECK(dir.files().empty());
+}
+
+TEST_CASE("cli.load rejects an unwritable --metrics path before running anything") {
+  const TempDir dir;
+  // check_usage_error also checks that nothing was printed on stdout: no run took place.
+  const std::string missing = dir.file("no/such/dir/m.json");
+  check_usage_error(run_cli({"load", "pingpong", "--metrics", missing}),
+                    "--metrics: cannot write '" + missing + "': No such file or directory");
+  std::filesystem::create_directory(dir.file("d.json"));
+  check_usage_error(run_cli({"load", "pingpong", "--metrics", dir.file("d.json")}),
+                    "--metrics: cannot write '" + dir.file("d.json") + "': it is a directory");
+  CHECK(dir.files() == std::vector<std::string>{"d.json"});
+  // And through run_load: the implementation is never called.
+  troupe::cli::LoadPlan plan = scripted_plan({{1.0}, {0.5}}, 1, kJson);
+  plan.metrics = troupe::cli::MetricsFile{missing, troupe::cli::MetricsFormat::json};
+  CHECK_THROWS_AS(run_plan(plan), troupe::cli::UsageError);
+  CHECK(script_calls == 0);
+}
+
+TEST_CASE("cli.load rejects a --metrics path in a directory it may not write") {
+  // Root may write anywhere a mode allows nothing; sysfs refuses new files even to root.
+  const TempDir dir;
+  std::string path = dir.file("locked/m.json");
+  if (::geteuid() == 0) {
+    path = "/sys/troupe_test_cli_m.json";
+    if (!std::filesystem::is_directory("/sys")) {
+      MESSAGE("skipped: running as root without /sys");
+      return;
+    }
+  } else {
+    std::filesystem::create_directory(dir.file("locked"));
+    std::filesystem::permissions(dir.file("locked"), std::filesystem::perms::owner_read |
+                                                         std::filesystem::perms::owner_exec);
+  }
+  check_usage_error(run_cli({"load", "pingpong", "--metrics", path}),
+                    "--metrics: cannot write '" + path + "': Permission denied");
 }
 
 TEST_CASE("cli.report formats counts, rates and JSON strings") {

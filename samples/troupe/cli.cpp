@@ -15,7 +15,8 @@ namespace troupe::cli {
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C] [--placement P] [--json]"
+    "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C]"
+    " [--placement P] [--repeat K] [--json | --csv] [--metrics FILE]"
     " | troupe load --list | troupe --help";
 
 // The one way a usage error is printed: one line (newlines folded), then the usage line.
@@ -56,7 +57,13 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                   "Bound of the workload's channels (0 = rendezvous) or 'unbounded'");
   add_text_option(*load, "--placement", request.placement, "P",
                   "Where threads run: spread (pinned round-robin over cores) or os; default below");
+  add_text_option(*load, "--repeat", request.repeat, "K",
+                  "A warm-up run, then K measured runs: median, min and max (1..1000)");
+  add_text_option(*load, "--metrics", request.metrics, "FILE",
+                  "After the run, write its troupe metrics: .json, or .prom/.txt (Prometheus)");
   load->add_flag("--json", request.json, "Print exactly one JSON object line instead of a report");
+  load->add_flag("--csv", request.csv,
+                 "Print CSV instead of a report: a header, then one line per measured run");
   load->add_flag("--list", list, "Print the workloads that can run, one per line");
   load->footer(workloads_help());
 
@@ -82,7 +89,9 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return usage_error(err, error.what());
   }
   try {
-    return run_load(plan, out);
+    return run_load(plan, out, err);
+  } catch (const UsageError& error) {  // an unwritable --metrics path, found before any run
+    return usage_error(err, error.what());
   } catch (const std::exception& error) {
     err << "troupe: error: " << request.workload << ": " << error.what() << '\n';
     return 1;

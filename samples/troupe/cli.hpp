@@ -1,11 +1,13 @@
 // troupe/cli.hpp — the `troupe` command line, as a function that tests can call.
 //
-//   troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C] [--json]
+//   troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C] [--placement P]
+//               [--repeat K] [--json | --csv] [--metrics FILE]
 //   troupe load --list          workloads that can run, one per line
 //   troupe --help, troupe load --help
 //
-// Exit codes: 0 the run's check held (or help/list), 1 the check failed or the run broke,
-// 2 a usage error (one line on `err`, then the usage line).
+// Exit codes: 0 every run's check held (or help/list), 1 a check failed or a run broke,
+// 2 a usage error (one line on `err`, then the usage line), found before any run: a bad
+// argument, conflicting flags or an unwritable --metrics path.
 //
 // Thread-safety: run() may be called from any thread; concurrent calls share nothing but the
 // (read-only) workload registry.

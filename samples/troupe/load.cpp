@@ -2,9 +2,19 @@
 // against the registry, validate it, run the implementation, verify and print the result.
 #include "load.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <sstream>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
 
 #include "report.hpp"
 #include "troupe/channels/channel.hpp"
@@ -119,9 +129,10 @@ constexpr std::string_view kPoolThreads = "pool workers (default 2)";
 constexpr Implementation kImplementations[] = {
     {"fanin", "thread", run_fanin_thread,
      "ignored; 4 producers + the consuming main thread = 5 threads", Capacity{kFaninCapacity},
-     Placement::os},
+     Placement::os, false},
     {"transfer", "thread", run_transfer_thread,
-     "ignored; the driver (main thread) + 1 worker = 2 threads", Capacity{1}, Placement::spread},
+     "ignored; the driver (main thread) + 1 worker = 2 threads", Capacity{1}, Placement::spread,
+     false},
     {"pingpong", "task", run_pingpong_task, kTaskThreads, Capacity{1}, Placement::os},
     {"ring", "task", run_ring_task, kTaskThreads, Capacity{1}, Placement::os},
     {"skynet", "task", run_skynet_task, kTaskThreads, std::nullopt, Placement::os},
@@ -138,6 +149,8 @@ constexpr Implementation kImplementations[] = {
 };
 
 constexpr std::uint64_t kMaxThreads = 1024;
+// --repeat: enough for any statistic, few enough that a typo (an extra 0 or two) is caught.
+constexpr std::uint64_t kMaxRepeat = 1000;
 
 std::string join(const std::vector<std::string_view>& names) {
   std::string out;
@@ -200,6 +213,68 @@ std::uint64_t resolve_n(const WorkloadSpec& spec, const std::optional<std::strin
   return n;
 }
 
+MetricsFile resolve_metrics(const std::string& path) {
+  const auto ends_with = [&](std::string_view suffix) { return path.ends_with(suffix); };
+  if (ends_with(".json")) return {path, MetricsFormat::json};
+  if (ends_with(".prom") || ends_with(".txt")) return {path, MetricsFormat::prometheus};
+  throw UsageError("--metrics: '" + path +
+                   "' must end in .json (JSON) or in .prom or .txt (Prometheus text)");
+}
+
+// Throws UsageError naming `path` unless a file can be created next to it (where
+// write_atomically puts PATH.tmp) and `path` is not a directory. The probe file is removed
+// again: a run interrupted later (Ctrl-C) leaves nothing behind.
+void check_writable(const std::string& path) {
+  struct stat status {};
+  if (::stat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode)) {
+    throw UsageError("--metrics: cannot write '" + path + "': it is a directory");
+  }
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw UsageError("--metrics: cannot write '" + path + "': " +
+                     std::generic_category().message(errno));
+  }
+  ::close(fd);
+  ::unlink(temporary.c_str());
+}
+
+// Writes `text` to `path` whole or not at all: into PATH.tmp, synced, then renamed over PATH
+// (a rename within a directory is atomic), so no reader ever sees a partial PATH. On failure
+// PATH.tmp is removed and std::runtime_error names the step and the path.
+void write_atomically(const std::string& path, std::string_view text) {
+  const std::string temporary = path + ".tmp";
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // Every failure: the reason (errno, read first), then PATH.tmp closed and removed.
+  const auto fail = [&](const std::string& what) {
+    const std::string why = std::generic_category().message(errno);
+    if (fd >= 0) ::close(fd);
+    ::unlink(temporary.c_str());
+    throw std::runtime_error("--metrics: " + what + ": " + why);
+  };
+  if (fd < 0) fail("cannot create '" + temporary + "'");
+  for (std::size_t written = 0; written < text.size();) {
+    const ::ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot write '" + temporary + "'");
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) fail("cannot sync '" + temporary + "'");
+  if (::close(std::exchange(fd, -1)) != 0) fail("cannot write '" + temporary + "'");
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    fail("cannot rename '" + temporary + "' to '" + path + "'");
+  }
+}
+
+// What --metrics writes, in its format.
+std::string metrics_text(const LoadResult& result, MetricsFormat format) {
+  // Every implementation with has_metrics fills the snapshot when asked; not doing so is a bug
+  // in it, reported as a failed run (exit 1), not a usage error.
+  if (!result.metrics) throw std::logic_error("the implementation took no metrics snapshot");
+  return format == MetricsFormat::json ? result.metrics->to_json() + "\n"
+                                       : result.metrics->to_prometheus();
+}
+
 Capacity resolve_capacity(const std::string& text) {
   if (text == "unbounded") return {};
   const auto max = static_cast<std::uint64_t>(kMaxChannelCapacity);
@@ -252,7 +327,18 @@ LoadPlan plan_load(const LoadRequest& request) {
     throw UsageError("workload '" + request.workload + "' has no style '" + std::string(style) +
                      "' (styles: " + join(style_names(spec->name)) + ")");
   }
-  LoadPlan plan{.spec = spec, .implementation = *chosen, .params = {}, .json = request.json};
+  if (request.json && request.csv) {
+    throw UsageError("--csv and --json conflict: choose one output format");
+  }
+  const OutputFormat format = request.json  ? OutputFormat::json
+                              : request.csv ? OutputFormat::csv
+                                            : OutputFormat::human;
+  LoadPlan plan{.spec = spec,
+                .implementation = *chosen,
+                .params = {},
+                .format = format,
+                .repeat = {},
+                .metrics = {}};
   plan.params.n = resolve_n(*spec, request.n);
   if (request.threads) {
     plan.params.threads =
@@ -270,22 +356,57 @@ LoadPlan plan_load(const LoadRequest& request) {
       throw UsageError("--placement: expected 'spread' or 'os', got '" + *request.placement + "'");
     }
   }
+  if (request.repeat) {
+    plan.repeat = parse_integer("--repeat", *request.repeat, 1, kMaxRepeat, "a positive integer");
+  }
+  if (request.metrics) {
+    plan.metrics = resolve_metrics(*request.metrics);
+    if (!(*chosen)->has_metrics) {
+      std::vector<std::string_view> with_metrics;
+      for (const Implementation* implementation : implementations) {
+        if (implementation->has_metrics) with_metrics.push_back(implementation->style);
+      }
+      throw UsageError("--metrics: style '" + std::string(style) +
+                       "' runs on plain threads, with no troupe runtime or pool to export (" +
+                       std::string(spec->name) + " styles with metrics: " + join(with_metrics) +
+                       ")");
+    }
+  }
   return plan;
 }
 
-int run_load(const LoadPlan& plan, std::ostream& out) {
-  const LoadResult result = plan.implementation->run(plan.params);
-  const std::uint64_t expected = plan.spec->expected(plan.params.n);
-  const Report report{.workload = plan.spec->name,
-                      .style = plan.implementation->style,
-                      .unit = plan.spec->unit,
-                      .n = plan.params.n,
-                      .threads_requested = plan.params.threads,
-                      .expected = expected,
-                      .check_ok = result.check == expected && result.failures.empty(),
-                      .result = &result};
-  print_report(out, report, plan.json);
-  return report.check_ok ? 0 : 1;
+int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
+  Report report{.workload = plan.spec->name,
+                .style = plan.implementation->style,
+                .unit = plan.spec->unit,
+                .n = plan.params.n,
+                .threads_requested = plan.params.threads,
+                .expected = plan.spec->expected(plan.params.n),
+                .runs = {},
+                .warmup = std::nullopt};
+  // Before any run: an unwritable metrics path is a usage error, not a lost run.
+  if (plan.metrics) check_writable(plan.metrics->path);
+  const auto run_once = [&](bool metrics) {
+    LoadParams params = plan.params;
+    params.metrics = metrics;
+    RunOutcome run{.result = plan.implementation->run(params), .check_ok = false};
+    run.check_ok = run.result.check == report.expected && run.result.failures.empty();
+    return run;
+  };
+  // The warm-up takes the first-run costs (page faults on fresh memory, allocator arenas and
+  // caches, lazily registered metrics) out of the series, so that run 1 measures what run K does.
+  if (plan.repeat) report.warmup = run_once(false);
+  const std::uint64_t count = plan.repeat.value_or(1);
+  for (std::uint64_t i = 1; i <= count; ++i) {
+    report.runs.push_back(run_once(plan.metrics && i == count));
+  }
+  print_report(out, report, plan.format);
+  print_failed_runs(err, report);
+  if (plan.metrics) {
+    write_atomically(plan.metrics->path,
+                     metrics_text(report.runs.back().result, plan.metrics->format));
+  }
+  return report.all_ok() ? 0 : 1;
 }
 
 std::string workloads_help() {
@@ -333,8 +454,18 @@ std::string workloads_help() {
        << "--placement: spread pins the threads round-robin over the cores; os lets the kernel\n"
        << "place them (it often starts a new thread on its creator's core and moves it only\n"
        << "tens of milliseconds later). Each implementation defaults to the faster one.\n"
-       << "Every run verifies its check. Exit status: 0 the check held, 1 it did not (after the\n"
-       << "result is printed), 2 a usage error.\n";
+       << "--repeat K: a warm-up run (not measured), then K measured runs; the report gives the\n"
+       << "median run's figures (of an even K, the slower middle run), the min and max, and each\n"
+       << "run. --json gives the median run's fields (check_ok and failures: every run's) and\n"
+       << "adds \"warmup\", \"runs\" and \"summary\".\n"
+       << "--csv: a header line, then one line per measured run (workload, style, run, n,\n"
+       << "seconds, rate, check_ok, the other standard fields, the workload's own, failures).\n"
+       << "--metrics FILE: the troupe metrics at the end of the (last measured) run, as JSON\n"
+       << "(FILE.json) or Prometheus text (FILE.prom, FILE.txt): the runtime's workers and tasks,\n"
+       << "the live actors and pools; the pool style has no runtime (its runtime fields are 0),\n"
+       << "the thread style no metrics. FILE is replaced whole, never left partial.\n"
+       << "Every run verifies its check. Exit status: 0 every check held, 1 one did not (after\n"
+       << "the result is printed; a failed run of a series is named on stderr), 2 a usage error.\n";
   return text.str();
 }
 

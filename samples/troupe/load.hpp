@@ -7,6 +7,21 @@
 //
 // Every run is verified: the implementation computes `check`, the spec computes `expected`
 // from n alone, and the two must be equal (and the implementation must report no failures).
+// With --repeat K the workload runs K + 1 times in the process (a warm-up, then K measured
+// runs), each with a fresh runtime or pool built by its implementation, and each verified.
+//
+// --metrics FILE. The runtimes and pools live inside the implementations' run functions and
+// are gone when they return, so the implementation itself takes the snapshot: asked through
+// LoadParams::metrics, it fills LoadResult::metrics once its measured phase is over, before it
+// tears its Runtime or Pool down. Task and actor styles snapshot their Runtime
+// (Runtime::metrics(): workers, tasks, and the process-wide sections: live actors and pools).
+// The pool style has no Runtime: its snapshot holds only those process-wide sections (its pool
+// among them), and the runtime fields are zero. The thread style has neither, and --metrics
+// is refused for it (Implementation::has_metrics). With --repeat only the last measured run
+// is asked, so FILE holds the metrics at the end of the series. FILE is written whole or not
+// at all (FILE.tmp, then a rename), and probed before the first run (FILE.tmp created and
+// removed), so that an unwritable path is a usage error, not a lost run, and an interrupted
+// run leaves no file.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +33,8 @@
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include "troupe/runtime/metrics.hpp"
 
 namespace troupe::cli {
 
@@ -31,6 +48,10 @@ class UsageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// How a result is printed: aligned lines for people, one JSON object line (--json), or CSV with
+// a header and one line per measured run (--csv). report.hpp describes each.
+enum class OutputFormat { human, json, csv };
 
 // A channel capacity as given by --capacity: a bound (0 = rendezvous) or unbounded.
 struct Capacity {
@@ -53,6 +74,7 @@ struct LoadParams {
   std::optional<std::uint64_t> threads;     // --threads, if given (implementations may ignore it)
   std::optional<Capacity> capacity;         // --capacity, else the implementation's default
   Placement placement = Placement::os;      // --placement, else the implementation's default
+  bool metrics = false;  // fill LoadResult::metrics (--metrics, the last measured run only)
 };
 
 // One extra name/value pair of a result (e.g. "capacity", "moved_not_copied").
@@ -69,6 +91,9 @@ struct LoadResult {
   std::uint64_t threads = 0;   // OS threads the run actually used
   std::vector<Field> extras;   // workload-specific facts, reported after the standard ones
   std::vector<std::string> failures;  // invariants the run saw broken; any one fails the check
+  // When LoadParams::metrics asks: the troupe metrics at the end of the run, snapshotted
+  // before its Runtime or Pool is destroyed (see the header comment).
+  std::optional<RuntimeMetrics> metrics;
 };
 
 using RunFn = LoadResult (*)(const LoadParams&);
@@ -95,6 +120,7 @@ struct Implementation {
   std::string_view threads_help;            // what --threads means here, for --help
   std::optional<Capacity> default_capacity;  // of its channels; nullopt: none, --capacity ignored
   Placement default_placement = Placement::os;  // the faster one, measured (BENCHMARKS.md)
+  bool has_metrics = true;  // runs on a troupe Runtime or Pool: --metrics has something to write
 };
 
 // Every workload of the spec, implemented or not, in help order.
@@ -114,7 +140,17 @@ struct LoadRequest {
   std::optional<std::string> style;
   std::optional<std::string> capacity;
   std::optional<std::string> placement;
+  std::optional<std::string> repeat;
+  std::optional<std::string> metrics;
   bool json = false;
+  bool csv = false;
+};
+
+// Where --metrics writes, and how: JSON for FILE.json, Prometheus text for FILE.prom or .txt.
+enum class MetricsFormat { json, prometheus };
+struct MetricsFile {
+  std::string path;
+  MetricsFormat format = MetricsFormat::json;
 };
 
 // A request resolved against the registry, ready to run.
@@ -122,15 +158,25 @@ struct LoadPlan {
   const WorkloadSpec* spec = nullptr;
   const Implementation* implementation = nullptr;
   LoadParams params;
-  bool json = false;
+  OutputFormat format = OutputFormat::human;
+  // --repeat K: a warm-up run, then K measured runs reported with their median, min and max.
+  // Unset: one run, no warm-up (the report of a single run).
+  std::optional<std::uint64_t> repeat;
+  std::optional<MetricsFile> metrics;  // --metrics FILE
 };
 
-// Resolves and validates a request. Throws UsageError naming the offending argument.
+// Resolves and validates a request. Throws UsageError naming the offending argument. Touches no
+// file: run_load opens the metrics file.
 [[nodiscard]] LoadPlan plan_load(const LoadRequest& request);
 
-// Runs a plan, prints its result to `out` and returns the exit code: 0 if the check held, 1 if
-// not. Throws what the run throws (troupe::Error, std::bad_alloc…).
-[[nodiscard]] int run_load(const LoadPlan& plan, std::ostream& out);
+// Runs a plan (its warm-up and measured runs, with --repeat), prints the result to `out` and
+// returns the exit code: 0 if every run's check held, 1 if not. In a series each failed run is
+// also named on `err`, one line each (a single run's report says it all). With plan.metrics it
+// first checks that FILE can be written, throwing UsageError naming it if not (before any
+// run), and after the report writes the last measured run's metrics to it (std::runtime_error
+// if that fails). Throws what the run throws (troupe::Error, std::bad_alloc…); FILE is then
+// not written.
+[[nodiscard]] int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err);
 
 // Text for `troupe load --help`: the workload table.
 [[nodiscard]] std::string workloads_help();

@@ -1,18 +1,51 @@
-// report.hpp — the one place that formats numbers and prints a run's result, for every
-// workload: a short aligned report for people, or exactly one JSON object line (--json).
+// report.hpp — the one place that formats numbers and prints a `troupe load` result, for every
+// workload: a short aligned report for people, or exactly one JSON object line (--json). The
+// result is one run, or with --repeat a series: a warm-up and K measured runs summarised by
+// their median, min and max.
+//
+// JSON of a single run (field order fixed; extras are the workload's own):
+//   {"workload","style","n","unit","threads","threads_requested","seconds","rate","check",
+//    "expected","check_ok","allocator",<extras>…,"failures":[…]}
+// JSON of a series: the same fields, those of the median run (Report::median), except that
+// "check_ok" is true only if every run held, the warm-up included, and "failures" holds every
+// run's failures, each prefixed with its run's name ("run 2: …"); then
+//   "warmup":  {"seconds","rate","check","check_ok"}            (not in the summary)
+//   "runs":    [{"run":1,"seconds","rate","check","check_ok"}, …]   (the K measured runs)
+//   "summary": {"runs":K,"median_run":i,"rate_median","rate_min","rate_max",
+//               "seconds_median","seconds_min","seconds_max"}
+// rate is items per second (the workload's unit), seconds the measured phase; median_run is
+// the 1-based index in "runs" of the median run, and rate_median / seconds_median are its
+// figures (so they equal the top-level "rate" and "seconds").
+//
+// CSV (RFC 4180: a cell holding a comma, quote or line break is quoted): a header line, then
+// one line per measured run, in order (a single run is run 1; the warm-up has no line):
+//   workload,style,run,n,seconds,rate,check_ok,unit,threads,threads_requested,check,expected,
+//   allocator,<extras>…,failures
+// The values are JSON's (seconds and rate in full precision, booleans true/false), except
+// that threads_requested is empty when not given and failures is the run's own, "; "-joined.
+// The extras' columns are the first run's fields.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "load.hpp"
 
 namespace troupe::cli {
 
-// Everything printed about one run.
+// One run: what the implementation returned, and whether it held (check == expected and no
+// failures).
+struct RunOutcome {
+  LoadResult result;
+  bool check_ok = false;
+};
+
+// Everything printed about one `troupe load`.
 struct Report {
   std::string_view workload;
   std::string_view style;
@@ -20,12 +53,24 @@ struct Report {
   std::uint64_t n = 0;
   std::optional<std::uint64_t> threads_requested;
   std::uint64_t expected = 0;
-  bool check_ok = false;
-  const LoadResult* result = nullptr;
+  std::vector<RunOutcome> runs;      // the measured runs, in order: at least one
+  std::optional<RunOutcome> warmup;  // set exactly when --repeat was given (a series)
+
+  // Every run held, the warm-up included.
+  [[nodiscard]] bool all_ok() const noexcept;
+  // The index in `runs` of the median run by rate: with an even count, the slower of the two
+  // middle runs (a series is then summarised by a rate it did reach, never by an average).
+  // Its fields are the ones every format reports as "the" result.
+  [[nodiscard]] std::size_t median() const;
 };
 
-// Human report (aligned "name  value" lines) or, with json, one JSON object and a newline.
-void print_report(std::ostream& out, const Report& report, bool json);
+// Prints the report in `format` (see the header comment). A series' runs are named "warm-up"
+// and "run 1" … "run K".
+void print_report(std::ostream& out, const Report& report, OutputFormat format);
+// In a series, one line per failed run: "troupe: error: <workload>: run 2 failed: check 41 !=
+// expected 45; <failure>…", so that exit code 1 is explained whatever the format. Nothing for a
+// single run, whose report already says it all.
+void print_failed_runs(std::ostream& err, const Report& report);
 
 // A result field's value as people read it: "true", "1,024", "unbounded".
 [[nodiscard]] std::string format_field(const Field& field);

@@ -88,11 +88,13 @@ LoadResult finish(const Done& done, Clock::time_point start, const LoadParams& p
   result.seconds = std::chrono::duration<double>(done.end - start).count();
   result.check = done.check;
   if (!done.failure.empty()) result.failures.push_back(done.failure);
-  const RuntimeMetrics metrics = runtime.metrics();
+  // Taken while the run's actors are still alive: --metrics shows their counters.
+  RuntimeMetrics metrics = runtime.metrics();
   result.threads = metrics.workers.size();
   result.extras.push_back(capacity_field(*params.capacity));
   result.extras.push_back({"workers", static_cast<std::uint64_t>(metrics.workers.size())});
   result.extras.push_back({"parks", metrics.total().parks});
+  if (params.metrics) result.metrics = std::move(metrics);
   return result;
 }
 
@@ -276,6 +278,8 @@ LoadResult run_skynet_actor(const LoadParams& params) {
   result.extras.push_back({"peak_rss_mib", peak_rss_mib()});
   // Every actor of the tree ends by itself once its reply is sent (its ActorRef is gone).
   while (detail::ActorCell::live() > live_before) std::this_thread::yield();
+  // After the tree is gone, so that the export is not a listing of up to a million actors.
+  if (params.metrics) result.metrics = runtime.metrics();
   return result;
 }
 
@@ -284,8 +288,10 @@ LoadResult run_transfer_actor(const LoadParams& params) {
   ActorRef<Visited> worker = spawn_actor<Visited>(runtime, mailbox(params));
   Buffer buffer(kTransferBytes);
   LoadResult result = runtime.block_on(transfer_trips(worker, std::move(buffer), params.n));
-  result.threads = runtime.metrics().workers.size();
+  RuntimeMetrics metrics = runtime.metrics();
+  result.threads = metrics.workers.size();
   result.extras.push_back(capacity_field(*params.capacity));
+  if (params.metrics) result.metrics = std::move(metrics);
   return result;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "troupe/actors/pool.hpp"
+#include "troupe/runtime/runtime.hpp"
 #include "workloads.hpp"
 
 namespace troupe::cli {
@@ -39,6 +40,20 @@ Pool make_pool(std::size_t workers) {
   return n < 2 ? n : fib(n - 1) + fib(n - 2);
 }
 volatile std::uint64_t fib_argument = 25;  // read at run time: nothing is computed in advance
+
+// What --metrics exports of a pool run. A Pool runs on threads of its own, outside any Runtime,
+// and its metrics reach an export only as the process-wide "pools" section of a Runtime's
+// snapshot; so a one-worker Runtime is made just to read the sections, after the measured
+// phase, and only they are kept: the runtime fields stay zero, as no Runtime ran the workload.
+RuntimeMetrics pool_metrics() {
+  RuntimeOptions options;
+  options.min_threads = 1;
+  options.max_threads = 1;
+  const Runtime reader(options);
+  RuntimeMetrics metrics;
+  metrics.sections = reader.metrics().sections;
+  return metrics;
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -108,6 +123,7 @@ LoadResult run_on_pool(const LoadParams& params, MakeTask make_task, bool batche
   pool.close();
   result.extras.push_back({"workers", static_cast<std::uint64_t>(workers)});
   result.extras.push_back({"completed", pool.stats().completed});
+  if (params.metrics) result.metrics = pool_metrics();  // the closed pool is still listed
   return result;
 }
 

@@ -29,15 +29,16 @@ double seconds_between(Clock::time_point start, Clock::time_point end) {
   return std::chrono::duration<double>(end - start).count();
 }
 
-// The facts every task-style result reports.
+// The facts every task-style result reports, from the snapshot that --metrics exports.
 void add_runtime_fields(LoadResult& result, const Runtime& runtime, const LoadParams& params) {
-  const RuntimeMetrics metrics = runtime.metrics();
+  RuntimeMetrics metrics = runtime.metrics();
   const WorkerMetrics total = metrics.total();
   result.threads = metrics.workers.size();
   if (params.capacity) result.extras.push_back(capacity_field(*params.capacity));
   result.extras.push_back({"workers", static_cast<std::uint64_t>(metrics.workers.size())});
   result.extras.push_back({"steals", total.steals});
   result.extras.push_back({"parks", total.parks});
+  if (params.metrics) result.metrics = std::move(metrics);
 }
 
 // What a measured task hands back to the driver.

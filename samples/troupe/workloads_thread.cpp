@@ -132,7 +132,8 @@ LoadResult run_fanin_thread(const LoadParams& params) {
           .extras = {{"producers", kFaninProducers},
                      capacity_field(*params.capacity),
                      placement.field()},
-          .failures = {}};
+          .failures = {},
+          .metrics = std::nullopt};  // no troupe runtime: --metrics is refused for this style
 }
 
 // transfer: one Buffer, created (zeroed) before the start, travels to the worker and back n
