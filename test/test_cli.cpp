@@ -14,6 +14,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "troupe/cli.hpp"
@@ -305,22 +306,35 @@ TEST_CASE("cli.load runs every actor-style workload and verifies its check" *
   }
 }
 
-TEST_CASE("cli.load runs the pool-style workloads and verifies their checks" *
+TEST_CASE("cli.load runs the pool and batch styles and verifies their checks" *
           doctest::timeout(120)) {
-  const CliRun pool = run_cli({"load", "pool", "--n", "5000", "--json"});
-  CHECK(pool.code == 0);
-  check_one_json_object(pool.out);
-  CHECK(contains(pool.out, "\"style\":\"pool\""));
-  CHECK(contains(pool.out, "\"check\":25005000,"));  // n(n+1)
-  CHECK(contains(pool.out, "\"check_ok\":true"));
-  const CliRun cpu = run_cli({"load", "pool_cpu", "--n", "4", "--threads", "1", "--json"});
-  CHECK(cpu.code == 0);
-  check_one_json_object(cpu.out);
-  CHECK(contains(cpu.out, "\"check\":300100,"));  // 75025 n
-  CHECK(contains(cpu.out, "\"check_ok\":true"));
-  CHECK(contains(cpu.out, "\"floor_seconds\":"));
-  CHECK(contains(cpu.out, "\"overhead_pct\":"));
-  CHECK(contains(cpu.out, "\"threads\":1,"));
+  const CliRun fastest = run_cli({"load", "pool", "--n", "5000", "--json"});
+  CHECK(fastest.code == 0);
+  CHECK(contains(fastest.out, "\"style\":\"batch\""));  // the default: the fastest
+  for (const char* style : {"pool", "batch"}) {
+    CAPTURE(style);
+    // 5000 tasks: four full batches of 1,024 and a partial one.
+    const CliRun pool = run_cli({"load", "pool", "--style", style, "--n", "5000", "--json"});
+    CHECK(pool.code == 0);
+    check_one_json_object(pool.out);
+    CHECK(contains(pool.out, std::string("\"style\":\"") + style + "\""));
+    CHECK(contains(pool.out, "\"check\":25005000,"));  // n(n+1)
+    CHECK(contains(pool.out, "\"check_ok\":true"));
+    CHECK(contains(pool.out, "\"completed\":5000,"));
+    const CliRun cpu = run_cli(
+        {"load", "pool_cpu", "--style", style, "--n", "4", "--threads", "1", "--json"});
+    CHECK(cpu.code == 0);
+    check_one_json_object(cpu.out);
+    CHECK(contains(cpu.out, "\"check\":300100,"));  // 75025 n
+    CHECK(contains(cpu.out, "\"check_ok\":true"));
+    CHECK(contains(cpu.out, "\"floor_seconds\":"));
+    CHECK(contains(cpu.out, "\"overhead_pct\":"));
+    CHECK(contains(cpu.out, "\"threads\":1,"));
+    // pool_cpu's default (spread needs two CPUs to spread over)
+    if (std::thread::hardware_concurrency() >= 2) {
+      CHECK(contains(cpu.out, "\"placement\":\"spread\""));
+    }
+  }
 }
 
 TEST_CASE("cli.load rejects a skynet n that is not a power of 10") {

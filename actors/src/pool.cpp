@@ -1,6 +1,7 @@
 #include "troupe/actors/pool.hpp"
 
 #include "metrics_text.hpp"
+#include "troupe/channels/detail/fence.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -157,6 +158,10 @@ Pool::Pool(PoolOptions options)
       ready_left_(static_cast<std::int64_t>(options_.min_workers)),
       ready_(ready_left_) {
   if (options_.max_queue != 0) room_.emplace(static_cast<std::int64_t>(options_.max_queue));
+  // Every future is a channel, whose first creation in the process registers the asymmetric
+  // fence with the kernel: a one-time cost of one RCU grace period (15-20 ms on the 2-core VM)
+  // paid here rather than by the first submit.
+  detail::prepare_asymmetric_fence();
   try {
     std::lock_guard lock(mutex_);
     for (std::size_t i = 0; i < options_.min_workers; ++i) start_worker_locked();

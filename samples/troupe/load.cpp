@@ -109,7 +109,7 @@ constexpr WorkloadSpec kWorkloads[] = {
      .max_n = kPoolMaxN,
      .check_help = "the sum of the results, n(n+1)",
      .expected = n_times_n_plus_1,
-     .preferred_style = "pool"},
+     .preferred_style = "batch"},
     {.name = "pool_cpu",
      .summary = "n tasks each computing recursive fib(25) on a pool, against the same work on\n"
                 "plain threads in the same run (floor_seconds, overhead_pct)",
@@ -143,9 +143,9 @@ constexpr Implementation kImplementations[] = {
     {"skynet", "actor", run_skynet_actor, kTaskThreads, Capacity{1}, Placement::os},
     {"transfer", "actor", run_transfer_actor, kTaskThreads, Capacity{1}, Placement::os},
     {"pool", "pool", run_pool_pool, kPoolThreads, std::nullopt, Placement::os},
-    {"pool_cpu", "pool", run_pool_cpu_pool, kPoolThreads, std::nullopt, Placement::os},
+    {"pool_cpu", "pool", run_pool_cpu_pool, kPoolThreads, std::nullopt, Placement::spread},
     {"pool", "batch", run_pool_batch, kPoolThreads, std::nullopt, Placement::os},
-    {"pool_cpu", "batch", run_pool_cpu_batch, kPoolThreads, std::nullopt, Placement::os},
+    {"pool_cpu", "batch", run_pool_cpu_batch, kPoolThreads, std::nullopt, Placement::spread},
 };
 
 constexpr std::uint64_t kMaxThreads = 1024;

@@ -6,15 +6,24 @@
 //   pool_cpu   n tasks each computing recursive fib(25) on the pool; measured against the
 //              machine's floor in the same run: the same fib(25)s on --threads plain threads
 //              with no framework at all (fields floor_seconds and overhead_pct)
+//
+// --placement spread (pool_cpu's default) pins the driver to the first CPU and the workers —
+// the pool's, through worker_init, and the floor's alike — round-robin after it, so that the
+// floor is the machine's real one: with os placement the kernel often starts both floor
+// threads on the driver's core and the floor measures a third slower. The pool is ready
+// (every worker started) before the clock starts.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "troupe/actors/pool.hpp"
 #include "troupe/runtime/runtime.hpp"
+#include "placement.hpp"
 #include "workloads.hpp"
 
 namespace troupe::cli {
@@ -26,11 +35,16 @@ std::size_t pool_workers(const LoadParams& params) {
   return params.threads ? static_cast<std::size_t>(*params.threads) : 2;
 }
 
-Pool make_pool(std::size_t workers) {
+// A pool of `workers` threads; under --placement spread, each pins itself as it starts (the
+// driver is thread 0, the workers 1, 2...).
+Pool make_pool(std::size_t workers, const ThreadPlacement& placement) {
   PoolOptions options;
   options.name = "load";
   options.min_workers = workers;
   options.max_workers = workers;
+  options.worker_init = [&placement, next = std::make_shared<std::atomic<std::size_t>>(1)] {
+    placement.pin(next->fetch_add(1));
+  };
   return Pool(options);
 }
 
@@ -109,9 +123,11 @@ std::uint64_t submit_batches(Pool& pool, std::uint64_t n, MakeTask make_task,
 // The measured phase of both workloads: task(x) for x = 1..n on a pool of `workers`, every
 // result summed into the check (a refused submit is a failure).
 template <class MakeTask>
-LoadResult run_on_pool(const LoadParams& params, MakeTask make_task, bool batched) {
+LoadResult run_on_pool(const LoadParams& params, const ThreadPlacement& placement,
+                       MakeTask make_task, bool batched) {
   const std::size_t workers = pool_workers(params);
-  Pool pool = make_pool(workers);
+  Pool pool = make_pool(workers, placement);
+  pool.wait_ready();  // every worker started (and pinned) before the clock starts
   LoadResult result;
   const Clock::time_point start = Clock::now();
   const std::uint64_t sum = batched ? submit_batches(pool, params.n, make_task, result)
@@ -123,24 +139,31 @@ LoadResult run_on_pool(const LoadParams& params, MakeTask make_task, bool batche
   pool.close();
   result.extras.push_back({"workers", static_cast<std::uint64_t>(workers)});
   result.extras.push_back({"completed", pool.stats().completed});
+  result.extras.push_back(placement.field());
   if (params.metrics) result.metrics = pool_metrics();  // the closed pool is still listed
   return result;
 }
 
 LoadResult run_doubling(const LoadParams& params, bool batched) {
+  const ThreadPlacement placement(params.placement);
+  placement.pin(0);
   return run_on_pool(
-      params, [](std::uint64_t x) { return [x] { return 2 * x; }; }, batched);
+      params, placement, [](std::uint64_t x) { return [x] { return 2 * x; }; }, batched);
 }
 
 LoadResult run_fib(const LoadParams& params, bool batched) {
   const std::size_t workers = pool_workers(params);
-  // The floor: the same n fib(25)s split over `workers` plain threads.
+  const ThreadPlacement placement(params.placement);
+  placement.pin(0);
+  // The floor: the same n fib(25)s split over `workers` plain threads, placed as the pool's
+  // workers are.
   std::vector<std::uint64_t> partial(workers, 0);
   const Clock::time_point floor_start = Clock::now();
   {
     std::vector<std::thread> threads;
     for (std::size_t t = 0; t < workers; ++t) {
-      threads.emplace_back([&partial, t, workers, n = params.n] {
+      threads.emplace_back([&partial, &placement, t, workers, n = params.n] {
+        placement.pin(t + 1);
         std::uint64_t sum = 0;
         for (std::uint64_t i = t; i < n; i += workers) sum += fib(fib_argument);
         partial[t] = sum;
@@ -153,7 +176,8 @@ LoadResult run_fib(const LoadParams& params, bool batched) {
   for (const std::uint64_t p : partial) floor_check += p;
 
   LoadResult result = run_on_pool(
-      params, [](std::uint64_t) { return [] { return fib(fib_argument); }; }, batched);
+      params, placement, [](std::uint64_t) { return [] { return fib(fib_argument); }; },
+      batched);
   const std::uint64_t sum = result.check;
   if (floor_check != sum) {
     result.failures.push_back("the floor's threads computed " + std::to_string(floor_check) +

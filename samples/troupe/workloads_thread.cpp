@@ -5,9 +5,6 @@
 //
 // Every run creates its threads first and lines them up at a StartLine; the measured phase
 // starts when the last one arrives and ends when the driver has its final answer.
-#include <pthread.h>
-#include <sched.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -16,6 +13,7 @@
 #include <vector>
 
 #include "troupe/channels/buffer.hpp"
+#include "placement.hpp"
 #include "workloads.hpp"
 
 namespace troupe::cli {
@@ -53,46 +51,6 @@ class StartLine {
   Clock::time_point start_;
 };
 
-// Pins the threads of one run round-robin over the CPUs this process may use (--placement
-// spread), and gives the calling thread its own affinity back when the run is over.
-class ThreadPlacement {
- public:
-  explicit ThreadPlacement(Placement placement) : placement_(placement) {
-    if (placement_ != Placement::spread) return;
-    if (pthread_getaffinity_np(pthread_self(), sizeof(original_), &original_) != 0) {
-      placement_ = Placement::os;  // cannot read it: leave placement to the kernel
-      return;
-    }
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (CPU_ISSET(cpu, &original_)) cpus_.push_back(cpu);
-    }
-    if (cpus_.size() < 2) placement_ = Placement::os;  // nothing to spread over
-  }
-  ThreadPlacement(const ThreadPlacement&) = delete;
-  ThreadPlacement& operator=(const ThreadPlacement&) = delete;
-  ~ThreadPlacement() {
-    if (placement_ == Placement::spread) {
-      pthread_setaffinity_np(pthread_self(), sizeof(original_), &original_);
-    }
-  }
-
-  // Pins the calling thread, the run's `index`-th (the driver is 0).
-  void pin(std::size_t index) const {
-    if (placement_ != Placement::spread) return;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpus_[index % cpus_.size()], &one);
-    pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
-  }
-  [[nodiscard]] Field field() const {
-    return {"placement", std::string(placement_ == Placement::spread ? "spread" : "os")};
-  }
-
- private:
-  Placement placement_;
-  cpu_set_t original_{};
-  std::vector<int> cpus_;
-};
 
 
 }  // namespace
