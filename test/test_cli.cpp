@@ -269,7 +269,7 @@ TEST_CASE("cli.load rejects a workload without implementations, naming no styles
 TEST_CASE("cli.load rejects an unknown style, naming the styles available") {
   check_usage_error(run_cli({"load", "fanin", "--style", "pool"}),
                     "(styles: thread, task, actor)");
-  check_usage_error(run_cli({"load", "transfer", "--style", "task"}), "(styles: thread, actor)");
+  check_usage_error(run_cli({"load", "transfer", "--style", "task"}), "(styles: thread, actor, pool)");
   check_usage_error(run_cli({"load", "ring", "--style", "thread"}), "(styles: task, actor)");
 }
 
@@ -304,6 +304,15 @@ TEST_CASE("cli.load runs every actor-style workload and verifies its check" *
                       "--capacity", "1", "--json"}),
              workload);
   }
+}
+
+TEST_CASE("cli.load moves the transfer Buffer to a pool worker and back" * doctest::timeout(60)) {
+  const CliRun run = run_cli({"load", "transfer", "--style", "pool", "--n", "50", "--json"});
+  CHECK(run.code == 0);
+  check_one_json_object(run.out);
+  CHECK(contains(run.out, "\"check\":1275,"));  // n(n+1)/2
+  CHECK(contains(run.out, "\"moved_not_copied\":true"));
+  CHECK(contains(run.out, "\"workers\":1,"));
 }
 
 TEST_CASE("cli.load runs the pool and batch styles and verifies their checks" *
@@ -814,7 +823,7 @@ TEST_CASE("cli.load rejects --metrics for the thread style, which has no troupe 
                     "pool to export (fanin styles with metrics: task, actor)");
   check_usage_error(
       run_cli({"load", "transfer", "--style", "thread", "--metrics", dir.file("m.json")}),
-      "(transfer styles with metrics: actor)");
+      "(transfer styles with metrics: actor, pool)");
   CHECK(dir.files().empty());
 }
 

@@ -570,3 +570,76 @@ TEST_CASE("a destroyed pool leaves the metrics export" * doctest::timeout(30)) {
   troupe::Runtime rt;
   CHECK(rt.metrics().to_json().find("\"name\":\"short-lived\"") == std::string::npos);
 }
+
+TEST_CASE("needs_drain holds exactly while the queue is full, and wait_drain returns once a "
+          "worker takes a task" *
+          doctest::timeout(30)) {
+  PoolOptions options = workers(1, 1);
+  options.max_queue = 2;
+  HeldPool held(options);
+  Pool& pool = held.pool;
+  CHECK_FALSE(pool.needs_drain());
+  auto a = pool.submit([] { return 1; }).value();
+  CHECK_FALSE(pool.needs_drain());
+  auto b = pool.submit([] { return 2; }).value();
+  CHECK(pool.needs_drain());  // full: the next submit would wait
+  std::atomic<bool> drained{false};
+  std::thread producer([&] {
+    pool.wait_drain();
+    drained.store(true);
+  });
+  CHECK_FALSE(drained.load());  // the held worker takes nothing: still full
+  held.open();                  // the worker takes a, and the queue has room again
+  producer.join();
+  CHECK(drained.load());
+  CHECK(a.get() + b.get() == 3);
+  pool.wait_idle();
+  CHECK_FALSE(pool.needs_drain());
+  const PoolStats s = pool.stats();
+  CHECK(s.queued == 0);
+  CHECK(s.running == 0);
+}
+
+TEST_CASE("a drain threshold gives an unbounded queue a drain signal" * doctest::timeout(30)) {
+  PoolOptions options = workers(1, 1);
+  options.drain_threshold = 3;
+  HeldPool held(options);
+  std::vector<PoolFuture<void>> queued;
+  for (int i = 0; i < 3; ++i) {
+    CHECK_FALSE(held.pool.needs_drain());
+    queued.push_back(held.add(i, 0));
+  }
+  CHECK(held.pool.needs_drain());
+  held.open();
+  held.pool.wait_drain();
+  CHECK_FALSE(held.pool.needs_drain());
+  held.pool.wait_idle();
+  CHECK(held.order.size() == 3);
+}
+
+TEST_CASE("drained and idle can be awaited in a runtime task, and a close releases a drain "
+          "waiter" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  PoolOptions options = workers(1, 1);
+  options.max_queue = 1;
+  HeldPool held(options);
+  auto queued = held.add(1, 0);
+  CHECK(held.pool.needs_drain());
+  auto waiter = rt.spawn([](Pool& p) -> troupe::Task<void> {
+    co_await p.drained();
+    co_await p.idle();
+  }(held.pool));
+  held.open();
+  waiter.get();
+  CHECK(held.order == std::vector<int>{1});
+
+  HeldPool full(options);
+  (void)full.add(2, 0);
+  std::thread waiting([&] { full.pool.wait_drain(); });
+  std::thread closer([&] { full.pool.close(true); });  // the queued task is dropped: room
+  waiting.join();
+  full.open();
+  closer.join();
+  CHECK(full.pool.stats().cancelled == 1);
+}

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace troupe {
@@ -112,6 +113,21 @@ MetricsSection pool_metrics() {
   return section;
 }
 
+// Takes the pool's lock, spinning briefly first when it is held: its critical sections are a
+// few hundred nanoseconds, while sleeping on the mutex costs the holder a futex wake and the
+// sleeper tens of microseconds to run again (a submitter and the worker that just finished
+// its task meet here on every task).
+void lock_spinning(std::unique_lock<std::mutex>& lock) {
+  for (int i = 0; i < 128; ++i) {
+    if (lock.try_lock()) return;
+    detail::cpu_relax();
+  }
+  lock.lock();
+}
+
+// How long an idle worker spins before it parks (see worker_loop).
+constexpr std::chrono::microseconds kIdleSpin{50};
+
 // The pool's worker the calling thread is, if any (close must not join itself).
 thread_local const Pool* tls_pool = nullptr;
 
@@ -156,7 +172,8 @@ Pool::Pool(PoolOptions options)
                 ? std::make_shared<const std::function<void()>>(options_.worker_init)
                 : nullptr),
       ready_left_(static_cast<std::int64_t>(options_.min_workers)),
-      ready_(ready_left_) {
+      ready_(ready_left_),
+      drain_at_(options_.drain_threshold != 0 ? options_.drain_threshold : options_.max_queue) {
   if (options_.max_queue != 0) room_.emplace(static_cast<std::int64_t>(options_.max_queue));
   // Every future is a channel, whose first creation in the process registers the asymmetric
   // fence with the kernel: a one-time cost of one RCU grace period (15-20 ms on the 2-core VM)
@@ -341,7 +358,8 @@ bool lower_score(const Q& a, const Q& b) noexcept {
 bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permits,
                 std::size_t tasks, const TaskOptions& task) {
   {
-    std::unique_lock lock(mutex_);
+    std::unique_lock lock(mutex_, std::defer_lock);
+    lock_spinning(lock);
     if (!closing_) {
       if (tasks == 0) {  // an empty batch: nothing to run, its future resolves now
         lock.unlock();
@@ -358,6 +376,7 @@ bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permi
       const std::int64_t score = std::int64_t{task.priority} * kAgingTasks - next_seq_++;
       queue_.push_back(Queued{score, work});
       std::push_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
+      pending_.store(queue_.size(), std::memory_order_relaxed);
       queued_tasks_ += tasks;
       stats_.submitted += tasks;
       // More queued tasks than idle workers (an idle worker already notified has not yet
@@ -373,7 +392,9 @@ bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permi
           break;
         }
       }
-      if (idle_ > 0) {
+      // Parked workers are woken only for what the spinning ones cannot take: a wake costs the
+      // submitter a syscall and the woken worker tens of microseconds.
+      if (idle_ > spinning_ && queued_tasks_ > spinning_) {
         if (tasks > 1) {
           work_cv_.notify_all();  // a batch has work for all of them
         } else {
@@ -498,9 +519,27 @@ void Pool::worker_loop(ThreadRef self) {
     if (queue_.empty()) {
       if (closing_) break;
       ++idle_;
-      const bool woken = work_cv_.wait_for(lock, options_.idle_timeout, [&] {
+      // Spin first, outside the lock, watching the queue's size: a task submitted meanwhile is
+      // taken without the futex wake a parked worker costs. The spin outlasts such a wake
+      // (tens of microseconds across cores on the 2-core VM), so that a submitter waiting for
+      // this worker's last result, woken by it, finds the worker still awake when it submits
+      // the next task; otherwise both sides would park and wake each other every round trip.
+      // Pauses first, then yields (so a submitter on this core gets it), up to kIdleSpin.
+      ++spinning_;
+      lock.unlock();
+      SpinWait spin;
+      const auto spin_until = std::chrono::steady_clock::now() + kIdleSpin;
+      while (pending_.load(std::memory_order_relaxed) == 0) {
+        if (spin.spin()) continue;
+        if (std::chrono::steady_clock::now() >= spin_until) break;
+        std::this_thread::yield();
+      }
+      lock_spinning(lock);
+      --spinning_;
+      const auto wake = [&] {
         return !queue_.empty() || closing_ || self->generation != generation_;
-      });
+      };
+      const bool woken = wake() || work_cv_.wait_for(lock, options_.idle_timeout, wake);
       --idle_;
       if (!woken && alive_ > options_.min_workers) {
         ++stats_.workers_retired;
@@ -539,6 +578,17 @@ std::size_t Pool::retire_locked(detail::PoolWork& work) {
   return unrun;
 }
 
+void Pool::queue_changed_locked() {
+  pending_.store(queue_.size(), std::memory_order_relaxed);
+  const bool drained = drain_wanted_ && drained_locked();
+  const bool idle = idle_wanted_ && (idle_locked() || closing_);
+  if (!drained && !idle) return;
+  if (drained) drain_wanted_ = false;
+  if (idle) idle_wanted_ = false;
+  signal_cv_.notify_all();
+  signal_.notify_all();
+}
+
 bool Pool::run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
   std::pop_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
   auto job = std::static_pointer_cast<detail::PoolJob>(std::move(queue_.back().work));
@@ -547,6 +597,7 @@ bool Pool::run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
     // Cancelled by its future while queued, or expired: discarded unrun; its future has
     // resolved already.
     const std::size_t permits = retire_locked(*job);
+    queue_changed_locked();
     lock.unlock();
     if (room_) room_->release(static_cast<std::int64_t>(permits));
     job.reset();
@@ -555,6 +606,7 @@ bool Pool::run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
   }
   --queued_tasks_;
   ++running_;
+  queue_changed_locked();
   const auto start = std::chrono::steady_clock::now();
   note_time(stats_.wait_time, stats_.max_wait_ns, start - job->queued_at);
   if (job->deadline.count() > 0) {
@@ -570,9 +622,10 @@ bool Pool::run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
   const detail::RunOutcome outcome = job->run();  // destroys the callable, outside the lock
   const auto ran = std::chrono::steady_clock::now() - start;
   job.reset();
-  lock.lock();
+  lock_spinning(lock);
   --running_;
   ++self.tasks;
+  queue_changed_locked();
   note_time(stats_.run_time, stats_.max_run_ns, ran);
   if (!outcome.overdue) {  // overdue: counted in deadline_exceeded by the timer
     if (outcome.failed != 0) {
@@ -601,6 +654,7 @@ bool Pool::run_chunk_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
     permits += retire_locked(batch);
   }
   const auto start = std::chrono::steady_clock::now();
+  queue_changed_locked();
   if (!range.empty()) {
     running_ += range.size();
     note_time(stats_.wait_time, stats_.max_wait_ns, start - batch.queued_at, range.size());
@@ -610,10 +664,11 @@ bool Pool::run_chunk_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
   const detail::RunOutcome outcome = range.empty() ? detail::RunOutcome{} : batch.run(range);
   const auto ran = std::chrono::steady_clock::now() - start;
   work.reset();
-  lock.lock();
+  lock_spinning(lock);
   if (range.empty()) return false;
   running_ -= range.size();
   self.tasks += range.size();
+  queue_changed_locked();
   note_time(stats_.run_time, stats_.max_run_ns, ran / range.size(), range.size());
   stats_.completed += range.size() - outcome.failed;
   stats_.failed += outcome.failed;
@@ -630,6 +685,7 @@ Pool::Dropped Pool::take_queue_locked() {
     if (!range.empty()) taken.first.emplace_back(std::move(queued.work), range);
   }
   queue_.clear();
+  queue_changed_locked();
   return taken;
 }
 
@@ -647,6 +703,7 @@ void Pool::close(bool force) {
   {
     std::unique_lock lock(mutex_);
     closing_ = true;
+    queue_changed_locked();  // drain waiters: a closed pool has nothing left to drain
     Dropped dropped = force ? take_queue_locked() : Dropped{};
     work_cv_.notify_all();
     lock.unlock();
@@ -672,6 +729,39 @@ void Pool::close(bool force) {
   }
   if (timer.joinable()) timer.join();
 }
+
+bool Pool::needs_drain() const {
+  std::lock_guard lock(mutex_);
+  return draining_locked();
+}
+
+void Pool::wait_signal(const char* what, bool (Pool::*holds)() const, bool Pool::*wanted) {
+  detail::refuse_blocking_on_worker(what);
+  std::unique_lock lock(mutex_);
+  while (!(this->*holds)()) {
+    this->*wanted = true;
+    signal_cv_.wait(lock);
+  }
+}
+
+Task<void> Pool::await_signal(bool (Pool::*holds)() const, bool Pool::*wanted) {
+  for (;;) {
+    auto woken = signal_.notified();  // a waiter from here: no notify_all after it is lost
+    {
+      std::lock_guard lock(mutex_);
+      if ((this->*holds)()) co_return;
+      this->*wanted = true;
+    }
+    co_await woken;
+  }
+}
+
+void Pool::wait_drain() {
+  wait_signal("Pool::wait_drain", &Pool::drained_locked, &Pool::drain_wanted_);
+}
+Task<void> Pool::drained() { return await_signal(&Pool::drained_locked, &Pool::drain_wanted_); }
+void Pool::wait_idle() { wait_signal("Pool::wait_idle", &Pool::idle_locked, &Pool::idle_wanted_); }
+Task<void> Pool::idle() { return await_signal(&Pool::idle_locked, &Pool::idle_wanted_); }
 
 void Pool::wait_ready() {
   detail::refuse_blocking_on_worker("Pool::wait_ready");

@@ -146,6 +146,8 @@ constexpr Implementation kImplementations[] = {
     {"pool_cpu", "pool", run_pool_cpu_pool, kPoolThreads, std::nullopt, Placement::spread},
     {"pool", "batch", run_pool_batch, kPoolThreads, std::nullopt, Placement::os},
     {"pool_cpu", "batch", run_pool_cpu_batch, kPoolThreads, std::nullopt, Placement::spread},
+    {"transfer", "pool", run_transfer_pool, "pool workers (default 1)", std::nullopt,
+     Placement::os},
 };
 
 constexpr std::uint64_t kMaxThreads = 1024;

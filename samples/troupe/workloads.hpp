@@ -35,6 +35,7 @@ LoadResult run_pool_pool(const LoadParams& params);
 LoadResult run_pool_cpu_pool(const LoadParams& params);
 LoadResult run_pool_batch(const LoadParams& params);
 LoadResult run_pool_cpu_batch(const LoadParams& params);
+LoadResult run_transfer_pool(const LoadParams& params);
 // The Runtime of a task- or actor-style run: --threads workers (default one per core), able to
 // grow to four times the cores (workloads_task.cpp).
 [[nodiscard]] RuntimeOptions runtime_options(const LoadParams& params);

@@ -6,6 +6,9 @@
 //   pool_cpu   n tasks each computing recursive fib(25) on the pool; measured against the
 //              machine's floor in the same run: the same fib(25)s on --threads plain threads
 //              with no framework at all (fields floor_seconds and overhead_pct)
+//   transfer   the 100 MiB Buffer goes to a pool worker inside a task and comes back as its
+//              result, n times, one round trip after the other (a pool of --threads workers,
+//              default 1: the one that is spinning for the next task takes it)
 //
 // --placement spread (pool_cpu's default) pins the driver to the first CPU and the workers —
 // the pool's, through worker_init, and the floor's alike — round-robin after it, so that the
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "troupe/actors/pool.hpp"
+#include "troupe/channels/buffer.hpp"
 #include "troupe/runtime/runtime.hpp"
 #include "placement.hpp"
 #include "workloads.hpp"
@@ -190,6 +194,40 @@ LoadResult run_fib(const LoadParams& params, bool batched) {
 }
 
 }  // namespace
+
+LoadResult run_transfer_pool(const LoadParams& params) {
+  const std::size_t workers = params.threads ? static_cast<std::size_t>(*params.threads) : 1;
+  const ThreadPlacement placement(params.placement);
+  placement.pin(0);
+  Pool pool = make_pool(workers, placement);
+  pool.wait_ready();
+  Buffer buffer(kTransferBytes);
+  TransferBooks books(buffer);
+  LoadResult result;
+  result.items = params.n;
+  const Clock::time_point start = Clock::now();
+  for (std::uint64_t trip = 1; trip <= params.n; ++trip) {
+    auto submitted = pool.submit([moved = std::move(buffer)]() mutable {
+      moved.as<std::uint64_t>()[0] += 1;
+      return std::move(moved);
+    });
+    if (!submitted) {
+      result.failures.push_back("round trip " + std::to_string(trip) + ": " +
+                                submitted.error().message());
+      break;
+    }
+    buffer = std::move(submitted).value().get();
+    books.returned(buffer, trip, result);
+  }
+  result.seconds = seconds_since(start);
+  books.finish(result);
+  result.threads = workers;
+  pool.close();
+  result.extras.push_back({"workers", static_cast<std::uint64_t>(workers)});
+  result.extras.push_back(placement.field());
+  if (params.metrics) result.metrics = pool_metrics();
+  return result;
+}
 
 LoadResult run_pool_pool(const LoadParams& params) { return run_doubling(params, false); }
 LoadResult run_pool_batch(const LoadParams& params) { return run_doubling(params, true); }

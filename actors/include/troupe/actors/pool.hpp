@@ -20,6 +20,14 @@
 // a task) or refuses at once (QueueFull::reject); try_submit never waits. A refused callable is
 // handed back inside the error.
 //
+// Drain. needs_drain() is true while drain_threshold tasks or more are queued (by default
+// max_queue: the queue is full, and a submit would wait or be refused); a producer that sees
+// it can pause until wait_drain() (or `co_await drained()`) returns, once a worker has taken
+// tasks below the threshold — Piscina's needsDrain and 'drain', as a wait instead of an event.
+// Both read the queue under the pool's lock: exact at the moment of the call, and a wait that
+// starts while the pool needs draining never misses the moment it stops. wait_idle() (or
+// `co_await idle()`) returns once no task is queued or running. stats().queued is the depth.
+//
 // Priorities. Every submit takes a priority (TaskOptions, or an int; default 0, within
 // ±kMaxPriority): higher runs
 // first, equal ones in submission order. Waiting tasks age, so a stream of higher-priority
@@ -131,6 +139,9 @@ struct PoolOptions {
   std::chrono::milliseconds idle_timeout{10'000};
   std::size_t max_queue = 0;  // tasks waiting to run; 0: unbounded
   QueueFull on_full = QueueFull::wait;
+  // needs_drain() holds while at least this many tasks are queued (see Drain). 0: max_queue
+  // (so never, when the queue is unbounded).
+  std::size_t drain_threshold = 0;
   // Runs on every new worker thread before it takes a task (see Workers). Empty: nothing.
   std::function<void()> worker_init;
   // Init failures in a row after which the pool gives up (see Workers). >= 1.
@@ -755,6 +766,16 @@ class Pool {
     return admit_async(std::move(fns), std::move(task));
   }
 
+  // Drain (see the header comment). needs_drain(): whether the queue holds drain_threshold
+  // tasks or more, now. wait_drain() / `co_await drained()`: return once it does not (or the
+  // pool is closed). wait_idle() / `co_await idle()`: return once no task is queued or
+  // running. The blocking forms not from a runtime worker (Error(invalid_argument)).
+  [[nodiscard]] bool needs_drain() const;
+  void wait_drain();
+  Task<void> drained();
+  void wait_idle();
+  Task<void> idle();
+
   // Blocks until min_workers workers have finished worker_init (at once when min_workers is
   // 0). Throws Error(cancelled), naming the init's error, if the pool gave up first (see
   // Workers). Not from a runtime worker (Error(invalid_argument)).
@@ -937,6 +958,17 @@ class Pool {
   // Books an entry leaving the queue: its tasks that never ran stop counting as queued, and
   // those cancelled are counted. Returns the permits of room_ they held.
   std::size_t retire_locked(detail::PoolWork& work);
+  // After the queue or the running tasks shrank (or the close): mirrors the queue's size for
+  // spinning workers and wakes drain and idle waiters whose condition now holds.
+  void queue_changed_locked();
+  [[nodiscard]] bool draining_locked() const {
+    return drain_at_ != 0 && queued_tasks_ >= drain_at_ && !closing_;
+  }
+  [[nodiscard]] bool drained_locked() const { return !draining_locked(); }
+  [[nodiscard]] bool idle_locked() const { return queued_tasks_ == 0 && running_ == 0; }
+  // Waits (blocking, or in a task) until `holds`, flagging `wanted` for queue_changed_locked.
+  void wait_signal(const char* what, bool (Pool::*holds)() const, bool Pool::*wanted);
+  Task<void> await_signal(bool (Pool::*holds)() const, bool Pool::*wanted);
   void reap_locked();
 
   const PoolOptions options_;
@@ -972,6 +1004,17 @@ class Pool {
   std::int64_t ready_left_;               // inits still owed to ready_; guarded by mutex_
   Latch ready_;                           // released by min_workers inits (or giving up)
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  // Idle workers spin before they park (see worker_loop), watching this mirror of
+  // queue_.size(); relaxed: they re-check under mutex_ before acting on it.
+  std::atomic<std::size_t> pending_{0};
+  std::size_t spinning_ = 0;  // idle workers still spinning (counted in idle_); guarded
+  // Drain: the threshold (0: never), and who waits (guarded by mutex_). Blocking waiters use
+  // signal_cv_, tasks signal_; both are notified when a wanted condition starts to hold.
+  const std::size_t drain_at_;
+  bool drain_wanted_ = false;
+  bool idle_wanted_ = false;
+  std::condition_variable signal_cv_;
+  Notify signal_;
 };
 
 }  // namespace troupe
