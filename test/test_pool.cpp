@@ -379,6 +379,8 @@ TEST_CASE("cancelling a running task triggers its stop token; its neighbours are
   pool.close();
   CHECK(pool.stats().completed == 2);
   check_books(pool.stats());
+  CHECK(pool.stats().stop_requests == 1);
+  CHECK(pool.stats().stops_unseen == 0);  // it takes a stop_token: it saw the request
 }
 
 TEST_CASE("a running task that ignores cancellation runs to its end, and its worker goes on" *
@@ -401,6 +403,11 @@ TEST_CASE("a running task that ignores cancellation runs to its end, and its wor
   CHECK_FALSE(done.cancel());  // finished: nothing to cancel
   pool.close();
   check_books(pool.stats());
+  // Reported: asked to stop, it could not see the request (no stop_token), and it returned
+  // only when the test let it.
+  CHECK(pool.stats().stop_requests == 1);
+  CHECK(pool.stats().stops_unseen == 1);
+  CHECK(pool.stats().max_stop_latency_ns > 0);
 }
 
 // ---- time limits ----------------------------------------------------------------------------

@@ -63,6 +63,9 @@ MetricsSection pool_metrics() {
       {"pool_workers_faulted", "Workers replaced after a task threw WorkerFault"},
       {"pool_workers_recycled", "Workers replaced by recycling or replace_workers"},
       {"pool_generation", "replace_workers calls so far"},
+      {"pool_stop_requests", "Running tasks asked to stop (cancel or deadline)"},
+      {"pool_stops_unseen", "Tasks asked to stop whose callable takes no stop_token"},
+      {"pool_max_stop_latency_ns", "Longest time a task asked to stop took to return"},
       {"pool_utilization", "Share of the pool's capacity spent running tasks"},
       {"pool_wait_ns_bucket", "Queue waits: waits shorter than le nanoseconds"},
       {"pool_wait_ns_count", "Queue waits recorded"},
@@ -95,6 +98,9 @@ MetricsSection pool_metrics() {
         {"workers_faulted", static_cast<double>(s.workers_faulted)},
         {"workers_recycled", static_cast<double>(s.workers_recycled)},
         {"generation", static_cast<double>(s.generation)},
+        {"stop_requests", static_cast<double>(s.stop_requests)},
+        {"stops_unseen", static_cast<double>(s.stops_unseen)},
+        {"max_stop_latency_ns", static_cast<double>(s.max_stop_latency_ns)},
         {"utilization", s.utilization},
     };
     if (json.size() > 1) json += ",";
@@ -324,7 +330,7 @@ void Pool::timer_loop() {
       ++stats_.deadline_exceeded;
     }
     lock.unlock();
-    if (job != nullptr) (void)job->stop.request_stop();
+    if (job != nullptr) job->request_stop();
     // The error is made in its own statement and moved into the reply: this thread keeps no
     // reference to it (nor to its message) once the future can see it.
     std::exception_ptr error;
@@ -621,12 +627,23 @@ bool Pool::run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
   if (room_) room_->release(1);  // the task's permit: a submitter may queue another
   const detail::RunOutcome outcome = job->run();  // destroys the callable, outside the lock
   const auto ran = std::chrono::steady_clock::now() - start;
+  // Read before the job goes: a request made after this is one for a finished task.
+  const std::int64_t job_stop_ns = job->stop_requested_ns.load(std::memory_order_relaxed);
+  const bool job_sees_stop = job->sees_stop();
   job.reset();
   lock_spinning(lock);
   --running_;
   ++self.tasks;
   queue_changed_locked();
   note_time(stats_.run_time, stats_.max_run_ns, ran);
+  if (const std::int64_t asked = job_stop_ns; asked != 0) {
+    ++stats_.stop_requests;
+    if (!job_sees_stop) ++stats_.stops_unseen;
+    const auto latency = std::chrono::nanoseconds(detail::steady_ns() - asked);
+    stats_.max_stop_latency_ns =
+        std::max(stats_.max_stop_latency_ns,
+                 static_cast<std::uint64_t>(std::max<std::int64_t>(latency.count(), 0)));
+  }
   if (!outcome.overdue) {  // overdue: counted in deadline_exceeded by the timer
     if (outcome.failed != 0) {
       ++stats_.failed;

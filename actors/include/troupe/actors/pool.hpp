@@ -45,7 +45,9 @@
 // also frees its place in a bounded queue). On a running task it is cooperative: a callable
 // taking a std::stop_token (`pool.submit([](std::stop_token st) { ... })`) sees the request
 // and may return early; one that ignores it runs to its end. Either way the worker is never
-// interrupted and the other tasks are not touched.
+// interrupted and the other tasks are not touched. The stats report such requests:
+// stop_requests, stops_unseen (callables that take no token), and max_stop_latency_ns (a task
+// that ignores its token shows as a long latency).
 //
 // Closing. close() stops the intake (a later submit fails at once with Closed, the callable
 // handed back), lets the workers finish every queued and running task, and joins them.
@@ -189,6 +191,13 @@ struct PoolStats {
   TimeHistogram run_time;
   std::uint64_t max_wait_ns = 0;
   std::uint64_t max_run_ns = 0;
+  // Running single tasks asked to stop (PoolFuture::cancel, or a deadline), those among them
+  // whose callable takes no std::stop_token (it cannot see the request and runs to its end),
+  // and the longest a task asked to stop took to return: a task that ignores its token shows
+  // here as a long stop latency. Its worker is never interrupted.
+  std::uint64_t stop_requests = 0;
+  std::uint64_t stops_unseen = 0;
+  std::uint64_t max_stop_latency_ns = 0;
   // The share of the pool's capacity spent running tasks since it was made: the sum of run
   // times over (time since construction x max_workers), in [0, 1] (Piscina's utilization).
   double utilization = 0;
@@ -317,7 +326,19 @@ class PoolJob : public PoolWork {
     return phase.compare_exchange_strong(expected, to, std::memory_order_acq_rel);
   }
   bool claim(Phase to) noexcept { return advance(kQueued, to); }
+  // Asks the running task to stop (PoolFuture::cancel, or its deadline): triggers its stop
+  // token, if its callable takes one, and notes when it was first asked, for the stats.
+  void request_stop() noexcept {
+    std::int64_t none = 0;
+    // relaxed: a statistic; the stop token itself carries the request to the task.
+    (void)stop_requested_ns.compare_exchange_strong(none, detail::steady_ns(),
+                                                    std::memory_order_relaxed);
+    (void)stop.request_stop();
+  }
+  // Whether the callable can see a stop request (it takes a std::stop_token).
+  [[nodiscard]] bool sees_stop() const noexcept { return stop.stop_possible(); }
   std::atomic<std::uint8_t> phase{kQueued};
+  std::atomic<std::int64_t> stop_requested_ns{0};  // steady clock; 0: never asked
   std::stop_source stop{std::nostopstate};  // a real one when the callable takes a token
   std::chrono::milliseconds deadline{0};    // TaskOptions::deadline (written before queued)
 };
@@ -623,7 +644,7 @@ class [[nodiscard]] PoolFuture {
       return true;
     }
     if (job_->phase.load(std::memory_order_acquire) == detail::PoolJob::kRunning) {
-      (void)job_->stop.request_stop();
+      job_->request_stop();
     }
     return false;
   }
