@@ -189,7 +189,7 @@ TEST_CASE("cli.load --list lists the runnable workloads, one per line") {
   CHECK(std::find(lines.begin(), lines.end(), "transfer") != lines.end());
   CHECK(std::find(lines.begin(), lines.end(), "ring") != lines.end());
   CHECK(std::find(lines.begin(), lines.end(), "pool") != lines.end());
-  CHECK(std::find(lines.begin(), lines.end(), "pipeline") == lines.end());
+  CHECK(std::find(lines.begin(), lines.end(), "pipeline") != lines.end());
 }
 
 TEST_CASE("cli.help describes the command, the workloads and what --threads means") {
@@ -201,7 +201,7 @@ TEST_CASE("cli.help describes the command, the workloads and what --threads mean
   CHECK(load.err.empty());
   for (const char* text : {"fanin", "transfer", "--threads", "--style", "--capacity", "--json",
                            "--csv", "--repeat", "--metrics", "first 64-bit word", "ring",
-                           "coming with later issues"}) {
+                           "pipeline"}) {
     CHECK_MESSAGE(contains(load.out, text), text);
   }
 }
@@ -261,15 +261,11 @@ TEST_CASE("cli.load rejects an unknown workload with exit code 2") {
   check_usage_error(run_cli({"load", "nope"}), "unknown workload 'nope'");
 }
 
-TEST_CASE("cli.load rejects a workload without implementations, naming no styles") {
-  check_usage_error(run_cli({"load", "pipeline"}),
-                    "workload 'pipeline' has no implementation yet (styles: none)");
-}
-
 TEST_CASE("cli.load rejects an unknown style, naming the styles available") {
   check_usage_error(run_cli({"load", "fanin", "--style", "pool"}),
                     "(styles: thread, task, actor)");
-  check_usage_error(run_cli({"load", "transfer", "--style", "task"}), "(styles: thread, actor, pool)");
+  check_usage_error(run_cli({"load", "transfer", "--style", "task"}),
+                    "(styles: thread, actor, pool)");
   check_usage_error(run_cli({"load", "ring", "--style", "thread"}), "(styles: task, actor)");
 }
 
@@ -304,6 +300,21 @@ TEST_CASE("cli.load runs every actor-style workload and verifies its check" *
                       "--capacity", "1", "--json"}),
              workload);
   }
+}
+
+TEST_CASE("cli.load runs the pipeline workload through a troupe::Pipeline" *
+          doctest::timeout(60)) {
+  const CliRun run = run_cli({"load", "pipeline", "--n", "100000", "--json"});
+  CHECK(run.code == 0);
+  check_one_json_object(run.out);
+  CHECK(contains(run.out, "\"style\":\"task\""));
+  CHECK(contains(run.out, "\"check\":15000150000,"));  // 3n(n+1)/2
+  CHECK(contains(run.out, "\"check_ok\":true"));
+  CHECK(contains(run.out, "\"capacity\":1024,"));
+  CHECK(contains(run.out, "\"stages\":3,"));
+  const CliRun small = run_cli({"load", "pipeline", "--n", "5000", "--capacity", "8", "--json"});
+  CHECK(small.code == 0);
+  CHECK(contains(small.out, "\"check_ok\":true"));
 }
 
 TEST_CASE("cli.load moves the transfer Buffer to a pool worker and back" * doctest::timeout(60)) {

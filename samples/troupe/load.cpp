@@ -52,6 +52,9 @@ std::uint64_t n_times_n_plus_1(std::uint64_t n) { return n * (n + 1); }
 // pool_cpu: fib(25) = 75025 per task.
 constexpr std::uint64_t kPoolCpuMaxN = UINT64_MAX / 75025;
 std::uint64_t fib25_times_n(std::uint64_t n) { return 75025 * n; }
+// pipeline: the sink sums 3x for x = 1..n: 3n(n+1)/2; n <= 2^31 keeps 3n(n+1) below 2^64.
+constexpr std::uint64_t kPipelineMaxN = std::uint64_t{1} << 31;
+std::uint64_t three_halves_n_n_plus_1(std::uint64_t n) { return 3 * n * (n + 1) / 2; }
 constexpr std::string_view kLater = "coming with later issues";
 
 // The spec's workloads, in help order. Those without an implementation row below are listed
@@ -119,7 +122,15 @@ constexpr WorkloadSpec kWorkloads[] = {
      .check_help = "the sum of the results, 75025 n",
      .expected = fib25_times_n,
      .preferred_style = "pool"},
-    {.name = "pipeline", .summary = kLater},
+    {.name = "pipeline",
+     .summary = "3 stages on bounded ports (capacity 1024): emit 1..n, map x3, sum; every item\n"
+                "through every stage",
+     .unit = "items",
+     .default_n = 10'000'000,
+     .max_n = kPipelineMaxN,
+     .check_help = "the sum of 3x for x = 1..n, 3n(n+1)/2",
+     .expected = three_halves_n_n_plus_1,
+     .preferred_style = "task"},
 };
 
 constexpr std::string_view kTaskThreads = "runtime workers (default: one per core)";
@@ -148,6 +159,7 @@ constexpr Implementation kImplementations[] = {
     {"pool_cpu", "batch", run_pool_cpu_batch, kPoolThreads, std::nullopt, Placement::spread},
     {"transfer", "pool", run_transfer_pool, "pool workers (default 1)", std::nullopt,
      Placement::os},
+    {"pipeline", "task", run_pipeline_task, kTaskThreads, Capacity{1024}, Placement::os},
 };
 
 constexpr std::uint64_t kMaxThreads = 1024;
@@ -446,8 +458,8 @@ std::string workloads_help() {
       text << '\n' << indent << "  --threads: " << implementation->threads_help << '\n';
     }
   }
-  text << "  " << join(later) << ": " << kLater << "\n"
-       << "Styles: thread = plain std::threads and troupe channels; task = troupe::Runtime\n"
+  if (!later.empty()) text << "  " << join(later) << ": " << kLater << "\n";
+  text << "Styles: thread = plain std::threads and troupe channels; task = troupe::Runtime\n"
        << "tasks and troupe channels; actor = troupe handler actors telling each other (their\n"
        << "mailboxes bounded by --capacity); pool = a troupe::Pool, one submit and one future per\n"
        << "task; batch = the same pool, tasks submitted in batches of 1,024 (Pool::submit_batch).\n"

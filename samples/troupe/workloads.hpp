@@ -36,6 +36,9 @@ LoadResult run_pool_cpu_pool(const LoadParams& params);
 LoadResult run_pool_batch(const LoadParams& params);
 LoadResult run_pool_cpu_batch(const LoadParams& params);
 LoadResult run_transfer_pool(const LoadParams& params);
+
+// pipeline (troupe::Pipeline on a Runtime)
+LoadResult run_pipeline_task(const LoadParams& params);
 // The Runtime of a task- or actor-style run: --threads workers (default one per core), able to
 // grow to four times the cores (workloads_task.cpp).
 [[nodiscard]] RuntimeOptions runtime_options(const LoadParams& params);

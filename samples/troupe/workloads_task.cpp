@@ -11,10 +11,12 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "troupe/actors/pipeline.hpp"
 #include "troupe/runtime/runtime.hpp"
 #include "workloads.hpp"
 
@@ -215,6 +217,39 @@ LoadResult run_skynet_task(const LoadParams& params) {
   result.check = sum;
   add_runtime_fields(result, runtime, params);
   result.extras.push_back({"tasks", runtime.metrics().tasks_spawned});
+  return result;
+}
+
+// pipeline: a troupe::Pipeline of three steps on bounded ports (--capacity, default 1024) —
+// the source emits 1..n, a stage maps x -> 3x, the sink sums — with every item through every
+// step, each a function call on a runtime task; items move between the steps in chunks.
+LoadResult run_pipeline_task(const LoadParams& params) {
+  Runtime runtime(runtime_options(params));
+  const auto capacity =
+      params.capacity->unbounded() ? std::size_t{1024} : static_cast<std::size_t>(params.capacity->slots);
+  std::uint64_t sum = 0;  // the sink is one task: no two calls at once
+  auto pipeline = troupe::pipeline<std::uint64_t>(runtime)
+                      .stage([](std::uint64_t x) { return 3 * x; },
+                             {.name = "map", .capacity = capacity})
+                      .sink([&sum](std::uint64_t x) { sum += x; }, {.capacity = capacity});
+  const Clock::time_point start = Clock::now();
+  pipeline.start([next = std::uint64_t{0}, n = params.n]() mutable -> std::optional<std::uint64_t> {
+    if (next == n) return std::nullopt;
+    return ++next;
+  });
+  const PipelineStats stats = pipeline.finish();
+  const Clock::time_point end = Clock::now();
+  LoadResult result;
+  result.items = params.n;
+  result.seconds = seconds_between(start, end);
+  result.check = sum;
+  if (stats.delivered != params.n) {
+    result.failures.push_back("the sink took " + std::to_string(stats.delivered) + " of " +
+                              std::to_string(params.n) + " items");
+  }
+  add_runtime_fields(result, runtime, params);
+  // The source, the map stage and the sink.
+  result.extras.push_back({"stages", static_cast<std::uint64_t>(stats.stages.size() + 1)});
   return result;
 }
 

@@ -1,0 +1,168 @@
+#include "troupe/actors/pipeline.hpp"
+
+namespace troupe::detail {
+
+void StageCounters::record(std::uint64_t ns, std::size_t items) {
+  if (items == 0) return;
+  std::lock_guard lock(latency_mutex);
+  latency.add(ns / items, items);
+}
+
+void check_stage(StageOptions& options, std::size_t index, bool sink, bool has_dead_port) {
+  if (options.name.empty()) options.name = sink ? "sink" : "stage" + std::to_string(index);
+  const std::string what = "Pipeline: stage '" + options.name + "': ";
+  if (options.parallelism == 0) {
+    throw Error(ErrorCode::invalid_argument, what + "parallelism must be >= 1, got 0");
+  }
+  if (options.parallelism > 4096) {
+    throw Error(ErrorCode::invalid_argument,
+                what + "parallelism " + std::to_string(options.parallelism) +
+                    " is too large (at most 4096)");
+  }
+  if (options.capacity < 8 * options.parallelism ||
+      options.capacity > static_cast<std::size_t>(kMaxChannelCapacity)) {
+    throw Error(ErrorCode::invalid_argument,
+                what + "capacity " + std::to_string(options.capacity) + " must be in [" +
+                    std::to_string(8 * options.parallelism) +
+                    " (8 x parallelism), " + std::to_string(kMaxChannelCapacity) + "]");
+  }
+  if (options.on_error == OnError::dead_letter && !has_dead_port) {
+    throw Error(ErrorCode::invalid_argument,
+                what + "on_error is dead_letter but no dead-letter port was given");
+  }
+  if (options.on_error != OnError::dead_letter && has_dead_port) {
+    throw Error(ErrorCode::invalid_argument,
+                what + "a dead-letter port was given but on_error is not dead_letter");
+  }
+}
+
+StageCounters& PipelineCore::add_stage(std::string name, std::size_t parallelism) {
+  auto counters = std::make_unique<StageCounters>();
+  counters->name = std::move(name);
+  counters->parallelism = parallelism;
+  stages_.push_back(std::move(counters));
+  return *stages_.back();
+}
+
+void PipelineCore::spawn(Task<void> task) {
+  JoinHandle<void> handle = runtime_->spawn(std::move(task));
+  std::lock_guard lock(mutex_);
+  if (stopped_) handle.cancel();
+  tasks_.push_back(std::move(handle));
+}
+
+void PipelineCore::fail(std::exception_ptr error, const std::string& stage) {
+  {
+    std::lock_guard lock(mutex_);
+    if (error_ == nullptr && !stopped_) {
+      error_ = std::move(error);
+      failed_stage_ = stage;
+    }
+  }
+  stop();
+}
+
+void PipelineCore::stop() {
+  std::lock_guard lock(mutex_);
+  stopped_ = true;
+  for (auto& task : tasks_) {
+    if (task.valid() && !task.is_finished()) task.cancel();
+  }
+}
+
+void PipelineCore::rethrow_failure() const {
+  std::exception_ptr error;
+  {
+    std::lock_guard lock(mutex_);
+    error = error_;
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+void PipelineCore::join() {
+  std::vector<JoinHandle<void>> tasks;
+  {
+    std::lock_guard lock(mutex_);
+    tasks.swap(tasks_);
+  }
+  for (auto& task : tasks) {
+    try {
+      task.get();
+    } catch (const Error& error) {
+      if (error.code() != ErrorCode::cancelled) throw;  // cancelled: stop() did that
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    joined_ = true;
+  }
+  rethrow_failure();
+}
+
+Task<void> PipelineCore::join_async() {
+  std::vector<JoinHandle<void>> tasks;
+  {
+    std::lock_guard lock(mutex_);
+    tasks.swap(tasks_);
+  }
+  for (auto& task : tasks) {
+    std::exception_ptr failure;
+    try {
+      co_await task;
+    } catch (const Error& error) {
+      if (error.code() != ErrorCode::cancelled) failure = std::current_exception();
+    }
+    if (failure) std::rethrow_exception(failure);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    joined_ = true;
+  }
+  rethrow_failure();
+}
+
+PipelineStats PipelineCore::stats() const {
+  PipelineStats out;
+  {
+    std::lock_guard lock(mutex_);
+    out.stopped = stopped_;
+    out.failed_stage = failed_stage_;
+    out.finished = joined_;
+  }
+  out.emitted = emitted.load(std::memory_order_relaxed);
+  const double elapsed_ns = std::chrono::duration<double, std::nano>(
+                                std::chrono::steady_clock::now() - started_at_)
+                                .count();
+  std::uint64_t ended = 0;  // items that ended in a stage other than by going on
+  for (const auto& c : stages_) {
+    StageStats s;
+    s.name = c->name;
+    s.parallelism = c->parallelism;
+    s.in = c->in.load(std::memory_order_relaxed);
+    s.out = c->out.load(std::memory_order_relaxed);
+    s.filtered = c->filtered.load(std::memory_order_relaxed);
+    s.skipped = c->skipped.load(std::memory_order_relaxed);
+    s.dead_lettered = c->dead.load(std::memory_order_relaxed);
+    s.failed = c->failed.load(std::memory_order_relaxed);
+    // Once finished nothing waits: what a stop left in the ports was dropped with them.
+    s.queued = out.finished ? 0
+                            : static_cast<std::size_t>(std::max<std::int64_t>(
+                                  c->queued.load(std::memory_order_relaxed), 0));
+    s.busy_ns = c->busy_ns.load(std::memory_order_relaxed);
+    s.busy_ratio =
+        elapsed_ns > 0 ? std::min(1.0, static_cast<double>(s.busy_ns) /
+                                           (elapsed_ns * static_cast<double>(s.parallelism)))
+                       : 0;
+    {
+      std::lock_guard lock(c->latency_mutex);
+      s.latency = c->latency;
+    }
+    ended += s.filtered + s.skipped + s.dead_lettered + s.failed;
+    out.stages.push_back(std::move(s));
+  }
+  if (!out.stages.empty()) out.delivered = out.stages.back().out;
+  if (out.finished) out.cancelled = out.emitted - out.delivered - ended;
+  return out;
+}
+
+}  // namespace troupe::detail

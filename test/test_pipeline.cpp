@@ -1,0 +1,367 @@
+// Pipelines: stages on a runtime, order, backpressure and bounded memory, error policies,
+// cancellation, and the books.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <latch>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+#include "troupe/actors/pipeline.hpp"
+#include "troupe/channels/buffer.hpp"
+
+using namespace std::chrono_literals;
+using troupe::DeadLetter;
+using troupe::OnError;
+using troupe::PipelineOptions;
+using troupe::PipelineStats;
+using troupe::StageOptions;
+
+namespace {
+
+// The books of a finished pipeline: every emitted item ended exactly once.
+void check_books(const PipelineStats& s) {
+  CHECK(s.finished);
+  std::uint64_t ended = 0;
+  for (const auto& stage : s.stages) {
+    ended += stage.filtered + stage.skipped + stage.dead_lettered + stage.failed;
+    CHECK(stage.queued == 0);
+  }
+  CHECK(s.emitted == s.delivered + ended + s.cancelled);
+}
+
+// Emits 1..n.
+auto counting_to(std::int64_t n) {
+  return [i = std::int64_t{0}, n]() mutable -> std::optional<std::int64_t> {
+    if (i == n) return std::nullopt;
+    return ++i;
+  };
+}
+
+}  // namespace
+
+TEST_CASE("three stages carry every item: emit, map x3, sum" * doctest::timeout(60)) {
+  troupe::Runtime rt;
+  std::int64_t sum = 0;  // the sink runs on one task at a time
+  auto p = troupe::pipeline<std::int64_t>(rt)
+               .stage([](std::int64_t x) { return 3 * x; }, {.name = "triple"})
+               .sink([&sum](std::int64_t x) { sum += x; });
+  p.start(counting_to(100'000));
+  const PipelineStats s = p.finish();
+  CHECK(sum == 3 * 100'000LL * 100'001 / 2);
+  CHECK(s.emitted == 100'000);
+  CHECK(s.delivered == 100'000);
+  REQUIRE(s.stages.size() == 2);
+  CHECK(s.stages[0].name == "triple");
+  CHECK(s.stages[0].in == 100'000);
+  CHECK(s.stages[0].out == 100'000);
+  CHECK(s.stages[1].name == "sink");
+  CHECK(s.stages[0].latency.count == 100'000);
+  check_books(s);
+}
+
+TEST_CASE("ordered output is in source order whatever the parallelism" * doctest::timeout(60)) {
+  troupe::Runtime rt;
+  std::vector<std::int64_t> seen;
+  auto p = troupe::pipeline<std::int64_t>(rt)
+               .stage(
+                   [](std::int64_t x) {
+                     if (x % 7 == 0) std::this_thread::yield();  // uneven work
+                     return x;
+                   },
+                   {.parallelism = 3, .capacity = 96})
+               .stage([](std::int64_t x) { return x * 2; }, {.parallelism = 2, .capacity = 64})
+               .sink([&seen](std::int64_t x) { seen.push_back(x); });
+  p.start(counting_to(20'000));
+  check_books(p.finish());
+  REQUIRE(seen.size() == 20'000);
+  for (std::size_t i = 0; i < seen.size(); ++i) REQUIRE(seen[i] == 2 * static_cast<std::int64_t>(i + 1));
+}
+
+TEST_CASE("unordered output is a permutation of the input" * doctest::timeout(60)) {
+  troupe::Runtime rt;
+  std::vector<std::int64_t> seen;
+  auto p = troupe::pipeline<std::int64_t>(rt, {.ordered = false})
+               .stage([](std::int64_t x) { return x; }, {.parallelism = 3, .capacity = 96})
+               .sink([&seen](std::int64_t x) { seen.push_back(x); });
+  p.start(counting_to(20'000));
+  check_books(p.finish());
+  std::sort(seen.begin(), seen.end());
+  REQUIRE(seen.size() == 20'000);
+  for (std::size_t i = 0; i < seen.size(); ++i) REQUIRE(seen[i] == static_cast<std::int64_t>(i + 1));
+}
+
+namespace {
+// An item that counts how many of its kind are alive (moved-from ones do not count).
+struct Tracked {
+  static inline std::atomic<std::int64_t> live{0};
+  explicit Tracked(std::int64_t v) : value(v) { live.fetch_add(1); }
+  Tracked(Tracked&& other) noexcept : value(other.value), alive(std::exchange(other.alive, false)) {}
+  Tracked& operator=(Tracked&& other) noexcept {
+    if (alive) live.fetch_sub(1);
+    value = other.value;
+    alive = std::exchange(other.alive, false);
+    return *this;
+  }
+  Tracked(const Tracked&) = delete;
+  ~Tracked() {
+    if (alive) live.fetch_sub(1);
+  }
+  std::int64_t value;
+  bool alive = true;
+};
+}  // namespace
+
+TEST_CASE("a slow sink keeps memory bounded: items in flight never exceed the sum of the "
+          "capacities" *
+          doctest::timeout(60)) {
+  troupe::Runtime rt;
+  Tracked::live.store(0);
+  std::int64_t most_alive = 0;
+  std::int64_t sum = 0;
+  constexpr std::size_t kCapacity = 32;  // per step: chunks of 4 items
+  auto p = troupe::pipeline<Tracked>(rt)
+               .stage([](Tracked t) { return t; }, {.capacity = kCapacity})
+               .stage([](Tracked t) { return t; }, {.parallelism = 2, .capacity = 2 * kCapacity})
+               .sink(
+                   [&](Tracked t) {
+                     most_alive = std::max(most_alive, Tracked::live.load());
+                     sum += t.value;
+                     std::this_thread::sleep_for(20us);  // slow: everything upstream fills up
+                   },
+                   {.capacity = kCapacity});
+  p.start([i = std::int64_t{0}]() mutable -> std::optional<Tracked> {
+    if (i == 3000) return std::nullopt;
+    return Tracked(++i);
+  });
+  check_books(p.finish());
+  CHECK(sum == 3000LL * 3001 / 2);
+  CHECK(most_alive > 0);
+  CHECK(most_alive <= static_cast<std::int64_t>(kCapacity + 2 * kCapacity + kCapacity));
+  CHECK(Tracked::live.load() == 0);
+}
+
+TEST_CASE("a stage returning nullopt filters the item, and it is counted" * doctest::timeout(30)) {
+  troupe::Runtime rt;
+  std::int64_t kept = 0;
+  auto p = troupe::pipeline<std::int64_t>(rt)
+               .stage([](std::int64_t x) -> std::optional<std::int64_t> {
+                 if (x % 3 == 0) return std::nullopt;
+                 return x;
+               })
+               .sink([&kept](std::int64_t) { ++kept; });
+  p.start(counting_to(3000));
+  const PipelineStats s = p.finish();
+  CHECK(kept == 2000);
+  CHECK(s.stages[0].filtered == 1000);
+  check_books(s);
+}
+
+TEST_CASE("a coroutine stage may await" * doctest::timeout(30)) {
+  troupe::Runtime rt;
+  std::int64_t sum = 0;
+  auto p = troupe::pipeline<std::int64_t>(rt)
+               .stage([](std::int64_t x) -> troupe::Task<std::int64_t> {
+                 co_await troupe::sleep_for(0ms);
+                 co_return x + 1;
+               })
+               .sink([&sum](std::int64_t x) { sum += x; });
+  p.start(counting_to(500));
+  check_books(p.finish());
+  CHECK(sum == 500 * 501 / 2 + 500);
+}
+
+TEST_CASE("an input port feeds the pipeline from a thread, with backpressure" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  std::int64_t sum = 0;
+  auto p = troupe::pipeline<std::int64_t>(rt)
+               .stage([](std::int64_t x) { return x; }, {.capacity = 16})
+               .sink([&sum](std::int64_t x) { sum += x; }, {.capacity = 16});
+  troupe::Sender<std::int64_t> in = p.start();
+  for (std::int64_t i = 1; i <= 5000; ++i) REQUIRE(in.blocking_send(i));
+  in = troupe::Sender<std::int64_t>();  // the end of the input
+  check_books(p.finish());
+  CHECK(sum == 5000LL * 5001 / 2);
+}
+
+TEST_CASE("under OnError::stop the first exception stops the pipeline and finish rethrows it" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  auto p = troupe::pipeline<std::int64_t>(rt)
+               .stage(
+                   [](std::int64_t x) {
+                     if (x == 700) throw std::runtime_error("bad record 700");
+                     return x;
+                   },
+                   {.name = "parse"})
+               .sink([](std::int64_t) {});
+  p.start(counting_to(1'000'000));
+  CHECK_THROWS_WITH_AS(p.finish(), "bad record 700", std::runtime_error);
+  const PipelineStats s = p.stats();
+  CHECK(s.stopped);
+  CHECK(s.failed_stage == "parse");
+  CHECK(s.stages[0].failed == 1);
+  CHECK(s.delivered < 1'000'000);
+  check_books(s);
+}
+
+TEST_CASE("under OnError::skip failing items are dropped and counted, the rest go on" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  std::int64_t delivered = 0;
+  auto p = troupe::pipeline<std::int64_t>(rt)
+               .stage(
+                   [](std::int64_t x) {
+                     if (x % 10 == 0) throw std::runtime_error("tenth");
+                     return x;
+                   },
+                   {.parallelism = 2, .capacity = 64, .on_error = OnError::skip})
+               .sink([&delivered](std::int64_t) { ++delivered; });
+  p.start(counting_to(1000));
+  const PipelineStats s = p.finish();
+  CHECK(delivered == 900);
+  CHECK(s.stages[0].skipped == 100);
+  CHECK_FALSE(s.stopped);
+  check_books(s);
+}
+
+TEST_CASE("under OnError::dead_letter failing items reach the dead-letter port with their error" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  auto [dead_tx, dead_rx] = troupe::unbounded_channel<DeadLetter<std::int64_t>>();
+  std::int64_t delivered = 0;
+  auto p = troupe::pipeline<std::int64_t>(rt)
+               .stage(
+                   [](const std::int64_t& x) {  // by reference: the item stays for the port
+                     if (x % 100 == 0) throw std::runtime_error("hundredth");
+                     return x;
+                   },
+                   {.name = "check", .on_error = OnError::dead_letter}, std::move(dead_tx))
+               .sink([&delivered](std::int64_t) { ++delivered; });
+  p.start(counting_to(1000));
+  const PipelineStats s = p.finish();
+  CHECK(delivered == 990);
+  CHECK(s.stages[0].dead_lettered == 10);
+  check_books(s);
+  std::set<std::int64_t> letters;
+  while (auto letter = dead_rx.try_recv()) {
+    REQUIRE(letter->item.has_value());
+    letters.insert(*letter->item);
+    CHECK(letter->stage == "check");
+    CHECK_THROWS_WITH_AS(std::rethrow_exception(letter->error), "hundredth",
+                         std::runtime_error);
+  }
+  CHECK(letters == std::set<std::int64_t>{100, 200, 300, 400, 500, 600, 700, 800, 900, 1000});
+}
+
+TEST_CASE("cancel mid-stream returns promptly and the books count what was dropped" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  std::atomic<std::int64_t> delivered{0};
+  auto p = troupe::pipeline<std::int64_t>(rt)
+               .stage([](std::int64_t x) { return x; }, {.parallelism = 2, .capacity = 64})
+               .sink([&delivered](std::int64_t) { delivered.fetch_add(1); });
+  p.start([i = std::int64_t{0}]() mutable -> std::optional<std::int64_t> { return ++i; });  // endless
+  troupe::testing::spin_until([&] { return delivered.load() > 1000; });
+  p.cancel();
+  const PipelineStats s = p.finish();
+  CHECK(s.stopped);
+  CHECK(s.failed_stage.empty());
+  CHECK(s.cancelled > 0);
+  check_books(s);
+}
+
+TEST_CASE("bad pipeline options are refused at the call" * doctest::timeout(30)) {
+  troupe::Runtime rt;
+  const auto id = [](std::int64_t x) { return x; };
+  CHECK_THROWS_WITH_AS((void)troupe::pipeline<std::int64_t>(rt).stage(id, {.parallelism = 0}),
+                       doctest::Contains("parallelism must be >= 1"), troupe::Error);
+  CHECK_THROWS_WITH_AS(
+      (void)troupe::pipeline<std::int64_t>(rt).stage(id, {.parallelism = 4, .capacity = 16}),
+      doctest::Contains("capacity 16 must be in [32 (8 x parallelism)"), troupe::Error);
+  CHECK_THROWS_WITH_AS(
+      (void)troupe::pipeline<std::int64_t>(rt).stage(id, {.on_error = OnError::dead_letter}),
+      doctest::Contains("no dead-letter port"), troupe::Error);
+  auto [tx, rx] = troupe::channel<DeadLetter<std::int64_t>>(4);
+  CHECK_THROWS_WITH_AS((void)troupe::pipeline<std::int64_t>(rt).stage(id, {}, std::move(tx)),
+                       doctest::Contains("on_error is not dead_letter"), troupe::Error);
+  CHECK_THROWS_WITH_AS(
+      (void)troupe::pipeline<std::int64_t>(rt, {.chunk = 1000}).sink([](std::int64_t) {}),
+      doctest::Contains("chunk 1000 is too large: at most 128"), troupe::Error);
+  auto p = troupe::pipeline<std::int64_t>(rt).sink([](std::int64_t) {});
+  CHECK_THROWS_WITH_AS(p.finish(), doctest::Contains("has not started"), troupe::Error);
+  auto in = p.start();
+  CHECK_THROWS_WITH_AS((void)p.start(), doctest::Contains("already started"), troupe::Error);
+  in = troupe::Sender<std::int64_t>();
+  check_books(p.finish());
+}
+
+TEST_CASE("drain stops the source and lets every item it took go through" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  std::atomic<std::int64_t> delivered{0};
+  auto endless = troupe::pipeline<std::int64_t>(rt)
+                     .stage([](std::int64_t x) { return x; }, {.parallelism = 2, .capacity = 64})
+                     .sink([&delivered](std::int64_t) { delivered.fetch_add(1); });
+  endless.start([i = std::int64_t{0}]() mutable -> std::optional<std::int64_t> { return ++i; });
+  troupe::testing::spin_until([&] { return delivered.load() > 1000; });
+  endless.drain();
+  const PipelineStats s = endless.finish();
+  CHECK_FALSE(s.stopped);
+  CHECK(s.cancelled == 0);
+  CHECK(s.delivered == s.emitted);
+  check_books(s);
+
+  std::int64_t sum = 0;
+  auto fed = troupe::pipeline<std::int64_t>(rt).sink([&sum](std::int64_t x) { sum += x; });
+  troupe::Sender<std::int64_t> in = fed.start();
+  for (std::int64_t i = 1; i <= 100; ++i) REQUIRE(in.blocking_send(i));
+  fed.drain();
+  troupe::testing::spin_until([&] {  // the source closes the port as it sees the drain
+    auto sent = in.try_send(0);          // (a 0 that gets in adds nothing to the sum)
+    return !sent && sent.error().is_closed();
+  });
+  auto refused = in.try_send(101);
+  REQUIRE_FALSE(refused);
+  CHECK(std::move(refused.error()).into_message() == 101);  // handed back
+  const PipelineStats t = fed.finish();
+  CHECK(sum == 5050);  // every item sent before the drain went through
+  check_books(t);
+}
+
+TEST_CASE("Buffers travel through the stages by transfer, never copied" * doctest::timeout(30)) {
+  troupe::Runtime rt;
+  std::vector<const std::byte*> origins;
+  std::vector<troupe::Buffer> sources;
+  for (int i = 0; i < 50; ++i) {
+    sources.emplace_back(4096);
+    origins.push_back(sources.back().data());
+  }
+  std::size_t next = 0;
+  std::vector<const std::byte*> arrived;
+  auto p = troupe::pipeline<troupe::Buffer>(rt)
+               .stage([](troupe::Buffer b) {
+                 b.as<std::uint64_t>()[0] += 1;
+                 return b;
+               })
+               .stage([](troupe::Buffer b) { return b; }, {.parallelism = 2, .capacity = 64})
+               .sink([&arrived](troupe::Buffer b) {
+                 CHECK(b.as<std::uint64_t>()[0] == 1);
+                 arrived.push_back(b.data());
+               });
+  p.start([&]() -> std::optional<troupe::Buffer> {
+    if (next == sources.size()) return std::nullopt;
+    return std::move(sources[next++]);
+  });
+  check_books(p.finish());
+  CHECK(arrived == origins);  // the same allocations, in order
+}
