@@ -37,6 +37,24 @@ CliRun run_quick_demo(const std::string& name) {
 // The position of `part` in `text`, or npos: for "this is printed before that".
 std::size_t where(const std::string& text, const std::string& part) { return text.find(part); }
 
+// The text between the end of the first `marker` at or after `from` and the next space, comma
+// or closing parenthesis; empty if there is no such marker.
+std::string word_after(const std::string& text, const std::string& marker, std::size_t from = 0) {
+  const std::size_t at = text.find(marker, from);
+  if (at == std::string::npos) return {};
+  const std::size_t begin = at + marker.size();
+  return text.substr(begin, text.find_first_of(" ,)\n", begin) - begin);
+}
+
+// How many times `part` occurs in `text`.
+std::size_t count_of(const std::string& text, const std::string& part) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
 }  // namespace
 
 TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summary" *
@@ -54,7 +72,7 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
     CHECK(line.substr(0, gap).find(' ') == std::string::npos);
     names.push_back(line.substr(0, gap));
   }
-  for (const char* name : {"hello"}) {
+  for (const char* name : {"hello", "cpu-offload", "errors", "transfer"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -90,3 +108,49 @@ TEST_CASE("demo.hello shows online before the message, the reply, and exit last"
   CHECK(received < reply);
   CHECK(reply < exit);
 }
+
+TEST_CASE("demo.cpu-offload computes fib both ways and keeps beating while the actor works" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("cpu-offload");
+  // --quick computes fib(32) = 2178309, inline and then in the actor.
+  CHECK(count_of(run.out, "fib(32) = 2178309") == 2);
+  const std::size_t offloaded = where(run.out, "2. offloaded");
+  REQUIRE(offloaded != std::string::npos);
+  CHECK(run.out.find("heartbeat 1 at", offloaded) != std::string::npos);
+}
+
+TEST_CASE("demo.errors shows the constructor's exception, the handler's, and the timeout" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("errors");
+  CHECK(contains(run.out, "event: error: cannot open config 'settings.conf'"));
+  CHECK(contains(run.out, "event: exit (start_failed)"));
+  CHECK(contains(run.out, "a tell to it now: closed"));
+  CHECK(contains(run.out, "ask(Parse{\"\"}) -> failed"));
+  CHECK(contains(run.out, "a std::invalid_argument: Parser: empty input"));
+  CHECK(contains(run.out, "event: exit (failed)"));
+  CHECK(contains(run.out, "timeout -> timeout"));
+  CHECK(contains(run.out, "event: exit (terminated)"));
+  CHECK(where(run.out, "exit (start_failed)") < where(run.out, "exit (failed)"));
+}
+
+
+TEST_CASE("demo.transfer shows the source detached and the moved data pointer unchanged" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("transfer");
+  const std::string original = word_after(run.out, "a Buffer of 8.00 MiB at ");
+  const std::size_t cloned_at = where(run.out, "1. clone");
+  const std::size_t moved_at = where(run.out, "2. move");
+  REQUIRE(cloned_at != std::string::npos);
+  REQUIRE(moved_at != std::string::npos);
+  const std::string cloned = word_after(run.out, "the worker had 8.00 MiB at ", cloned_at);
+  const std::string moved = word_after(run.out, "the worker had 8.00 MiB at ", moved_at);
+  REQUIRE(original.rfind("0x", 0) == 0);
+  CHECK(cloned != original);
+  CHECK(moved == original);
+  CHECK(contains(run.out, "main's Buffer now: detached yes, size 0, data null"));
+  CHECK(contains(run.out, "big.bytes() throws Error(detached)"));
+  CHECK(contains(run.out, "back in main: peak 1, at the address main sent: yes"));
+}
+
+
+

@@ -10,6 +10,15 @@ namespace {
 constexpr std::array kDemos{
     Demo{"hello", "spawn an actor with initial data, a message each way, online and exit events",
          run_hello},
+    Demo{"cpu-offload",
+         "recursive fib in an actor while the main thread's heartbeats stay on time",
+         run_cpu_offload},
+    Demo{"errors", "an actor that throws at start, one that throws on a message, an ask that "
+                   "times out: what the spawner sees",
+         run_errors},
+    Demo{"transfer", "a 100 MiB Buffer moved (zero-copy, source detached) vs cloned; audio "
+                     "samples normalised in a worker",
+         run_transfer},
 };
 
 }  // namespace

@@ -53,5 +53,8 @@ class Outcome {
 
 // The demos (samples/demos/<name>.cpp).
 int run_hello(const DemoOptions& options, std::ostream& out);
+int run_cpu_offload(const DemoOptions& options, std::ostream& out);
+int run_errors(const DemoOptions& options, std::ostream& out);
+int run_transfer(const DemoOptions& options, std::ostream& out);
 
 }  // namespace troupe::demos

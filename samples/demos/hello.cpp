@@ -61,12 +61,8 @@ class Greeter {
 int run_hello(const DemoOptions& /*options: nothing to size*/, std::ostream& out) {
   Outcome outcome(out);
   Runtime runtime;
-  auto [events_tx, events] = unbounded_channel<ActorEvent>();  // never makes the actor wait
   auto [to_main, from_greeter] = unbounded_channel<std::string>();
-
-  ActorOptions options;
-  options.name = "greeter";
-  options.events = std::move(events_tx);
+  auto [options, events] = observed("greeter");  // name, and where its events go
   ActorRef<Greeter> greeter =
       spawn_actor<Greeter>(runtime, std::move(options), std::string("Ada"), std::move(to_main));
   out << "main: spawned actor " << greeter.id() << " 'greeter' with initial data \"Ada\"\n";
@@ -88,8 +84,7 @@ int run_hello(const DemoOptions& /*options: nothing to size*/, std::ostream& out
 
   out << "main: dropping the last ActorRef\n";
   greeter = ActorRef<Greeter>();
-  const auto exit = events_until_exit(events, out);
-  outcome.expect(exit && exit->code == ExitCode::normal,
+  outcome.expect(exited_with(events_until_exit(events, out), ExitCode::normal),
                  "the last event is 'exit' with code normal: nobody could reach it any more");
   return outcome.finish();
 }

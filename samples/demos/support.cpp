@@ -28,6 +28,14 @@ std::string three_digits(double value, const char* unit) {
 
 }  // namespace
 
+Observed observed(std::string name) {
+  auto [events_tx, events] = unbounded_channel<ActorEvent>();
+  Observed made{{}, std::move(events)};
+  made.options.name = std::move(name);
+  made.options.events = std::move(events_tx);
+  return made;
+}
+
 std::string describe(const ActorEvent& event) {
   std::string text(kind_name(event.kind));
   switch (event.kind) {
@@ -55,11 +63,18 @@ std::optional<ActorEvent> next_event(Receiver<ActorEvent>& events, std::ostream&
   return std::move(*event);
 }
 
-std::optional<ActorEvent> events_until_exit(Receiver<ActorEvent>& events, std::ostream& out) {
+std::vector<ActorEvent> events_until_exit(Receiver<ActorEvent>& events, std::ostream& out) {
+  std::vector<ActorEvent> seen;
   while (auto event = next_event(events, out)) {
-    if (event->kind == ActorEvent::Kind::exit) return event;
+    seen.push_back(std::move(*event));
+    if (seen.back().kind == ActorEvent::Kind::exit) break;
   }
-  return std::nullopt;
+  return seen;
+}
+
+bool exited_with(const std::vector<ActorEvent>& events, ExitCode code) {
+  return !events.empty() && events.back().kind == ActorEvent::Kind::exit &&
+         events.back().code == code;
 }
 
 std::string format_duration(std::chrono::nanoseconds duration) {

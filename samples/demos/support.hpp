@@ -7,6 +7,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "troupe/actors/actor.hpp"
 
@@ -18,6 +19,14 @@ using Clock = std::chrono::steady_clock;
 // (a broken demo fails its check instead of hanging).
 inline constexpr std::chrono::seconds kPatience{10};
 
+// Options for an actor called `name` whose events go to `events`: an unbounded channel, so an
+// event never waits and is never lost.
+struct Observed {
+  ActorOptions options;
+  Receiver<ActorEvent> events;
+};
+[[nodiscard]] Observed observed(std::string name);
+
 // "online", "error: <what>", "exit (start_failed)", ...
 [[nodiscard]] std::string describe(const ActorEvent& event);
 
@@ -25,9 +34,11 @@ inline constexpr std::chrono::seconds kPatience{10};
 // (and a line saying so) if none came within kPatience.
 std::optional<ActorEvent> next_event(Receiver<ActorEvent>& events, std::ostream& out);
 
-// Events until (and with) the actor's 'exit', each printed; the exit event, or nullopt if the
-// stream ended or stalled first.
-std::optional<ActorEvent> events_until_exit(Receiver<ActorEvent>& events, std::ostream& out);
+// Events until (and with) the actor's 'exit', each printed. The last one is not 'exit' if the
+// stream stalled first.
+std::vector<ActorEvent> events_until_exit(Receiver<ActorEvent>& events, std::ostream& out);
+// Whether `events` ends with an 'exit' with `code`.
+[[nodiscard]] bool exited_with(const std::vector<ActorEvent>& events, ExitCode code);
 
 // "12.3 ms", "850 us", "1.20 s": three significant digits, the unit chosen to fit.
 [[nodiscard]] std::string format_duration(std::chrono::nanoseconds duration);
