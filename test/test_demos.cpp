@@ -72,7 +72,8 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
     CHECK(line.substr(0, gap).find(' ') == std::string::npos);
     names.push_back(line.substr(0, gap));
   }
-  for (const char* name : {"hello", "cpu-offload", "errors", "transfer"}) {
+  for (const char* name : {"hello", "cpu-offload", "errors", "pool", "transfer",
+                           "message-channel", "request-reply", "backpressure"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -133,6 +134,16 @@ TEST_CASE("demo.errors shows the constructor's exception, the handler's, and the
   CHECK(where(run.out, "exit (start_failed)") < where(run.out, "exit (failed)"));
 }
 
+TEST_CASE("demo.pool runs 100 tasks and prints the pool's stats" * doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("pool");
+  CHECK(contains(run.out, "all 100 futures resolved"));
+  CHECK(contains(run.out, "completed    100 (failed 0)"));
+  CHECK(contains(run.out, "workers      4 started"));
+  for (const char* line : {"  wait         p50 <= ", "  run          p50 <= ", "  utilization  "}) {
+    CHECK_MESSAGE(contains(run.out, line), line);
+  }
+  CHECK(contains(run.out, "p99 <= "));
+}
 
 TEST_CASE("demo.transfer shows the source detached and the moved data pointer unchanged" *
           doctest::timeout(60)) {
@@ -152,5 +163,45 @@ TEST_CASE("demo.transfer shows the source detached and the moved data pointer un
   CHECK(contains(run.out, "back in main: peak 1, at the address main sent: yes"));
 }
 
+TEST_CASE("demo.message-channel hands the ports over and the actors talk without main" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("message-channel");
+  CHECK(contains(run.out, "port1 valid no, port2 valid no"));
+  CHECK(contains(run.out, "pinger: sent Ping 3, got Pong 9"));
+  CHECK(contains(run.out, "pinger reports 1000 exchanges"));
+  CHECK(contains(run.out, "ponger reports 1000 exchanges"));
+}
 
+TEST_CASE("demo.request-reply shows a reply, a refusal, a timeout and a dead actor" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("request-reply");
+  const std::size_t reply = where(run.out, "-> StockLevel{apple, 5}");
+  const std::size_t refusal = where(run.out, "-> refused: only 2 left");
+  const std::size_t timeout = where(run.out, "ms timeout -> timeout");
+  const std::size_t after = where(run.out, "-> StockLevel{apple, 2}");
+  const std::size_t dead = where(run.out, "-> dead");
+  for (const std::size_t at : {reply, refusal, timeout, after, dead}) {
+    REQUIRE(at != std::string::npos);
+  }
+  CHECK(reply < refusal);
+  CHECK(refusal < timeout);
+  CHECK(timeout < after);
+  CHECK(after < dead);
+}
 
+TEST_CASE("demo.backpressure keeps the bounded queue within its capacity and loses nothing" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("backpressure");
+  const std::size_t bounded = where(run.out, "bounded mailbox:");
+  const std::size_t unbounded = where(run.out, "unbounded mailbox:");
+  REQUIRE(bounded != std::string::npos);
+  REQUIRE(unbounded != std::string::npos);
+  REQUIRE(bounded < unbounded);
+  const std::string peak = word_after(run.out, "peak queue depth: ", bounded);
+  const std::string capacity = word_after(run.out, " messages (capacity ", bounded);
+  REQUIRE_FALSE(peak.empty());
+  REQUIRE_FALSE(capacity.empty());
+  CHECK(std::stoul(peak) <= std::stoul(capacity));
+  CHECK(run.out.find("(capacity ", unbounded) == std::string::npos);  // the bounded run's only
+  CHECK(count_of(run.out, "writer: 60 chunks") == 2);
+}

@@ -16,9 +16,19 @@ constexpr std::array kDemos{
     Demo{"errors", "an actor that throws at start, one that throws on a message, an ask that "
                    "times out: what the spawner sees",
          run_errors},
+    Demo{"pool", "100 tasks on a pool of 4 workers, with its stats: wait/run p50/p99, utilization",
+         run_pool},
     Demo{"transfer", "a 100 MiB Buffer moved (zero-copy, source detached) vs cloned; audio "
                      "samples normalised in a worker",
          run_transfer},
+    Demo{"message-channel", "two actors talking directly through a transferred port pair",
+         run_message_channel},
+    Demo{"request-reply", "a typed request/reply protocol: replies, refusals, a timeout, a dead "
+                          "actor",
+         run_request_reply},
+    Demo{"backpressure", "fast producer, slow consumer: a bounded mailbox vs an unbounded one, "
+                         "queue depth and memory",
+         run_backpressure},
 };
 
 }  // namespace

@@ -55,6 +55,10 @@ class Outcome {
 int run_hello(const DemoOptions& options, std::ostream& out);
 int run_cpu_offload(const DemoOptions& options, std::ostream& out);
 int run_errors(const DemoOptions& options, std::ostream& out);
+int run_pool(const DemoOptions& options, std::ostream& out);
 int run_transfer(const DemoOptions& options, std::ostream& out);
+int run_message_channel(const DemoOptions& options, std::ostream& out);
+int run_request_reply(const DemoOptions& options, std::ostream& out);
+int run_backpressure(const DemoOptions& options, std::ostream& out);
 
 }  // namespace troupe::demos
