@@ -31,15 +31,23 @@ int usage_error(std::ostream& err, std::string message, std::string_view usage =
   return 2;
 }
 
+// What `troupe demo --list` prints (and `troupe demo --help` ends with): a line per demo, its
+// name, two spaces, its summary.
+std::string demo_lines() {
+  std::string text;
+  for (const demos::Demo& demo : demos::all_demos()) {
+    text.append(demo.name).append("  ").append(demo.summary).append("\n");
+  }
+  return text;
+}
+
 // `troupe demo` once parsed: --list, or one demo run, its exit code passed on (1: a check of
 // its own failed, or it broke).
 int run_demo(const std::string& name, bool list, const demos::DemoOptions& options,
              std::ostream& out, std::ostream& err) {
   if (list) {
     if (!name.empty()) return usage_error(err, "--list takes no demo name", kDemoUsage);
-    for (const demos::Demo& demo : demos::all_demos()) {
-      out << demo.name << "  " << demo.summary << '\n';
-    }
+    out << demo_lines();
     return 0;
   }
   if (name.empty()) return usage_error(err, "missing the demo to run", kDemoUsage);
@@ -105,6 +113,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   demo->add_option("name", demo_name, "The demo to run (troupe demo --list)")->type_name("NAME");
   demo->add_flag("--quick", demo_options.quick, "Smaller sizes: the same story, told faster");
   demo->add_flag("--list", demo_list, "Print the demos, one per line: name, two spaces, summary");
+  demo->footer("Demos:\n" + demo_lines());
   app.require_subcommand(0, 1);
 
   try {
