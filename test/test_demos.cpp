@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,21 @@ CliRun run_quick_demo(const std::string& name) {
   return run;
 }
 
-// The position of `part` in `text`, or npos: for "this is printed before that".
-std::size_t where(const std::string& text, const std::string& part) { return text.find(part); }
+// Every one of `parts` is in `text`.
+void check_all_in(const std::string& text, std::initializer_list<std::string> parts) {
+  for (const std::string& part : parts) CHECK_MESSAGE(contains(text, part), part);
+}
+
+// Each of `parts` is in `text`, after the one before it.
+void check_in_order(const std::string& text, std::initializer_list<std::string> parts) {
+  std::size_t previous = 0;
+  for (const std::string& part : parts) {
+    const std::size_t at = text.find(part, previous);
+    CHECK_MESSAGE(at != std::string::npos, "missing, or not after the one before: " << part);
+    if (at == std::string::npos) return;
+    previous = at + part.size();
+  }
+}
 
 // The text between the end of the first `marker` at or after `from` and the next space, comma
 // or closing parenthesis; empty if there is no such marker.
@@ -97,17 +111,8 @@ TEST_CASE("demo.list with a demo name is a usage error" * doctest::timeout(10)) 
 TEST_CASE("demo.hello shows online before the message, the reply, and exit last" *
           doctest::timeout(30)) {
   const CliRun run = run_quick_demo("hello");
-  const std::size_t online = where(run.out, "event: online");
-  const std::size_t received = where(run.out, "received \"hello, main! (from Ada)\"");
-  const std::size_t reply = where(run.out, "the reply is 1");
-  const std::size_t exit = where(run.out, "event: exit (normal)");
-  REQUIRE(online != std::string::npos);
-  REQUIRE(received != std::string::npos);
-  REQUIRE(reply != std::string::npos);
-  REQUIRE(exit != std::string::npos);
-  CHECK(online < received);
-  CHECK(received < reply);
-  CHECK(reply < exit);
+  check_in_order(run.out, {"event: online", "received \"hello, main! (from Ada)\"",
+                           "the reply is 1", "event: exit (normal)"});
 }
 
 TEST_CASE("demo.cpu-offload computes fib both ways and keeps beating while the actor works" *
@@ -115,7 +120,7 @@ TEST_CASE("demo.cpu-offload computes fib both ways and keeps beating while the a
   const CliRun run = run_quick_demo("cpu-offload");
   // --quick computes fib(32) = 2178309, inline and then in the actor.
   CHECK(count_of(run.out, "fib(32) = 2178309") == 2);
-  const std::size_t offloaded = where(run.out, "2. offloaded");
+  const std::size_t offloaded = run.out.find("2. offloaded");
   REQUIRE(offloaded != std::string::npos);
   CHECK(run.out.find("heartbeat 1 at", offloaded) != std::string::npos);
 }
@@ -123,34 +128,26 @@ TEST_CASE("demo.cpu-offload computes fib both ways and keeps beating while the a
 TEST_CASE("demo.errors shows the constructor's exception, the handler's, and the timeout" *
           doctest::timeout(60)) {
   const CliRun run = run_quick_demo("errors");
-  CHECK(contains(run.out, "event: error: cannot open config 'settings.conf'"));
-  CHECK(contains(run.out, "event: exit (start_failed)"));
-  CHECK(contains(run.out, "a tell to it now: closed"));
-  CHECK(contains(run.out, "ask(Parse{\"\"}) -> failed"));
-  CHECK(contains(run.out, "a std::invalid_argument: Parser: empty input"));
-  CHECK(contains(run.out, "event: exit (failed)"));
-  CHECK(contains(run.out, "timeout -> timeout"));
-  CHECK(contains(run.out, "event: exit (terminated)"));
-  CHECK(where(run.out, "exit (start_failed)") < where(run.out, "exit (failed)"));
+  check_in_order(run.out, {"event: error: cannot open config 'settings.conf'",
+                           "event: exit (start_failed)", "a tell to it now: closed",
+                           "ask(Parse{\"\"}) -> failed",
+                           "a std::invalid_argument: Parser: empty input", "event: exit (failed)",
+                           "timeout -> timeout", "event: exit (terminated)"});
 }
 
 TEST_CASE("demo.pool runs 100 tasks and prints the pool's stats" * doctest::timeout(60)) {
   const CliRun run = run_quick_demo("pool");
-  CHECK(contains(run.out, "all 100 futures resolved"));
-  CHECK(contains(run.out, "completed    100 (failed 0)"));
-  CHECK(contains(run.out, "workers      4 started"));
-  for (const char* line : {"  wait         p50 <= ", "  run          p50 <= ", "  utilization  "}) {
-    CHECK_MESSAGE(contains(run.out, line), line);
-  }
-  CHECK(contains(run.out, "p99 <= "));
+  check_all_in(run.out, {"all 100 futures resolved", "completed    100 (failed 0)",
+                         "workers      4 started", "  wait         p50 <= ",
+                         "  run          p50 <= ", "p99 <= ", "  utilization  "});
 }
 
 TEST_CASE("demo.transfer shows the source detached and the moved data pointer unchanged" *
           doctest::timeout(60)) {
   const CliRun run = run_quick_demo("transfer");
   const std::string original = word_after(run.out, "a Buffer of 8.00 MiB at ");
-  const std::size_t cloned_at = where(run.out, "1. clone");
-  const std::size_t moved_at = where(run.out, "2. move");
+  const std::size_t cloned_at = run.out.find("1. clone");
+  const std::size_t moved_at = run.out.find("2. move");
   REQUIRE(cloned_at != std::string::npos);
   REQUIRE(moved_at != std::string::npos);
   const std::string cloned = word_after(run.out, "the worker had 8.00 MiB at ", cloned_at);
@@ -158,42 +155,30 @@ TEST_CASE("demo.transfer shows the source detached and the moved data pointer un
   REQUIRE(original.rfind("0x", 0) == 0);
   CHECK(cloned != original);
   CHECK(moved == original);
-  CHECK(contains(run.out, "main's Buffer now: detached yes, size 0, data null"));
-  CHECK(contains(run.out, "big.bytes() throws Error(detached)"));
-  CHECK(contains(run.out, "back in main: peak 1, at the address main sent: yes"));
+  check_all_in(run.out, {"main's Buffer now: detached yes, size 0, data null",
+                         "big.bytes() throws Error(detached)",
+                         "back in main: peak 1, at the address main sent: yes"});
 }
 
 TEST_CASE("demo.message-channel hands the ports over and the actors talk without main" *
           doctest::timeout(60)) {
   const CliRun run = run_quick_demo("message-channel");
-  CHECK(contains(run.out, "port1 valid no, port2 valid no"));
-  CHECK(contains(run.out, "pinger: sent Ping 3, got Pong 9"));
-  CHECK(contains(run.out, "pinger reports 1000 exchanges"));
-  CHECK(contains(run.out, "ponger reports 1000 exchanges"));
+  check_all_in(run.out, {"port1 valid no, port2 valid no", "pinger: sent Ping 3, got Pong 9",
+                         "pinger reports 1000 exchanges", "ponger reports 1000 exchanges"});
 }
 
 TEST_CASE("demo.request-reply shows a reply, a refusal, a timeout and a dead actor" *
           doctest::timeout(60)) {
   const CliRun run = run_quick_demo("request-reply");
-  const std::size_t reply = where(run.out, "-> StockLevel{apple, 5}");
-  const std::size_t refusal = where(run.out, "-> refused: only 2 left");
-  const std::size_t timeout = where(run.out, "ms timeout -> timeout");
-  const std::size_t after = where(run.out, "-> StockLevel{apple, 2}");
-  const std::size_t dead = where(run.out, "-> dead");
-  for (const std::size_t at : {reply, refusal, timeout, after, dead}) {
-    REQUIRE(at != std::string::npos);
-  }
-  CHECK(reply < refusal);
-  CHECK(refusal < timeout);
-  CHECK(timeout < after);
-  CHECK(after < dead);
+  check_in_order(run.out, {"-> StockLevel{apple, 5}", "-> refused: only 2 left",
+                           "ms timeout -> timeout", "-> StockLevel{apple, 2}", "-> dead"});
 }
 
 TEST_CASE("demo.backpressure keeps the bounded queue within its capacity and loses nothing" *
           doctest::timeout(60)) {
   const CliRun run = run_quick_demo("backpressure");
-  const std::size_t bounded = where(run.out, "bounded mailbox:");
-  const std::size_t unbounded = where(run.out, "unbounded mailbox:");
+  const std::size_t bounded = run.out.find("\nbounded mailbox:");
+  const std::size_t unbounded = run.out.find("unbounded mailbox:");
   REQUIRE(bounded != std::string::npos);
   REQUIRE(unbounded != std::string::npos);
   REQUIRE(bounded < unbounded);

@@ -103,8 +103,10 @@ std::string failure_text(const AskError& error) {
 }  // namespace
 
 int run_request_reply(const DemoOptions& options, std::ostream& out) {
-  const auto audit_length = options.quick ? 250ms : 600ms;
-  constexpr auto kAuditTimeout = 100ms;  // shorter than any audit: the timeout is certain
+  // Far longer than the timeout: the asker must see the timeout even if its thread wakes
+  // late (a loaded machine may delay it by a few hundred ms), or the reply would be there.
+  const auto audit_length = options.quick ? 500ms : 800ms;
+  constexpr auto kAuditTimeout = 100ms;
   Outcome outcome(out);
   Runtime runtime;
   ActorOptions inventory_options;
