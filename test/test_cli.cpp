@@ -17,52 +17,18 @@
 #include <thread>
 #include <vector>
 
+#include "cli_test_support.hpp"
 #include "troupe/cli.hpp"
 #include "troupe/load.hpp"
 #include "troupe/report.hpp"
 
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-CliRun run_cli(std::initializer_list<std::string> arguments) {
-  std::vector<std::string> words{"troupe"};
-  words.insert(words.end(), arguments);
-  std::vector<char*> argv;
-  for (std::string& word : words) argv.push_back(word.data());
-  argv.push_back(nullptr);
-  std::ostringstream out;
-  std::ostringstream err;
-  const int code = troupe::cli::run(static_cast<int>(words.size()), argv.data(), out, err);
-  return {code, out.str(), err.str()};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream stream(text);
-  for (std::string line; std::getline(stream, line);) lines.push_back(line);
-  return lines;
-}
-
-// Exit code 2, nothing on stdout, and on stderr exactly: one error line, then the usage line.
-void check_usage_error(const CliRun& run, const std::string& message) {
-  CHECK(run.code == 2);
-  CHECK(run.out.empty());
-  const std::vector<std::string> lines = lines_of(run.err);
-  REQUIRE(lines.size() == 2);
-  CHECK(run.err.back() == '\n');
-  CHECK(lines[0].rfind("troupe: error: ", 0) == 0);
-  CHECK_MESSAGE(contains(lines[0], message), lines[0]);
-  CHECK(lines[1].rfind("usage: troupe load <workload>", 0) == 0);
-}
+using troupe::testing::check_usage_error;
+using troupe::testing::CliRun;
+using troupe::testing::contains;
+using troupe::testing::lines_of;
+using troupe::testing::run_cli;
 
 // Exactly one line holding one JSON object: braces outside strings balance and close at the end.
 void check_one_json_object(const std::string& out) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "demos/demos.hpp"
 #include "load.hpp"
 
 namespace troupe::cli {
@@ -17,14 +18,51 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C]"
     " [--placement P] [--repeat K] [--json | --csv] [--metrics FILE]"
-    " | troupe load --list | troupe --help";
+    " | troupe load --list | troupe demo <name> [--quick] | troupe demo --list | troupe --help";
+// A mistake in `troupe demo ...` is answered with the demo command's own usage.
+constexpr std::string_view kDemoUsage =
+    "usage: troupe demo <name> [--quick] | troupe demo --list | troupe demo --help";
 
 // The one way a usage error is printed: one line (newlines folded), then the usage line.
-int usage_error(std::ostream& err, std::string message) {
+int usage_error(std::ostream& err, std::string message, std::string_view usage = kUsage) {
   std::replace(message.begin(), message.end(), '\n', ' ');
-  err << "troupe: error: " << message << '\n' << kUsage << '\n';
+  err << "troupe: error: " << message << '\n' << usage << '\n';
   err.flush();
   return 2;
+}
+
+// What `troupe demo --list` prints (and `troupe demo --help` ends with): a line per demo, its
+// name, two spaces, its summary.
+std::string demo_lines() {
+  std::string text;
+  for (const demos::Demo& demo : demos::all_demos()) {
+    text.append(demo.name).append("  ").append(demo.summary).append("\n");
+  }
+  return text;
+}
+
+// `troupe demo` once parsed: --list, or one demo run, its exit code passed on (1: a check of
+// its own failed, or it broke).
+int run_demo(const std::string& name, bool list, const demos::DemoOptions& options,
+             std::ostream& out, std::ostream& err) {
+  if (list) {
+    if (!name.empty()) return usage_error(err, "--list takes no demo name", kDemoUsage);
+    out << demo_lines();
+    return 0;
+  }
+  if (name.empty()) return usage_error(err, "missing the demo to run", kDemoUsage);
+  const demos::Demo* demo = demos::find_demo(name);
+  if (demo == nullptr) {
+    return usage_error(err, "unknown demo '" + name + "' (troupe demo --list shows them)",
+                       kDemoUsage);
+  }
+  try {
+    return demo->run(options, out);
+  } catch (const std::exception& error) {
+    out.flush();
+    err << "troupe: error: demo " << name << ": " << error.what() << '\n';
+    return 1;
+  }
 }
 
 // Adds `--name VALUE` whose text lands in `target` only if given.
@@ -38,8 +76,9 @@ void add_text_option(CLI::App& app, const std::string& flag, std::optional<std::
 }  // namespace
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
-  CLI::App app("troupe: load experiments for the troupe actor framework", "troupe");
-  app.footer("Run 'troupe load --help' for the workloads and what --threads means for each.");
+  CLI::App app("troupe: load experiments and demos for the troupe actor framework", "troupe");
+  app.footer("Run 'troupe load --help' for the workloads and what --threads means for each,\n"
+             "'troupe demo --list' for the demos.");
   app.get_formatter()->column_width(24);
 
   LoadRequest request;
@@ -67,16 +106,29 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   load->add_flag("--list", list, "Print the workloads that can run, one per line");
   load->footer(workloads_help());
 
+  std::string demo_name;
+  bool demo_list = false;
+  demos::DemoOptions demo_options;
+  CLI::App* demo = app.add_subcommand("demo", "Run one demo: a small, commented sample of a pattern");
+  demo->add_option("name", demo_name, "The demo to run (troupe demo --list)")->type_name("NAME");
+  demo->add_flag("--quick", demo_options.quick, "Smaller sizes: the same story, told faster");
+  demo->add_flag("--list", demo_list, "Print the demos, one per line: name, two spaces, summary");
+  demo->footer("Demos:\n" + demo_lines());
+  app.require_subcommand(0, 1);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
     out << app.help();
     return 0;
   } catch (const CLI::ParseError& error) {
-    return usage_error(err, error.what());
+    return usage_error(err, error.what(), demo->parsed() ? kDemoUsage : kUsage);
   }
 
-  if (!load->parsed()) return usage_error(err, "missing the command (troupe load ...)");
+  if (demo->parsed()) return run_demo(demo_name, demo_list, demo_options, out, err);
+  if (!load->parsed()) {
+    return usage_error(err, "missing the command (troupe load ... or troupe demo ...)");
+  }
   if (list) {
     for (const std::string_view name : runnable_workloads()) out << name << '\n';
     return 0;

@@ -1,0 +1,59 @@
+// demos.cpp — the registry of `troupe demo`, and the Outcome every demo reports with.
+#include "demos/demos.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace troupe::demos {
+namespace {
+
+constexpr std::array kDemos{
+    Demo{"hello", "spawn an actor with initial data, a message each way, online and exit events",
+         run_hello},
+    Demo{"cpu-offload",
+         "recursive fib in an actor while the main thread's heartbeats stay on time",
+         run_cpu_offload},
+    Demo{"errors", "an actor that throws at start, one that throws on a message, an ask that "
+                   "times out: what the spawner sees",
+         run_errors},
+    Demo{"pool", "100 tasks on a pool of 4 workers, with its stats: wait/run p50/p99, utilization",
+         run_pool},
+    Demo{"transfer", "a 100 MiB Buffer moved (zero-copy, source detached) vs cloned; audio "
+                     "samples normalised in a worker",
+         run_transfer},
+    Demo{"message-channel", "two actors talking directly through a transferred port pair",
+         run_message_channel},
+    Demo{"request-reply", "a typed request/reply protocol: replies, refusals, a timeout, a dead "
+                          "actor",
+         run_request_reply},
+    Demo{"backpressure", "fast producer, slow consumer: a bounded mailbox vs an unbounded one, "
+                         "queue depth and memory",
+         run_backpressure},
+};
+
+}  // namespace
+
+std::span<const Demo> all_demos() noexcept { return kDemos; }
+
+const Demo* find_demo(std::string_view name) noexcept {
+  const auto found =
+      std::find_if(kDemos.begin(), kDemos.end(), [name](const Demo& d) { return d.name == name; });
+  return found == kDemos.end() ? nullptr : &*found;
+}
+
+bool Outcome::expect(bool held, std::string_view what) {
+  *out_ << (held ? "[ok] " : "[FAILED] ") << what << '\n';
+  if (!held) ++failed_;
+  return held;
+}
+
+int Outcome::finish() {
+  if (failed_ == 0) {
+    *out_ << "outcome: ok\n";
+    return 0;
+  }
+  *out_ << "outcome: FAILED (" << failed_ << (failed_ == 1 ? " check)\n" : " checks)\n");
+  return 1;
+}
+
+}  // namespace troupe::demos

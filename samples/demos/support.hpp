@@ -1,0 +1,51 @@
+// demos/support.hpp — small helpers the demos share: reading an actor's events, and printing
+// durations and sizes the same way everywhere. Not part of any demo's lesson.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "troupe/actors/actor.hpp"
+
+namespace troupe::demos {
+
+using Clock = std::chrono::steady_clock;
+
+// How long a demo waits for something that should come at once before it calls it lost
+// (a broken demo fails its check instead of hanging).
+inline constexpr std::chrono::seconds kPatience{10};
+
+// Options for an actor called `name` whose events go to `events`: an unbounded channel, so an
+// event never waits and is never lost.
+struct Observed {
+  ActorOptions options;
+  Receiver<ActorEvent> events;
+};
+[[nodiscard]] Observed observed(std::string name);
+
+// "online", "error: <what>", "exit (start_failed)", ...
+[[nodiscard]] std::string describe(const ActorEvent& event);
+
+// The next event from an actor's events channel, printed as "  event: <describe>"; nullopt
+// (and a line saying so) if none came within kPatience.
+std::optional<ActorEvent> next_event(Receiver<ActorEvent>& events, std::ostream& out);
+
+// Events until (and with) the actor's 'exit', each printed. The last one is not 'exit' if the
+// stream stalled first.
+std::vector<ActorEvent> events_until_exit(Receiver<ActorEvent>& events, std::ostream& out);
+// Whether `events` ends with an 'exit' with `code`.
+[[nodiscard]] bool exited_with(const std::vector<ActorEvent>& events, ExitCode code);
+
+// "12.3 ms", "850 us", "1.20 s": three significant digits, the unit chosen to fit.
+[[nodiscard]] std::string format_duration(std::chrono::nanoseconds duration);
+[[nodiscard]] inline std::string format_since(Clock::time_point start) {
+  return format_duration(Clock::now() - start);
+}
+// "64.0 KiB", "100 MiB", ...
+[[nodiscard]] std::string format_bytes(std::size_t bytes);
+
+}  // namespace troupe::demos

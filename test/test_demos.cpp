@@ -1,0 +1,192 @@
+// `troupe demo` (samples/demos), driven through troupe::cli::run: --list, usage errors, and each
+// demo in its --quick form — its exit code and what its output must show a learner.
+// No timing is asserted: the demos print times, but this machine is too noisy to judge them.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "cli_test_support.hpp"
+
+namespace {
+
+using troupe::testing::check_usage_error;
+using troupe::testing::CliRun;
+using troupe::testing::contains;
+using troupe::testing::lines_of;
+using troupe::testing::run_cli;
+
+constexpr const char* kDemoUsage = "usage: troupe demo <name>";
+
+// Runs `troupe demo <name> --quick`, requiring success: exit 0, nothing on stderr, and the
+// demo's own verdict as its last line.
+CliRun run_quick_demo(const std::string& name) {
+  CliRun run = run_cli({"demo", name, "--quick"});
+  INFO("stdout:\n" << run.out << "stderr:\n" << run.err);
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  const std::vector<std::string> lines = lines_of(run.out);
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines.back() == "outcome: ok");
+  CHECK_FALSE(contains(run.out, "[FAILED]"));
+  return run;
+}
+
+// Every one of `parts` is in `text`.
+void check_all_in(const std::string& text, std::initializer_list<std::string> parts) {
+  for (const std::string& part : parts) CHECK_MESSAGE(contains(text, part), part);
+}
+
+// Each of `parts` is in `text`, after the one before it.
+void check_in_order(const std::string& text, std::initializer_list<std::string> parts) {
+  std::size_t previous = 0;
+  for (const std::string& part : parts) {
+    const std::size_t at = text.find(part, previous);
+    CHECK_MESSAGE(at != std::string::npos, "missing, or not after the one before: " << part);
+    if (at == std::string::npos) return;
+    previous = at + part.size();
+  }
+}
+
+// The text between the end of the first `marker` at or after `from` and the next space, comma
+// or closing parenthesis; empty if there is no such marker.
+std::string word_after(const std::string& text, const std::string& marker, std::size_t from = 0) {
+  const std::size_t at = text.find(marker, from);
+  if (at == std::string::npos) return {};
+  const std::size_t begin = at + marker.size();
+  return text.substr(begin, text.find_first_of(" ,)\n", begin) - begin);
+}
+
+// How many times `part` occurs in `text`.
+std::size_t count_of(const std::string& text, const std::string& part) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summary" *
+          doctest::timeout(10)) {
+  const CliRun run = run_cli({"demo", "--list"});
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  const std::vector<std::string> lines = lines_of(run.out);
+  std::vector<std::string> names;
+  for (const std::string& line : lines) {
+    const std::size_t gap = line.find("  ");
+    REQUIRE_MESSAGE(gap != std::string::npos, line);
+    CHECK(gap > 0);
+    CHECK(line.find_first_not_of(' ', gap) > gap + 1);  // a summary follows the gap
+    CHECK(line.substr(0, gap).find(' ') == std::string::npos);
+    names.push_back(line.substr(0, gap));
+  }
+  for (const char* name : {"hello", "cpu-offload", "errors", "pool", "transfer",
+                           "message-channel", "request-reply", "backpressure"}) {
+    CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
+  }
+}
+
+TEST_CASE("demo.an unknown demo is a usage error that names it" * doctest::timeout(10)) {
+  check_usage_error(run_cli({"demo", "no-such-demo"}), "unknown demo 'no-such-demo'", kDemoUsage);
+}
+
+TEST_CASE("demo.a missing demo name is a usage error" * doctest::timeout(10)) {
+  check_usage_error(run_cli({"demo"}), "missing the demo to run", kDemoUsage);
+}
+
+TEST_CASE("demo.an unknown option is a usage error that names it" * doctest::timeout(10)) {
+  check_usage_error(run_cli({"demo", "hello", "--bogus"}), "--bogus", kDemoUsage);
+}
+
+TEST_CASE("demo.list with a demo name is a usage error" * doctest::timeout(10)) {
+  check_usage_error(run_cli({"demo", "hello", "--list"}), "--list takes no demo name", kDemoUsage);
+}
+
+TEST_CASE("demo.hello shows online before the message, the reply, and exit last" *
+          doctest::timeout(30)) {
+  const CliRun run = run_quick_demo("hello");
+  check_in_order(run.out, {"event: online", "received \"hello, main! (from Ada)\"",
+                           "the reply is 1", "event: exit (normal)"});
+}
+
+TEST_CASE("demo.cpu-offload computes fib both ways and keeps beating while the actor works" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("cpu-offload");
+  // --quick computes fib(32) = 2178309, inline and then in the actor.
+  CHECK(count_of(run.out, "fib(32) = 2178309") == 2);
+  const std::size_t offloaded = run.out.find("2. offloaded");
+  REQUIRE(offloaded != std::string::npos);
+  CHECK(run.out.find("heartbeat 1 at", offloaded) != std::string::npos);
+}
+
+TEST_CASE("demo.errors shows the constructor's exception, the handler's, and the timeout" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("errors");
+  check_in_order(run.out, {"event: error: cannot open config 'settings.conf'",
+                           "event: exit (start_failed)", "a tell to it now: closed",
+                           "ask(Parse{\"\"}) -> failed",
+                           "a std::invalid_argument: Parser: empty input", "event: exit (failed)",
+                           "timeout -> timeout", "event: exit (terminated)"});
+}
+
+TEST_CASE("demo.pool runs 100 tasks and prints the pool's stats" * doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("pool");
+  check_all_in(run.out, {"all 100 futures resolved", "completed    100 (failed 0)",
+                         "workers      4 started", "  wait         p50 <= ",
+                         "  run          p50 <= ", "p99 <= ", "  utilization  "});
+}
+
+TEST_CASE("demo.transfer shows the source detached and the moved data pointer unchanged" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("transfer");
+  const std::string original = word_after(run.out, "a Buffer of 8.00 MiB at ");
+  const std::size_t cloned_at = run.out.find("1. clone");
+  const std::size_t moved_at = run.out.find("2. move");
+  REQUIRE(cloned_at != std::string::npos);
+  REQUIRE(moved_at != std::string::npos);
+  const std::string cloned = word_after(run.out, "the worker had 8.00 MiB at ", cloned_at);
+  const std::string moved = word_after(run.out, "the worker had 8.00 MiB at ", moved_at);
+  REQUIRE(original.rfind("0x", 0) == 0);
+  CHECK(cloned != original);
+  CHECK(moved == original);
+  check_all_in(run.out, {"main's Buffer now: detached yes, size 0, data null",
+                         "big.bytes() throws Error(detached)",
+                         "back in main: peak 1, at the address main sent: yes"});
+}
+
+TEST_CASE("demo.message-channel hands the ports over and the actors talk without main" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("message-channel");
+  check_all_in(run.out, {"port1 valid no, port2 valid no", "pinger: sent Ping 3, got Pong 9",
+                         "pinger reports 1000 exchanges", "ponger reports 1000 exchanges"});
+}
+
+TEST_CASE("demo.request-reply shows a reply, a refusal, a timeout and a dead actor" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("request-reply");
+  check_in_order(run.out, {"-> StockLevel{apple, 5}", "-> refused: only 2 left",
+                           "ms timeout -> timeout", "-> StockLevel{apple, 2}", "-> dead"});
+}
+
+TEST_CASE("demo.backpressure keeps the bounded queue within its capacity and loses nothing" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("backpressure");
+  const std::size_t bounded = run.out.find("\nbounded mailbox:");
+  const std::size_t unbounded = run.out.find("unbounded mailbox:");
+  REQUIRE(bounded != std::string::npos);
+  REQUIRE(unbounded != std::string::npos);
+  REQUIRE(bounded < unbounded);
+  const std::string peak = word_after(run.out, "peak queue depth: ", bounded);
+  const std::string capacity = word_after(run.out, " messages (capacity ", bounded);
+  REQUIRE_FALSE(peak.empty());
+  REQUIRE_FALSE(capacity.empty());
+  CHECK(std::stoul(peak) <= std::stoul(capacity));
+  CHECK(run.out.find("(capacity ", unbounded) == std::string::npos);  // the bounded run's only
+  CHECK(count_of(run.out, "writer: 60 chunks") == 2);
+}
