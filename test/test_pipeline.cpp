@@ -365,3 +365,23 @@ TEST_CASE("Buffers travel through the stages by transfer, never copied" * doctes
   check_books(p.finish());
   CHECK(arrived == origins);  // the same allocations, in order
 }
+
+TEST_CASE("every live pipeline appears in the runtime's metrics export, with its stages" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  auto p = troupe::pipeline<std::int64_t>(rt, {.name = "orders"})
+               .stage([](std::int64_t x) { return x; }, {.name = "parse"})
+               .sink([](std::int64_t) {});
+  p.start(counting_to(1000));
+  (void)p.finish();
+  const troupe::RuntimeMetrics metrics = rt.metrics();
+  const std::string json = metrics.to_json();
+  CHECK(json.find("\"pipelines\":[") != std::string::npos);
+  CHECK(json.find("\"name\":\"orders\",\"emitted\":1000,\"delivered\":1000,\"stages\":[{"
+                  "\"stage\":\"parse\",\"parallelism\":1,\"in\":1000,\"out\":1000,") !=
+        std::string::npos);
+  const std::string prom = metrics.to_prometheus();
+  CHECK(prom.find("troupe_pipeline_stage_out{pipeline=\"") != std::string::npos);
+  CHECK(prom.find(",name=\"orders\",stage=\"sink\"} 1000\n") != std::string::npos);
+  CHECK(prom.find("troupe_pipeline_stage_latency_ns_count{") != std::string::npos);
+}

@@ -57,4 +57,14 @@ void add_histogram(MetricsSection& section, std::string& json, const std::string
   section.samples.push_back({metric + "_sum", labels, static_cast<double>(histogram.sum_ns)});
 }
 
+void add_values(MetricsSection& section, std::string& json, const std::string& labels,
+                const std::string& prefix, std::initializer_list<MetricValue> values) {
+  for (const MetricValue& v : values) {
+    section.samples.push_back({prefix + v.key, labels, v.value});
+    json += ",\"" + std::string(v.key) + "\":";
+    json += v.fractional ? std::to_string(v.value)
+                         : std::to_string(static_cast<std::uint64_t>(v.value));
+  }
+}
+
 }  // namespace troupe::detail

@@ -2,7 +2,10 @@
 // pools). Not API.
 #pragma once
 
+#include <initializer_list>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "troupe/actors/actor.hpp"
 #include "troupe/runtime/metrics.hpp"
@@ -19,5 +22,41 @@ std::string label_value(const std::string& text);
 void add_histogram(MetricsSection& section, std::string& json, const std::string& labels,
                    const std::string& metric, const std::string& key,
                    const TimeHistogram& histogram);
+
+// One counter or gauge of an object: `fractional` ones are printed as decimals in JSON.
+struct MetricValue {
+  const char* key;
+  double value;
+  bool fractional = false;
+};
+// Appends `,"<key>":<value>` to `json` and the sample <prefix><key>{labels} to `section`, for
+// each value.
+void add_values(MetricsSection& section, std::string& json, const std::string& labels,
+                const std::string& prefix, std::initializer_list<MetricValue> values);
+
+// The live objects of one kind (pools, pipelines), for their metrics section. An object adds
+// itself when made and removes itself before it is destroyed: remove() returns only once no
+// snapshot is reading it. Users leak their set (objects may outlive the statics).
+template <class T>
+class LiveSet {
+ public:
+  void add(const T* item) {
+    std::lock_guard lock(mutex_);
+    items_.push_back(item);
+  }
+  void remove(const T* item) {
+    std::lock_guard lock(mutex_);
+    std::erase(items_, item);
+  }
+  template <class F>
+  void for_each(F&& visit) const {
+    std::lock_guard lock(mutex_);
+    for (const T* item : items_) visit(*item);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<const T*> items_;  // guarded by mutex_
+};
 
 }  // namespace troupe::detail

@@ -1,6 +1,85 @@
 #include "troupe/actors/pipeline.hpp"
 
+#include "metrics_text.hpp"
+
 namespace troupe::detail {
+namespace {
+
+// Every live pipeline, for the runtime's metrics export (leaked: pipelines may outlive
+// statics).
+LiveSet<PipelineCore>& live_pipelines() {
+  static auto* pipelines = new LiveSet<PipelineCore>;
+  return *pipelines;
+}
+std::atomic<std::uint64_t> next_pipeline_id{0};
+
+MetricsSection pipeline_metrics() {
+  MetricsSection section;
+  section.name = "pipelines";
+  section.help = {
+      {"pipeline_emitted", "Items the pipeline's source produced"},
+      {"pipeline_delivered", "Items its sink consumed"},
+      {"pipeline_stage_parallelism", "Tasks running a stage"},
+      {"pipeline_stage_in", "Items a stage took"},
+      {"pipeline_stage_out", "Items a stage passed on (the sink: consumed)"},
+      {"pipeline_stage_filtered", "Items a stage dropped by returning nullopt"},
+      {"pipeline_stage_skipped", "Items that failed a stage under OnError::skip"},
+      {"pipeline_stage_dead_lettered", "Items a stage sent to its dead-letter port"},
+      {"pipeline_stage_failed", "Items whose error stopped the pipeline"},
+      {"pipeline_stage_queued", "Items waiting in a stage's input"},
+      {"pipeline_stage_busy_ratio", "Share of a stage's task time spent in its function"},
+      {"pipeline_stage_latency_ns_bucket", "Per-item stage times shorter than le nanoseconds"},
+      {"pipeline_stage_latency_ns_count", "Per-item stage times recorded"},
+      {"pipeline_stage_latency_ns_sum", "Total per-item stage time in nanoseconds"},
+  };
+  std::string json = "[";
+  live_pipelines().for_each([&](const PipelineCore& core) {
+    const PipelineStats s = core.stats();
+    const std::string& name = core.options().name;
+    const std::string labels = "pipeline=\"" + std::to_string(core.id()) + "\",name=\"" +
+                               label_value(name) + "\"";
+    if (json.size() > 1) json += ",";
+    json += "{\"id\":" + std::to_string(core.id()) + ",\"name\":" + json_string(name);
+    add_values(section, json, labels, "pipeline_",
+               {{"emitted", static_cast<double>(s.emitted)},
+                {"delivered", static_cast<double>(s.delivered)}});
+    json += ",\"stages\":[";
+    for (const StageStats& stage : s.stages) {
+      if (json.back() != '[') json += ",";
+      json += "{\"stage\":" + json_string(stage.name);
+      const std::string stage_labels = labels + ",stage=\"" + label_value(stage.name) + "\"";
+      add_values(section, json, stage_labels, "pipeline_stage_",
+                 {{"parallelism", static_cast<double>(stage.parallelism)},
+                  {"in", static_cast<double>(stage.in)},
+                  {"out", static_cast<double>(stage.out)},
+                  {"filtered", static_cast<double>(stage.filtered)},
+                  {"skipped", static_cast<double>(stage.skipped)},
+                  {"dead_lettered", static_cast<double>(stage.dead_lettered)},
+                  {"failed", static_cast<double>(stage.failed)},
+                  {"queued", static_cast<double>(stage.queued)},
+                  {"busy_ratio", stage.busy_ratio, true}});
+      add_histogram(section, json, stage_labels, "pipeline_stage_latency_ns", "latency_ns",
+                    stage.latency);
+      json += "}";
+    }
+    json += "]}";
+  });
+  section.json = json + "]";
+  return section;
+}
+
+}  // namespace
+
+PipelineCore::PipelineCore(Runtime& runtime, PipelineOptions options)
+    : runtime_(&runtime),
+      options_(std::move(options)),
+      id_(next_pipeline_id.fetch_add(1, std::memory_order_relaxed) + 1) {
+  static const bool exported = (add_metrics_source(&pipeline_metrics), true);
+  (void)exported;
+  live_pipelines().add(this);
+}
+
+PipelineCore::~PipelineCore() { live_pipelines().remove(this); }
 
 void StageCounters::record(std::uint64_t ns, std::size_t items) {
   if (items == 0) return;

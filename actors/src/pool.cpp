@@ -34,12 +34,8 @@ void note_time(TimeHistogram& histogram, std::uint64_t& max, std::chrono::nanose
 }
 
 // Every live pool, for the runtime's metrics export (leaked: pools may outlive statics).
-struct LivePools {
-  std::mutex mutex;
-  std::vector<const Pool*> pools;  // guarded by mutex
-};
-LivePools& live_pools() {
-  static auto* pools = new LivePools;
+detail::LiveSet<Pool>& live_pools() {
+  static auto* pools = new detail::LiveSet<Pool>;
   return *pools;
 }
 std::atomic<std::uint64_t> next_pool_id{0};
@@ -75,46 +71,39 @@ MetricsSection pool_metrics() {
       {"pool_run_ns_sum", "Total run time in nanoseconds"},
   };
   std::string json = "[";
-  LivePools& live = live_pools();
-  std::lock_guard lock(live.mutex);  // a pool leaves the list before it is destroyed
-  for (const Pool* pool : live.pools) {
+  live_pools().for_each([&](const Pool& live) {
+    const Pool* pool = &live;
     const PoolStats s = pool->stats();
     const std::string& name = pool->options().name;
     const std::string labels = "pool=\"" + std::to_string(pool->id()) + "\",name=\"" +
                                detail::label_value(name) + "\"";
-    const std::pair<const char*, double> values[] = {
-        {"workers", static_cast<double>(s.workers)},
-        {"idle_workers", static_cast<double>(s.idle_workers)},
-        {"queued", static_cast<double>(s.queued)},
-        {"running", static_cast<double>(s.running)},
-        {"submitted", static_cast<double>(s.submitted)},
-        {"completed", static_cast<double>(s.completed)},
-        {"failed", static_cast<double>(s.failed)},
-        {"cancelled", static_cast<double>(s.cancelled)},
-        {"rejected", static_cast<double>(s.rejected)},
-        {"timed_out", static_cast<double>(s.timed_out)},
-        {"deadline_exceeded", static_cast<double>(s.deadline_exceeded)},
-        {"init_failures", static_cast<double>(s.init_failures)},
-        {"workers_faulted", static_cast<double>(s.workers_faulted)},
-        {"workers_recycled", static_cast<double>(s.workers_recycled)},
-        {"generation", static_cast<double>(s.generation)},
-        {"stop_requests", static_cast<double>(s.stop_requests)},
-        {"stops_unseen", static_cast<double>(s.stops_unseen)},
-        {"max_stop_latency_ns", static_cast<double>(s.max_stop_latency_ns)},
-        {"utilization", s.utilization},
-    };
     if (json.size() > 1) json += ",";
     json += "{\"id\":" + std::to_string(pool->id()) + ",\"name\":" + detail::json_string(name);
-    for (const auto& [key, value] : values) {
-      section.samples.push_back({std::string("pool_") + key, labels, value});
-      json += ",\"" + std::string(key) + "\":";
-      json += key == std::string_view("utilization") ? std::to_string(value)
-                                                     : std::to_string(static_cast<std::uint64_t>(value));
-    }
+    const auto count = [](auto n) { return static_cast<double>(n); };
+    detail::add_values(section, json, labels, "pool_",
+                       {{"workers", count(s.workers)},
+                        {"idle_workers", count(s.idle_workers)},
+                        {"queued", count(s.queued)},
+                        {"running", count(s.running)},
+                        {"submitted", count(s.submitted)},
+                        {"completed", count(s.completed)},
+                        {"failed", count(s.failed)},
+                        {"cancelled", count(s.cancelled)},
+                        {"rejected", count(s.rejected)},
+                        {"timed_out", count(s.timed_out)},
+                        {"deadline_exceeded", count(s.deadline_exceeded)},
+                        {"init_failures", count(s.init_failures)},
+                        {"workers_faulted", count(s.workers_faulted)},
+                        {"workers_recycled", count(s.workers_recycled)},
+                        {"generation", count(s.generation)},
+                        {"stop_requests", count(s.stop_requests)},
+                        {"stops_unseen", count(s.stops_unseen)},
+                        {"max_stop_latency_ns", count(s.max_stop_latency_ns)},
+                        {"utilization", s.utilization, true}});
     detail::add_histogram(section, json, labels, "pool_wait_ns", "wait_ns", s.wait_time);
     detail::add_histogram(section, json, labels, "pool_run_ns", "run_ns", s.run_time);
     json += "}";
-  }
+  });
   section.json = json + "]";
   return section;
 }
@@ -194,17 +183,13 @@ Pool::Pool(PoolOptions options)
   }
   static const bool exported = (add_metrics_source(&pool_metrics), true);
   (void)exported;
-  LivePools& live = live_pools();
-  std::lock_guard lock(live.mutex);
-  live.pools.push_back(this);
+  live_pools().add(this);
 }
 
 Pool::~Pool() {
   {
-    // First: a metrics snapshot in progress (it holds this lock) finishes with us intact.
-    LivePools& live = live_pools();
-    std::lock_guard lock(live.mutex);
-    std::erase(live.pools, this);
+    // First: a metrics snapshot in progress finishes with us intact.
+    live_pools().remove(this);
   }
   close(true);
 }

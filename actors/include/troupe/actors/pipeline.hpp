@@ -51,7 +51,10 @@
 //
 // Metrics. stats(): per stage, items in and out, filtered, skipped, dead-lettered, its queue
 // depth now, its busy time and busy ratio, and a latency histogram (per item: a chunk's time
-// over its items).
+// over its items). Every live pipeline also appears in the "pipelines" section of
+// Runtime::metrics() (JSON: its counters and stages; Prometheus: pipeline_* and
+// pipeline_stage_* gauges and the pipeline_stage_latency_ns histogram, labelled
+// pipeline="<id>",name="<PipelineOptions::name>" and stage="<name>").
 //
 // Thread-safety: the builder is for one thread. Pipeline's member functions may be called
 // from any thread, but not concurrently with its destruction; finish() blocks the calling
@@ -91,6 +94,7 @@ struct StageOptions {
 };
 
 struct PipelineOptions {
+  std::string name = {};  // for the metrics export
   bool ordered = true;    // the sink sees items in source order
   // Items moved together; 0: the largest allowed, capacity / (8 x parallelism) of the tightest
   // stage, at most 256 (see Backpressure).
@@ -174,8 +178,12 @@ struct StageCounters {
 // What every part of a running pipeline shares.
 class PipelineCore {
  public:
-  explicit PipelineCore(Runtime& runtime, PipelineOptions options)
-      : runtime_(&runtime), options_(options) {}
+  // Registers the pipeline for the metrics export until it is destroyed.
+  PipelineCore(Runtime& runtime, PipelineOptions options);
+  ~PipelineCore();
+  PipelineCore(const PipelineCore&) = delete;
+  PipelineCore& operator=(const PipelineCore&) = delete;
+  std::uint64_t id() const noexcept { return id_; }
   Runtime& runtime() const noexcept { return *runtime_; }
   const PipelineOptions& options() const noexcept { return options_; }
   std::size_t chunk() const noexcept { return chunk_; }
@@ -201,6 +209,7 @@ class PipelineCore {
 
   Runtime* runtime_;
   PipelineOptions options_;
+  const std::uint64_t id_;
   std::size_t chunk_ = 1;
   std::vector<std::unique_ptr<StageCounters>> stages_;  // fixed once started
   mutable std::mutex mutex_;
@@ -210,6 +219,10 @@ class PipelineCore {
   std::exception_ptr error_;             // guarded by mutex_
   std::string failed_stage_;             // guarded by mutex_
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+
+ public:
+  // Pipeline::start: the busy ratios count from here.
+  void mark_started() { started_at_ = std::chrono::steady_clock::now(); }
 };
 
 // Where the step before a stage sends its chunks.
@@ -513,6 +526,8 @@ class PipelineBuilder {
   auto add_stage(F fn, StageOptions options, std::optional<Sender<DeadLetter<Cur>>> dead) && {
     using Out = typename detail::StageCall<F, Cur>::Out;
     static_assert(!std::is_void_v<Out>, "Pipeline: a stage must return an item; use sink()");
+    static_assert(std::is_object_v<Out>,
+                  "Pipeline: a stage must return its item by value (not a reference)");
     static_assert(Sendable<Out>, "Pipeline: a stage's output must be Sendable");
     check<F>(options, false, dead.has_value());
     auto stage = std::make_unique<detail::Stage<Cur, Out, F>>(std::move(fn), std::move(options),
@@ -632,6 +647,7 @@ class Pipeline {
       throw Error(ErrorCode::invalid_argument,
                   std::string("Pipeline::") + what + ": the pipeline has already started");
     }
+    core_->mark_started();
     for (auto& stage : parts_->stages) stage->start(*core_);
   }
   void started(const char* what) const {
