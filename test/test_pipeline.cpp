@@ -35,7 +35,7 @@ void check_books(const PipelineStats& s) {
     ended += stage.filtered + stage.skipped + stage.dead_lettered + stage.failed;
     CHECK(stage.queued == 0);
   }
-  CHECK(s.emitted == s.delivered + ended + s.cancelled);
+  CHECK(s.emitted + s.copied == s.delivered + ended + s.cancelled);
 }
 
 // Emits 1..n.
@@ -384,4 +384,53 @@ TEST_CASE("every live pipeline appears in the runtime's metrics export, with its
   CHECK(prom.find("troupe_pipeline_stage_out{pipeline=\"") != std::string::npos);
   CHECK(prom.find(",name=\"orders\",stage=\"sink\"} 1000\n") != std::string::npos);
   CHECK(prom.find("troupe_pipeline_stage_latency_ns_count{") != std::string::npos);
+}
+
+TEST_CASE("a fan-out gives every item to each branch and a fan-in merges their outputs" *
+          doctest::timeout(60)) {
+  troupe::Runtime rt;
+  std::int64_t sum = 0;
+  std::int64_t count = 0;
+  auto p = troupe::pipeline<std::int64_t>(rt)
+               .stage([](std::int64_t x) { return x; }, {.name = "parse"})
+               .fan_out(troupe::branch([](std::int64_t x) { return 2 * x; },
+                                       {.name = "double", .parallelism = 2, .capacity = 64}),
+                        troupe::branch([](std::int64_t x) -> std::optional<std::int64_t> {
+                          if (x % 2 == 0) return std::nullopt;  // odd ones only
+                          return 3 * x;
+                        }, {.name = "triple odd"}))
+               .sink([&](std::int64_t x) {
+                 sum += x;
+                 ++count;
+               });
+  p.start(counting_to(10'000));
+  const PipelineStats s = p.finish();
+  // doubles of 1..10000, plus triples of the 5000 odd ones (whose sum is 5000^2)
+  CHECK(sum == 2 * (10'000LL * 10'001 / 2) + 3 * 5000LL * 5000);
+  CHECK(count == 15'000);
+  CHECK(s.copied == 10'000);
+  REQUIRE(s.stages.size() == 4);
+  CHECK(s.stages[1].name == "double");
+  CHECK(s.stages[2].name == "triple odd");
+  CHECK(s.stages[2].filtered == 5000);
+  check_books(s);
+}
+
+TEST_CASE("an error in one branch stops the whole pipeline, and the books still balance" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  auto p = troupe::pipeline<std::int64_t>(rt)
+               .fan_out(troupe::branch([](std::int64_t x) { return x; }),
+                        troupe::branch(
+                            [](std::int64_t x) {
+                              if (x == 5000) throw std::runtime_error("branch b broke");
+                              return x;
+                            },
+                            {.name = "b"}))
+               .sink([](std::int64_t) {});
+  p.start(counting_to(1'000'000));
+  CHECK_THROWS_WITH_AS(p.finish(), "branch b broke", std::runtime_error);
+  const PipelineStats s = p.stats();
+  CHECK(s.failed_stage == "b");
+  check_books(s);
 }

@@ -209,6 +209,7 @@ PipelineStats PipelineCore::stats() const {
     out.finished = joined_;
   }
   out.emitted = emitted.load(std::memory_order_relaxed);
+  out.copied = copied.load(std::memory_order_relaxed);
   const double elapsed_ns = std::chrono::duration<double, std::nano>(
                                 std::chrono::steady_clock::now() - started_at_)
                                 .count();
@@ -240,7 +241,7 @@ PipelineStats PipelineCore::stats() const {
     out.stages.push_back(std::move(s));
   }
   if (!out.stages.empty()) out.delivered = out.stages.back().out;
-  if (out.finished) out.cancelled = out.emitted - out.delivered - ended;
+  if (out.finished) out.cancelled = out.emitted + out.copied - out.delivered - ended;
   return out;
 }
 

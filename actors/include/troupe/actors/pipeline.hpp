@@ -21,6 +21,13 @@
 // N > 1), and items are never touched by two tasks at once. A stage function taking its item
 // by reference keeps it for the error policy; one taking it by value consumes it.
 //
+// Fan-out and fan-in. fan_out(branch(f1, options1), branch(f2, options2), ...) gives every
+// item to each branch — a stage of its own, with its own parallelism, capacity and error
+// policy; the item is copied for all but the last — and the branches' outputs, all of one
+// type, merge into the next stage. Each branch keeps its own order; between branches the
+// merge takes chunks as they come, so after a fan-in the order is only per branch. The books
+// count the copies (PipelineStats::copied).
+//
 // Order. With PipelineOptions::ordered (the default) the sink sees items in source order,
 // whatever the parallelism: the items move in chunks, dealt to a stage's tasks in turn and
 // collected from them in the same turn. Unordered, a chunk goes to any task with room and the
@@ -47,7 +54,8 @@
 // nothing new, and what it took goes through. cancel() stops every task at its next await: items in flight are dropped
 // (counted as cancelled) and finish() returns at once. The destructor cancels a pipeline still
 // running and waits for its tasks. The books: emitted = delivered + filtered + skipped +
-// dead_lettered + cancelled (+ failed, the one item whose exception stopped the pipeline).
+// dead_lettered + cancelled + failed (the item whose exception stopped the pipeline), with
+// copied added to emitted when the pipeline fans out.
 //
 // Metrics. stats(): per stage, items in and out, filtered, skipped, dead-lettered, its queue
 // depth now, its busy time and busy ratio, and a latency histogram (per item: a chunk's time
@@ -75,12 +83,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "troupe/actors/actor.hpp"
 #include "troupe/channels/select.hpp"
+#include "troupe/runtime/sync/mutex.hpp"
 
 namespace troupe {
 
@@ -126,6 +136,7 @@ struct StageStats {
 
 struct PipelineStats {
   std::uint64_t emitted = 0;    // items the source produced
+  std::uint64_t copied = 0;     // items added by fan-out copies (one per extra branch)
   std::uint64_t delivered = 0;  // items the sink consumed
   std::uint64_t cancelled = 0;  // items dropped by cancel() or a stop (once finished)
   bool finished = false;        // every task has ended
@@ -201,6 +212,7 @@ class PipelineCore {
   Task<void> join_async();
   PipelineStats stats() const;
   std::atomic<std::uint64_t> emitted{0};
+  std::atomic<std::uint64_t> copied{0};
   std::atomic<bool> started{false};
   std::atomic<bool> draining{false};  // Pipeline::drain (relaxed: the generator stops soon)
 
@@ -455,11 +467,74 @@ class Stage final : public StageBase, public StageInlet<I> {
   std::size_t turn_ = 0;
 };
 
+// A joint between stages (fan-out, fan-in): owned by the chain, started with it.
+class Joint {
+ public:
+  virtual ~Joint() = default;
+  virtual void start(PipelineCore& core) = 0;
+};
+
+// Fan-out: each chunk to every branch, copied for all but the last. One pusher (the step
+// before), like any inlet.
+template <class T>
+class FanOut final : public Joint, public StageInlet<T> {
+ public:
+  explicit FanOut(std::vector<StageInlet<T>*> branches) : branches_(std::move(branches)) {}
+  void start(PipelineCore& core) override { core_ = &core; }
+  Task<bool> push(Chunk<T> chunk) override {
+    for (std::size_t b = 0; b + 1 < branches_.size(); ++b) {
+      Chunk<T> copy = chunk;
+      // Counted as it is made: from here on it is in flight (a failed push drops it).
+      core_->copied.fetch_add(copy.size(), std::memory_order_relaxed);
+      if (!co_await branches_[b]->push(std::move(copy))) co_return false;
+    }
+    co_return co_await branches_.back()->push(std::move(chunk));
+  }
+  void close() override {
+    for (StageInlet<T>* branch : branches_) branch->close();
+  }
+
+ private:
+  std::vector<StageInlet<T>*> branches_;
+  PipelineCore* core_ = nullptr;
+};
+
+// Fan-in: the branches' forwarders push into the next stage in turn (an async mutex keeps
+// the next stage's one-pusher rule), and the last branch to end closes it.
+template <class T>
+class FanIn final : public Joint, public StageInlet<T> {
+ public:
+  explicit FanIn(std::size_t branches) : open_(branches) {}
+  void connect(StageInlet<T>* next) noexcept { next_ = next; }
+  void start(PipelineCore& /*core*/) override {}
+  Task<bool> push(Chunk<T> chunk) override {
+    MutexGuard guard = co_await mutex_.lock();
+    co_return co_await next_->push(std::move(chunk));
+  }
+  void close() override {
+    // acq_rel: the last closer sees every other branch's pushes done before it closes.
+    if (open_.fetch_sub(1, std::memory_order_acq_rel) == 1) next_->close();
+  }
+
+ private:
+  Mutex mutex_;
+  std::atomic<std::size_t> open_;
+  StageInlet<T>* next_ = nullptr;
+};
+
 // The chain as the builder holds it.
 template <class In>
 struct PipelineParts {
   std::vector<std::unique_ptr<StageBase>> stages;  // in order, the sink last
+  std::vector<std::unique_ptr<Joint>> joints;      // fan-outs and fan-ins
   StageInlet<In>* first = nullptr;
+};
+
+// A branch of a fan-out (troupe::branch).
+template <class F>
+struct Branch {
+  F fn;
+  StageOptions options;
 };
 
 }  // namespace detail
@@ -484,6 +559,29 @@ class PipelineBuilder {
     return std::move(*this).add_stage(std::move(fn), std::move(options),
                                       std::optional(std::move(dead_letters)));
   }
+  // Fan-out and fan-in (see the header comment): every item to each branch, their outputs
+  // (one type) merged into what follows. At least two branches; Cur must be copyable.
+  template <class... Fs>
+  auto fan_out(detail::Branch<Fs>... branches) && {
+    static_assert(sizeof...(Fs) >= 2, "Pipeline::fan_out: give at least two branches");
+    static_assert(std::is_copy_constructible_v<Cur>,
+                  "Pipeline::fan_out: every branch gets a copy of the item: it must be copyable");
+    using Out = typename detail::StageCall<std::tuple_element_t<0, std::tuple<Fs...>>, Cur>::Out;
+    static_assert((std::is_same_v<typename detail::StageCall<Fs, Cur>::Out, Out> && ...),
+                  "Pipeline::fan_out: every branch must produce the same item type");
+    auto fan_in = std::make_unique<detail::FanIn<Out>>(sizeof...(Fs));
+    std::vector<detail::StageInlet<Cur>*> inlets;
+    (inlets.push_back(add_branch(std::move(branches), fan_in.get())), ...);
+    auto fan_out = std::make_unique<detail::FanOut<Cur>>(std::move(inlets));
+    connect_(fan_out.get());
+    auto* merge = fan_in.get();
+    parts_->joints.push_back(std::move(fan_out));
+    parts_->joints.push_back(std::move(fan_in));
+    return PipelineBuilder<In, Out>(
+        *runtime_, options_, std::move(parts_),
+        [merge](detail::StageInlet<Out>* next) { merge->connect(next); });
+  }
+
   // The sink: fn(Cur) or fn(Cur&) returning void (or Task<void>). Ends the building.
   template <class F>
   Pipeline<In> sink(F fn, StageOptions options = {}) && {
@@ -540,11 +638,31 @@ class PipelineBuilder {
         [raw](detail::StageInlet<Out>* next) { raw->connect(next); });
   }
 
+  // One branch of a fan-out: a stage whose output goes to the fan-in.
+  template <class F, class Out>
+  detail::StageInlet<Cur>* add_branch(detail::Branch<F>&& branch, detail::FanIn<Out>* merge) {
+    static_assert(std::is_object_v<Out>,
+                  "Pipeline: a stage must return its item by value (not a reference)");
+    check<F>(branch.options, false, false);
+    auto stage = std::make_unique<detail::Stage<Cur, Out, F>>(
+        std::move(branch.fn), std::move(branch.options), std::nullopt);
+    stage->connect(merge);
+    detail::StageInlet<Cur>* inlet = stage.get();
+    parts_->stages.push_back(std::move(stage));
+    return inlet;
+  }
+
   Runtime* runtime_;
   PipelineOptions options_;
   std::unique_ptr<detail::PipelineParts<In>> parts_;
   std::function<void(detail::StageInlet<Cur>*)> connect_;
 };
+
+// A branch of PipelineBuilder::fan_out: a stage function and its options.
+template <class F>
+detail::Branch<F> branch(F fn, StageOptions options = {}) {
+  return {std::move(fn), std::move(options)};
+}
 
 // Starts building a pipeline whose source emits items of In.
 template <class In>
@@ -648,6 +766,7 @@ class Pipeline {
                   std::string("Pipeline::") + what + ": the pipeline has already started");
     }
     core_->mark_started();
+    for (auto& joint : parts_->joints) joint->start(*core_);
     for (auto& stage : parts_->stages) stage->start(*core_);
   }
   void started(const char* what) const {
