@@ -27,15 +27,21 @@ using troupe::StageOptions;
 
 namespace {
 
-// The books of a finished pipeline: every emitted item ended exactly once.
+// The books of a finished pipeline: every emitted item ended exactly once. Unless it was
+// stopped, nothing was cancelled and each stage passed on or counted every item it took.
 void check_books(const PipelineStats& s) {
   CHECK(s.finished);
   std::uint64_t ended = 0;
   for (const auto& stage : s.stages) {
     ended += stage.filtered + stage.skipped + stage.dead_lettered + stage.failed;
     CHECK(stage.queued == 0);
+    if (!s.stopped) {
+      CHECK(stage.in ==
+            stage.out + stage.filtered + stage.skipped + stage.dead_lettered + stage.failed);
+    }
   }
   CHECK(s.emitted + s.copied == s.delivered + ended + s.cancelled);
+  if (!s.stopped) CHECK(s.cancelled == 0);
 }
 
 // Emits 1..n.
@@ -433,4 +439,83 @@ TEST_CASE("an error in one branch stops the whole pipeline, and the books still 
   const PipelineStats s = p.stats();
   CHECK(s.failed_stage == "b");
   check_books(s);
+}
+
+namespace {
+// An item that counts its copies.
+struct Counted {
+  static inline std::atomic<int> copies{0};
+  std::string text;
+  explicit Counted(std::string t) : text(std::move(t)) {}
+  Counted(const Counted& other) : text(other.text) { copies.fetch_add(1); }
+  Counted(Counted&&) noexcept = default;
+  Counted& operator=(const Counted& other) {
+    text = other.text;
+    copies.fetch_add(1);
+    return *this;
+  }
+  Counted& operator=(Counted&&) noexcept = default;
+};
+}  // namespace
+
+TEST_CASE("a stage taking its item by value gets it moved in, never copied" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  Counted::copies.store(0);
+  std::size_t length = 0;
+  auto p = troupe::pipeline<Counted>(rt)
+               .stage([](Counted c) { return c; })
+               .stage([](const Counted& c) { return Counted(c.text + "!"); })
+               .sink([&length](Counted c) { length += c.text.size(); });
+  int n = 0;
+  p.start([&n]() -> std::optional<Counted> {
+    if (n == 100) return std::nullopt;
+    ++n;
+    return Counted("item");
+  });
+  check_books(p.finish());
+  CHECK(length == 500);
+  CHECK(Counted::copies.load() == 0);
+}
+
+TEST_CASE("an exception escaping the source stops the pipeline instead of hanging it" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  auto p = troupe::pipeline<std::int64_t>(rt).sink([](std::int64_t) {});
+  p.start([i = std::int64_t{0}]() mutable -> std::optional<std::int64_t> {
+    if (++i == 300) throw std::runtime_error("the source's file vanished");
+    return i;
+  });
+  CHECK_THROWS_WITH_AS(p.finish(), "the source's file vanished", std::runtime_error);
+  CHECK(p.stats().failed_stage == "source");
+  check_books(p.stats());
+}
+
+TEST_CASE("cancel from another thread releases a finish that is waiting" * doctest::timeout(30)) {
+  troupe::Runtime rt;
+  auto p = troupe::pipeline<std::int64_t>(rt).sink([](std::int64_t) {});
+  p.start([i = std::int64_t{0}]() mutable -> std::optional<std::int64_t> { return ++i; });
+  std::thread canceller([&] {
+    troupe::testing::spin_until([&] { return p.stats().delivered > 1000; });
+    p.cancel();
+  });
+  const PipelineStats s = p.finish();  // waits: the generator never ends
+  canceller.join();
+  CHECK(s.stopped);
+  check_books(s);
+}
+
+TEST_CASE("an ordered pipeline refuses a parallel sink" * doctest::timeout(30)) {
+  troupe::Runtime rt;
+  CHECK_THROWS_WITH_AS(
+      (void)troupe::pipeline<std::int64_t>(rt).sink([](std::int64_t) {},
+                                                    {.parallelism = 2, .capacity = 64}),
+      doctest::Contains("the sink of an ordered pipeline runs on one task"), troupe::Error);
+  std::atomic<std::int64_t> sum{0};
+  auto p = troupe::pipeline<std::int64_t>(rt, {.ordered = false})
+               .sink([&sum](std::int64_t x) { sum.fetch_add(x); },
+                     {.parallelism = 2, .capacity = 64});
+  p.start(counting_to(1000));
+  check_books(p.finish());
+  CHECK(sum.load() == 500500);
 }

@@ -76,10 +76,9 @@ PipelineCore::PipelineCore(Runtime& runtime, PipelineOptions options)
       id_(next_pipeline_id.fetch_add(1, std::memory_order_relaxed) + 1) {
   static const bool exported = (add_metrics_source(&pipeline_metrics), true);
   (void)exported;
-  live_pipelines().add(this);
 }
 
-PipelineCore::~PipelineCore() { live_pipelines().remove(this); }
+PipelineCore::~PipelineCore() { live_pipelines().remove(this); }  // a no-op if never published
 
 void StageCounters::record(std::uint64_t ns, std::size_t items) {
   if (items == 0) return;
@@ -119,15 +118,74 @@ StageCounters& PipelineCore::add_stage(std::string name, std::size_t parallelism
   auto counters = std::make_unique<StageCounters>();
   counters->name = std::move(name);
   counters->parallelism = parallelism;
+  std::lock_guard lock(mutex_);
   stages_.push_back(std::move(counters));
   return *stages_.back();
 }
 
-void PipelineCore::spawn(Task<void> task) {
-  JoinHandle<void> handle = runtime_->spawn(std::move(task));
+Task<void> PipelineCore::guarded(Task<void> body, std::string where) {
+  // Its destructor runs however the task ends: returned, threw, or dropped by a cancel.
+  struct Ended {
+    PipelineCore* core;
+    ~Ended() { core->task_ended(); }
+  } ended{this};
+  std::exception_ptr escaped;
+  try {
+    co_await std::move(body);
+  } catch (...) {
+    escaped = std::current_exception();
+  }
+  // An exception that left the task (an allocation, a generator, an item's copy): the task
+  // did not close what follows it, so the pipeline stops rather than waits for ever.
+  if (escaped) fail(std::move(escaped), where);
+}
+
+void PipelineCore::spawn(Task<void> task, const std::string& where) {
+  {
+    std::lock_guard lock(mutex_);
+    ++alive_;  // before it can end
+  }
+  JoinHandle<void> handle;
+  try {
+    handle = runtime_->spawn(guarded(std::move(task), where));
+  } catch (...) {
+    task_ended();  // never started
+    throw;
+  }
   std::lock_guard lock(mutex_);
   if (stopped_) handle.cancel();
   tasks_.push_back(std::move(handle));
+}
+
+void PipelineCore::task_ended() noexcept {
+  bool last = false;
+  {
+    std::lock_guard lock(mutex_);
+    last = --alive_ == 0 && !spawning_;
+  }
+  if (last) {
+    try {
+      ended_.count_down();
+    } catch (...) {  // cannot happen: the count is 1 and this transition happens once
+    }
+  }
+}
+
+void PipelineCore::publish() {
+  bool none_alive = false;
+  {
+    std::lock_guard lock(mutex_);
+    started_at_ = std::chrono::steady_clock::now();
+    spawning_ = false;
+    none_alive = alive_ == 0;
+  }
+  live_pipelines().add(this);
+  if (none_alive) {
+    try {
+      ended_.count_down();
+    } catch (...) {  // cannot happen: see task_ended
+    }
+  }
 }
 
 void PipelineCore::fail(std::exception_ptr error, const std::string& stage) {
@@ -145,7 +203,7 @@ void PipelineCore::stop() {
   std::lock_guard lock(mutex_);
   stopped_ = true;
   for (auto& task : tasks_) {
-    if (task.valid() && !task.is_finished()) task.cancel();
+    if (!task.is_finished()) task.cancel();
   }
 }
 
@@ -159,18 +217,7 @@ void PipelineCore::rethrow_failure() const {
 }
 
 void PipelineCore::join() {
-  std::vector<JoinHandle<void>> tasks;
-  {
-    std::lock_guard lock(mutex_);
-    tasks.swap(tasks_);
-  }
-  for (auto& task : tasks) {
-    try {
-      task.get();
-    } catch (const Error& error) {
-      if (error.code() != ErrorCode::cancelled) throw;  // cancelled: stop() did that
-    }
-  }
+  ended_.blocking_wait();
   {
     std::lock_guard lock(mutex_);
     joined_ = true;
@@ -179,20 +226,7 @@ void PipelineCore::join() {
 }
 
 Task<void> PipelineCore::join_async() {
-  std::vector<JoinHandle<void>> tasks;
-  {
-    std::lock_guard lock(mutex_);
-    tasks.swap(tasks_);
-  }
-  for (auto& task : tasks) {
-    std::exception_ptr failure;
-    try {
-      co_await task;
-    } catch (const Error& error) {
-      if (error.code() != ErrorCode::cancelled) failure = std::current_exception();
-    }
-    if (failure) std::rethrow_exception(failure);
-  }
+  co_await ended_.wait();
   {
     std::lock_guard lock(mutex_);
     joined_ = true;
@@ -202,17 +236,17 @@ Task<void> PipelineCore::join_async() {
 
 PipelineStats PipelineCore::stats() const {
   PipelineStats out;
-  {
-    std::lock_guard lock(mutex_);
-    out.stopped = stopped_;
-    out.failed_stage = failed_stage_;
-    out.finished = joined_;
-  }
+  std::lock_guard lock(mutex_);  // stages_ grows during start; the counters are atomics
+  out.stopped = stopped_;
+  out.failed_stage = failed_stage_;
+  out.finished = joined_;
   out.emitted = emitted.load(std::memory_order_relaxed);
   out.copied = copied.load(std::memory_order_relaxed);
-  const double elapsed_ns = std::chrono::duration<double, std::nano>(
-                                std::chrono::steady_clock::now() - started_at_)
-                                .count();
+  const double elapsed_ns =
+      spawning_ ? 0
+                : std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() -
+                                                           started_at_)
+                      .count();
   std::uint64_t ended = 0;  // items that ended in a stage other than by going on
   for (const auto& c : stages_) {
     StageStats s;

@@ -18,8 +18,8 @@
 // returns the next item, std::optional of it (nullopt drops the item, counted as filtered), or
 // a Task of either (a coroutine stage: it may co_await). A stage with parallelism N runs on N
 // tasks of the runtime; each gets its own copy of the function (so F must be copyable when
-// N > 1), and items are never touched by two tasks at once. A stage function taking its item
-// by reference keeps it for the error policy; one taking it by value consumes it.
+// N > 1), and items are never touched by two tasks at once. The item is moved into the
+// function (by value, const& or &&: never copied), unless the function takes a non-const I&.
 //
 // Fan-out and fan-in. fan_out(branch(f1, options1), branch(f2, options2), ...) gives every
 // item to each branch — a stage of its own, with its own parallelism, capacity and error
@@ -35,18 +35,23 @@
 //
 // Backpressure and memory. Each stage's input holds at most StageOptions::capacity items (at
 // least 8 × parallelism): when it is full, the step before it waits, and so on up to the
-// source, whose send waits (or whose generator is not called). Items in flight — queued,
-// being processed, or moving between stages — never exceed the sum of the stages'
-// capacities (the sink's included). Items move in chunks (PipelineOptions::chunk; automatic by
+// source, whose send waits (or whose generator is not called: it runs at most one chunk
+// ahead). Items in flight — queued, being processed, or moving between stages — never exceed
+// the sum of the stages' capacities (the sink's included), plus what the input port from
+// start() holds (the first stage's capacity) and the source's one chunk. Items move in chunks (PipelineOptions::chunk; automatic by
 // default, at most 256), which is what makes a stage cost a function call per item rather than
 // a channel operation; a chunk is passed on as soon as its items are done, never held back to
 // wait for more.
 //
 // Errors (StageOptions::on_error). stop (the default): the first exception stops the pipeline
 // (as cancel()) and finish() rethrows it; stats() names the stage. skip: the item is dropped
-// and counted. dead_letter: the item (when the stage took it by reference), the exception and
-// the stage's name go to the DeadLetter port given with the stage, and the pipeline goes on; a
-// full port makes the stage wait (backpressure), a closed one drops them (counted as skipped).
+// and counted. dead_letter: the item, the exception and the stage's name go to the DeadLetter
+// port given with the stage, and the pipeline goes on; a full port makes the stage wait
+// (backpressure), a closed one drops them (counted as skipped). The letter carries the item
+// when the function takes I& (it keeps it), or a copy made before the call when I is
+// copyable; a move-only item taken by value is gone. Fan-out branches take stop or skip.
+// An exception that escapes a task itself (a generator that throws, an allocation that fails)
+// stops the pipeline like an error under stop, named after the stage or "source".
 //
 // Ending. finish() waits until the input has ended (the Sender from start() destroyed or
 // closed, the generator returned nullopt, or drain() was called) and every item has gone
@@ -66,7 +71,9 @@
 //
 // Thread-safety: the builder is for one thread. Pipeline's member functions may be called
 // from any thread, but not concurrently with its destruction; finish() blocks the calling
-// thread (not from a runtime worker: Error(invalid_argument)). Memory ordering: everything the
+// thread (not from a runtime worker: Error(invalid_argument); await finished() there). The
+// destructor of a started pipeline cancels and waits for its tasks: destroy it on a plain
+// thread, or once finish() or finished() has returned. Memory ordering: everything the
 // source did before emitting an item happens-before the first stage sees it, and so on down
 // the chain (each hop is a channel send); everything the pipeline did happens-before finish()
 // returns.
@@ -163,8 +170,10 @@ struct IsOptional<std::optional<T>> : std::true_type {
 // What a stage function does with an item of type I.
 template <class F, class I>
 struct StageCall {
-  static constexpr bool kByRef = std::is_invocable_v<F&, I&>;
-  static_assert(kByRef || std::is_invocable_v<F&, I&&>,
+  // Called with the item moved in when it can take an rvalue (by value, const I&, I&&): no
+  // copy. Only a function that takes I& (non-const) gets it as an lvalue.
+  static constexpr bool kByRef = !std::is_invocable_v<F&, I&&>;
+  static_assert(!kByRef || std::is_invocable_v<F&, I&>,
                 "Pipeline: a stage must be callable with the previous stage's output");
   using Raw = std::conditional_t<kByRef, std::invoke_result<F&, I&>,
                                  std::invoke_result<F&, I&&>>::type;
@@ -201,13 +210,19 @@ class PipelineCore {
   void set_chunk(std::size_t chunk) noexcept { chunk_ = chunk; }
 
   StageCounters& add_stage(std::string name, std::size_t parallelism);
-  // Spawns one of the pipeline's tasks (cancelled together by stop()).
-  void spawn(Task<void> task);
-  // The first error under OnError::stop: stops the pipeline; finish() rethrows it.
+  // Spawns one of the pipeline's tasks, named for errors (its stage, or "source"). An
+  // exception that escapes it stops the pipeline as fail() does; its end, however it comes
+  // (returned, threw, cancelled), is counted.
+  void spawn(Task<void> task, const std::string& where);
+  // Every task is spawned: from now on the last one to end releases join(); the pipeline
+  // appears in the metrics export. Pipeline::start calls it, also when starting failed.
+  void publish();
+  // The first error: stops the pipeline; finish() rethrows it.
   void fail(std::exception_ptr error, const std::string& stage);
   // Cancels every task (idempotent).
   void stop();
-  // Waits for every task (blocking); rethrows a stop error.
+  // Waits until every task has ended (blocking, or in a task); rethrows the error that
+  // stopped the pipeline. The task handles stay here, so stop() works meanwhile.
   void join();
   Task<void> join_async();
   PipelineStats stats() const;
@@ -218,23 +233,24 @@ class PipelineCore {
 
  private:
   void rethrow_failure() const;
+  Task<void> guarded(Task<void> body, std::string where);
+  void task_ended() noexcept;
 
   Runtime* runtime_;
   PipelineOptions options_;
   const std::uint64_t id_;
   std::size_t chunk_ = 1;
-  std::vector<std::unique_ptr<StageCounters>> stages_;  // fixed once started
   mutable std::mutex mutex_;
-  std::vector<JoinHandle<void>> tasks_;  // guarded by mutex_
+  std::vector<std::unique_ptr<StageCounters>> stages_;  // guarded by mutex_ (grows in start)
+  std::vector<JoinHandle<void>> tasks_;  // for stop(), never taken; guarded by mutex_
+  std::size_t alive_ = 0;                // tasks not yet ended; guarded by mutex_
+  bool spawning_ = true;                 // until publish(); guarded by mutex_
   bool stopped_ = false;                 // guarded by mutex_
   bool joined_ = false;                  // guarded by mutex_
   std::exception_ptr error_;             // guarded by mutex_
   std::string failed_stage_;             // guarded by mutex_
-  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
-
- public:
-  // Pipeline::start: the busy ratios count from here.
-  void mark_started() { started_at_ = std::chrono::steady_clock::now(); }
+  std::chrono::steady_clock::time_point started_at_;  // set by publish(); guarded by mutex_
+  Latch ended_{1};                       // released when the last task has ended
 };
 
 // Where the step before a stage sends its chunks.
@@ -295,24 +311,24 @@ class Stage final : public StageBase, public StageInlet<I> {
     }
     if constexpr (std::is_void_v<O>) {
       for (std::size_t w = 0; w < n; ++w) {
-        core.spawn(work(worker_fn(w), std::move(inputs[w]), Sender<Chunk<int>>()));
+        core.spawn(work(worker_fn(w), std::move(inputs[w]), Sender<Chunk<int>>()), options_.name);
       }
     } else {
       std::vector<Receiver<Chunk<O>>> outputs;
       if (ordered_) {
         for (std::size_t w = 0; w < n; ++w) {
           auto [tx, rx] = channel<Chunk<O>>(1);
-          core.spawn(work(worker_fn(w), std::move(inputs[w]), std::move(tx)));
+          core.spawn(work(worker_fn(w), std::move(inputs[w]), std::move(tx)), options_.name);
           outputs.push_back(std::move(rx));
         }
       } else {
         auto [tx, rx] = channel<Chunk<O>>(n);
         for (std::size_t w = 0; w < n; ++w) {
-          core.spawn(work(worker_fn(w), std::move(inputs[w]), tx.clone()));
+          core.spawn(work(worker_fn(w), std::move(inputs[w]), tx.clone()), options_.name);
         }
         outputs.push_back(std::move(rx));
       }
-      core.spawn(forward(std::move(outputs), next_));
+      core.spawn(forward(std::move(outputs), next_), options_.name);
     }
   }
 
@@ -349,7 +365,7 @@ class Stage final : public StageBase, public StageInlet<I> {
     }
   }
 
-  // Calls fn with the item: by reference if it takes one (the item stays ours), else moved.
+  // Calls fn with the item: moved in, unless fn takes only I& (see StageCall).
   static decltype(auto) apply(F& fn, I& item) {
     if constexpr (Call::kByRef) {
       return fn(item);
@@ -363,13 +379,40 @@ class Stage final : public StageBase, public StageInlet<I> {
   Task<void> work(F fn, Receiver<Chunk<I>> rx, Sender<OutChunk> tx) {
     PipelineCore& core = *core_;
     StageCounters& c = *counters_;
+    // A dead letter carries its item: the stage's own when fn takes I& (it keeps it), else a
+    // copy taken before the call when I is copyable (only under OnError::dead_letter).
+    const bool copy_for_letters = options_.on_error == OnError::dead_letter && !Call::kByRef &&
+                                  std::is_copy_constructible_v<I>;
     while (auto chunk = co_await rx.recv()) {
       c.queued.fetch_sub(static_cast<std::int64_t>(chunk->size()), std::memory_order_relaxed);
       OutChunk out;
       if constexpr (!std::is_void_v<O>) out.reserve(chunk->size());
-      std::uint64_t filtered = 0, skipped = 0, dead = 0, delivered = 0;
+      std::uint64_t taken = 0, filtered = 0, skipped = 0, dead = 0, delivered = 0;
       const auto start = std::chrono::steady_clock::now();
+      // The chunk's counts, also when a stop ends it midway: every item taken is in `in`.
+      const auto count = [&] {
+        const auto ns = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now() - start)
+                .count());
+        c.in.fetch_add(taken, std::memory_order_relaxed);
+        if constexpr (std::is_void_v<O>) {
+          c.out.fetch_add(delivered, std::memory_order_relaxed);
+        } else {
+          c.out.fetch_add(out.size(), std::memory_order_relaxed);
+        }
+        if (filtered != 0) c.filtered.fetch_add(filtered, std::memory_order_relaxed);
+        if (skipped != 0) c.skipped.fetch_add(skipped, std::memory_order_relaxed);
+        if (dead != 0) c.dead.fetch_add(dead, std::memory_order_relaxed);
+        c.busy_ns.fetch_add(ns, std::memory_order_relaxed);
+        c.record(ns, taken);
+      };
       for (I& item : *chunk) {
+        ++taken;
+        std::optional<I> kept;
+        if constexpr (std::is_copy_constructible_v<I>) {
+          if (copy_for_letters) kept.emplace(item);
+        }
         std::exception_ptr error;
         try {
           if constexpr (std::is_void_v<O>) {
@@ -391,12 +434,17 @@ class Stage final : public StageBase, public StageInlet<I> {
         if (error == nullptr) continue;
         if (options_.on_error == OnError::stop) {
           c.failed.fetch_add(1, std::memory_order_relaxed);
+          count();
           core.fail(error, options_.name);
           co_return;
         }
         if (options_.on_error == OnError::dead_letter) {
           DeadLetter<I> letter;
-          if constexpr (Call::kByRef) letter.item.emplace(std::move(item));
+          if constexpr (Call::kByRef) {
+            letter.item.emplace(std::move(item));
+          } else {
+            letter.item = std::move(kept);
+          }
           letter.error = error;
           letter.stage = options_.name;
           Sender<DeadLetter<I>> port = dead_->clone();
@@ -405,22 +453,9 @@ class Stage final : public StageBase, public StageInlet<I> {
             continue;
           }
         }
-        ++skipped;
+        ++skipped;  // skip, or a closed dead-letter port
       }
-      const auto took = std::chrono::steady_clock::now() - start;
-      const auto ns = static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(took).count());
-      c.in.fetch_add(chunk->size(), std::memory_order_relaxed);
-      if constexpr (std::is_void_v<O>) {
-        c.out.fetch_add(delivered, std::memory_order_relaxed);
-      } else {
-        c.out.fetch_add(out.size(), std::memory_order_relaxed);
-      }
-      if (filtered != 0) c.filtered.fetch_add(filtered, std::memory_order_relaxed);
-      if (skipped != 0) c.skipped.fetch_add(skipped, std::memory_order_relaxed);
-      if (dead != 0) c.dead.fetch_add(dead, std::memory_order_relaxed);
-      c.busy_ns.fetch_add(ns, std::memory_order_relaxed);
-      c.record(ns, chunk->size());
+      count();
       chunk.reset();  // the chunk's remains go before the next one comes
       if constexpr (!std::is_void_v<O>) {
         // Ordered: one chunk out per chunk in, even empty, so the forwarder's turns match.
@@ -588,6 +623,13 @@ class PipelineBuilder {
     static_assert(std::is_void_v<typename detail::StageCall<F, Cur>::Value>,
                   "Pipeline: the sink must return void (or Task<void>)");
     check<F>(options, true, false);
+    if (options_.ordered && options.parallelism > 1) {
+      throw Error(ErrorCode::invalid_argument,
+                  "Pipeline: the sink of an ordered pipeline runs on one task (its calls are "
+                  "in source order, never concurrent); parallelism " +
+                      std::to_string(options.parallelism) + " needs PipelineOptions::ordered "
+                      "= false");
+    }
     auto stage = std::make_unique<detail::Stage<Cur, void, F>>(std::move(fn), std::move(options),
                                                                 std::nullopt);
     connect_(stage.get());
@@ -641,8 +683,10 @@ class PipelineBuilder {
   // One branch of a fan-out: a stage whose output goes to the fan-in.
   template <class F, class Out>
   detail::StageInlet<Cur>* add_branch(detail::Branch<F>&& branch, detail::FanIn<Out>* merge) {
+    static_assert(!std::is_void_v<Out>, "Pipeline: a branch must return an item");
     static_assert(std::is_object_v<Out>,
                   "Pipeline: a stage must return its item by value (not a reference)");
+    static_assert(Sendable<Out>, "Pipeline: a branch's output must be Sendable");
     check<F>(branch.options, false, false);
     auto stage = std::make_unique<detail::Stage<Cur, Out, F>>(
         std::move(branch.fn), std::move(branch.options), std::nullopt);
@@ -693,11 +737,14 @@ class Pipeline {
   // it; destroying or closing every Sender ends the input. Throws Error(invalid_argument) if
   // already started.
   Sender<In> start() {
-    begin("start");
     auto [tx, rx] = channel<In>(parts_->stages.front()->capacity());
     auto [drain_tx, drain_rx] = channel<std::monostate>(1);
+    begin("start");
     drain_ = std::move(drain_tx);
-    core_->spawn(source_port(std::move(rx), std::move(drain_rx), parts_->first, core_.get()));
+    launch([&] {
+      core_->spawn(source_port(std::move(rx), std::move(drain_rx), parts_->first, core_.get()),
+                   "source");
+    });
     return std::move(tx);
   }
   // Starts it with a generator: gen() returns std::optional<In>; nullopt ends the input. It is
@@ -707,7 +754,7 @@ class Pipeline {
     static_assert(std::is_invocable_r_v<std::optional<In>, G&>,
                   "Pipeline::start: the generator must return std::optional<In>");
     begin("start");
-    core_->spawn(source_gen(std::move(gen), parts_->first, core_.get()));
+    launch([&] { core_->spawn(source_gen(std::move(gen), parts_->first, core_.get()), "source"); });
   }
 
   // Waits until the input has ended and every item has gone through (or the pipeline was
@@ -720,8 +767,9 @@ class Pipeline {
   }
   Task<PipelineStats> finished() {
     started("finished");
-    co_await core_->join_async();
-    co_return core_->stats();
+    detail::PipelineCore* core = core_.get();  // not this: the Pipeline may move meanwhile
+    co_await core->join_async();
+    co_return core->stats();
   }
   // Stops every task at its next await; items in flight are dropped. Idempotent.
   void cancel() {
@@ -733,8 +781,11 @@ class Pipeline {
   // taken goes through; finish() then returns. Idempotent.
   void drain() {
     started("drain");
-    core_->draining.store(true, std::memory_order_relaxed);
-    drain_ = Sender<std::monostate>();  // closes the drain port: the port source wakes
+    // The first call closes the drain port (the port source wakes); later ones do nothing.
+    // relaxed: the exchange alone picks the one caller that resets drain_.
+    if (!core_->draining.exchange(true, std::memory_order_relaxed)) {
+      drain_ = Sender<std::monostate>();
+    }
   }
   [[nodiscard]] PipelineStats stats() const { return core_->stats(); }
 
@@ -765,9 +816,22 @@ class Pipeline {
       throw Error(ErrorCode::invalid_argument,
                   std::string("Pipeline::") + what + ": the pipeline has already started");
     }
-    core_->mark_started();
-    for (auto& joint : parts_->joints) joint->start(*core_);
-    for (auto& stage : parts_->stages) stage->start(*core_);
+  }
+  // Starts the stages, then the source (last: no item moves before every stage is ready),
+  // then lets join() count the ends. If a spawn fails, what started is stopped (and joined
+  // by the destructor) and the error goes to the caller.
+  template <class SpawnSource>
+  void launch(SpawnSource spawn_source) {
+    try {
+      for (auto& joint : parts_->joints) joint->start(*core_);
+      for (auto& stage : parts_->stages) stage->start(*core_);
+      spawn_source();
+    } catch (...) {
+      core_->stop();
+      core_->publish();
+      throw;
+    }
+    core_->publish();
   }
   void started(const char* what) const {
     if (!core_->started.load(std::memory_order_relaxed)) {
