@@ -87,7 +87,8 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
     names.push_back(line.substr(0, gap));
   }
   for (const char* name : {"hello", "cpu-offload", "errors", "pool", "transfer",
-                           "message-channel", "request-reply", "backpressure"}) {
+                           "message-channel", "request-reply", "backpressure", "spawn-cost",
+                           "pool-vs-spawn", "shared-counter"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -189,4 +190,33 @@ TEST_CASE("demo.backpressure keeps the bounded queue within its capacity and los
   CHECK(std::stoul(peak) <= std::stoul(capacity));
   CHECK(run.out.find("(capacity ", unbounded) == std::string::npos);  // the bounded run's only
   CHECK(count_of(run.out, "writer: 60 chunks") == 2);
+}
+
+TEST_CASE("demo.spawn-cost starts and finishes every actor, thread and process" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("spawn-cost");
+  // --quick starts 100 of each.
+  check_in_order(run.out, {"actors, mailbox of 1024: 100 started, 100 finished in ",
+                           "actors, mailbox of 16:   100 started, 100 finished in ",
+                           "threads:                 100 started, 100 finished in ",
+                           "processes:               100 started, 100 finished in "});
+  CHECK(count_of(run.out, " each)") == 4);  // a per-unit figure for each kind
+}
+
+TEST_CASE("demo.pool-vs-spawn serves every request both ways with the same answers" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("pool-vs-spawn");
+  check_in_order(run.out, {"1. a pool of 4 workers", "served in ", "2. a new actor per request",
+                           "served in "});
+  // Collatz: 27 takes 111 steps to reach 1.
+  CHECK(contains(run.out, "n = 27: the pool says 111 steps, its actor says 111"));
+}
+
+TEST_CASE("demo.shared-counter counts exactly with atomics" * doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("shared-counter");
+  // --quick: 4 workers x 200000. Round 1 may or may not lose updates: not asserted.
+  CHECK(contains(run.out, "200000 times: 800000 expected"));
+  const std::size_t atomic = run.out.find("2. with atomics");
+  REQUIRE(atomic != std::string::npos);
+  CHECK(word_after(run.out, "the word holds ", atomic) == "800000:");
 }

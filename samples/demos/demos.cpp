@@ -29,6 +29,15 @@ constexpr std::array kDemos{
     Demo{"backpressure", "fast producer, slow consumer: a bounded mailbox vs an unbounded one, "
                          "queue depth and memory",
          run_backpressure},
+    Demo{"spawn-cost", "start-up cost of 1,000 actors vs 1,000 OS threads vs 1,000 child "
+                       "processes, per unit",
+         run_spawn_cost},
+    Demo{"pool-vs-spawn", "the same small requests served by a pool of warm workers vs a new "
+                          "actor per request",
+         run_pool_vs_spawn},
+    Demo{"shared-counter", "workers adding to a SharedBuffer word: lost updates with a load and "
+                           "a store, exact with fetch_add",
+         run_shared_counter},
 };
 
 }  // namespace
