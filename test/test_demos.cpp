@@ -88,7 +88,7 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
   }
   for (const char* name : {"hello", "cpu-offload", "errors", "pool", "transfer",
                            "message-channel", "request-reply", "backpressure", "spawn-cost",
-                           "pool-vs-spawn", "shared-counter"}) {
+                           "pool-vs-spawn", "shared-counter", "sync", "autoscale", "limits"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -219,4 +219,35 @@ TEST_CASE("demo.shared-counter counts exactly with atomics" * doctest::timeout(6
   const std::size_t atomic = run.out.find("2. with atomics");
   REQUIRE(atomic != std::string::npos);
   CHECK(word_after(run.out, "the word holds ", atomic) == "800000:");
+}
+
+TEST_CASE("demo.sync shows the deadlock, then transfers, downloads, phases and a config" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("sync");
+  check_in_order(run.out, {"A gave up, B gave up", "2000 transfers; checking 1000, savings 1000",
+                           " 0 found money missing", "at most ", "leaders: 1",
+                           "the readers read \"workers=4\", \"workers=4\", \"workers=4\""});
+  const std::string peak = word_after(run.out, "; at most ");
+  REQUIRE_FALSE(peak.empty());
+  CHECK(std::stoi(peak) <= 3);
+}
+
+TEST_CASE("demo.autoscale grows the pool to 4, shrinks it to 1, and runs HIGH first" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("autoscale");
+  check_in_order(run.out,
+                 {"at the peak: workers 4 alive, 4 running, 4 queued",
+                  ": workers 1 alive, 0 running, 0 queued; 4 started, 3 retired",
+                  "finishing order: HIGH, low 0, low 1, low 2, low 3, low 4"});
+}
+
+TEST_CASE("demo.limits fails the actor past its quota, and its supervisor restarts it" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("limits");
+  check_in_order(run.out, {"1. an unsupervised cache", "byte quota of actor",
+                           "event: exit (resource_exhausted)", "exit code: resource_exhausted",
+                           "2. the same cache under a supervisor", "holds 0 B",
+                           "byte quota of actor", "event: restart", "event: online",
+                           "restarts: the actor's 1, the supervisor's 1",
+                           "event: exit (terminated)"});
 }

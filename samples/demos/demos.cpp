@@ -38,6 +38,15 @@ constexpr std::array kDemos{
     Demo{"shared-counter", "workers adding to a SharedBuffer word: lost updates with a load and "
                            "a store, exact with fetch_add",
          run_shared_counter},
+    Demo{"sync", "async Mutex, Semaphore, Barrier and CondVar over shared state; a deadlock "
+                 "shown, then avoided by lock order",
+         run_sync},
+    Demo{"autoscale", "a load spike grows a pool to its max, idleness shrinks it back; a "
+                      "high-priority task overtakes the queue",
+         run_autoscale},
+    Demo{"limits", "an actor past its byte quota fails with resource_exhausted; its "
+                   "supervisor restarts it",
+         run_limits},
 };
 
 }  // namespace
