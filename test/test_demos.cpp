@@ -88,7 +88,8 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
   }
   for (const char* name : {"hello", "cpu-offload", "errors", "pool", "transfer",
                            "message-channel", "request-reply", "backpressure", "spawn-cost",
-                           "pool-vs-spawn", "shared-counter", "sync", "autoscale", "limits"}) {
+                           "pool-vs-spawn", "shared-counter", "sync", "autoscale", "limits",
+                           "rolling-update", "hash-search"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -250,4 +251,22 @@ TEST_CASE("demo.limits fails the actor past its quota, and its supervisor restar
                            "byte quota of actor", "event: restart", "event: online",
                            "restarts: the actor's 1, the supervisor's 1",
                            "event: exit (terminated)"});
+}
+
+TEST_CASE("demo.rolling-update loses no task, and the later ones run the new code" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("rolling-update");
+  // --quick: 300 tasks are submitted after replace_workers returned; none may run v1.
+  CHECK(contains(run.out, "300 were submitted after the update returned, 0 of them on v1"));
+  CHECK(contains(run.out, "failed 0, cancelled 0; workers started 6, replaced 3; generation 1"));
+  const std::string submitted = word_after(run.out, "submitted ");
+  REQUIRE_FALSE(submitted.empty());
+  CHECK(contains(run.out, "pool: completed " + submitted + ","));
+}
+
+TEST_CASE("demo.hash-search finds the secret and accounts for every task" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("hash-search");
+  CHECK(contains(run.out, "found \"actor\" after "));
+  CHECK(contains(run.out, " = 676 of 676 submitted"));  // completed + cancelled
 }

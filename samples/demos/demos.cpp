@@ -47,6 +47,12 @@ constexpr std::array kDemos{
     Demo{"limits", "an actor past its byte quota fails with resource_exhausted; its "
                    "supervisor restarts it",
          run_limits},
+    Demo{"rolling-update", "a pool's workers replaced with new code under traffic: every task "
+                           "runs once, the later ones on the new code",
+         run_rolling_update},
+    Demo{"hash-search", "a parallel brute force of a secret's hash on a pool, the rest "
+                        "cancelled once it is found",
+         run_hash_search},
 };
 
 }  // namespace

@@ -66,5 +66,7 @@ int run_shared_counter(const DemoOptions& options, std::ostream& out);
 int run_sync(const DemoOptions& options, std::ostream& out);
 int run_autoscale(const DemoOptions& options, std::ostream& out);
 int run_limits(const DemoOptions& options, std::ostream& out);
+int run_rolling_update(const DemoOptions& options, std::ostream& out);
+int run_hash_search(const DemoOptions& options, std::ostream& out);
 
 }  // namespace troupe::demos
