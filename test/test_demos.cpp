@@ -87,7 +87,9 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
     names.push_back(line.substr(0, gap));
   }
   for (const char* name : {"hello", "cpu-offload", "errors", "pool", "transfer",
-                           "message-channel", "request-reply", "backpressure"}) {
+                           "message-channel", "request-reply", "backpressure", "spawn-cost",
+                           "pool-vs-spawn", "shared-counter", "sync", "autoscale", "limits",
+                           "rolling-update", "hash-search"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -189,4 +191,82 @@ TEST_CASE("demo.backpressure keeps the bounded queue within its capacity and los
   CHECK(std::stoul(peak) <= std::stoul(capacity));
   CHECK(run.out.find("(capacity ", unbounded) == std::string::npos);  // the bounded run's only
   CHECK(count_of(run.out, "writer: 60 chunks") == 2);
+}
+
+TEST_CASE("demo.spawn-cost starts and finishes every actor, thread and process" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("spawn-cost");
+  // --quick starts 100 of each.
+  check_in_order(run.out, {"actors, mailbox of 1024: 100 started, 100 finished in ",
+                           "actors, mailbox of 16:   100 started, 100 finished in ",
+                           "threads:                 100 started, 100 finished in ",
+                           "processes:               100 started, 100 finished in "});
+  CHECK(count_of(run.out, " each)") == 4);  // a per-unit figure for each kind
+}
+
+TEST_CASE("demo.pool-vs-spawn serves every request both ways with the same answers" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("pool-vs-spawn");
+  check_in_order(run.out, {"1. a pool of 4 workers", "served in ", "2. a new actor per request",
+                           "served in "});
+  // Collatz: 27 takes 111 steps to reach 1.
+  CHECK(contains(run.out, "n = 27: the pool says 111 steps, its actor says 111"));
+}
+
+TEST_CASE("demo.shared-counter counts exactly with atomics" * doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("shared-counter");
+  // --quick: 4 workers x 200000. Round 1 may or may not lose updates: not asserted.
+  CHECK(contains(run.out, "200000 times: 800000 expected"));
+  const std::size_t atomic = run.out.find("2. with atomics");
+  REQUIRE(atomic != std::string::npos);
+  CHECK(word_after(run.out, "the word holds ", atomic) == "800000:");
+}
+
+TEST_CASE("demo.sync shows the deadlock, then transfers, downloads, phases and a config" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("sync");
+  check_in_order(run.out, {"A gave up, B gave up", "2000 transfers; checking 1000, savings 1000",
+                           " 0 found money missing", "at most ", "leaders: 1",
+                           "the readers read \"workers=4\", \"workers=4\", \"workers=4\""});
+  const std::string peak = word_after(run.out, "; at most ");
+  REQUIRE_FALSE(peak.empty());
+  CHECK(std::stoi(peak) <= 3);
+}
+
+TEST_CASE("demo.autoscale grows the pool to 4, shrinks it to 1, and runs HIGH first" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("autoscale");
+  check_in_order(run.out,
+                 {"at the peak: workers 4 alive, 4 running, 4 queued",
+                  ": workers 1 alive, 0 running, 0 queued; 4 started, 3 retired",
+                  "finishing order: HIGH, low 0, low 1, low 2, low 3, low 4"});
+}
+
+TEST_CASE("demo.limits fails the actor past its quota, and its supervisor restarts it" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("limits");
+  check_in_order(run.out, {"1. an unsupervised cache", "byte quota of actor",
+                           "event: exit (resource_exhausted)", "exit code: resource_exhausted",
+                           "2. the same cache under a supervisor", "holds 0 B",
+                           "byte quota of actor", "event: restart", "event: online",
+                           "restarts: the actor's 1, the supervisor's 1",
+                           "event: exit (terminated)"});
+}
+
+TEST_CASE("demo.rolling-update loses no task, and the later ones run the new code" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("rolling-update");
+  // --quick: 300 tasks are submitted after replace_workers returned; none may run v1.
+  CHECK(contains(run.out, "300 were submitted after the update returned, 0 of them on v1"));
+  CHECK(contains(run.out, "failed 0, cancelled 0; workers started 6, replaced 3; generation 1"));
+  const std::string submitted = word_after(run.out, "submitted ");
+  REQUIRE_FALSE(submitted.empty());
+  CHECK(contains(run.out, "pool: completed " + submitted + ","));
+}
+
+TEST_CASE("demo.hash-search finds the secret and accounts for every task" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("hash-search");
+  CHECK(contains(run.out, "found \"actor\" after "));
+  CHECK(contains(run.out, " = 676 of 676 submitted"));  // completed + cancelled
 }

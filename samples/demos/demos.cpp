@@ -29,6 +29,30 @@ constexpr std::array kDemos{
     Demo{"backpressure", "fast producer, slow consumer: a bounded mailbox vs an unbounded one, "
                          "queue depth and memory",
          run_backpressure},
+    Demo{"spawn-cost", "start-up cost of 1,000 actors vs 1,000 OS threads vs 1,000 child "
+                       "processes, per unit",
+         run_spawn_cost},
+    Demo{"pool-vs-spawn", "the same small requests served by a pool of warm workers vs a new "
+                          "actor per request",
+         run_pool_vs_spawn},
+    Demo{"shared-counter", "workers adding to a SharedBuffer word: lost updates with a load and "
+                           "a store, exact with fetch_add",
+         run_shared_counter},
+    Demo{"sync", "async Mutex, Semaphore, Barrier and CondVar over shared state; a deadlock "
+                 "shown, then avoided by lock order",
+         run_sync},
+    Demo{"autoscale", "a load spike grows a pool to its max, idleness shrinks it back; a "
+                      "high-priority task overtakes the queue",
+         run_autoscale},
+    Demo{"limits", "an actor past its byte quota fails with resource_exhausted; its "
+                   "supervisor restarts it",
+         run_limits},
+    Demo{"rolling-update", "a pool's workers replaced with new code under traffic: every task "
+                           "runs once, the later ones on the new code",
+         run_rolling_update},
+    Demo{"hash-search", "a parallel brute force of a secret's hash on a pool, the rest "
+                        "cancelled once it is found",
+         run_hash_search},
 };
 
 }  // namespace

@@ -60,5 +60,13 @@ int run_transfer(const DemoOptions& options, std::ostream& out);
 int run_message_channel(const DemoOptions& options, std::ostream& out);
 int run_request_reply(const DemoOptions& options, std::ostream& out);
 int run_backpressure(const DemoOptions& options, std::ostream& out);
+int run_spawn_cost(const DemoOptions& options, std::ostream& out);
+int run_pool_vs_spawn(const DemoOptions& options, std::ostream& out);
+int run_shared_counter(const DemoOptions& options, std::ostream& out);
+int run_sync(const DemoOptions& options, std::ostream& out);
+int run_autoscale(const DemoOptions& options, std::ostream& out);
+int run_limits(const DemoOptions& options, std::ostream& out);
+int run_rolling_update(const DemoOptions& options, std::ostream& out);
+int run_hash_search(const DemoOptions& options, std::ostream& out);
 
 }  // namespace troupe::demos

@@ -68,11 +68,7 @@ int run_pool(const DemoOptions& options, std::ostream& out) {
   const std::uint64_t span = options.quick ? 2'000 : 20'000;  // numbers per task
   Outcome outcome(out);
 
-  PoolOptions pool_options;
-  pool_options.name = "primes";
-  pool_options.min_workers = kWorkers;
-  pool_options.max_workers = kWorkers;
-  Pool pool(pool_options);
+  Pool pool(fixed_pool("primes", kWorkers));
   out << "a pool of " << kWorkers << " workers; " << kTasks << " tasks, each counting the primes"
       << " in " << span << " numbers\n";
 

@@ -2,7 +2,9 @@
 #include "demos/support.hpp"
 
 #include <array>
+#include <cstdint>
 #include <cstdio>
+#include <utility>
 
 namespace troupe::demos {
 namespace {
@@ -34,6 +36,14 @@ Observed observed(std::string name) {
   made.options.name = std::move(name);
   made.options.events = std::move(events_tx);
   return made;
+}
+
+PoolOptions fixed_pool(std::string name, std::size_t workers) {
+  PoolOptions options;
+  options.name = std::move(name);
+  options.min_workers = workers;
+  options.max_workers = workers;
+  return options;
 }
 
 std::string describe(const ActorEvent& event) {
@@ -83,6 +93,19 @@ std::string format_duration(std::chrono::nanoseconds duration) {
   if (ns < 1e6) return three_digits(ns / 1e3, "us");
   if (ns < 1e9) return three_digits(ns / 1e6, "ms");
   return three_digits(ns / 1e9, "s");
+}
+
+std::string format_each(std::chrono::nanoseconds duration, std::size_t count) {
+  const auto each = count == 0 ? duration : duration / static_cast<std::int64_t>(count);
+  return format_duration(duration) + " (" + format_duration(each) + " each)";
+}
+
+std::string format_ratio(std::chrono::nanoseconds cost, std::chrono::nanoseconds base) {
+  if (base.count() == 0) return "-";
+  std::array<char, 32> text{};
+  std::snprintf(text.data(), text.size(), "%.1fx",
+                static_cast<double>(cost.count()) / static_cast<double>(base.count()));
+  return text.data();
 }
 
 std::string format_bytes(std::size_t bytes) {

@@ -1,5 +1,6 @@
-// demos/support.hpp — small helpers the demos share: reading an actor's events, and printing
-// durations and sizes the same way everywhere. Not part of any demo's lesson.
+// demos/support.hpp — small helpers the demos share: reading an actor's events, a pool of a
+// fixed size, and printing durations and sizes the same way everywhere. Not part of any demo's
+// lesson.
 #pragma once
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "troupe/actors/actor.hpp"
+#include "troupe/actors/pool.hpp"
 
 namespace troupe::demos {
 
@@ -40,11 +42,19 @@ std::vector<ActorEvent> events_until_exit(Receiver<ActorEvent>& events, std::ost
 // Whether `events` ends with an 'exit' with `code`.
 [[nodiscard]] bool exited_with(const std::vector<ActorEvent>& events, ExitCode code);
 
+// Options for a pool called `name` that runs exactly `workers` threads from the start (no
+// growing or shrinking to blur what a demo shows).
+[[nodiscard]] PoolOptions fixed_pool(std::string name, std::size_t workers);
+
 // "12.3 ms", "850 us", "1.20 s": three significant digits, the unit chosen to fit.
 [[nodiscard]] std::string format_duration(std::chrono::nanoseconds duration);
 [[nodiscard]] inline std::string format_since(Clock::time_point start) {
   return format_duration(Clock::now() - start);
 }
+// "12.3 ms (1.23 us each)": `duration` for `count` units of work, and its share per unit.
+[[nodiscard]] std::string format_each(std::chrono::nanoseconds duration, std::size_t count);
+// "12.5x": how many times `base` fits in `cost` ("-" if base is zero).
+[[nodiscard]] std::string format_ratio(std::chrono::nanoseconds cost, std::chrono::nanoseconds base);
 // "64.0 KiB", "100 MiB", ...
 [[nodiscard]] std::string format_bytes(std::size_t bytes);
 
