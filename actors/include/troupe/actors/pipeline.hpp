@@ -28,20 +28,20 @@
 // merge takes chunks as they come, so after a fan-in the order is only per branch. The books
 // count the copies (PipelineStats::copied).
 //
-// Order. With PipelineOptions::ordered (the default) the sink sees items in source order,
-// whatever the parallelism: the items move in chunks, dealt to a stage's tasks in turn and
-// collected from them in the same turn. Unordered, a chunk goes to any task with room and the
-// results leave as they are ready.
+// Order. With PipelineOptions::ordered (the default) the sink sees items in source order, whatever
+// the stages' parallelism: the items move in chunks, dealt to a stage's tasks in turn and collected
+// from them in the same turn; the sink itself then runs on one task. Unordered, a chunk goes to any
+// task with room and the results leave as they are ready.
 //
 // Backpressure and memory. Each stage's input holds at most StageOptions::capacity items (at
 // least 8 × parallelism): when it is full, the step before it waits, and so on up to the
 // source, whose send waits (or whose generator is not called: it runs at most one chunk
 // ahead). Items in flight — queued, being processed, or moving between stages — never exceed
 // the sum of the stages' capacities (the sink's included), plus what the input port from
-// start() holds (the first stage's capacity) and the source's one chunk. Items move in chunks (PipelineOptions::chunk; automatic by
-// default, at most 256), which is what makes a stage cost a function call per item rather than
-// a channel operation; a chunk is passed on as soon as its items are done, never held back to
-// wait for more.
+// start() holds (the first stage's capacity) and the source's one chunk. Items move in chunks
+// (PipelineOptions::chunk; automatic by default, at most 256), which is what makes a stage
+// cost a function call per item rather than a channel operation; a chunk is passed on as soon
+// as its items are done, never held back to wait for more.
 //
 // Errors (StageOptions::on_error). stop (the default): the first exception stops the pipeline
 // (as cancel()) and finish() rethrows it; stats() names the stage. skip: the item is dropped
@@ -53,14 +53,14 @@
 // An exception that escapes a task itself (a generator that throws, an allocation that fails)
 // stops the pipeline like an error under stop, named after the stage or "source".
 //
-// Ending. finish() waits until the input has ended (the Sender from start() destroyed or
-// closed, the generator returned nullopt, or drain() was called) and every item has gone
-// through; finished() is its form for a task. drain() is the graceful stop: the source takes
-// nothing new, and what it took goes through. cancel() stops every task at its next await: items in flight are dropped
-// (counted as cancelled) and finish() returns at once. The destructor cancels a pipeline still
-// running and waits for its tasks. The books: emitted = delivered + filtered + skipped +
-// dead_lettered + cancelled + failed (the item whose exception stopped the pipeline), with
-// copied added to emitted when the pipeline fans out.
+// Ending. finish() waits until the input has ended (the Sender from start() destroyed or closed,
+// the generator returned nullopt, or drain() was called) and every item has gone through;
+// finished() is its form for a task. drain() is the graceful stop: the source takes nothing new,
+// and what it took goes through. cancel() stops every task at its next await: items in flight are
+// dropped (counted as cancelled) and finish() returns at once. The destructor cancels a pipeline
+// still running and waits for its tasks. The books: emitted = delivered + filtered + skipped +
+// dead_lettered + cancelled + failed (the item whose exception stopped the pipeline), with copied
+// added to emitted when the pipeline fans out.
 //
 // Metrics. stats(): per stage, items in and out, filtered, skipped, dead-lettered, its queue
 // depth now, its busy time and busy ratio, and a latency histogram (per item: a chunk's time
