@@ -71,14 +71,13 @@ MetricsSection pool_metrics() {
       {"pool_run_ns_sum", "Total run time in nanoseconds"},
   };
   std::string json = "[";
-  live_pools().for_each([&](const Pool& live) {
-    const Pool* pool = &live;
-    const PoolStats s = pool->stats();
-    const std::string& name = pool->options().name;
-    const std::string labels = "pool=\"" + std::to_string(pool->id()) + "\",name=\"" +
+  live_pools().for_each([&](const Pool& pool) {
+    const PoolStats s = pool.stats();
+    const std::string& name = pool.options().name;
+    const std::string labels = "pool=\"" + std::to_string(pool.id()) + "\",name=\"" +
                                detail::label_value(name) + "\"";
     if (json.size() > 1) json += ",";
-    json += "{\"id\":" + std::to_string(pool->id()) + ",\"name\":" + detail::json_string(name);
+    json += "{\"id\":" + std::to_string(pool.id()) + ",\"name\":" + detail::json_string(name);
     const auto count = [](auto n) { return static_cast<double>(n); };
     detail::add_values(section, json, labels, "pool_",
                        {{"workers", count(s.workers)},

@@ -35,8 +35,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::size_t pool_workers(const LoadParams& params) {
-  return params.threads ? static_cast<std::size_t>(*params.threads) : 2;
+std::size_t pool_workers(const LoadParams& params, std::size_t by_default = 2) {
+  return params.threads ? static_cast<std::size_t>(*params.threads) : by_default;
 }
 
 // A pool of `workers` threads; under --placement spread, each pins itself as it starts (the
@@ -71,6 +71,17 @@ RuntimeMetrics pool_metrics() {
   RuntimeMetrics metrics;
   metrics.sections = reader.metrics().sections;
   return metrics;
+}
+
+// The end of every pool-style run: closes the pool, reports its threads and placement, and
+// takes the metrics snapshot (the closed pool is still listed until destroyed).
+void finish_pool_run(Pool& pool, std::size_t workers, const ThreadPlacement& placement,
+                     const LoadParams& params, LoadResult& result) {
+  result.threads = workers;
+  pool.close();
+  result.extras.push_back({"workers", static_cast<std::uint64_t>(workers)});
+  result.extras.push_back(placement.field());
+  if (params.metrics) result.metrics = pool_metrics();
 }
 
 double seconds_since(Clock::time_point start) {
@@ -139,12 +150,8 @@ LoadResult run_on_pool(const LoadParams& params, const ThreadPlacement& placemen
   result.seconds = seconds_since(start);
   result.items = params.n;
   result.check = sum;
-  result.threads = workers;
-  pool.close();
-  result.extras.push_back({"workers", static_cast<std::uint64_t>(workers)});
+  finish_pool_run(pool, workers, placement, params, result);
   result.extras.push_back({"completed", pool.stats().completed});
-  result.extras.push_back(placement.field());
-  if (params.metrics) result.metrics = pool_metrics();  // the closed pool is still listed
   return result;
 }
 
@@ -196,7 +203,7 @@ LoadResult run_fib(const LoadParams& params, bool batched) {
 }  // namespace
 
 LoadResult run_transfer_pool(const LoadParams& params) {
-  const std::size_t workers = params.threads ? static_cast<std::size_t>(*params.threads) : 1;
+  const std::size_t workers = pool_workers(params, 1);
   const ThreadPlacement placement(params.placement);
   placement.pin(0);
   Pool pool = make_pool(workers, placement);
@@ -221,11 +228,7 @@ LoadResult run_transfer_pool(const LoadParams& params) {
   }
   result.seconds = seconds_since(start);
   books.finish(result);
-  result.threads = workers;
-  pool.close();
-  result.extras.push_back({"workers", static_cast<std::uint64_t>(workers)});
-  result.extras.push_back(placement.field());
-  if (params.metrics) result.metrics = pool_metrics();
+  finish_pool_run(pool, workers, placement, params, result);
   return result;
 }
 
