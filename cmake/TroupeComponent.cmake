@@ -8,6 +8,10 @@
 add_library(troupe_build_options INTERFACE)
 target_compile_options(troupe_build_options INTERFACE -Wall -Wextra -Wpedantic
   $<$<BOOL:${TROUPE_WERROR}>:-Werror>)
+# clang checks the locking annotations (detail/mutex.hpp, ABSL_GUARDED_BY…); scripts/check.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  target_compile_options(troupe_build_options INTERFACE -Wthread-safety)
+endif()
 if(TROUPE_SANITIZER STREQUAL "thread")
   target_compile_options(troupe_build_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
   target_link_options(troupe_build_options INTERFACE -fsanitize=thread)

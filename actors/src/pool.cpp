@@ -107,17 +107,11 @@ MetricsSection pool_metrics() {
   return section;
 }
 
-// Takes the pool's lock, spinning briefly first when it is held: its critical sections are a
-// few hundred nanoseconds, while sleeping on the mutex costs the holder a futex wake and the
-// sleeper tens of microseconds to run again (a submitter and the worker that just finished
-// its task meet here on every task).
-void lock_spinning(std::unique_lock<std::mutex>& lock) {
-  for (int i = 0; i < 128; ++i) {
-    if (lock.try_lock()) return;
-    detail::cpu_relax();
-  }
-  lock.lock();
-}
+// The pool's lock is taken with lock_spinning(kLockTries): its critical sections are a few
+// hundred nanoseconds, while sleeping on the mutex costs the holder a futex wake and the
+// sleeper tens of microseconds to run again (a submitter and the worker that just finished its
+// task meet here on every task).
+constexpr int kLockTries = 128;
 
 // How long an idle worker spins before it parks (see worker_loop).
 constexpr std::chrono::microseconds kIdleSpin{50};
@@ -174,7 +168,7 @@ Pool::Pool(PoolOptions options)
   // paid here rather than by the first submit.
   detail::prepare_asymmetric_fence();
   try {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     for (std::size_t i = 0; i < options_.min_workers; ++i) start_worker_locked();
   } catch (...) {
     close(true);  // no thread for the minimum: stop the ones started, then fail
@@ -198,7 +192,7 @@ std::string Pool::describe() const {
 }
 
 std::string Pool::count_refusal(bool closed, std::size_t n) {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   ++stats_.rejected;
   std::string why = describe();
   if (closed) {
@@ -284,15 +278,15 @@ void Pool::add_timer_locked(std::chrono::milliseconds after,
 }
 
 void Pool::timer_loop() {
-  std::unique_lock lock(mutex_);
+  detail::UniqueLock lock(mutex_);
   while (!timer_stop_) {
     if (timers_.empty()) {
-      timer_cv_.wait(lock);
+      timer_cv_.wait(lock.native());
       continue;
     }
     const auto at = timers_.front().at;
     if (std::chrono::steady_clock::now() < at) {
-      timer_cv_.wait_until(lock, at);
+      timer_cv_.wait_until(lock.native(), at);
       continue;
     }
     std::pop_heap(timers_.begin(), timers_.end(), later_entry<TimerEntry>);
@@ -348,8 +342,8 @@ bool lower_score(const Q& a, const Q& b) noexcept {
 bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permits,
                 std::size_t tasks, const TaskOptions& task) {
   {
-    std::unique_lock lock(mutex_, std::defer_lock);
-    lock_spinning(lock);
+    detail::UniqueLock lock(mutex_, std::defer_lock);
+    lock.lock_spinning(kLockTries);
     if (!closing_) {
       if (tasks == 0) {  // an empty batch: nothing to run, its future resolves now
         lock.unlock();
@@ -433,19 +427,18 @@ void Pool::reap_locked() {
   }
 }
 
-bool Pool::init_worker(std::unique_lock<std::mutex>& lock, Thread& self) {
+bool Pool::init_worker(detail::UniqueLock& lock, Thread& self) {
   const std::shared_ptr<const std::function<void()>> init = init_;
   self.generation = generation_;
   self.started = std::chrono::steady_clock::now();
   std::exception_ptr error;
   if (init != nullptr && *init) {
-    lock.unlock();
+    detail::Unlocked unlocked(lock, mutex_);
     try {
       (*init)();
     } catch (...) {
       error = std::current_exception();
     }
-    lock.lock();
   }
   if (error == nullptr) {
     self.ready = true;
@@ -482,9 +475,8 @@ bool Pool::init_worker(std::unique_lock<std::mutex>& lock, Thread& self) {
   Dropped taken = take_queue_locked();
   work_cv_.notify_all();  // idle workers see the close and leave
   const std::exception_ptr why = gave_up_;
-  lock.unlock();
+  detail::Unlocked unlocked(lock, mutex_);
   drop_taken(std::move(taken), why);
-  lock.lock();
   return false;
 }
 
@@ -498,7 +490,7 @@ bool Pool::recycling_due_locked(const Thread& self) const {
 
 void Pool::worker_loop(ThreadRef self) {
   tls_pool = this;
-  std::unique_lock lock(mutex_);
+  detail::UniqueLock lock(mutex_);
   const bool ready = init_worker(lock, *self);  // on failure, a replacement is on its way
   while (ready) {
     if (recycling_due_locked(*self)) {
@@ -524,12 +516,12 @@ void Pool::worker_loop(ThreadRef self) {
         if (std::chrono::steady_clock::now() >= spin_until) break;
         std::this_thread::yield();
       }
-      lock_spinning(lock);
+      lock.lock_spinning(kLockTries);
       --spinning_;
-      const auto wake = [&] {
+      const auto wake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
         return !queue_.empty() || closing_ || self->generation != generation_;
       };
-      const bool woken = wake() || work_cv_.wait_for(lock, options_.idle_timeout, wake);
+      const bool woken = wake() || work_cv_.wait_for(lock.native(), options_.idle_timeout, wake);
       --idle_;
       if (!woken && alive_ > options_.min_workers) {
         ++stats_.workers_retired;
@@ -579,7 +571,7 @@ void Pool::queue_changed_locked() {
   signal_.notify_all();
 }
 
-bool Pool::run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
+bool Pool::run_single_locked(detail::UniqueLock& lock, Thread& self) {
   std::pop_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
   auto job = std::static_pointer_cast<detail::PoolJob>(std::move(queue_.back().work));
   queue_.pop_back();
@@ -588,10 +580,9 @@ bool Pool::run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
     // resolved already.
     const std::size_t permits = retire_locked(*job);
     queue_changed_locked();
-    lock.unlock();
+    detail::Unlocked unlocked(lock, mutex_);
     if (room_) room_->release(static_cast<std::int64_t>(permits));
     job.reset();
-    lock.lock();
     return false;
   }
   --queued_tasks_;
@@ -607,15 +598,20 @@ bool Pool::run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
       // (the thread was started at submission, so only an allocation can fail here).
     }
   }
-  lock.unlock();
-  if (room_) room_->release(1);  // the task's permit: a submitter may queue another
-  const detail::RunOutcome outcome = job->run();  // destroys the callable, outside the lock
-  const auto ran = std::chrono::steady_clock::now() - start;
-  // Read before the job goes: a request made after this is one for a finished task.
-  const std::int64_t job_stop_ns = job->stop_requested_ns.load(std::memory_order_relaxed);
-  const bool job_sees_stop = job->sees_stop();
-  job.reset();
-  lock_spinning(lock);
+  detail::RunOutcome outcome;
+  std::chrono::steady_clock::duration ran{};
+  std::int64_t job_stop_ns = 0;
+  bool job_sees_stop = false;
+  {
+    detail::Unlocked unlocked(lock, mutex_, kLockTries);
+    if (room_) room_->release(1);  // the task's permit: a submitter may queue another
+    outcome = job->run();          // destroys the callable, outside the lock
+    ran = std::chrono::steady_clock::now() - start;
+    // Read before the job goes: a request made after this is one for a finished task.
+    job_stop_ns = job->stop_requested_ns.load(std::memory_order_relaxed);
+    job_sees_stop = job->sees_stop();
+    job.reset();
+  }
   --running_;
   ++self.tasks;
   queue_changed_locked();
@@ -638,7 +634,7 @@ bool Pool::run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
   return outcome.faulted;
 }
 
-bool Pool::run_chunk_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
+bool Pool::run_chunk_locked(detail::UniqueLock& lock, Thread& self) {
   std::shared_ptr<detail::PoolWork> work = queue_.front().work;
   auto& batch = static_cast<detail::PoolBatchJob&>(*work);
   // Guided chunks: a share of what is left, so that the workers finish the batch together,
@@ -660,12 +656,15 @@ bool Pool::run_chunk_locked(std::unique_lock<std::mutex>& lock, Thread& self) {
     running_ += range.size();
     note_time(stats_.wait_time, stats_.max_wait_ns, start - batch.queued_at, range.size());
   }
-  lock.unlock();
-  if (room_ && permits != 0) room_->release(static_cast<std::int64_t>(permits));
-  const detail::RunOutcome outcome = range.empty() ? detail::RunOutcome{} : batch.run(range);
-  const auto ran = std::chrono::steady_clock::now() - start;
-  work.reset();
-  lock_spinning(lock);
+  detail::RunOutcome outcome;
+  std::chrono::steady_clock::duration ran{};
+  {
+    detail::Unlocked unlocked(lock, mutex_, kLockTries);
+    if (room_ && permits != 0) room_->release(static_cast<std::int64_t>(permits));
+    if (!range.empty()) outcome = batch.run(range);
+    ran = std::chrono::steady_clock::now() - start;
+    work.reset();
+  }
   if (range.empty()) return false;
   running_ -= range.size();
   self.tasks += range.size();
@@ -702,7 +701,7 @@ void Pool::close(bool force) {
                 "Pool::close: called from one of the pool's own workers (it would join itself)");
   }
   {
-    std::unique_lock lock(mutex_);
+    detail::UniqueLock lock(mutex_);
     closing_ = true;
     queue_changed_locked();  // drain waiters: a closed pool has nothing left to drain
     Dropped dropped = force ? take_queue_locked() : Dropped{};
@@ -713,9 +712,9 @@ void Pool::close(bool force) {
   std::list<Thread> threads;
   std::thread timer;
   {
-    std::unique_lock lock(mutex_);
+    detail::UniqueLock lock(mutex_);
     // Every worker finishes the queue (unless dropped) and its running task, then exits.
-    done_cv_.wait(lock, [&] { return alive_ == 0; });
+    done_cv_.wait(lock.native(), [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return alive_ == 0; });
     // Left with no worker to run them (none could be started): cancelled.
     Dropped left = take_queue_locked();
     threads.swap(threads_);
@@ -732,16 +731,16 @@ void Pool::close(bool force) {
 }
 
 bool Pool::needs_drain() const {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   return draining_locked();
 }
 
 void Pool::wait_signal(const char* what, bool (Pool::*holds)() const, bool Pool::*wanted) {
   detail::refuse_blocking_on_worker(what);
-  std::unique_lock lock(mutex_);
+  detail::UniqueLock lock(mutex_);
   while (!(this->*holds)()) {
     this->*wanted = true;
-    signal_cv_.wait(lock);
+    signal_cv_.wait(lock.native());
   }
 }
 
@@ -749,7 +748,7 @@ Task<void> Pool::await_signal(bool (Pool::*holds)() const, bool Pool::*wanted) {
   for (;;) {
     auto woken = signal_.notified();  // a waiter from here: no notify_all after it is lost
     {
-      std::lock_guard lock(mutex_);
+      detail::MutexLock lock(mutex_);
       if ((this->*holds)()) co_return;
       this->*wanted = true;
     }
@@ -767,7 +766,7 @@ Task<void> Pool::idle() { return await_signal(&Pool::idle_locked, &Pool::idle_wa
 void Pool::wait_ready() {
   detail::refuse_blocking_on_worker("Pool::wait_ready");
   ready_.blocking_wait();
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (gave_up_) std::rethrow_exception(gave_up_);
 }
 
@@ -775,7 +774,7 @@ Task<void> Pool::ready() {
   co_await ready_.wait();
   std::exception_ptr gave_up;
   {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     gave_up = gave_up_;
   }
   if (gave_up) std::rethrow_exception(gave_up);
@@ -788,7 +787,7 @@ void Pool::replace_workers(std::function<void()> init) {
                 "wait for itself)");
   }
   auto next = init ? std::make_shared<const std::function<void()>>(std::move(init)) : nullptr;
-  std::unique_lock lock(mutex_);
+  detail::UniqueLock lock(mutex_);
   if (closing_) {
     throw Error(ErrorCode::closed, describe() + ": replace_workers: the pool is closed");
   }
@@ -798,7 +797,7 @@ void Pool::replace_workers(std::function<void()> init) {
   work_cv_.notify_all();  // idle workers leave now, each starting its replacement
   // Done when every worker alive runs the new init and has finished it (or the pool closed,
   // or gave up because the new init keeps failing).
-  done_cv_.wait(lock, [&] {
+  done_cv_.wait(lock.native(), [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return closing_ || std::all_of(threads_.begin(), threads_.end(), [&](const Thread& t) {
              return t.exited || (t.generation >= target && t.ready);
            });
@@ -807,12 +806,12 @@ void Pool::replace_workers(std::function<void()> init) {
 }
 
 bool Pool::is_closed() const {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   return closing_;
 }
 
 PoolStats Pool::stats() const {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   PoolStats out = stats_;
   out.queued = queued_tasks_;
   out.running = running_;

@@ -175,8 +175,8 @@ struct StageCall {
   static constexpr bool kByRef = !std::is_invocable_v<F&, I&&>;
   static_assert(!kByRef || std::is_invocable_v<F&, I&>,
                 "Pipeline: a stage must be callable with the previous stage's output");
-  using Raw = std::conditional_t<kByRef, std::invoke_result<F&, I&>,
-                                 std::invoke_result<F&, I&&>>::type;
+  using Raw = typename std::conditional_t<kByRef, std::invoke_result<F&, I&>,
+                                          std::invoke_result<F&, I&&>>::type;
   using Value = typename TaskValue<Raw>::type;  // Task<X> -> X
   static constexpr bool kCoroutine = TaskValue<Raw>::coroutine;
   static constexpr bool kFilter = IsOptional<Value>::value;
@@ -737,15 +737,17 @@ class Pipeline {
   // it; destroying or closing every Sender ends the input. Throws Error(invalid_argument) if
   // already started.
   Sender<In> start() {
-    auto [tx, rx] = channel<In>(parts_->stages.front()->capacity());
-    auto [drain_tx, drain_rx] = channel<std::monostate>(1);
+    // Pairs, not structured bindings: clang 14 cannot capture a binding in a lambda (C++20).
+    auto input = channel<In>(parts_->stages.front()->capacity());
+    auto drain = channel<std::monostate>(1);
     begin("start");
-    drain_ = std::move(drain_tx);
+    drain_ = std::move(drain.first);
     launch([&] {
-      core_->spawn(source_port(std::move(rx), std::move(drain_rx), parts_->first, core_.get()),
-                   "source");
+      core_->spawn(
+          source_port(std::move(input.second), std::move(drain.second), parts_->first, core_.get()),
+          "source");
     });
-    return std::move(tx);
+    return std::move(input.first);
   }
   // Starts it with a generator: gen() returns std::optional<In>; nullopt ends the input. It is
   // called on a task of the runtime, only while the first stage has room.

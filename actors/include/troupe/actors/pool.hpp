@@ -126,6 +126,7 @@
 #include <utility>
 
 #include "troupe/actors/actor.hpp"
+#include "troupe/channels/detail/mutex.hpp"
 
 namespace troupe {
 
@@ -940,7 +941,7 @@ class Pool {
   // Queues `tasks` tasks (a single job, or a batch: empty ones settle at once) holding
   // `permits` of room_; false once closed (the permits given back).
   bool push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permits, std::size_t tasks,
-            const TaskOptions& task);
+            const TaskOptions& task) ABSL_LOCKS_EXCLUDED(mutex_);
   static void check_task(const TaskOptions& task, bool batch);
   // The timer (queue timeouts and deadlines): a thread of the pool's, started on first use.
   struct TimerEntry {
@@ -949,55 +950,63 @@ class Pool {
     bool queue_timeout;  // else the run deadline (single tasks only)
   };
   void add_timer_locked(std::chrono::milliseconds after,
-                        const std::shared_ptr<detail::PoolWork>& work, bool queue_timeout);
+                        const std::shared_ptr<detail::PoolWork>& work, bool queue_timeout)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void timer_loop();
   [[nodiscard]] std::string describe() const;
   struct Thread;
   using ThreadRef = std::list<Thread>::iterator;
-  void start_worker_locked();
+  void start_worker_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Starts a worker in place of one leaving (not while closing; no thread: none).
-  void replace_locked();
+  void replace_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void worker_loop(ThreadRef self);
   // Runs worker_init (dropping the lock meanwhile); false if it threw.
-  bool init_worker(std::unique_lock<std::mutex>& lock, Thread& self);
+  bool init_worker(detail::UniqueLock& lock, Thread& self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Whether the worker is due for recycling: max_tasks_per_worker, max_worker_age, or an
   // older generation than the current init's.
-  [[nodiscard]] bool recycling_due_locked(const Thread& self) const;
+  [[nodiscard]] bool recycling_due_locked(const Thread& self) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // A worker's turn at the queue's top entry, under the lock (which it drops to run); true if
   // the worker is faulted and must be replaced.
-  bool run_single_locked(std::unique_lock<std::mutex>& lock, Thread& self);
-  bool run_chunk_locked(std::unique_lock<std::mutex>& lock, Thread& self);
+  bool run_single_locked(detail::UniqueLock& lock, Thread& self)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  bool run_chunk_locked(detail::UniqueLock& lock, Thread& self)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // What is still queued, taken for dropping (a forced close, or the pool giving up): the
   // entries' unstarted tasks, and the permits of room_ they held.
   using Dropped = std::pair<
       std::vector<std::pair<std::shared_ptr<detail::PoolWork>, detail::TaskRange>>,
       std::size_t>;
-  Dropped take_queue_locked();
+  Dropped take_queue_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Outside the lock (a callable's destructor is user code): settles what take_queue_locked
   // took with `error` (null: Error(cancelled)) and gives the permits back.
   void drop_taken(Dropped&& taken, const std::exception_ptr& error);
   // Books an entry leaving the queue: its tasks that never ran stop counting as queued, and
   // those cancelled are counted. Returns the permits of room_ they held.
-  std::size_t retire_locked(detail::PoolWork& work);
+  std::size_t retire_locked(detail::PoolWork& work) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // After the queue or the running tasks shrank (or the close): mirrors the queue's size for
   // spinning workers and wakes drain and idle waiters whose condition now holds.
-  void queue_changed_locked();
-  [[nodiscard]] bool draining_locked() const {
+  void queue_changed_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  [[nodiscard]] bool draining_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return drain_at_ != 0 && queued_tasks_ >= drain_at_ && !closing_;
   }
-  [[nodiscard]] bool drained_locked() const { return !draining_locked(); }
-  [[nodiscard]] bool idle_locked() const { return queued_tasks_ == 0 && running_ == 0; }
+  [[nodiscard]] bool drained_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return !draining_locked();
+  }
+  [[nodiscard]] bool idle_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return queued_tasks_ == 0 && running_ == 0;
+  }
   // Waits (blocking, or in a task) until `holds`, flagging `wanted` for queue_changed_locked.
   void wait_signal(const char* what, bool (Pool::*holds)() const, bool Pool::*wanted);
   Task<void> await_signal(bool (Pool::*holds)() const, bool Pool::*wanted);
-  void reap_locked();
+  void reap_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const PoolOptions options_;
   const std::size_t max_workers_;
   const std::uint64_t id_;
   std::optional<Semaphore> room_;  // max_queue permits, when bounded
 
-  mutable std::mutex mutex_;
+  mutable detail::Mutex mutex_;
   std::condition_variable work_cv_;  // workers wait for tasks (or the close)
   std::condition_variable done_cv_;  // close waits for the last worker
   // The queue: a max-heap by score = priority * kAgingTasks - seq (see Priorities).
@@ -1005,35 +1014,38 @@ class Pool {
     std::int64_t score;
     std::shared_ptr<detail::PoolWork> work;
   };
-  std::vector<Queued> queue_;                                // guarded by mutex_
-  std::size_t queued_tasks_ = 0;  // tasks of the queue's entries not taken; guarded by mutex_
-  std::int64_t next_seq_ = 0;                                // guarded by mutex_
-  std::vector<TimerEntry> timers_;   // a min-heap by `at`; guarded by mutex_
+  std::vector<Queued> queue_ ABSL_GUARDED_BY(mutex_);
+  // Tasks of the queue's entries not taken.
+  std::size_t queued_tasks_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::int64_t next_seq_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::vector<TimerEntry> timers_ ABSL_GUARDED_BY(mutex_);  // a min-heap by `at`
   std::condition_variable timer_cv_;
-  std::thread timer_thread_;         // started under mutex_; joined by close
-  bool timer_stop_ = false;          // guarded by mutex_
-  std::size_t sweep_at_ = 1024;      // timers_ size that triggers a sweep; guarded by mutex_
-  std::list<Thread> threads_;                                // guarded by mutex_
-  bool closing_ = false;                                     // guarded by mutex_
-  PoolStats stats_;  // counters, guarded by mutex_ (queued/running/workers derived on read)
-  std::size_t running_ = 0, idle_ = 0, alive_ = 0;          // guarded by mutex_
-  // Workers (see Workers). The init new workers run, and its generation; guarded by mutex_.
-  std::shared_ptr<const std::function<void()>> init_;
-  std::uint64_t generation_ = 0;
-  std::size_t init_failures_in_row_ = 0;  // guarded by mutex_
-  std::exception_ptr gave_up_;            // why no worker could start; guarded by mutex_
-  std::int64_t ready_left_;               // inits still owed to ready_; guarded by mutex_
+  std::thread timer_thread_ ABSL_GUARDED_BY(mutex_);  // joined by close
+  bool timer_stop_ ABSL_GUARDED_BY(mutex_) = false;
+  std::size_t sweep_at_ ABSL_GUARDED_BY(mutex_) = 1024;  // timers_ size that triggers a sweep
+  std::list<Thread> threads_ ABSL_GUARDED_BY(mutex_);
+  bool closing_ ABSL_GUARDED_BY(mutex_) = false;
+  PoolStats stats_ ABSL_GUARDED_BY(mutex_);  // counters (queued/running/workers derived on read)
+  std::size_t running_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::size_t idle_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::size_t alive_ ABSL_GUARDED_BY(mutex_) = 0;
+  // Workers (see Workers). The init new workers run, and its generation.
+  std::shared_ptr<const std::function<void()>> init_ ABSL_GUARDED_BY(mutex_);
+  std::uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::size_t init_failures_in_row_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::exception_ptr gave_up_ ABSL_GUARDED_BY(mutex_);  // why no worker could start
+  std::int64_t ready_left_ ABSL_GUARDED_BY(mutex_);     // inits still owed to ready_
   Latch ready_;                           // released by min_workers inits (or giving up)
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   // Idle workers spin before they park (see worker_loop), watching this mirror of
   // queue_.size(); relaxed: they re-check under mutex_ before acting on it.
   std::atomic<std::size_t> pending_{0};
-  std::size_t spinning_ = 0;  // idle workers still spinning (counted in idle_); guarded
+  std::size_t spinning_ ABSL_GUARDED_BY(mutex_) = 0;  // idle workers still spinning (in idle_)
   // Drain: the threshold (0: never), and who waits (guarded by mutex_). Blocking waiters use
   // signal_cv_, tasks signal_; both are notified when a wanted condition starts to hold.
   const std::size_t drain_at_;
-  bool drain_wanted_ = false;
-  bool idle_wanted_ = false;
+  bool drain_wanted_ ABSL_GUARDED_BY(mutex_) = false;
+  bool idle_wanted_ ABSL_GUARDED_BY(mutex_) = false;
   std::condition_variable signal_cv_;
   Notify signal_;
 };

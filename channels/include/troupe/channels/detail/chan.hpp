@@ -92,13 +92,13 @@ class Chan final : public ChanBase {
   // Closes the channel for every sender; wakes everyone who waits. Idempotent. Called by a
   // sender (any thread for Sender, the producer for SpscSender).
   void close() noexcept {
-    visit([this](auto& q) { close_queue(q, false); });
+    visit([this](auto& q) { this->close_queue(q, false); });
     wake_all_senders();
   }
   // The same, called by the receiver: a single-producer queue must know who closed it (see
   // spsc_queue.hpp). Consumer only.
   void close_by_receiver() noexcept {
-    visit([this](auto& q) { close_queue(q, true); });
+    visit([this](auto& q) { this->close_queue(q, true); });
     wake_all_senders();
   }
 
