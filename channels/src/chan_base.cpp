@@ -49,7 +49,7 @@ void ChanBase::take_and_wake_receiver() noexcept {
 void ChanBase::register_sender(Waker& waker) {
   waker.retain();
   {
-    std::lock_guard lock(tx_mutex_);
+    MutexLock lock(tx_mutex_);
     tx_waiters_.push_back(&waker);
   }
   // seq_cst RMW, then the heavy side of the asymmetric fence: see chan_base.hpp.
@@ -58,7 +58,7 @@ void ChanBase::register_sender(Waker& waker) {
 }
 
 bool ChanBase::deregister_sender(Waker& waker) noexcept {
-  std::lock_guard lock(tx_mutex_);
+  MutexLock lock(tx_mutex_);
   auto it = std::find(tx_waiters_.begin(), tx_waiters_.end(), &waker);
   if (it == tx_waiters_.end()) return false;
   tx_waiters_.erase(it);
@@ -70,7 +70,7 @@ bool ChanBase::deregister_sender(Waker& waker) noexcept {
 void ChanBase::wake_one_sender() noexcept {
   Waker* waker = nullptr;
   {
-    std::lock_guard lock(tx_mutex_);
+    MutexLock lock(tx_mutex_);
     if (tx_waiters_.empty()) return;
     waker = tx_waiters_.front();  // FIFO: the longest-waiting sender goes first
     tx_waiters_.erase(tx_waiters_.begin());
@@ -87,7 +87,7 @@ void ChanBase::wake_all_senders() noexcept {
   if (tx_waiting_.load(std::memory_order_relaxed) == 0) return;
   std::vector<Waker*> all;
   {
-    std::lock_guard lock(tx_mutex_);
+    MutexLock lock(tx_mutex_);
     all.swap(tx_waiters_);
     tx_waiting_.store(0, std::memory_order_relaxed);
   }

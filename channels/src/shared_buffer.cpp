@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "troupe/channels/detail/mutex.hpp"
 #include "troupe/channels/detail/word_waiter.hpp"
 #include "troupe/channels/waker.hpp"
 
@@ -55,30 +56,31 @@ using detail::WordWidth;
 
 // One cache line each, so waiters on different words do not contend on one line.
 struct alignas(64) Bucket {
-  std::mutex mutex;
-  WordWaiter* head = nullptr;  // oldest; guarded by mutex
-  WordWaiter* tail = nullptr;  // newest; guarded by mutex
+  detail::PlainMutex mutex;
+  WordWaiter* head ABSL_GUARDED_BY(mutex) = nullptr;  // oldest
+  WordWaiter* tail ABSL_GUARDED_BY(mutex) = nullptr;  // newest
 
-  void push_back(WordWaiter* waiter) noexcept {
+  void push_back(WordWaiter* waiter) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
     waiter->prev = tail;
     waiter->next = nullptr;
     (tail != nullptr ? tail->next : head) = waiter;
     tail = waiter;
   }
-  void unlink(WordWaiter* waiter) noexcept {
+  void unlink(WordWaiter* waiter) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
     (waiter->prev != nullptr ? waiter->prev->next : head) = waiter->next;
     (waiter->next != nullptr ? waiter->next->prev : tail) = waiter->prev;
     waiter->prev = waiter->next = nullptr;
   }
   // Whether `waiter` (a record keyed to this bucket) is enqueued: every enqueued record but the
   // head has a predecessor, and unlink clears the links.
-  [[nodiscard]] bool contains(const WordWaiter& waiter) const noexcept {
+  [[nodiscard]] bool contains(const WordWaiter& waiter) const noexcept
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
     return waiter.prev != nullptr || head == &waiter;
   }
 };
 
 constexpr std::size_t kBucketCount = 256;
-Bucket g_buckets[kBucketCount];  // constant-initialized: std::mutex has a constexpr constructor
+Bucket g_buckets[kBucketCount];  // constant-initialized: PlainMutex has a constexpr constructor
 
 Bucket& bucket_for(const void* address) noexcept {
   // Fibonacci hashing of the word address; the top 8 bits pick the bucket.
@@ -157,7 +159,7 @@ class WakeList {
 
 std::size_t count_waiters(const std::byte* address) {
   Bucket& bucket = bucket_for(address);
-  std::lock_guard lock(bucket.mutex);
+  detail::MutexLock lock(bucket.mutex);
   std::size_t count = 0;
   for (const WordWaiter* waiter = bucket.head; waiter != nullptr; waiter = waiter->next) {
     if (waiter->address == address) ++count;
@@ -172,7 +174,7 @@ namespace detail {
 WordPark park_word(const std::byte* address, WordWidth width, std::int64_t expected,
                    WordWaiter& waiter, Waker& waker) noexcept {
   Bucket& bucket = bucket_for(address);
-  std::lock_guard lock(bucket.mutex);
+  detail::MutexLock lock(bucket.mutex);
   if (load_word(address, width) != expected) return WordPark::not_equal;
   waiter.address = address;
   waiter.waker = WakerRef::share(&waker);
@@ -186,7 +188,7 @@ WordPark park_word(const std::byte* address, WordWidth width, std::int64_t expec
 bool repark_word(WordWaiter& waiter, Waker& waker) noexcept {
   Bucket& bucket = bucket_for(waiter.address);
   WakerRef replaced;  // released after the lock (declared before the guard)
-  std::lock_guard lock(bucket.mutex);
+  detail::MutexLock lock(bucket.mutex);
   // Not enqueued: a notify took it (the mutex orders its writes before ours).
   if (!bucket.contains(waiter)) return true;
   if (waiter.waker.get() != &waker) replaced = std::exchange(waiter.waker, WakerRef::share(&waker));
@@ -197,7 +199,7 @@ bool unpark_word(WordWaiter& waiter) noexcept {
   if (waiter.address == nullptr) return false;  // never parked: no bucket refers to it
   Bucket& bucket = bucket_for(waiter.address);
   WakerRef dropped;  // released after the lock (declared before the guard)
-  std::lock_guard lock(bucket.mutex);
+  detail::MutexLock lock(bucket.mutex);
   if (bucket.contains(waiter)) {
     bucket.unlink(&waiter);
     dropped = std::move(waiter.waker);
@@ -214,7 +216,7 @@ std::size_t notify_word(const std::byte* address, std::size_t count) {
   WakeList woken;
   std::exception_ptr failure;  // an allocation failure of `woken`, rethrown after waking
   {
-    std::lock_guard lock(bucket.mutex);
+    detail::MutexLock lock(bucket.mutex);
     WordWaiter* waiter = bucket.head;
     while (waiter != nullptr && woken.size() < count) {
       WordWaiter* const next = waiter->next;

@@ -170,15 +170,15 @@ std::string RuntimeMetrics::to_prometheus(std::string_view prefix) const {
 }
 
 namespace {
-std::mutex sources_mutex;
-std::vector<MetricsSource>& sources() {  // guarded by sources_mutex
+detail::PlainMutex sources_mutex;
+std::vector<MetricsSource>& sources() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sources_mutex) {
   static std::vector<MetricsSource> list;
   return list;
 }
 }  // namespace
 
 void add_metrics_source(MetricsSource source) {
-  std::lock_guard lock(sources_mutex);
+  detail::MutexLock lock(sources_mutex);
   auto& list = sources();
   if (std::find(list.begin(), list.end(), source) == list.end()) list.push_back(source);
 }
@@ -190,7 +190,7 @@ RuntimeMetrics Scheduler::metrics() const {
   {
     std::vector<MetricsSource> list;
     {
-      std::lock_guard lock(sources_mutex);
+      detail::MutexLock lock(sources_mutex);
       list = sources();
     }
     for (MetricsSource source : list) m.sections.push_back(source());
@@ -226,13 +226,13 @@ RuntimeMetrics Scheduler::metrics() const {
   }
   m.live_tasks = registry_.size();
   {
-    std::lock_guard lock(blocking_mutex_);
+    MutexLock lock(blocking_mutex_);
     m.blocking_threads = blocking_alive_;
     m.blocking_queue_depth = blocking_queue_.size();
     m.blocking_jobs = blocking_jobs_;
   }
   {
-    std::lock_guard lock(dedicated_mutex_);
+    MutexLock lock(dedicated_mutex_);
     for (const DedicatedThread& home : dedicated_) m.dedicated_threads += home.exited ? 0 : 1;
   }
   m.dedicated_started = dedicated_started_.load(std::memory_order_relaxed);

@@ -48,7 +48,7 @@ Scheduler* current_blocking_scheduler() noexcept { return tls_blocking_scheduler
 
 bool Registry::add(RawTask* task) {
   Shard& shard = shard_of(task);
-  std::lock_guard lock(shard.mutex);
+  MutexLock lock(shard.mutex);
   if (shard.closed) return false;
   task->live_prev = nullptr;
   task->live_next = shard.head;
@@ -60,7 +60,7 @@ bool Registry::add(RawTask* task) {
 
 bool Registry::remove(RawTask* task) noexcept {
   Shard& shard = shard_of(task);
-  std::lock_guard lock(shard.mutex);
+  MutexLock lock(shard.mutex);
   if (task->live_prev == nullptr && shard.head != task) return false;  // not linked (drained)
   if (task->live_prev != nullptr) task->live_prev->live_next = task->live_next;
   if (task->live_next != nullptr) task->live_next->live_prev = task->live_prev;
@@ -72,14 +72,14 @@ bool Registry::remove(RawTask* task) noexcept {
 
 void Registry::close() {
   for (Shard& shard : shards_) {
-    std::lock_guard lock(shard.mutex);
+    MutexLock lock(shard.mutex);
     shard.closed = true;
   }
 }
 
 RawTask* Registry::take_any(bool dedicated) {
   for (Shard& shard : shards_) {
-    std::lock_guard lock(shard.mutex);
+    MutexLock lock(shard.mutex);
     for (RawTask* task = shard.head; task != nullptr; task = task->live_next) {
       if ((task->home != nullptr) != dedicated) continue;
       if (task->live_prev != nullptr) task->live_prev->live_next = task->live_next;
@@ -96,7 +96,7 @@ RawTask* Registry::take_any(bool dedicated) {
 std::uint64_t Registry::size() const {
   std::uint64_t total = 0;
   for (const Shard& shard : shards_) {
-    std::lock_guard lock(shard.mutex);
+    MutexLock lock(shard.mutex);
     total += shard.count;
   }
   return total;
@@ -232,7 +232,7 @@ RawTask* Worker::search() {
 bool Worker::park() {
   Scheduler& s = scheduler_;
   {
-    std::lock_guard lock(s.idle_mutex);
+    MutexLock lock(s.idle_mutex);
     s.sleepers.push_back(this);
     s.sleeping.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: wake protocol
   }
@@ -244,7 +244,7 @@ bool Worker::park() {
 
   // Unregisters; true if we were still registered (nobody picked us to wake).
   const auto unregister = [&] {
-    std::lock_guard lock(s.idle_mutex);
+    MutexLock lock(s.idle_mutex);
     auto it = std::find(s.sleepers.begin(), s.sleepers.end(), this);
     if (it == s.sleepers.end()) return false;
     s.sleepers.erase(it);
@@ -479,7 +479,7 @@ void Scheduler::spawn(RawTask* task, Placement placement) {
     return;
   }
   if (placement == Placement::blocking_pool) {
-    std::unique_lock lock(blocking_mutex_);
+    UniqueLock lock(blocking_mutex_);
     // Shutdown has stopped the intake: the task is in the registry, and the drain cancels it.
     if (blocking_stopping_) return;
     try {
@@ -535,9 +535,9 @@ void Scheduler::finish(RawTask* task) noexcept {
 void Scheduler::push_global(RawTask* task) { push_global_batch(nullptr, 0, task); }
 
 void Scheduler::push_global_batch(RawTask** tasks, std::size_t n, RawTask* extra) {
-  std::lock_guard lock(global_mutex_);
+  MutexLock lock(global_mutex_);
   if (global_closed_) return;  // shut down: the drain cancels every live task
-  const auto append = [&](RawTask* task) {
+  const auto append = [&](RawTask* task) ABSL_EXCLUSIVE_LOCKS_REQUIRED(global_mutex_) {
     task->next = nullptr;
     if (global_tail_ != nullptr) {
       global_tail_->next = task;
@@ -554,7 +554,7 @@ void Scheduler::push_global_batch(RawTask** tasks, std::size_t n, RawTask* extra
 
 RawTask* Scheduler::pop_global() {
   if (global_len_.load(std::memory_order_relaxed) == 0) return nullptr;
-  std::lock_guard lock(global_mutex_);
+  MutexLock lock(global_mutex_);
   RawTask* task = global_head_;
   if (task == nullptr) return nullptr;
   global_head_ = task->next;
@@ -569,7 +569,7 @@ void Scheduler::notify_parked() noexcept {
   if (sleeping.load(std::memory_order_relaxed) == 0) return;
   Parker* chosen = nullptr;
   {
-    std::lock_guard lock(idle_mutex);
+    MutexLock lock(idle_mutex);
     if (sleepers.empty() || searching.load(std::memory_order_relaxed) != 0) return;
     // The most recently parked: its caches are the warmest. Its parker is read and retained
     // while it is still registered (its thread cannot have exited): once we unlock, it may
@@ -587,7 +587,7 @@ void Scheduler::wake_all_parked() noexcept {
   std::array<Parker*, RuntimeOptions::kMaxWorkers> all{};  // no allocation: noexcept
   std::size_t count = 0;
   {
-    std::lock_guard lock(idle_mutex);
+    MutexLock lock(idle_mutex);
     for (Worker* worker : sleepers) {
       worker->parker->retain();  // as in notify_parked
       all[count++] = worker->parker;
@@ -621,9 +621,9 @@ void Scheduler::monitor_loop() {
     Clock::time_point since{};
   };
   std::vector<Sample> samples(workers_.size());
-  std::unique_lock lock(monitor_mutex_);
+  UniqueLock lock(monitor_mutex_);
   while (!stopping.load(std::memory_order_acquire)) {
-    monitor_cv_.wait_for(lock, interval);
+    monitor_cv_.wait_for(lock.native(), interval);
     if (stopping.load(std::memory_order_acquire)) break;
     const auto now = Clock::now();
     std::size_t stalled = 0;
@@ -699,12 +699,13 @@ void Scheduler::start_blocking_thread_locked() {
 
 void Scheduler::blocking_loop(std::list<BlockingThread>::iterator self) {
   tls_blocking_scheduler = this;
-  std::unique_lock lock(blocking_mutex_);
+  UniqueLock lock(blocking_mutex_);
   for (;;) {
     if (blocking_queue_.empty()) {
       if (blocking_stopping_) break;
       ++blocking_idle_;
-      const bool got = blocking_cv_.wait_for(lock, options_.blocking_idle_timeout, [&] {
+      const bool got = blocking_cv_.wait_for(lock.native(), options_.blocking_idle_timeout,
+                                             [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(blocking_mutex_) {
         return !blocking_queue_.empty() || blocking_stopping_;
       });
       --blocking_idle_;
@@ -751,7 +752,7 @@ void DedicatedThread::notify() noexcept {
 }
 
 void DedicatedThread::interrupt() noexcept {
-  std::lock_guard lock(parker_mutex_);
+  MutexLock lock(parker_mutex_);
   if (parker_ != nullptr) parker_->wake();
 }
 
@@ -775,7 +776,7 @@ void DedicatedThread::run(Scheduler& scheduler) {
     // the stopping check in wait_ready sees the flag it set first.
     Parker& own = Parker::current();
     own.retain();  // released with the record: notify() may come as the thread exits
-    std::lock_guard lock(parker_mutex_);
+    MutexLock lock(parker_mutex_);
     parker_ = &own;
   }
   while (wait_ready(scheduler)) {
@@ -802,12 +803,12 @@ void DedicatedThread::run(Scheduler& scheduler) {
   }
   // Stopping: the shutdown drain cancels the task (still in the registry).
   tls_blocking_scheduler = nullptr;
-  std::lock_guard lock(scheduler.dedicated_mutex_);
+  MutexLock lock(scheduler.dedicated_mutex_);
   exited = true;
 }
 
 void Scheduler::start_dedicated_thread(RawTask* task) {
-  std::lock_guard lock(dedicated_mutex_);
+  MutexLock lock(dedicated_mutex_);
   // Shutdown has begun: the task stays in the registry and the drain cancels it.
   if (dedicated_stopping_) return;
   // Reap threads whose task completed (their records can no longer be notified).
@@ -827,7 +828,7 @@ void Scheduler::start_dedicated_thread(RawTask* task) {
 }
 
 void Scheduler::interrupt_dedicated_threads() {
-  std::lock_guard lock(dedicated_mutex_);
+  MutexLock lock(dedicated_mutex_);
   dedicated_stopping_ = true;  // no more records: the list is stable from here on
   for (DedicatedThread& home : dedicated_) home.interrupt();
 }
@@ -856,7 +857,7 @@ void Scheduler::drain_registry(ShutdownReport& report, bool dedicated) {
 }
 
 void Scheduler::shutdown() {
-  std::lock_guard guard(shutdown_mutex_);
+  MutexLock guard(shutdown_mutex_);
   if (shut_down_.load(std::memory_order_relaxed)) return;
   if ((tls_worker != nullptr && &tls_worker->scheduler() == this) ||
       tls_blocking_scheduler == this) {
@@ -868,7 +869,7 @@ void Scheduler::shutdown() {
   // 1. Workers finish their current poll and exit.
   stopping.store(true, std::memory_order_release);
   {
-    std::lock_guard lock(monitor_mutex_);
+    MutexLock lock(monitor_mutex_);
   }
   monitor_cv_.notify_all();
   if (monitor_.joinable()) monitor_.join();
@@ -880,7 +881,7 @@ void Scheduler::shutdown() {
   // when that task's receiver is dropped.
   interrupt_dedicated_threads();
   {
-    std::lock_guard lock(global_mutex_);
+    MutexLock lock(global_mutex_);
     global_closed_ = true;
     global_head_ = global_tail_ = nullptr;
     global_len_.store(0, std::memory_order_relaxed);
@@ -889,7 +890,7 @@ void Scheduler::shutdown() {
   // 2. Queued blocking jobs will not start; running ones (already out of the registry)
   // finish by themselves.
   {
-    std::lock_guard lock(blocking_mutex_);
+    MutexLock lock(blocking_mutex_);
     blocking_stopping_ = true;
     blocking_queue_.clear();  // still in the registry: cancelled below
   }
@@ -905,21 +906,21 @@ void Scheduler::shutdown() {
   // 4. Running blocking jobs are waited for.
   std::list<BlockingThread> threads;
   {
-    std::lock_guard lock(blocking_mutex_);
+    MutexLock lock(blocking_mutex_);
     threads.swap(blocking_threads_);
   }
   for (BlockingThread& thread : threads) {
     if (thread.thread.joinable()) thread.thread.join();
   }
   {
-    std::lock_guard lock(report_mutex_);
+    MutexLock lock(report_mutex_);
     report_ = std::move(report);
   }
   shut_down_.store(true, std::memory_order_release);
 }
 
 ShutdownReport Scheduler::report() const {
-  std::lock_guard lock(report_mutex_);
+  MutexLock lock(report_mutex_);
   return report_;
 }
 

@@ -26,6 +26,7 @@
 
 #include "local_queue.hpp"
 #include "timer_driver.hpp"
+#include "troupe/channels/detail/mutex.hpp"
 #include "troupe/runtime/detail/raw_task.hpp"
 #include "troupe/runtime/runtime.hpp"
 
@@ -142,9 +143,10 @@ class DedicatedThread {
   // CAS chain) to the thread's acquire before it polls; a plain flag, as the task's kScheduled
   // bit guarantees at most one notify per idle period.
   std::atomic<bool> ready_{true};  // spawned scheduled: the first poll is due
-  std::mutex parker_mutex_;        // publishes parker_ to interrupt() (see run)
-  Parker* parker_ = nullptr;       // the thread's (a reference); notify reads it after the
-                                   // task's first poll, which happens-after it is set
+  PlainMutex parker_mutex_;  // publishes parker_ to interrupt() (see run)
+  // The thread's (a reference); notify reads it after the task's first poll, which
+  // happens-after it is set.
+  Parker* parker_ = nullptr;
 };
 
 // Live tasks, sharded by id (spawn and completion lock one shard each).
@@ -163,10 +165,10 @@ class Registry {
  private:
   static constexpr std::size_t kShards = 16;
   struct alignas(64) Shard {
-    mutable std::mutex mutex;
-    RawTask* head = nullptr;
-    std::uint64_t count = 0;
-    bool closed = false;
+    mutable PlainMutex mutex;
+    RawTask* head ABSL_GUARDED_BY(mutex) = nullptr;
+    std::uint64_t count ABSL_GUARDED_BY(mutex) = 0;
+    bool closed ABSL_GUARDED_BY(mutex) = false;
   };
   Shard& shard_of(const RawTask* task) noexcept { return shards_[task->id % kShards]; }
   Shard shards_[kShards];
@@ -215,8 +217,8 @@ class Scheduler {
   std::atomic<std::uint32_t> sleeping{0};
   std::atomic<std::uint32_t> active_workers{0};
   std::atomic<bool> stopping{false};
-  std::mutex idle_mutex;
-  std::vector<Worker*> sleepers;  // guarded by idle_mutex
+  PlainMutex idle_mutex;
+  std::vector<Worker*> sleepers ABSL_GUARDED_BY(idle_mutex);
   std::atomic<std::uint64_t> threads_added{0};
   std::atomic<std::uint64_t> threads_retired{0};
 
@@ -228,10 +230,11 @@ class Scheduler {
     bool exited = false;  // guarded by blocking_mutex_
   };
   void blocking_loop(std::list<BlockingThread>::iterator self);
-  void start_blocking_thread_locked();
+  void start_blocking_thread_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(blocking_mutex_);
   void start_dedicated_thread(RawTask* task);
   void interrupt_dedicated_threads();
-  void join_dedicated_threads();
+  // Reads dedicated_ without its lock, on purpose: see the definition.
+  void join_dedicated_threads() ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // Cancels every task left in the registry: the dedicated-thread ones, or all others.
   void drain_registry(ShutdownReport& report, bool dedicated);
 
@@ -245,10 +248,10 @@ class Scheduler {
   Registry registry_;
   TimerDriver timers_;
 
-  mutable std::mutex global_mutex_;
-  RawTask* global_head_ = nullptr;
-  RawTask* global_tail_ = nullptr;
-  bool global_closed_ = false;
+  mutable PlainMutex global_mutex_;
+  RawTask* global_head_ ABSL_GUARDED_BY(global_mutex_) = nullptr;
+  RawTask* global_tail_ ABSL_GUARDED_BY(global_mutex_) = nullptr;
+  bool global_closed_ ABSL_GUARDED_BY(global_mutex_) = false;
   std::atomic<std::uint64_t> global_len_{0};
 
   std::atomic<std::uint64_t> external_spawns_{0};
@@ -256,30 +259,30 @@ class Scheduler {
   std::atomic<std::uint64_t> stalls_detected_{0};
 
   // Blocking pool.
-  mutable std::mutex blocking_mutex_;
+  mutable PlainMutex blocking_mutex_;
   std::condition_variable blocking_cv_;
-  std::deque<RawTask*> blocking_queue_;
-  std::list<BlockingThread> blocking_threads_;
-  std::size_t blocking_alive_ = 0;
-  std::size_t blocking_idle_ = 0;
-  bool blocking_stopping_ = false;
-  std::uint64_t blocking_jobs_ = 0;
+  std::deque<RawTask*> blocking_queue_ ABSL_GUARDED_BY(blocking_mutex_);
+  std::list<BlockingThread> blocking_threads_ ABSL_GUARDED_BY(blocking_mutex_);
+  std::size_t blocking_alive_ ABSL_GUARDED_BY(blocking_mutex_) = 0;
+  std::size_t blocking_idle_ ABSL_GUARDED_BY(blocking_mutex_) = 0;
+  bool blocking_stopping_ ABSL_GUARDED_BY(blocking_mutex_) = false;
+  std::uint64_t blocking_jobs_ ABSL_GUARDED_BY(blocking_mutex_) = 0;
 
   // Dedicated threads (SpawnOptions::dedicated_thread).
-  mutable std::mutex dedicated_mutex_;
-  std::list<DedicatedThread> dedicated_;  // guarded by dedicated_mutex_
-  bool dedicated_stopping_ = false;       // guarded by dedicated_mutex_
+  mutable PlainMutex dedicated_mutex_;
+  std::list<DedicatedThread> dedicated_ ABSL_GUARDED_BY(dedicated_mutex_);
+  bool dedicated_stopping_ ABSL_GUARDED_BY(dedicated_mutex_) = false;
   std::atomic<std::uint64_t> dedicated_started_{0};
 
   // Monitor.
-  std::mutex monitor_mutex_;
+  PlainMutex monitor_mutex_;
   std::condition_variable monitor_cv_;
   std::thread monitor_;
 
-  std::mutex shutdown_mutex_;
+  PlainMutex shutdown_mutex_;  // one shutdown() at a time
   std::atomic<bool> shut_down_{false};
-  ShutdownReport report_;  // written once by shutdown(), under shutdown_mutex_
-  mutable std::mutex report_mutex_;
+  mutable PlainMutex report_mutex_;
+  ShutdownReport report_ ABSL_GUARDED_BY(report_mutex_);  // written once by shutdown()
 };
 
 // The worker the calling thread runs, or nullptr.

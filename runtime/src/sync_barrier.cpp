@@ -26,7 +26,7 @@ Barrier::Barrier(std::int64_t parties) : parties_(checked_parties(parties)) {}
 
 std::pair<std::uint64_t, bool> Barrier::arrive() {
   detail::WakeBatch wakes;  // woken after the lock below is released
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   const std::uint64_t phase = phase_.load(std::memory_order_relaxed);
   if (++arrived_ < parties_) return {phase, false};
   arrived_ = 0;
@@ -49,7 +49,8 @@ bool Barrier::blocking_arrive_and_wait() {
 }
 
 bool Barrier::poll_wait(detail::SyncWaiter& waiter, std::uint64_t phase, Waker& waker) {
-  return detail::poll_waiter(mutex_, waiters_, waiter, &waker, [&] {
+  detail::MutexLock lock(mutex_);
+  return detail::poll_waiter(waiters_, waiter, &waker, [&] {
     return phase_.load(std::memory_order_relaxed) != phase;  // under mutex_, which orders it
   });
 }
@@ -59,7 +60,7 @@ void Barrier::cancel_wait(detail::SyncWaiter& waiter) noexcept {
 }
 
 std::size_t Barrier::waiter_count() const {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   return waiters_.size();
 }
 

@@ -19,7 +19,7 @@ void CondVar::check_guard(const MutexGuard& guard, const char* what) {
 
 Mutex& CondVar::begin_wait(detail::SyncWaiter& waiter, MutexGuard& guard, Waker* waker) {
   {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     waiters_.push_back(waiter, waker);
   }
   Mutex* mutex = detail::GuardAccess::release(guard);
@@ -29,7 +29,7 @@ Mutex& CondVar::begin_wait(detail::SyncWaiter& waiter, MutexGuard& guard, Waker*
 
 bool CondVar::poll_notified(detail::SyncWaiter& waiter, Waker* waker) {
   if (waker == nullptr || waiter.done()) return waiter.done();
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (waiter.done()) return true;
   detail::WaiterList::rearm(waiter, waker);
   return false;
@@ -38,7 +38,7 @@ bool CondVar::poll_notified(detail::SyncWaiter& waiter, Waker* waker) {
 void CondVar::cancel_wait(detail::SyncWaiter& waiter) noexcept {
   if (waiter.idle()) return;
   detail::WakeBatch wakes;  // woken after the lock below is released
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (waiter.queued()) {
     waiters_.unlink(waiter);
     return;
@@ -57,13 +57,13 @@ void CondVar::notify_one_locked(detail::WakeBatch& wakes) noexcept {
 
 void CondVar::notify_one() noexcept {
   detail::WakeBatch wakes;  // woken after the lock below is released
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   notify_one_locked(wakes);
 }
 
 void CondVar::notify_all() noexcept {
   detail::WakeBatch wakes;  // woken after the lock below is released
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   waiters_.complete_all(wakes, [](detail::SyncWaiter& waiter) noexcept { waiter.value = kByAll; });
 }
 
@@ -95,7 +95,7 @@ bool CondVar::blocking_wait_until(MutexGuard& guard,
 }
 
 std::size_t CondVar::waiter_count() const {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   return waiters_.size();
 }
 

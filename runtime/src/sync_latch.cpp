@@ -43,12 +43,13 @@ void Latch::count_down(std::int64_t n) {
                                          std::memory_order_relaxed));
   if (count != n) return;
   detail::WakeBatch wakes;  // woken after the lock below is released
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   waiters_.complete_all(wakes, [](detail::SyncWaiter&) noexcept {});
 }
 
 bool Latch::poll_wait(detail::SyncWaiter& waiter, Waker& waker) {
-  return detail::poll_waiter(mutex_, waiters_, waiter, &waker, [this] { return try_wait(); });
+  detail::MutexLock lock(mutex_);
+  return detail::poll_waiter(waiters_, waiter, &waker, [this] { return try_wait(); });
 }
 
 void Latch::cancel_wait(detail::SyncWaiter& waiter) noexcept {
@@ -66,7 +67,7 @@ bool Latch::blocking_wait_until(std::chrono::steady_clock::time_point deadline) 
 }
 
 std::size_t Latch::waiter_count() const {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   return waiters_.size();
 }
 

@@ -42,7 +42,7 @@ void Notify::notify_one() noexcept {
     }
   }
   detail::WakeBatch wakes;  // woken after the lock below is released
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   notify_one_locked(wakes);
 }
 
@@ -66,7 +66,7 @@ void Notify::notify_one_locked(detail::WakeBatch& wakes) noexcept {
 
 void Notify::notify_all() noexcept {
   detail::WakeBatch wakes;  // woken after the lock below is released
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   std::uint64_t state = state_.load(std::memory_order_relaxed);
   const std::uint64_t next = ((state >> kShift) + 1) << kShift;
   if ((state & kMode) == kWaiting) {
@@ -84,7 +84,7 @@ void Notify::notify_all() noexcept {
 }
 
 bool Notify::poll_notified(detail::SyncWaiter& waiter, std::uint64_t generation, Waker& waker) {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (const std::optional<bool> known = detail::repoll(waiter, &waker)) return *known;
   if (const std::int64_t how = try_consume(generation); how != 0) {
     waiter.value = how;
@@ -110,7 +110,7 @@ bool Notify::poll_notified(detail::SyncWaiter& waiter, std::uint64_t generation,
 
 void Notify::cancel_notified(detail::SyncWaiter& waiter) noexcept {
   detail::WakeBatch wakes;  // woken after the lock below is released
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (waiter.queued()) {
     waiters_.unlink(waiter);
     if (waiters_.empty()) {
@@ -138,7 +138,7 @@ bool Notify::blocking_wait_until(std::chrono::steady_clock::time_point deadline)
 }
 
 std::size_t Notify::waiter_count() const {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   return waiters_.size();
 }
 

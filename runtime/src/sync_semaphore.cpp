@@ -75,7 +75,7 @@ bool Semaphore::add_permits(std::int64_t n, bool checked) noexcept {
   };
   if (add_lock_free()) return !refused;
   detail::WakeBatch wakes;  // woken after the lock below is released
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   // The queue may have emptied meanwhile; then the lock-free rules apply again.
   if (add_lock_free()) return !refused;
   give_locked(static_cast<std::uint64_t>(n), wakes);  // nobody waits with permits available:
@@ -103,7 +103,7 @@ void Semaphore::give_locked(std::uint64_t n, detail::WakeBatch& wakes) noexcept 
 
 bool Semaphore::poll_acquire(AcquireOp& op, Waker& waker) {
   detail::SyncWaiter& waiter = op.waiter_;
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (const std::optional<bool> known = detail::repoll(waiter, &waker)) return *known;
   const std::uint64_t need = static_cast<std::uint64_t>(op.count_) << kShift;
   std::uint64_t state = state_.load(std::memory_order_relaxed);
@@ -137,7 +137,7 @@ void Semaphore::cancel_acquire(AcquireOp& op) noexcept {
   detail::SyncWaiter& waiter = op.waiter_;
   if (!waiter.done()) {
     detail::WakeBatch wakes;  // woken after the lock below is released
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     if (waiter.queued()) {
       // Withdrawn before being served: what was reserved for it goes to the next waiters (or
       // becomes available, which also clears kQueued if the queue is now empty).
@@ -192,7 +192,7 @@ void Semaphore::release(std::int64_t n) {
 }
 
 std::size_t Semaphore::waiter_count() const {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   return waiters_.size();
 }
 

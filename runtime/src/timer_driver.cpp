@@ -22,7 +22,7 @@ void TimerDriver::publish_next_locked() noexcept {
 }
 
 void TimerDriver::arm(TimerNode& node, Clock::time_point deadline, Waker& waker) {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   node.driver = this;
   node.waker = WakerRef::share(&waker);
   node.fired = false;
@@ -31,14 +31,14 @@ void TimerDriver::arm(TimerNode& node, Clock::time_point deadline, Waker& waker)
 }
 
 bool TimerDriver::poll(TimerNode& node, Waker& waker) {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (node.fired) return true;
   if (node.waker.get() != &waker) node.waker = WakerRef::share(&waker);
   return false;
 }
 
 void TimerDriver::disarm(TimerNode& node) noexcept {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   wheel_.remove(node);
   node.waker = WakerRef();
   publish_next_locked();
@@ -48,9 +48,10 @@ std::size_t TimerDriver::process(Clock::time_point now) {
   const std::uint64_t next = next_ms_.load(std::memory_order_relaxed);
   const std::uint64_t now_ms = ticks_floor(now);
   if (next == kNone || next > now_ms) return 0;
-  std::unique_lock lock(mutex_, std::try_to_lock);
-  if (!lock.owns_lock()) return 0;  // someone else is firing (or arming); it will be seen soon
+  if (!mutex_.try_lock()) return 0;  // someone else is firing (or arming); it will be seen soon
+  UniqueLock lock(mutex_, std::adopt_lock);
   const std::size_t fired = wheel_.advance(now_ms, [&](TimerEntry& entry) {
+    mutex_.assert_held();  // called by advance, under the lock above
     auto& node = static_cast<TimerNode&>(entry);
     node.fired = true;
     due_.push_back(std::move(node.waker));
@@ -67,7 +68,7 @@ std::size_t TimerDriver::process(Clock::time_point now) {
 }
 
 std::size_t TimerDriver::pending() const {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   return wheel_.size();
 }
 

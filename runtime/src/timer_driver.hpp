@@ -17,6 +17,7 @@
 #include <optional>
 #include <vector>
 
+#include "troupe/channels/detail/mutex.hpp"
 #include "troupe/runtime/detail/timer.hpp"
 
 namespace troupe::detail {
@@ -50,13 +51,13 @@ class TimerDriver {
   static constexpr std::uint64_t kNone = UINT64_MAX;
   [[nodiscard]] std::uint64_t ticks_ceil(Clock::time_point t) const noexcept;
   [[nodiscard]] std::uint64_t ticks_floor(Clock::time_point t) const noexcept;
-  void publish_next_locked() noexcept;
+  void publish_next_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const Clock::time_point origin_;
-  mutable std::mutex mutex_;
-  TimerWheel wheel_;  // guarded by mutex_
+  mutable PlainMutex mutex_;
+  TimerWheel wheel_ ABSL_GUARDED_BY(mutex_);
   std::atomic<std::uint64_t> next_ms_{kNone};
-  std::vector<WakerRef> due_;  // guarded by mutex_; reused to avoid allocating per firing
+  std::vector<WakerRef> due_ ABSL_GUARDED_BY(mutex_);  // reused: no allocation per firing
 };
 
 }  // namespace troupe::detail

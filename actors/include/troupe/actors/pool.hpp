@@ -1006,7 +1006,7 @@ class Pool {
   const std::uint64_t id_;
   std::optional<Semaphore> room_;  // max_queue permits, when bounded
 
-  mutable detail::Mutex mutex_;
+  mutable detail::PlainMutex mutex_;
   std::condition_variable work_cv_;  // workers wait for tasks (or the close)
   std::condition_variable done_cv_;  // close waits for the last worker
   // The queue: a max-heap by score = priority * kAgingTasks - seq (see Priorities).

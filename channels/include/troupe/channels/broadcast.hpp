@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "troupe/channels/channel.hpp"
+#include "troupe/channels/detail/mutex.hpp"
 
 namespace troupe {
 
@@ -53,13 +54,13 @@ namespace detail {
 template <class T>
 class BroadcastState {
  public:
-  explicit BroadcastState(std::size_t capacity) : ring_(capacity) {}
+  explicit BroadcastState(std::size_t capacity) : capacity_(capacity), ring_(capacity) {}
 
   // Returns false (value untouched) when closed or nobody listens.
   bool send(T& value) {
     std::vector<WakerRef> wake;
     {
-      std::lock_guard lock(mutex_);
+      detail::MutexLock lock(mutex_);
       if (closed_ || receivers_ == 0) return false;
       ring_[next_ % ring_.size()] = std::move(value);
       ++next_;
@@ -71,7 +72,7 @@ class BroadcastState {
 
   // One attempt for the receiver at position `pos`.
   Result<T, BroadcastRecvError> try_recv(std::uint64_t& pos) {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     return take(pos);
   }
 
@@ -96,7 +97,7 @@ class BroadcastState {
   // listed: polling again replaces a registration, never adds a second one.
   Result<T, BroadcastRecvError> poll_recv(std::uint64_t& pos, Waker& waker, Waker*& registered) {
     WakerRef previous;  // released after the unlock
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     previous = unlist(registered);
     auto result = take(pos);
     if (is_empty(result)) {
@@ -109,7 +110,7 @@ class BroadcastState {
   void withdraw(Waker*& registered) noexcept {
     if (registered == nullptr) return;
     WakerRef mine;  // released after the unlock
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     mine = unlist(registered);
   }
   static bool is_empty(const Result<T, BroadcastRecvError>& result) noexcept {
@@ -117,46 +118,46 @@ class BroadcastState {
   }
 
   std::uint64_t subscribe() {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     ++receivers_;
     return next_;
   }
   void unsubscribe() {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     --receivers_;
   }
   void close() {
     std::vector<WakerRef> wake;
     {
-      std::lock_guard lock(mutex_);
+      detail::MutexLock lock(mutex_);
       closed_ = true;
       wake.swap(waiters_);
     }
     for (const WakerRef& waker : wake) waker.wake();
   }
   [[nodiscard]] bool closed() {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     return closed_;
   }
   [[nodiscard]] std::size_t receiver_count() {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     return receivers_;
   }
-  [[nodiscard]] std::size_t capacity() const noexcept { return ring_.size(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   // Returns true when the last sender left.
   bool drop_sender() {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     return --senders_ == 0;
   }
   void add_sender() {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     ++senders_;
   }
 
  private:
   // Takes `registered` out of waiters_ if it is still listed, and clears it; the reference
-  // is returned, to be released after the unlock. Caller holds mutex_.
-  WakerRef unlist(Waker*& registered) noexcept {
+  // is returned, to be released after the unlock.
+  WakerRef unlist(Waker*& registered) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     Waker* waker = std::exchange(registered, nullptr);
     if (waker == nullptr) return {};
     auto it = std::find_if(waiters_.begin(), waiters_.end(),
@@ -167,7 +168,7 @@ class BroadcastState {
     return listed;
   }
 
-  Result<T, BroadcastRecvError> take(std::uint64_t& pos) {
+  Result<T, BroadcastRecvError> take(std::uint64_t& pos) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     const std::uint64_t oldest = next_ > ring_.size() ? next_ - ring_.size() : 0;
     if (pos < oldest) {
       const std::uint64_t missed = oldest - pos;
@@ -181,13 +182,14 @@ class BroadcastState {
     return T(*ring_[pos++ % ring_.size()]);
   }
 
-  std::mutex mutex_;
-  std::vector<std::optional<T>> ring_;  // guarded by mutex_
-  std::uint64_t next_ = 0;              // position of the next message sent; guarded
-  std::size_t receivers_ = 0;           // guarded
-  std::size_t senders_ = 0;             // guarded
-  bool closed_ = false;                 // guarded
-  std::vector<WakerRef> waiters_;       // waiting receivers; guarded
+  const std::size_t capacity_;
+  detail::PlainMutex mutex_;
+  std::vector<std::optional<T>> ring_ ABSL_GUARDED_BY(mutex_);  // capacity_ slots
+  std::uint64_t next_ ABSL_GUARDED_BY(mutex_) = 0;  // position of the next message sent
+  std::size_t receivers_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::size_t senders_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mutex_) = false;
+  std::vector<WakerRef> waiters_ ABSL_GUARDED_BY(mutex_);  // waiting receivers
 };
 
 // An awaited receive (BroadcastReceiver::recv), the PollOp behind `co_await rx.recv()`:

@@ -88,6 +88,7 @@
 
 #include "troupe/channels/detail/config.hpp"
 #include "troupe/channels/detail/fence.hpp"
+#include "troupe/channels/detail/mutex.hpp"
 #include "troupe/channels/waker.hpp"
 
 namespace troupe::detail {
@@ -212,8 +213,8 @@ class ChanBase {
   std::atomic<std::size_t> senders_{0};
   alignas(kCacheLine) std::atomic<Waker*> rx_waker_{nullptr};  // holds a reference when set
   alignas(kCacheLine) std::atomic<std::uint32_t> tx_waiting_{0};
-  std::mutex tx_mutex_;
-  std::vector<Waker*> tx_waiters_;  // guarded by tx_mutex_; each holds a reference
+  PlainMutex tx_mutex_;
+  std::vector<Waker*> tx_waiters_ ABSL_GUARDED_BY(tx_mutex_);  // each holds a reference
 };
 
 }  // namespace troupe::detail

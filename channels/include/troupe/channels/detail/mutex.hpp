@@ -5,7 +5,7 @@
 // -Wthread-safety could not check which fields a lock guards. These thin wrappers carry the
 // Abseil annotations (absl/base/thread_annotations.h) and add no state and no work:
 //
-//   detail::Mutex mutex_;
+//   detail::PlainMutex mutex_;
 //   int count_ ABSL_GUARDED_BY(mutex_) = 0;
 //   void bump() { detail::MutexLock lock(mutex_); ++count_; }          // checked
 //   void wait() { detail::UniqueLock lock(mutex_);                     // relockable
@@ -15,9 +15,11 @@
 // `scripts/check` builds the libraries with clang -Wthread-safety -Werror; under g++ the
 // annotations expand to nothing.
 //
-// Thread-safety: Mutex is a std::mutex (same guarantees: lock() acquires, unlock() releases,
+// Thread-safety: PlainMutex is a std::mutex (same guarantees: lock() acquires, unlock() releases,
 // so everything written under it is visible to the next holder). MutexLock and UniqueLock
 // belong to the thread that made them, like std::lock_guard and std::unique_lock.
+//
+// PlainMutex, not Mutex: troupe::Mutex is the runtime's asynchronous mutex (sync/mutex.hpp).
 #pragma once
 
 #include <absl/base/thread_annotations.h>
@@ -37,11 +39,11 @@
 
 namespace troupe::detail {
 
-class ABSL_LOCKABLE Mutex {
+class ABSL_LOCKABLE PlainMutex {
  public:
-  constexpr Mutex() noexcept = default;
-  Mutex(const Mutex&) = delete;
-  Mutex& operator=(const Mutex&) = delete;
+  constexpr PlainMutex() noexcept = default;
+  PlainMutex(const PlainMutex&) = delete;
+  PlainMutex& operator=(const PlainMutex&) = delete;
 
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mutex_.lock(); }
   bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) { return mutex_.try_lock(); }
@@ -55,10 +57,10 @@ class ABSL_LOCKABLE Mutex {
   std::mutex mutex_;
 };
 
-// std::lock_guard for Mutex: held from construction to destruction.
+// std::lock_guard for PlainMutex: held from construction to destruction.
 class ABSL_SCOPED_LOCKABLE MutexLock {
  public:
-  explicit MutexLock(Mutex& mutex) ABSL_EXCLUSIVE_LOCK_FUNCTION(mutex) : mutex_(mutex) {
+  explicit MutexLock(PlainMutex& mutex) ABSL_EXCLUSIVE_LOCK_FUNCTION(mutex) : mutex_(mutex) {
     mutex_.lock();
   }
   ~MutexLock() ABSL_UNLOCK_FUNCTION() { mutex_.unlock(); }
@@ -66,18 +68,21 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   MutexLock& operator=(const MutexLock&) = delete;
 
  private:
-  Mutex& mutex_;
+  PlainMutex& mutex_;
 };
 
-// std::unique_lock for Mutex: may be released and taken again (unlock()/lock()), and hands
+// std::unique_lock for PlainMutex: may be released and taken again (unlock()/lock()), and hands
 // condition variables the std::unique_lock they wait with (native()). A wait releases and
 // retakes the mutex inside; the analysis treats it as held throughout, which is what the
 // code around the wait sees.
 class ABSL_SCOPED_LOCKABLE UniqueLock {
  public:
-  explicit UniqueLock(Mutex& mutex) ABSL_EXCLUSIVE_LOCK_FUNCTION(mutex) : lock_(mutex.mutex_) {}
+  explicit UniqueLock(PlainMutex& mutex) ABSL_EXCLUSIVE_LOCK_FUNCTION(mutex) : lock_(mutex.mutex_) {}
+  // Taken already by the caller (mutex.try_lock()): this scope releases it.
+  UniqueLock(PlainMutex& mutex, std::adopt_lock_t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex)
+      : lock_(mutex.mutex_, std::adopt_lock) {}
   // Not taken yet: lock() or lock_spinning() takes it.
-  UniqueLock(Mutex& mutex, std::defer_lock_t) ABSL_LOCKS_EXCLUDED(mutex)
+  UniqueLock(PlainMutex& mutex, std::defer_lock_t) ABSL_LOCKS_EXCLUDED(mutex)
       : lock_(mutex.mutex_, std::defer_lock) {}
   ~UniqueLock() ABSL_UNLOCK_FUNCTION() = default;
   UniqueLock(const UniqueLock&) = delete;
@@ -111,7 +116,7 @@ class ABSL_SCOPED_LOCKABLE UniqueLock {
 // `mutex` must be the mutex `lock` holds: the analysis cannot see through the reference.
 class ABSL_SCOPED_LOCKABLE Unlocked {
  public:
-  Unlocked(UniqueLock& lock, [[maybe_unused]] Mutex& mutex, int relock_tries = 0)
+  Unlocked(UniqueLock& lock, [[maybe_unused]] PlainMutex& mutex, int relock_tries = 0)
       TROUPE_RELEASE_CAPABILITY(mutex) ABSL_NO_THREAD_SAFETY_ANALYSIS : lock_(lock),
                                                                         tries_(relock_tries) {
     lock_.unlock();

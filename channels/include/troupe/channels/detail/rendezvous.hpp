@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "troupe/channels/detail/chan_base.hpp"
+#include "troupe/channels/detail/mutex.hpp"
 #include "troupe/channels/detail/queue_status.hpp"
 #include "troupe/channels/waker.hpp"
 
@@ -38,20 +39,24 @@ class Rendezvous {
   using Clock = std::chrono::steady_clock;
 
   PushStatus try_push(T& value) {
-    std::unique_lock lock(mutex_);
+    UniqueLock lock(mutex_);
     if (closed_) return PushStatus::closed;
     if (taker_ == nullptr || taker_->filled) return PushStatus::full;
-    hand_over(value, lock);
+    const WakerRef receiver = hand_over_locked(value);
+    lock.unlock();
+    receiver.wake();
     return PushStatus::ok;
   }
 
   // Blocks until a receiver takes `value`, the channel closes, or `deadline` passes; on
   // anything but ok the value is untouched (still the caller's).
   WaitStatus push_until(T& value, ChanBase& base, Clock::time_point deadline) {
-    std::unique_lock lock(mutex_);
+    UniqueLock lock(mutex_);
     if (closed_) return WaitStatus::closed;
     if (taker_ != nullptr && !taker_->filled) {
-      hand_over(value, lock);
+      const WakerRef receiver = hand_over_locked(value);
+      lock.unlock();
+      receiver.wake();
       return WaitStatus::ok;
     }
     Offer offer{&value, {false}, WakerRef::share(&Parker::current())};
@@ -75,17 +80,21 @@ class Rendezvous {
   }
 
   PopStatus try_pop(std::optional<T>& out) {
-    std::unique_lock lock(mutex_);
+    UniqueLock lock(mutex_);
     if (offers_.empty()) return closed_ ? PopStatus::closed : PopStatus::empty;
-    take_offer(out, lock);
+    const WakerRef sender = take_offer_locked(out);
+    lock.unlock();
+    sender.wake();
     return PopStatus::ok;
   }
 
   // Blocks until a sender's message is taken into `out`, the channel is closed, or the deadline.
   WaitStatus pop_until(std::optional<T>& out, Clock::time_point deadline) {
-    std::unique_lock lock(mutex_);
+    UniqueLock lock(mutex_);
     if (!offers_.empty()) {
-      take_offer(out, lock);
+      const WakerRef sender = take_offer_locked(out);
+      lock.unlock();
+      sender.wake();
       return WaitStatus::ok;
     }
     if (closed_) return WaitStatus::closed;
@@ -122,7 +131,7 @@ class Rendezvous {
   // queued, it only replaces the waker (the offer keeps its place in line).
   PushStatus poll_offer(PendingOffer& pending, T& value, Waker& waker, ChanBase& base) {
     WakerRef previous;  // released after the unlock: a waker's release may run arbitrary code
-    std::unique_lock lock(mutex_);
+    UniqueLock lock(mutex_);
     if (pending.queued) {
       if (pending.offer.taken.load(std::memory_order_relaxed)) {  // written under mutex_
         pending.queued = false;
@@ -139,7 +148,9 @@ class Rendezvous {
     }
     if (closed_) return PushStatus::closed;
     if (taker_ != nullptr && !taker_->filled) {
-      hand_over(value, lock);
+      const WakerRef receiver = hand_over_locked(value);
+      lock.unlock();
+      receiver.wake();
       return PushStatus::ok;
     }
     pending.offer.value = &value;
@@ -167,14 +178,14 @@ class Rendezvous {
   void withdraw_offer(PendingOffer& pending) noexcept {
     if (!pending.queued) return;
     WakerRef mine;  // released after the unlock
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     pending.queued = false;
     mine = std::move(pending.offer.waker);
     if (!pending.offer.taken.load(std::memory_order_relaxed)) std::erase(offers_, &pending.offer);
   }
 
   [[nodiscard]] PopStatus poll() {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!offers_.empty()) return PopStatus::ok;
     return closed_ ? PopStatus::closed : PopStatus::empty;
   }
@@ -182,7 +193,7 @@ class Rendezvous {
   bool close() {
     std::vector<WakerRef> wakers;  // copied under the lock: an Offer may die once unlocked
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (closed_) return false;
       closed_ = true;
       for (Offer* offer : offers_) wakers.push_back(offer->waker);
@@ -193,7 +204,7 @@ class Rendezvous {
     return true;
   }
   [[nodiscard]] bool closed() {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return closed_;
   }
   [[nodiscard]] std::size_t size() const noexcept { return 0; }
@@ -221,30 +232,32 @@ class Rendezvous {
     return false;
   }
 
-  void hand_over(T& value, std::unique_lock<std::mutex>& lock) {
+  // Moves `value` to the waiting receiver; returns its waker, for the caller to wake once it has
+  // released the lock.
+  WakerRef hand_over_locked(T& value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     WakerRef receiver = taker_->waker;  // copied first: the Taker may die once `filled` is set
     taker_->out->emplace(std::move(value));
     // release: the message is in place before the spinning receiver sees `filled`.
     taker_->filled.store(true, std::memory_order_release);
-    lock.unlock();
-    receiver.wake();
+    return receiver;
   }
 
-  void take_offer(std::optional<T>& out, std::unique_lock<std::mutex>& lock) {
+  // Takes the oldest offer's value into `out`; returns its sender's waker, for the caller to
+  // wake once it has released the lock.
+  WakerRef take_offer_locked(std::optional<T>& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     Offer* offer = offers_.front();
     offers_.pop_front();
     WakerRef sender = offer->waker;  // copied first: the Offer dies once its sender sees `taken`
     out.emplace(std::move(*offer->value));
     // release: the sender may reuse its storage once it sees `taken`.
     offer->taken.store(true, std::memory_order_release);
-    lock.unlock();
-    sender.wake();
+    return sender;
   }
 
-  std::mutex mutex_;
-  std::deque<Offer*> offers_;  // guarded by mutex_
-  Taker* taker_ = nullptr;     // guarded by mutex_
-  bool closed_ = false;        // guarded by mutex_
+  PlainMutex mutex_;
+  std::deque<Offer*> offers_ ABSL_GUARDED_BY(mutex_);
+  Taker* taker_ ABSL_GUARDED_BY(mutex_) = nullptr;
+  bool closed_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
 template <class T>

@@ -105,10 +105,10 @@ class Barrier {
   void cancel_wait(detail::SyncWaiter& waiter) noexcept;
 
   const std::int64_t parties_;
-  mutable std::mutex mutex_;
-  std::int64_t arrived_ = 0;             // in the open phase; guarded by mutex_
-  std::atomic<std::uint64_t> phase_{0};  // completed phases; written under mutex_
-  detail::WaiterList waiters_;           // the open phase's waiters; guarded by mutex_
+  mutable detail::PlainMutex mutex_;
+  std::int64_t arrived_ ABSL_GUARDED_BY(mutex_) = 0;  // in the open phase
+  std::atomic<std::uint64_t> phase_{0};               // completed phases; written under mutex_
+  detail::WaiterList waiters_ ABSL_GUARDED_BY(mutex_);  // the open phase's waiters
 };
 
 inline bool BarrierWaitOp::ready_now() noexcept {

@@ -201,10 +201,10 @@ class CondVar {
   bool poll_notified(detail::SyncWaiter& waiter, Waker* waker);
   // Withdraws `waiter` (queued: unlinked; notified by notify_one: passed on); it becomes idle.
   void cancel_wait(detail::SyncWaiter& waiter) noexcept;
-  void notify_one_locked(detail::WakeBatch& wakes) noexcept;
+  void notify_one_locked(detail::WakeBatch& wakes) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
-  mutable std::mutex mutex_;
-  detail::WaiterList waiters_;  // guarded by mutex_
+  mutable detail::PlainMutex mutex_;
+  detail::WaiterList waiters_ ABSL_GUARDED_BY(mutex_);
 };
 
 template <class Pred>

@@ -117,8 +117,8 @@ class Latch {
   void cancel_wait(detail::SyncWaiter& waiter) noexcept;
 
   alignas(detail::kCacheLine) std::atomic<std::int64_t> count_;
-  alignas(detail::kCacheLine) mutable std::mutex mutex_;
-  detail::WaiterList waiters_;  // guarded by mutex_
+  alignas(detail::kCacheLine) mutable detail::PlainMutex mutex_;
+  detail::WaiterList waiters_ ABSL_GUARDED_BY(mutex_);
 };
 
 inline bool LatchWaitOp::ready_now() noexcept {

@@ -124,13 +124,13 @@ class Notify {
   // the permit (kByOne); 0 if there is none.
   std::int64_t try_consume(std::uint64_t generation) noexcept;
   // Under mutex_: wakes the oldest waiter or stores the permit.
-  void notify_one_locked(detail::WakeBatch& wakes) noexcept;
+  void notify_one_locked(detail::WakeBatch& wakes) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool poll_notified(detail::SyncWaiter& waiter, std::uint64_t generation, Waker& waker);
   void cancel_notified(detail::SyncWaiter& waiter) noexcept;
 
   alignas(detail::kCacheLine) std::atomic<std::uint64_t> state_{kEmpty};
-  alignas(detail::kCacheLine) mutable std::mutex mutex_;
-  detail::WaiterList waiters_;  // guarded by mutex_
+  alignas(detail::kCacheLine) mutable detail::PlainMutex mutex_;
+  detail::WaiterList waiters_ ABSL_GUARDED_BY(mutex_);
 };
 
 inline NotifiedOp::NotifiedOp(Notify& notify) noexcept

@@ -194,13 +194,15 @@ class Semaphore {
   // Under mutex_ with kQueued set: gives `n` permits to the waiters, oldest first, completing
   // those that have all they asked for; what is left over goes to state_ once the queue is
   // empty.
-  void give_locked(std::uint64_t n, detail::WakeBatch& wakes) noexcept;
+  void give_locked(std::uint64_t n, detail::WakeBatch& wakes) noexcept
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool poll_acquire(SemaphoreAcquireOp& op, Waker& waker);
   void cancel_acquire(SemaphoreAcquireOp& op) noexcept;
 
   alignas(detail::kCacheLine) std::atomic<std::uint64_t> state_;
-  alignas(detail::kCacheLine) mutable std::mutex mutex_;
-  detail::WaiterList waiters_;  // guarded by mutex_; each entry's value = permits still missing
+  alignas(detail::kCacheLine) mutable detail::PlainMutex mutex_;
+  // Each entry's value: the permits it still misses.
+  detail::WaiterList waiters_ ABSL_GUARDED_BY(mutex_);
 };
 
 inline bool SemaphoreAcquireOp::ready_now() noexcept {

@@ -37,6 +37,7 @@
 #include <mutex>
 #include <optional>
 
+#include "troupe/channels/detail/mutex.hpp"
 #include "troupe/channels/waker.hpp"
 
 namespace troupe::detail {
@@ -161,13 +162,12 @@ inline std::optional<bool> repoll(SyncWaiter& waiter, Waker* waker) noexcept {
   return std::nullopt;
 }
 
-// The poll step every waiting operation shares. Under `mutex`: a done entry completes (true); a
-// queued one keeps `waker` registered (false); an idle one asks `ready()` — called under the
-// lock — and completes if it says so, else it is queued with `waker` (false).
+// The poll step every waiting operation shares, called under the primitive's mutex (which
+// guards `list`): a done entry completes (true); a queued one keeps `waker` registered (false);
+// an idle one asks `ready()` and completes if it says so, else it is queued with `waker`
+// (false).
 template <class Ready>
-bool poll_waiter(std::mutex& mutex, WaiterList& list, SyncWaiter& waiter, Waker* waker,
-                 Ready&& ready) {
-  std::lock_guard lock(mutex);
+bool poll_waiter(WaiterList& list, SyncWaiter& waiter, Waker* waker, Ready&& ready) {
   if (const std::optional<bool> known = repoll(waiter, waker)) return *known;
   if (ready()) {
     waiter.set_done_by_owner();
@@ -177,10 +177,13 @@ bool poll_waiter(std::mutex& mutex, WaiterList& list, SyncWaiter& waiter, Waker*
   return false;
 }
 
-// Unlinks `waiter` if it is queued: the cancellation of a wait that consumes nothing.
-inline void withdraw_waiter(std::mutex& mutex, WaiterList& list, SyncWaiter& waiter) noexcept {
-  if (!waiter.queued()) return;  // idle or done: no one else refers to it
-  std::lock_guard lock(mutex);
+// Unlinks `waiter` if it is queued: the cancellation of a wait that consumes nothing. Takes
+// `mutex`, which guards `list`, only if the waiter may be queued: an idle or done one is
+// referred to by no one else.
+inline void withdraw_waiter(PlainMutex& mutex, WaiterList& list, SyncWaiter& waiter) noexcept
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {  // `list` is guarded by `mutex`: the analysis cannot say so
+  if (!waiter.queued()) return;
+  MutexLock lock(mutex);
   if (waiter.queued()) list.unlink(waiter);
 }
 
