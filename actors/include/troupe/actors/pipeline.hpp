@@ -552,7 +552,7 @@ class FanIn final : public Joint, public StageInlet<T> {
   }
 
  private:
-  Mutex mutex_;
+  troupe::Mutex mutex_;  // the asynchronous one (runtime/sync), not detail::Mutex
   std::atomic<std::size_t> open_;
   StageInlet<T>* next_ = nullptr;
 };
