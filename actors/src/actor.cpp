@@ -254,7 +254,7 @@ void ActorCell::emit(ActorEvent::Kind kind, ExitCode code, std::string what,
                      std::exception_ptr error) noexcept {
   if (!has_events_) return;  // no lock for actors nobody listens to
   try {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     if (!events_) return;
     ActorEvent event;
     event.kind = kind;
@@ -271,7 +271,7 @@ void ActorCell::emit(ActorEvent::Kind kind, ExitCode code, std::string what,
 }
 
 void ActorCell::attach(JoinHandle<void> task) {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   task_ = std::move(task);
   // A terminate, or a restart requested while no task was attached (between a task actor's
   // old task and this one), applies to this task.
@@ -281,7 +281,7 @@ void ActorCell::attach(JoinHandle<void> task) {
 }
 
 void ActorCell::request_terminate(ExitCode code, std::string reason) {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (!terminate_requested_.load(std::memory_order_relaxed)) {
     stop_code_ = code;
     stop_reason_ = std::move(reason);
@@ -292,7 +292,7 @@ void ActorCell::request_terminate(ExitCode code, std::string reason) {
 }
 
 void ActorCell::post_restart() {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (has_exited_) return;
   control_.restart = true;
   // release: pairs with control_pending()'s acquire.
@@ -301,7 +301,7 @@ void ActorCell::post_restart() {
 }
 
 void ActorCell::post_down(ActorDown down) {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (has_exited_) return;
   control_.downs.push_back(std::move(down));
   // release: pairs with control_pending()'s acquire.
@@ -310,27 +310,27 @@ void ActorCell::post_down(ActorDown down) {
 }
 
 void ActorCell::request_restart() {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (has_exited_ || terminate_requested_.load(std::memory_order_relaxed)) return;
   restart_requested_ = true;
   if (task_.valid() && !task_.is_finished()) task_.cancel();
 }
 
 bool ActorCell::take_restart_request() {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   // A terminate that came after the restart request wins: the actor exits.
   if (terminate_requested_.load(std::memory_order_relaxed)) return false;
   return std::exchange(restart_requested_, false);
 }
 
 ActorCell::Control ActorCell::take_control() {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   control_pending_.store(false, std::memory_order_relaxed);  // the lock orders it with posts
   return std::exchange(control_, Control{});
 }
 
 void ActorCell::on_exit(std::function<void(const ActorDown&)> hook) {
-  std::unique_lock lock(mutex_);
+  detail::UniqueLock lock(mutex_);
   if (!has_exited_) {
     exit_hooks_.push_back(std::move(hook));
     return;
@@ -356,7 +356,7 @@ void ActorCell::note_restart(ExitCode cause) noexcept {
 void ActorCell::record_exit(ExitCode code) noexcept {
   std::vector<std::function<void(const ActorDown&)>> hooks;
   {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     if (terminate_requested_.load(std::memory_order_relaxed) && code == stop_code_ &&
         failure_.empty()) {
       failure_ = stop_reason_;

@@ -3,11 +3,11 @@
 #pragma once
 
 #include <initializer_list>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "troupe/actors/actor.hpp"
+#include "troupe/channels/detail/mutex.hpp"
 #include "troupe/runtime/metrics.hpp"
 
 namespace troupe::detail {
@@ -40,23 +40,24 @@ void add_values(MetricsSection& section, std::string& json, const std::string& l
 template <class T>
 class LiveSet {
  public:
-  void add(const T* item) {
-    std::lock_guard lock(mutex_);
+  void add(const T* item) ABSL_LOCKS_EXCLUDED(mutex_) {
+    detail::MutexLock lock(mutex_);
     items_.push_back(item);
   }
-  void remove(const T* item) {
-    std::lock_guard lock(mutex_);
+  void remove(const T* item) ABSL_LOCKS_EXCLUDED(mutex_) {
+    detail::MutexLock lock(mutex_);
     std::erase(items_, item);
   }
+  // `visit` runs under the lock (so that remove() waits for it): it must not add or remove.
   template <class F>
-  void for_each(F&& visit) const {
-    std::lock_guard lock(mutex_);
+  void for_each(F&& visit) const ABSL_LOCKS_EXCLUDED(mutex_) {
+    detail::MutexLock lock(mutex_);
     for (const T* item : items_) visit(*item);
   }
 
  private:
-  mutable std::mutex mutex_;
-  std::vector<const T*> items_;  // guarded by mutex_
+  mutable detail::Mutex mutex_;
+  std::vector<const T*> items_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace troupe::detail

@@ -82,7 +82,7 @@ PipelineCore::~PipelineCore() { live_pipelines().remove(this); }  // a no-op if 
 
 void StageCounters::record(std::uint64_t ns, std::size_t items) {
   if (items == 0) return;
-  std::lock_guard lock(latency_mutex);
+  detail::MutexLock lock(latency_mutex);
   latency.add(ns / items, items);
 }
 
@@ -118,7 +118,7 @@ StageCounters& PipelineCore::add_stage(std::string name, std::size_t parallelism
   auto counters = std::make_unique<StageCounters>();
   counters->name = std::move(name);
   counters->parallelism = parallelism;
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   stages_.push_back(std::move(counters));
   return *stages_.back();
 }
@@ -142,7 +142,7 @@ Task<void> PipelineCore::guarded(Task<void> body, std::string where) {
 
 void PipelineCore::spawn(Task<void> task, const std::string& where) {
   {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     ++alive_;  // before it can end
   }
   JoinHandle<void> handle;
@@ -152,7 +152,7 @@ void PipelineCore::spawn(Task<void> task, const std::string& where) {
     task_ended();  // never started
     throw;
   }
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (stopped_) handle.cancel();
   tasks_.push_back(std::move(handle));
 }
@@ -160,7 +160,7 @@ void PipelineCore::spawn(Task<void> task, const std::string& where) {
 void PipelineCore::task_ended() noexcept {
   bool last = false;
   {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     last = --alive_ == 0 && !spawning_;
   }
   if (last) {
@@ -174,7 +174,7 @@ void PipelineCore::task_ended() noexcept {
 void PipelineCore::publish() {
   bool none_alive = false;
   {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     started_at_ = std::chrono::steady_clock::now();
     spawning_ = false;
     none_alive = alive_ == 0;
@@ -190,7 +190,7 @@ void PipelineCore::publish() {
 
 void PipelineCore::fail(std::exception_ptr error, const std::string& stage) {
   {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     if (error_ == nullptr && !stopped_) {
       error_ = std::move(error);
       failed_stage_ = stage;
@@ -200,7 +200,7 @@ void PipelineCore::fail(std::exception_ptr error, const std::string& stage) {
 }
 
 void PipelineCore::stop() {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   stopped_ = true;
   for (auto& task : tasks_) {
     if (!task.is_finished()) task.cancel();
@@ -210,7 +210,7 @@ void PipelineCore::stop() {
 void PipelineCore::rethrow_failure() const {
   std::exception_ptr error;
   {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     error = error_;
   }
   if (error) std::rethrow_exception(error);
@@ -219,7 +219,7 @@ void PipelineCore::rethrow_failure() const {
 void PipelineCore::join() {
   ended_.blocking_wait();
   {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     joined_ = true;
   }
   rethrow_failure();
@@ -228,7 +228,7 @@ void PipelineCore::join() {
 Task<void> PipelineCore::join_async() {
   co_await ended_.wait();
   {
-    std::lock_guard lock(mutex_);
+    detail::MutexLock lock(mutex_);
     joined_ = true;
   }
   rethrow_failure();
@@ -236,7 +236,7 @@ Task<void> PipelineCore::join_async() {
 
 PipelineStats PipelineCore::stats() const {
   PipelineStats out;
-  std::lock_guard lock(mutex_);  // stages_ grows during start; the counters are atomics
+  detail::MutexLock lock(mutex_);  // stages_ grows during start; the counters are atomics
   out.stopped = stopped_;
   out.failed_stage = failed_stage_;
   out.finished = joined_;
@@ -268,7 +268,7 @@ PipelineStats PipelineCore::stats() const {
                                            (elapsed_ns * static_cast<double>(s.parallelism)))
                        : 0;
     {
-      std::lock_guard lock(c->latency_mutex);
+      detail::MutexLock lock(c->latency_mutex);
       s.latency = c->latency;
     }
     ended += s.filtered + s.skipped + s.dead_lettered + s.failed;

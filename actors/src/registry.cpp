@@ -2,12 +2,12 @@
 
 #include "metrics_text.hpp"
 
+#include "troupe/channels/detail/mutex.hpp"
 #include "troupe/runtime/metrics.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <mutex>
 #include <unordered_map>
 #include <utility>
 
@@ -18,8 +18,10 @@ namespace {
 // Cells in intrusive lists (ActorCell::registry_prev/next), in shards so that spawning on
 // many threads does not meet on one lock. No allocation per actor.
 struct Shard {
-  std::mutex mutex;
-  ActorCell* head = nullptr;  // guarded by mutex, as the cells' links
+  detail::Mutex mutex;
+  // Guarded by mutex, as the cells' links (ActorCell::registry_prev/next and listed, which the
+  // analysis cannot tie to a shard's lock: registry_add and registry_remove take it).
+  ActorCell* head ABSL_GUARDED_BY(mutex) = nullptr;
 };
 constexpr std::size_t kShards = 16;
 
@@ -32,8 +34,8 @@ struct Name {
 
 struct Registry {
   std::array<Shard, kShards> shards;
-  std::mutex names_mutex;
-  std::unordered_map<std::string, Name> names;  // guarded by names_mutex
+  detail::Mutex names_mutex;
+  std::unordered_map<std::string, Name> names ABSL_GUARDED_BY(names_mutex);
 
   Shard& shard_of(std::uint64_t id) noexcept { return shards[id % kShards]; }
 };
@@ -56,7 +58,7 @@ void registry_add(ActorCell& cell) {
   static const bool exported = (add_metrics_source(&actor_metrics), true);
   (void)exported;
   Shard& shard = registry().shard_of(cell.id);
-  std::lock_guard lock(shard.mutex);
+  detail::MutexLock lock(shard.mutex);
   cell.registry_next = shard.head;
   if (shard.head != nullptr) shard.head->registry_prev = &cell;
   shard.head = &cell;
@@ -65,7 +67,7 @@ void registry_add(ActorCell& cell) {
 
 void registry_remove(ActorCell& cell) noexcept {
   Shard& shard = registry().shard_of(cell.id);
-  std::lock_guard lock(shard.mutex);
+  detail::MutexLock lock(shard.mutex);
   if (!cell.listed) return;  // never spawned (spawn failed before it was listed)
   if (cell.registry_prev != nullptr) {
     cell.registry_prev->registry_next = cell.registry_next;
@@ -84,7 +86,7 @@ void register_name(const std::shared_ptr<ActorCell>& cell, std::type_index type,
   }
   Registry& r = registry();
   {
-    std::lock_guard lock(r.names_mutex);
+    detail::MutexLock lock(r.names_mutex);
     auto [at, added] = r.names.try_emplace(cell->name, Name{cell->id, type, cell, sender});
     if (!added) {
       throw Error(ErrorCode::invalid_argument, "spawn: the name '" + cell->name +
@@ -96,7 +98,7 @@ void register_name(const std::shared_ptr<ActorCell>& cell, std::type_index type,
   cell->on_exit([name = cell->name, id = cell->id](const ActorDown&) {
     Registry& reg = registry();
     std::shared_ptr<void> dropped;  // destroyed after the lock: it may be the last sender
-    std::lock_guard lock(reg.names_mutex);
+    detail::MutexLock lock(reg.names_mutex);
     auto it = reg.names.find(name);
     if (it != reg.names.end() && it->second.id == id) {
       dropped = std::move(it->second.sender);
@@ -108,7 +110,7 @@ void register_name(const std::shared_ptr<ActorCell>& cell, std::type_index type,
 std::shared_ptr<void> lookup_sender(std::string_view name, std::type_index type,
                                     std::shared_ptr<ActorCell>& cell) {
   Registry& r = registry();
-  std::lock_guard lock(r.names_mutex);
+  detail::MutexLock lock(r.names_mutex);
   auto it = r.names.find(std::string(name));
   if (it == r.names.end()) return nullptr;
   if (it->second.type != type) {
@@ -126,7 +128,7 @@ std::shared_ptr<void> lookup_sender(std::string_view name, std::type_index type,
 std::vector<ActorInfo> live_actors() {
   std::vector<ActorInfo> out;
   for (detail::Shard& shard : detail::registry().shards) {
-    std::lock_guard lock(shard.mutex);  // a listed cell is not destroyed meanwhile
+    detail::MutexLock lock(shard.mutex);  // a listed cell is not destroyed meanwhile
     for (const detail::ActorCell* cell = shard.head; cell != nullptr;
          cell = cell->registry_next) {
       ActorInfo info;

@@ -28,10 +28,12 @@ void adopt_child(const std::shared_ptr<SupervisorCore>& supervisor,
 }
 
 SupervisorCore::SupervisorCore(SupervisorOptions options)
-    : id(new_actor_id()), options_(std::move(options)) {}
+    : id(new_actor_id()),
+      options_(std::move(options)),
+      events_(std::exchange(options_.events, std::nullopt)) {}
 
 std::size_t SupervisorCore::adopt(const std::shared_ptr<SupervisedChild>& child) {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   if (ending_) {
     throw Error(ErrorCode::shut_down, "Supervisor::start: supervisor " + std::to_string(id) +
                                           (options_.name.empty() ? "" : " '" + options_.name + "'") +
@@ -46,7 +48,7 @@ void SupervisorCore::attach_parent(const std::shared_ptr<SupervisorCore>& parent
   // Under our lock: the parent may stop us as soon as it has adopted us, and our stop must
   // then see parent_ to report our end. (Lock order child -> parent: a parent never calls
   // into a child with its own lock held.)
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   index_in_parent_ = parent->adopt(shared_from_this());  // throws if the parent has ended
   parent_ = parent;
 }
@@ -70,7 +72,7 @@ std::vector<std::shared_ptr<SupervisedChild>> SupervisorCore::children_where(Pic
 }
 
 bool SupervisorCore::child_failed(std::size_t index, ExitCode code, const std::string& what) {
-  std::unique_lock lock(mutex_);
+  detail::UniqueLock lock(mutex_);
   if (ending_) return false;
   const auto now = std::chrono::steady_clock::now();
   while (!recent_.empty() && now - recent_.front() >= options_.within) recent_.pop_front();
@@ -80,7 +82,11 @@ bool SupervisorCore::child_failed(std::size_t index, ExitCode code, const std::s
                             ") after " + std::to_string(recent_.size()) +
                             " restart(s) within " + std::to_string(options_.within.count()) +
                             " ms (limit " + std::to_string(options_.max_restarts) + ")";
-    if (parent_restarts(lock, index, why)) return true;
+    if (auto restarting = parent_restarts(lock, index, why)) {
+      lock.unlock();
+      for (auto& other : *restarting) other->restart_child();
+      return true;
+    }
     if (ending_) return false;  // stopped meanwhile (by the parent's own escalation, say)
     ending_ = true;
     escalated_ = true;
@@ -106,33 +112,34 @@ bool SupervisorCore::child_failed(std::size_t index, ExitCode code, const std::s
   return true;
 }
 
-bool SupervisorCore::parent_restarts(std::unique_lock<std::mutex>& lock, std::size_t index,
-                                     const std::string& why) {
-  if (parent_ == nullptr) return false;
+std::optional<std::vector<std::shared_ptr<SupervisedChild>>> SupervisorCore::parent_restarts(
+    detail::UniqueLock& lock, std::size_t index, const std::string& why) {
+  if (parent_ == nullptr) return std::nullopt;
   // Another child's failure is already before the parent: its decision covers this one too
   // (a restart rebuilds every child; an escalation stops them all).
-  if (parent_deciding_) return true;
+  if (parent_deciding_) return std::vector<std::shared_ptr<SupervisedChild>>{};
   parent_deciding_ = true;
   const std::shared_ptr<SupervisorCore> parent = parent_;
   const std::size_t me = index_in_parent_;
-  lock.unlock();  // the parent may restart or stop us: both take our lock
-  const bool restart = parent->child_failed(me, ExitCode::failed, why);
-  lock.lock();
+  bool restart = false;
+  {
+    // The parent may restart or stop us: both take our lock.
+    detail::Unlocked unlocked(lock, mutex_);
+    restart = parent->child_failed(me, ExitCode::failed, why);
+  }
   parent_deciding_ = false;
-  if (!restart || ending_) return false;
+  if (!restart || ending_) return std::nullopt;
   // The parent restarts this supervisor: a fresh window, and every child rebuilt — the
   // failing one by returning true, the others on their control lanes.
   recent_.clear();
   restarts_.fetch_add(1, std::memory_order_relaxed);  // the failing child is rebuilt
   auto others = children_where([index](std::size_t i) { return i != index; });
   emit(ActorEvent::Kind::restart, ExitCode::failed, why);
-  lock.unlock();
-  for (auto& other : others) other->restart_child();
-  return true;
+  return others;
 }
 
 void SupervisorCore::restart_child() {
-  std::unique_lock lock(mutex_);
+  detail::UniqueLock lock(mutex_);
   if (ending_) return;
   recent_.clear();
   auto children = children_where([](std::size_t) { return true; });
@@ -142,13 +149,18 @@ void SupervisorCore::restart_child() {
 }
 
 void SupervisorCore::child_exited() {
-  std::unique_lock lock(mutex_);
-  --live_;
-  finish_if_done(lock);
+  std::shared_ptr<SupervisorCore> parent;
+  {
+    detail::MutexLock lock(mutex_);
+    --live_;
+    if (!finish_if_done_locked()) return;
+    parent = parent_;
+  }
+  announce_end(parent);
 }
 
 void SupervisorCore::stop(ExitCode code, const std::string& why) {
-  std::unique_lock lock(mutex_);
+  detail::UniqueLock lock(mutex_);
   if (!ending_) {
     ending_ = true;
     exit_code = code;
@@ -157,39 +169,43 @@ void SupervisorCore::stop(ExitCode code, const std::string& why) {
   lock.unlock();  // a child's exit hook takes the lock
   for (auto& child : children) child->stop_child(code, why);
   lock.lock();
-  finish_if_done(lock);
-}
-
-void SupervisorCore::finish_if_done(std::unique_lock<std::mutex>& lock) {
-  if (!ending_ || live_ != 0 || finished_) return;
-  finished_ = true;
-  emit(ActorEvent::Kind::exit, exit_code, {});
-  options_.events.reset();  // the last event: let the channel go
+  if (!finish_if_done_locked()) return;
   const std::shared_ptr<SupervisorCore> parent = parent_;
   lock.unlock();
+  announce_end(parent);
+}
+
+bool SupervisorCore::finish_if_done_locked() {
+  if (!ending_ || live_ != 0 || finished_) return false;
+  finished_ = true;
+  emit(ActorEvent::Kind::exit, exit_code, {});
+  events_.reset();  // the last event: let the channel go
+  return true;
+}
+
+void SupervisorCore::announce_end(const std::shared_ptr<SupervisorCore>& parent) {
   ended.count_down();  // publishes exit_code and reason (Latch's ordering)
   if (parent != nullptr) parent->child_exited();
 }
 
 void SupervisorCore::emit(ActorEvent::Kind kind, ExitCode code, const std::string& what) {
-  // Called with mutex_ held: events_ is guarded by it.
-  if (!options_.events) return;
+  if (!events_) return;
   ActorEvent event;
   event.kind = kind;
   event.actor = id;
   event.name = options_.name;
   event.code = code;
   event.what = what;
-  (void)options_.events->try_send(std::move(event));  // an unbounded channel is best
+  (void)events_->try_send(std::move(event));  // an unbounded channel is best
 }
 
 std::size_t SupervisorCore::live_children() const {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   return live_;
 }
 
 bool SupervisorCore::escalated() const {
-  std::lock_guard lock(mutex_);
+  detail::MutexLock lock(mutex_);
   return escalated_;
 }
 

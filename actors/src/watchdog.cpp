@@ -6,11 +6,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "troupe/actors/actor.hpp"
+#include "troupe/channels/detail/mutex.hpp"
 
 namespace troupe::detail {
 namespace {
@@ -18,16 +18,18 @@ namespace {
 class Watchdog {
  public:
   ~Watchdog() {
+    std::thread thread;
     {
-      std::lock_guard lock(mutex_);
+      detail::MutexLock lock(mutex_);
       stopping_ = true;
+      thread = std::move(thread_);
     }
     wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    if (thread.joinable()) thread.join();
   }
 
-  void watch(const std::shared_ptr<ActorCell>& cell) {
-    std::lock_guard lock(mutex_);
+  void watch(const std::shared_ptr<ActorCell>& cell) ABSL_LOCKS_EXCLUDED(mutex_) {
+    detail::MutexLock lock(mutex_);
     cells_.push_back(cell);
     period_ = std::min(period_, std::max(kMinPeriod, cell->timing->budget / 4));
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
@@ -38,10 +40,10 @@ class Watchdog {
   static constexpr std::chrono::nanoseconds kMinPeriod = std::chrono::milliseconds(1);
   static constexpr std::chrono::nanoseconds kMaxPeriod = std::chrono::milliseconds(50);
 
-  void run() {
-    std::unique_lock lock(mutex_);
+  void run() ABSL_LOCKS_EXCLUDED(mutex_) {
+    detail::UniqueLock lock(mutex_);
     while (!stopping_) {
-      wake_.wait_for(lock, period_);
+      wake_.wait_for(lock.native(), period_);
       if (stopping_) break;
       std::vector<std::shared_ptr<ActorCell>> live;
       std::erase_if(cells_, [&](const std::weak_ptr<ActorCell>& weak) {
@@ -63,12 +65,12 @@ class Watchdog {
     }
   }
 
-  std::mutex mutex_;
+  detail::Mutex mutex_;
   std::condition_variable wake_;
-  std::vector<std::weak_ptr<ActorCell>> cells_;  // guarded by mutex_
-  std::chrono::nanoseconds period_ = kMaxPeriod;  // guarded by mutex_
-  bool stopping_ = false;                         // guarded by mutex_
-  std::thread thread_;
+  std::vector<std::weak_ptr<ActorCell>> cells_ ABSL_GUARDED_BY(mutex_);
+  std::chrono::nanoseconds period_ ABSL_GUARDED_BY(mutex_) = kMaxPeriod;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  std::thread thread_ ABSL_GUARDED_BY(mutex_);  // started by watch(); joined by the destructor
 };
 
 Watchdog& watchdog() {

@@ -127,6 +127,7 @@
 
 #include "troupe/channels/byte_account.hpp"
 #include "troupe/channels/channel.hpp"
+#include "troupe/channels/detail/mutex.hpp"
 #include "troupe/channels/oneshot.hpp"
 #include "troupe/channels/sendable.hpp"
 #include "troupe/runtime/runtime.hpp"
@@ -456,15 +457,16 @@ class ActorCell final : public SupervisedChild {
   void check_budget(std::int64_t now_ns);
 
   void emit(ActorEvent::Kind kind, ExitCode code = ExitCode::normal, std::string what = {},
-            std::exception_ptr error = nullptr) noexcept;
+            std::exception_ptr error = nullptr) noexcept ABSL_LOCKS_EXCLUDED(mutex_);
   // The actor's task, for terminate() and the control lane: stored right after spawning (a
   // task actor's restart stores its new task).
-  void attach(JoinHandle<void> task);
+  void attach(JoinHandle<void> task) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // --- stopping ------------------------------------------------------------------------------
   // Stops the actor at its next await point with `code` (the first request's code and reason
   // win): terminate() asks for ExitCode::terminated, a supervisor or a link for stopped.
-  void request_terminate(ExitCode code = ExitCode::terminated, std::string reason = {});
+  void request_terminate(ExitCode code = ExitCode::terminated, std::string reason = {})
+      ABSL_LOCKS_EXCLUDED(mutex_);
   [[nodiscard]] bool terminate_requested() const noexcept {
     // acquire: pairs with request_terminate's release: the code and reason are visible.
     return terminate_requested_.load(std::memory_order_acquire);
@@ -479,22 +481,22 @@ class ActorCell final : public SupervisedChild {
     bool restart = false;           // rebuild the actor (a sibling failed: one_for_all, ...)
     std::vector<ActorDown> downs;   // watched actors that exited
   };
-  void post_restart();
-  void post_down(ActorDown down);
+  void post_restart() ABSL_LOCKS_EXCLUDED(mutex_);
+  void post_down(ActorDown down) ABSL_LOCKS_EXCLUDED(mutex_);
   [[nodiscard]] bool control_pending() const noexcept {
     // acquire: pairs with the posting release; take_control's lock orders the rest.
     return control_pending_.load(std::memory_order_acquire);
   }
-  Control take_control();  // the actor's own task only
+  Control take_control() ABSL_LOCKS_EXCLUDED(mutex_);  // the actor's own task only
 
   // --- exit ----------------------------------------------------------------------------------
   // Runs `hook` with the actor's final exit (a restart is not an exit): on the exiting actor's
   // thread, or at once on this thread if it has already exited. Hooks must not throw.
-  void on_exit(std::function<void(const ActorDown&)> hook);
+  void on_exit(std::function<void(const ActorDown&)> hook) ABSL_LOCKS_EXCLUDED(mutex_);
   // Why the actor failed (the error's what()), reported in its ActorDown. Its own task only.
   void set_failure(std::string what) { failure_ = std::move(what); }
   // Recorded once by the task: runs the exit hooks, then opens `exited`.
-  void record_exit(ExitCode code) noexcept;
+  void record_exit(ExitCode code) noexcept ABSL_LOCKS_EXCLUDED(mutex_);
   [[nodiscard]] ExitCode exit_code() const noexcept { return exit_code_; }  // after `exited`
   Latch exited{1};
 
@@ -521,9 +523,9 @@ class ActorCell final : public SupervisedChild {
   // before the task starts, then read-only).
   bool restart_by_cancel = false;
   // Cancels the task for a restart (unless it is terminating or has exited).
-  void request_restart();
+  void request_restart() ABSL_LOCKS_EXCLUDED(mutex_);
   // True once, after request_restart: the dropped task must be started again.
-  bool take_restart_request();
+  bool take_restart_request() ABSL_LOCKS_EXCLUDED(mutex_);
   void stop_child(ExitCode code, std::string reason) override {
     request_terminate(code, std::move(reason));
   }
@@ -535,21 +537,26 @@ class ActorCell final : public SupervisedChild {
  private:
   [[noreturn]] void throw_quota_exceeded() const;
 
-  std::mutex consumer_mutex_;     // see consumer_turn()
+  // See consumer_turn(). A plain std::mutex, not a detail::Mutex: it guards no field of the
+  // cell (the consumer side of the mailbox channel, which has its own lock), and it is taken
+  // only for drop_oldest, a conditional lock the thread-safety analysis cannot follow.
+  std::mutex consumer_mutex_;
   ChanBase* mailbox_ = nullptr;  // holds a channel reference
   std::size_t (*mailbox_depth_)(const ChanBase&) = nullptr;
-  std::mutex mutex_;
-  std::optional<Sender<ActorEvent>> events_;  // guarded by mutex_
-  const bool has_events_;                     // events_ was given: emit() takes the lock
-  JoinHandle<void> task_;                     // guarded by mutex_
-  Control control_;                           // guarded by mutex_
-  std::vector<std::function<void(const ActorDown&)>> exit_hooks_;  // guarded by mutex_
-  bool has_exited_ = false;                   // guarded by mutex_
-  bool restart_requested_ = false;            // guarded by mutex_ (request_restart)
-  ExitCode stop_code_ = ExitCode::terminated;  // written once, before terminate_requested_
-  std::string stop_reason_;                    // likewise
-  std::string failure_;                        // the actor's task only
-  ExitCode exit_code_ = ExitCode::normal;      // written before exited.count_down()
+  detail::Mutex mutex_;
+  std::optional<Sender<ActorEvent>> events_ ABSL_GUARDED_BY(mutex_);
+  const bool has_events_;  // events_ was given: emit() takes the lock
+  JoinHandle<void> task_ ABSL_GUARDED_BY(mutex_);
+  Control control_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::function<void(const ActorDown&)>> exit_hooks_ ABSL_GUARDED_BY(mutex_);
+  bool has_exited_ ABSL_GUARDED_BY(mutex_) = false;
+  bool restart_requested_ ABSL_GUARDED_BY(mutex_) = false;  // request_restart
+  // Written once, before terminate_requested_: requested_code() reads it without the lock
+  // once it has seen the flag (acquire), so it is not ABSL_GUARDED_BY.
+  ExitCode stop_code_ = ExitCode::terminated;
+  std::string stop_reason_ ABSL_GUARDED_BY(mutex_);  // likewise written once; read under it
+  std::string failure_;                              // the actor's task only
+  ExitCode exit_code_ = ExitCode::normal;            // written before exited.count_down()
 };
 
 // Throws Error(invalid_argument) for options no actor can have (actor.cpp).

@@ -96,6 +96,7 @@
 #include <vector>
 
 #include "troupe/actors/actor.hpp"
+#include "troupe/channels/detail/mutex.hpp"
 #include "troupe/channels/select.hpp"
 #include "troupe/runtime/sync/mutex.hpp"
 
@@ -190,9 +191,9 @@ struct StageCounters {
   std::atomic<std::uint64_t> in{0}, out{0}, filtered{0}, skipped{0}, dead{0}, failed{0};
   std::atomic<std::uint64_t> busy_ns{0};
   std::atomic<std::int64_t> queued{0};
-  std::mutex latency_mutex;
-  TimeHistogram latency;  // guarded by latency_mutex
-  void record(std::uint64_t ns, std::size_t items);
+  detail::Mutex latency_mutex;
+  TimeHistogram latency ABSL_GUARDED_BY(latency_mutex);
+  void record(std::uint64_t ns, std::size_t items) ABSL_LOCKS_EXCLUDED(latency_mutex);
 };
 
 // What every part of a running pipeline shares.
@@ -209,47 +210,49 @@ class PipelineCore {
   std::size_t chunk() const noexcept { return chunk_; }
   void set_chunk(std::size_t chunk) noexcept { chunk_ = chunk; }
 
-  StageCounters& add_stage(std::string name, std::size_t parallelism);
+  StageCounters& add_stage(std::string name, std::size_t parallelism) ABSL_LOCKS_EXCLUDED(mutex_);
   // Spawns one of the pipeline's tasks, named for errors (its stage, or "source"). An
   // exception that escapes it stops the pipeline as fail() does; its end, however it comes
   // (returned, threw, cancelled), is counted.
-  void spawn(Task<void> task, const std::string& where);
+  void spawn(Task<void> task, const std::string& where) ABSL_LOCKS_EXCLUDED(mutex_);
   // Every task is spawned: from now on the last one to end releases join(); the pipeline
   // appears in the metrics export. Pipeline::start calls it, also when starting failed.
-  void publish();
+  void publish() ABSL_LOCKS_EXCLUDED(mutex_);
   // The first error: stops the pipeline; finish() rethrows it.
-  void fail(std::exception_ptr error, const std::string& stage);
+  void fail(std::exception_ptr error, const std::string& stage) ABSL_LOCKS_EXCLUDED(mutex_);
   // Cancels every task (idempotent).
-  void stop();
+  void stop() ABSL_LOCKS_EXCLUDED(mutex_);
   // Waits until every task has ended (blocking, or in a task); rethrows the error that
   // stopped the pipeline. The task handles stay here, so stop() works meanwhile.
-  void join();
-  Task<void> join_async();
-  PipelineStats stats() const;
+  void join() ABSL_LOCKS_EXCLUDED(mutex_);
+  Task<void> join_async() ABSL_LOCKS_EXCLUDED(mutex_);
+  PipelineStats stats() const ABSL_LOCKS_EXCLUDED(mutex_);
   std::atomic<std::uint64_t> emitted{0};
   std::atomic<std::uint64_t> copied{0};
   std::atomic<bool> started{false};
   std::atomic<bool> draining{false};  // Pipeline::drain (relaxed: the generator stops soon)
 
  private:
-  void rethrow_failure() const;
+  void rethrow_failure() const ABSL_LOCKS_EXCLUDED(mutex_);
   Task<void> guarded(Task<void> body, std::string where);
-  void task_ended() noexcept;
+  void task_ended() noexcept ABSL_LOCKS_EXCLUDED(mutex_);
 
   Runtime* runtime_;
   PipelineOptions options_;
   const std::uint64_t id_;
   std::size_t chunk_ = 1;
-  mutable std::mutex mutex_;
-  std::vector<std::unique_ptr<StageCounters>> stages_;  // guarded by mutex_ (grows in start)
-  std::vector<JoinHandle<void>> tasks_;  // for stop(), never taken; guarded by mutex_
-  std::size_t alive_ = 0;                // tasks not yet ended; guarded by mutex_
-  bool spawning_ = true;                 // until publish(); guarded by mutex_
-  bool stopped_ = false;                 // guarded by mutex_
-  bool joined_ = false;                  // guarded by mutex_
-  std::exception_ptr error_;             // guarded by mutex_
-  std::string failed_stage_;             // guarded by mutex_
-  std::chrono::steady_clock::time_point started_at_;  // set by publish(); guarded by mutex_
+  mutable detail::Mutex mutex_;
+  // Grows in start.
+  std::vector<std::unique_ptr<StageCounters>> stages_ ABSL_GUARDED_BY(mutex_);
+  std::vector<JoinHandle<void>> tasks_ ABSL_GUARDED_BY(mutex_);  // for stop(), never taken
+  std::size_t alive_ ABSL_GUARDED_BY(mutex_) = 0;                // tasks not yet ended
+  bool spawning_ ABSL_GUARDED_BY(mutex_) = true;                 // until publish()
+  bool stopped_ ABSL_GUARDED_BY(mutex_) = false;
+  bool joined_ ABSL_GUARDED_BY(mutex_) = false;
+  std::exception_ptr error_ ABSL_GUARDED_BY(mutex_);
+  std::string failed_stage_ ABSL_GUARDED_BY(mutex_);
+  // Set by publish().
+  std::chrono::steady_clock::time_point started_at_ ABSL_GUARDED_BY(mutex_);
   Latch ended_{1};                       // released when the last task has ended
 };
 
@@ -552,7 +555,7 @@ class FanIn final : public Joint, public StageInlet<T> {
   }
 
  private:
-  Mutex mutex_;
+  troupe::Mutex mutex_;  // the asynchronous one (runtime/sync), not detail::Mutex
   std::atomic<std::size_t> open_;
   StageInlet<T>* next_ = nullptr;
 };

@@ -54,7 +54,6 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -62,6 +61,7 @@
 
 #include "troupe/actors/actor.hpp"
 #include "troupe/actors/task_actor.hpp"
+#include "troupe/channels/detail/mutex.hpp"
 
 namespace troupe {
 
@@ -88,20 +88,22 @@ class SupervisorCore final : public SupervisedChild,
   const std::uint64_t id;
 
   // Adds a child; its index. Throws Error(shut_down) once the supervisor has ended.
-  std::size_t adopt(const std::shared_ptr<SupervisedChild>& child);
+  std::size_t adopt(const std::shared_ptr<SupervisedChild>& child) ABSL_LOCKS_EXCLUDED(mutex_);
   // Makes this supervisor a child of `parent` (before it has children). Throws
   // Error(shut_down) once the parent has ended.
-  void attach_parent(const std::shared_ptr<SupervisorCore>& parent);
+  void attach_parent(const std::shared_ptr<SupervisorCore>& parent) ABSL_LOCKS_EXCLUDED(mutex_);
   // The decision for a failed child (on the child's task): true to rebuild it. Posts
-  // restarts to siblings, or escalates.
-  bool child_failed(std::size_t index, ExitCode code, const std::string& what);
-  // A child's final exit (its exit hook).
-  void child_exited();
+  // restarts to siblings, or escalates. The children are called without the lock.
+  bool child_failed(std::size_t index, ExitCode code, const std::string& what)
+      ABSL_LOCKS_EXCLUDED(mutex_);
+  // A child's final exit (its exit hook, which may run on the thread that stops the child).
+  void child_exited() ABSL_LOCKS_EXCLUDED(mutex_);
   // Stops every live child with `code` and ends with `code` once they have exited.
-  void stop(ExitCode code, const std::string& reason);
+  void stop(ExitCode code, const std::string& reason) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // SupervisedChild (a nested supervisor, as its parent sees it).
-  void restart_child() override;  // a fresh intensity window; every child rebuilt
+  // A fresh intensity window; every child rebuilt.
+  void restart_child() override ABSL_LOCKS_EXCLUDED(mutex_);
   void stop_child(ExitCode code, std::string reason) override { stop(code, reason); }
   [[nodiscard]] const std::string& child_name() const noexcept override {
     return options_.name;
@@ -111,8 +113,8 @@ class SupervisorCore final : public SupervisedChild,
   [[nodiscard]] std::uint64_t restarts() const noexcept {
     return restarts_.load(std::memory_order_relaxed);
   }
-  [[nodiscard]] std::size_t live_children() const;
-  [[nodiscard]] bool escalated() const;
+  [[nodiscard]] std::size_t live_children() const ABSL_LOCKS_EXCLUDED(mutex_);
+  [[nodiscard]] bool escalated() const ABSL_LOCKS_EXCLUDED(mutex_);
 
   Latch ended{1};
   // After `ended`: how the supervisor ended, and why (the escalation's reason).
@@ -122,27 +124,45 @@ class SupervisorCore final : public SupervisedChild,
  private:
   // Every child still referenced whose index passes `pick`.
   template <class Pick>
-  std::vector<std::shared_ptr<SupervisedChild>> children_where(Pick pick) const;
-  // The failure of child `index` would exceed the intensity: true if the parent restarts this
-  // supervisor instead of letting it escalate (then the failing child is rebuilt too).
-  bool parent_restarts(std::unique_lock<std::mutex>& lock, std::size_t index,
-                       const std::string& why);
-  [[nodiscard]] std::string describe_child(std::size_t index) const;
-  void emit(ActorEvent::Kind kind, ExitCode code, const std::string& what);
-  void finish_if_done(std::unique_lock<std::mutex>& lock);
+  std::vector<std::shared_ptr<SupervisedChild>> children_where(Pick pick) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The failure of child `index` would exceed the intensity: asks the parent, dropping `lock`
+  // (on mutex_) meanwhile. If the parent restarts this supervisor instead of letting it
+  // escalate (then the failing child is rebuilt too), the other children to rebuild, which
+  // the caller restarts once it has released the lock; nullopt otherwise.
+  std::optional<std::vector<std::shared_ptr<SupervisedChild>>> parent_restarts(
+      detail::UniqueLock& lock, std::size_t index, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  [[nodiscard]] std::string describe_child(std::size_t index) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void emit(ActorEvent::Kind kind, ExitCode code, const std::string& what)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // If the supervisor is ending and its last child has exited: marks it finished and emits
+  // 'exit' (true, once). The caller then releases the lock and calls announce_end.
+  bool finish_if_done_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Opens `ended` and tells the parent (parent_ as finish_if_done_locked saw it).
+  void announce_end(const std::shared_ptr<SupervisorCore>& parent) ABSL_LOCKS_EXCLUDED(mutex_);
 
-  SupervisorOptions options_;  // events guarded by mutex_
+  SupervisorOptions options_;               // its events moved to events_
   std::atomic<std::uint64_t> restarts_{0};  // relaxed: a statistic
-  mutable std::mutex mutex_;
-  std::vector<std::weak_ptr<SupervisedChild>> children_;  // guarded by mutex_; by start order
-  std::shared_ptr<SupervisorCore> parent_;  // a nested supervisor's; guarded by mutex_
-  std::size_t index_in_parent_ = 0;         // guarded by mutex_
-  bool parent_deciding_ = false;  // a failure past the limit is before the parent; mutex_
-  std::deque<std::chrono::steady_clock::time_point> recent_;  // restarts in the window
-  std::size_t live_ = 0;      // children adopted and not yet exited; guarded by mutex_
-  bool ending_ = false;       // escalated or stopped: no more restarts or children
-  bool escalated_ = false;
-  bool finished_ = false;     // `ended` opened
+  mutable detail::Mutex mutex_;
+  // options_.events, apart so that it can be ABSL_GUARDED_BY the lock (options_ is read
+  // without it).
+  std::optional<Sender<ActorEvent>> events_ ABSL_GUARDED_BY(mutex_);
+  // By start order.
+  std::vector<std::weak_ptr<SupervisedChild>> children_ ABSL_GUARDED_BY(mutex_);
+  std::shared_ptr<SupervisorCore> parent_ ABSL_GUARDED_BY(mutex_);  // a nested supervisor's
+  std::size_t index_in_parent_ ABSL_GUARDED_BY(mutex_) = 0;
+  // A failure past the limit is before the parent.
+  bool parent_deciding_ ABSL_GUARDED_BY(mutex_) = false;
+  // Restarts in the window.
+  std::deque<std::chrono::steady_clock::time_point> recent_ ABSL_GUARDED_BY(mutex_);
+  // Children adopted and not yet exited.
+  std::size_t live_ ABSL_GUARDED_BY(mutex_) = 0;
+  // Escalated or stopped: no more restarts or children.
+  bool ending_ ABSL_GUARDED_BY(mutex_) = false;
+  bool escalated_ ABSL_GUARDED_BY(mutex_) = false;
+  bool finished_ ABSL_GUARDED_BY(mutex_) = false;  // `ended` opened
 };
 
 }  // namespace detail

@@ -164,11 +164,15 @@ inline void MutexGuard::unlock() noexcept {
 
 namespace detail {
 // Lets CondVar release a guard's mutex for the duration of a wait and give it back after.
+// troupe::Mutex spelled out: in namespace detail, plain `Mutex` would name detail::Mutex (the
+// std::mutex wrapper of troupe/channels/detail/mutex.hpp) wherever that is included first.
 struct GuardAccess {
-  static Mutex* release(MutexGuard& guard) noexcept { return std::exchange(guard.mutex_, nullptr); }
-  static void adopt(MutexGuard& guard, Mutex& mutex) noexcept { guard.mutex_ = &mutex; }
-  static Semaphore& semaphore(Mutex& mutex) noexcept { return mutex.semaphore_; }
-  static void unlock(Mutex& mutex) noexcept { mutex.unlock(); }
+  static troupe::Mutex* release(MutexGuard& guard) noexcept {
+    return std::exchange(guard.mutex_, nullptr);
+  }
+  static void adopt(MutexGuard& guard, troupe::Mutex& mutex) noexcept { guard.mutex_ = &mutex; }
+  static Semaphore& semaphore(troupe::Mutex& mutex) noexcept { return mutex.semaphore_; }
+  static void unlock(troupe::Mutex& mutex) noexcept { mutex.unlock(); }
 };
 }  // namespace detail
 
