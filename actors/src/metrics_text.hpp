@@ -56,7 +56,7 @@ class LiveSet {
   }
 
  private:
-  mutable detail::Mutex mutex_;
+  mutable detail::PlainMutex mutex_;
   std::vector<const T*> items_ ABSL_GUARDED_BY(mutex_);
 };
 

@@ -18,7 +18,7 @@ namespace {
 // Cells in intrusive lists (ActorCell::registry_prev/next), in shards so that spawning on
 // many threads does not meet on one lock. No allocation per actor.
 struct Shard {
-  detail::Mutex mutex;
+  detail::PlainMutex mutex;
   // Guarded by mutex, as the cells' links (ActorCell::registry_prev/next and listed, which the
   // analysis cannot tie to a shard's lock: registry_add and registry_remove take it).
   ActorCell* head ABSL_GUARDED_BY(mutex) = nullptr;
@@ -34,7 +34,7 @@ struct Name {
 
 struct Registry {
   std::array<Shard, kShards> shards;
-  detail::Mutex names_mutex;
+  detail::PlainMutex names_mutex;
   std::unordered_map<std::string, Name> names ABSL_GUARDED_BY(names_mutex);
 
   Shard& shard_of(std::uint64_t id) noexcept { return shards[id % kShards]; }

@@ -65,7 +65,7 @@ class Watchdog {
     }
   }
 
-  detail::Mutex mutex_;
+  detail::PlainMutex mutex_;
   std::condition_variable wake_;
   std::vector<std::weak_ptr<ActorCell>> cells_ ABSL_GUARDED_BY(mutex_);
   std::chrono::nanoseconds period_ ABSL_GUARDED_BY(mutex_) = kMaxPeriod;

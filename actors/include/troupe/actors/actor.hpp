@@ -537,13 +537,13 @@ class ActorCell final : public SupervisedChild {
  private:
   [[noreturn]] void throw_quota_exceeded() const;
 
-  // See consumer_turn(). A plain std::mutex, not a detail::Mutex: it guards no field of the
+  // See consumer_turn(). A plain std::mutex, not a detail::PlainMutex: it guards no field of the
   // cell (the consumer side of the mailbox channel, which has its own lock), and it is taken
   // only for drop_oldest, a conditional lock the thread-safety analysis cannot follow.
   std::mutex consumer_mutex_;
   ChanBase* mailbox_ = nullptr;  // holds a channel reference
   std::size_t (*mailbox_depth_)(const ChanBase&) = nullptr;
-  detail::Mutex mutex_;
+  detail::PlainMutex mutex_;
   std::optional<Sender<ActorEvent>> events_ ABSL_GUARDED_BY(mutex_);
   const bool has_events_;  // events_ was given: emit() takes the lock
   JoinHandle<void> task_ ABSL_GUARDED_BY(mutex_);

@@ -191,7 +191,7 @@ struct StageCounters {
   std::atomic<std::uint64_t> in{0}, out{0}, filtered{0}, skipped{0}, dead{0}, failed{0};
   std::atomic<std::uint64_t> busy_ns{0};
   std::atomic<std::int64_t> queued{0};
-  detail::Mutex latency_mutex;
+  detail::PlainMutex latency_mutex;
   TimeHistogram latency ABSL_GUARDED_BY(latency_mutex);
   void record(std::uint64_t ns, std::size_t items) ABSL_LOCKS_EXCLUDED(latency_mutex);
 };
@@ -241,7 +241,7 @@ class PipelineCore {
   PipelineOptions options_;
   const std::uint64_t id_;
   std::size_t chunk_ = 1;
-  mutable detail::Mutex mutex_;
+  mutable detail::PlainMutex mutex_;
   // Grows in start.
   std::vector<std::unique_ptr<StageCounters>> stages_ ABSL_GUARDED_BY(mutex_);
   std::vector<JoinHandle<void>> tasks_ ABSL_GUARDED_BY(mutex_);  // for stop(), never taken
@@ -555,7 +555,7 @@ class FanIn final : public Joint, public StageInlet<T> {
   }
 
  private:
-  troupe::Mutex mutex_;  // the asynchronous one (runtime/sync), not detail::Mutex
+  troupe::Mutex mutex_;  // the asynchronous one (runtime/sync), not detail::PlainMutex
   std::atomic<std::size_t> open_;
   StageInlet<T>* next_ = nullptr;
 };

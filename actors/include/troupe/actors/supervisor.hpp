@@ -145,7 +145,7 @@ class SupervisorCore final : public SupervisedChild,
 
   SupervisorOptions options_;               // its events moved to events_
   std::atomic<std::uint64_t> restarts_{0};  // relaxed: a statistic
-  mutable detail::Mutex mutex_;
+  mutable detail::PlainMutex mutex_;
   // options_.events, apart so that it can be ABSL_GUARDED_BY the lock (options_ is read
   // without it).
   std::optional<Sender<ActorEvent>> events_ ABSL_GUARDED_BY(mutex_);

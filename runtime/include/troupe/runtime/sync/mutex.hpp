@@ -164,8 +164,8 @@ inline void MutexGuard::unlock() noexcept {
 
 namespace detail {
 // Lets CondVar release a guard's mutex for the duration of a wait and give it back after.
-// troupe::Mutex spelled out: in namespace detail, plain `Mutex` would name detail::Mutex (the
-// std::mutex wrapper of troupe/channels/detail/mutex.hpp) wherever that is included first.
+// troupe::Mutex spelled out: namespace detail also has PlainMutex, the std::mutex wrapper of
+// troupe/channels/detail/mutex.hpp.
 struct GuardAccess {
   static troupe::Mutex* release(MutexGuard& guard) noexcept {
     return std::exchange(guard.mutex_, nullptr);
