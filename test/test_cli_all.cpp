@@ -203,6 +203,10 @@ TEST_CASE("all.flags that do not apply to every workload are usage errors") {
                     "--capacity does not apply to 'troupe load all'");
   check_usage_error(run_cli({"load", "all", "--metrics", "m.json"}),
                     "--metrics does not apply to 'troupe load all'");
+  check_usage_error(run_cli({"load", "all", "--sweep", "threads=1,2"}),
+                    "--sweep does not apply to 'troupe load all'");
+  check_usage_error(run_cli({"load", "all", "--plot", "p.svg"}),
+                    "--plot does not apply to 'troupe load all'");
 }
 
 TEST_CASE("all.bad values and conflicts are usage errors found before any run") {
@@ -221,7 +225,7 @@ TEST_CASE("all.bad values and conflicts are usage errors found before any run") 
 TEST_CASE("all.help and usage name the command and its flags") {
   const CliRun help = run_cli({"load", "--help"});
   CHECK(help.code == 0);
-  for (const char* text : {"--quick", "troupe load all"}) {
+  for (const char* text : {"--quick", "--sweep", "--plot", "troupe load all"}) {
     CHECK_MESSAGE(contains(help.out, text), std::string(text));
   }
   const CliRun bad = run_cli({"load", "all", "--n", "1"});

@@ -41,6 +41,8 @@ std::vector<LoadPlan> plan_all(const LoadRequest& request) {
   refuse(request.style.has_value(), "--style", "each workload runs in its preferred style");
   refuse(request.capacity.has_value(), "--capacity", "the workloads' channels differ");
   refuse(request.metrics.has_value(), "--metrics", "it runs many workloads, --metrics exports one");
+  refuse(request.sweep.has_value(), "--sweep", "a sweep runs one workload");
+  refuse(request.plot.has_value(), "--plot", "it draws a sweep of one workload");
   std::vector<LoadPlan> plans;
   for (const std::string_view name : runnable_workloads()) {
     LoadRequest single = request;

@@ -5,7 +5,7 @@
 //
 // --threads, --placement and --repeat apply to every workload and are validated as for one.
 // Usage errors: --n, --style, --capacity (the workloads differ in all three), --metrics (one
-// file, many runs).
+// file, many runs), --sweep and --plot.
 //
 // Output, the workloads in registry order:
 //   human   one table at the end: workload, style, n, time and rate (the median run's), with

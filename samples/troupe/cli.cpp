@@ -12,6 +12,7 @@
 #include "all.hpp"
 #include "demos/demos.hpp"
 #include "load.hpp"
+#include "sweep.hpp"
 
 namespace troupe::cli {
 namespace {
@@ -19,6 +20,7 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C]"
     " [--placement P] [--repeat K] [--json | --csv] [--metrics FILE]"
+    " [--sweep PARAM=V1,V2,... [--plot FILE.svg]]"
     " | troupe load all [--quick] [--repeat K] [--json | --csv]"
     " | troupe load --list | troupe demo <name> [--quick] | troupe demo --list | troupe --help";
 // A mistake in `troupe demo ...` is answered with the demo command's own usage.
@@ -75,9 +77,10 @@ void add_text_option(CLI::App& app, const std::string& flag, std::optional<std::
       ->type_name(type);
 }
 
-// `troupe load` once parsed: `all` or one workload. Throws UsageError before any run.
+// `troupe load` once parsed: `all`, a sweep or one workload. Throws UsageError before any run.
 int run_load_command(const LoadRequest& request, std::ostream& out, std::ostream& err) {
   if (request.workload == "all") return run_all(plan_all(request), out, err);
+  if (request.sweep) return run_sweep(plan_sweep(request), out, err);
   return run_load(plan_load(request), out, err);
 }
 
@@ -109,6 +112,10 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                   "A warm-up run, then K measured runs: median, min and max (1..1000)");
   add_text_option(*load, "--metrics", request.metrics, "FILE",
                   "After the run, write its troupe metrics: .json, or .prom/.txt (Prometheus)");
+  add_text_option(*load, "--sweep", request.sweep, "PARAM=V1,V2,...",
+                  "Run once per value of threads, capacity or n; a table across the values");
+  add_text_option(*load, "--plot", request.plot, "FILE.svg",
+                  "With --sweep: write an SVG chart of the rate against the swept value");
   load->add_flag("--quick", request.quick,
                  "With 'all': smaller sizes, the whole suite in well under a minute");
   load->add_flag("--json", request.json, "Print exactly one JSON object line instead of a report");

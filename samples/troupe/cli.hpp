@@ -2,6 +2,10 @@
 //
 //   troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C] [--placement P]
 //               [--repeat K] [--json | --csv] [--metrics FILE]
+//   troupe load <workload> --sweep PARAM=V1,V2,... [--plot FILE.svg] [the flags above but
+//               PARAM's own and --metrics]   once per value of threads, capacity or n, then a
+//               table (--json: one line per value; --csv: one header, every value's lines);
+//               --plot: an SVG chart of the rate against the value (sweep.hpp)
 //   troupe load all [--quick] [--threads T] [--placement P] [--repeat K] [--json | --csv]
 //               every runnable workload at its default n (--quick: a smaller n each, under a
 //               minute on 2 cores), then one table (--json: one line per workload, its --json
@@ -12,9 +16,9 @@
 //   troupe --help, troupe load --help, troupe demo --help
 //
 // Exit codes: 0 every run's check held (or help/list), 1 a check failed or a run broke (`all`
-// prints every result first), 2 a usage error (one line on `err`, then the usage
-// line), found before any run: a bad argument, conflicting flags, an unwritable --metrics
-// path or an unknown demo.
+// and a sweep print every result first), 2 a usage error (one line on `err`, then the usage
+// line), found before any run: a bad argument, conflicting flags, an unwritable --metrics or
+// --plot path or an unknown demo.
 //
 // Commands of several runs draw a progress bar with an ETA on stderr once they have run for a
 // second, only if `err` is the process's stderr and a terminal, and never with --json or --csv

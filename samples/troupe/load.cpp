@@ -356,6 +356,10 @@ LoadPlan plan_load(const LoadRequest& request) {
     throw UsageError("--csv and --json conflict: choose one output format");
   }
   if (request.quick) throw UsageError("--quick applies to 'troupe load all' only");
+  if (request.plot && !request.sweep) {
+    throw UsageError("--plot needs --sweep: the chart is the rate against the swept values");
+  }
+  if (request.sweep) throw std::logic_error("plan_load: a --sweep is planned by plan_sweep");
   const OutputFormat format = request.json  ? OutputFormat::json
                               : request.csv ? OutputFormat::csv
                                             : OutputFormat::human;
@@ -513,7 +517,10 @@ std::string workloads_help() {
        << "troupe load all: every workload that can run, at its default n (with --quick, its\n"
        << "quick n) in its default style, then one table; --json: a line per workload (its --json\n"
        << "object); --csv: the table. --threads, --placement and --repeat apply to each workload.\n"
-
+       << "--sweep PARAM=V1,V2,...: the workload once per value of threads, capacity or n (each\n"
+       << "checked as its own flag would be), then a table; --json: a line per value; --csv: one\n"
+       << "header, then every value's lines. --plot FILE.svg (with --sweep): a chart of the rate\n"
+       << "against the value (with --repeat: median, min and max), replaced whole, never partial.\n"
        << "Runs of more than a second show a progress bar with an ETA on stderr, if it is a\n"
        << "terminal (never with --json or --csv).\n"
        << "Every run verifies its check. Exit status: 0 every check held, 1 one did not (after\n"

@@ -24,9 +24,10 @@
 // run leaves no file.
 //
 // Several plans in one command: `troupe load all` (all.hpp: every runnable workload, at its
-// default_n or, with --quick, its quick_n) plans each run through plan_load, so that a value
-// is validated exactly as its flag would be, and measures each with measure_load; a progress
-// bar (progress.hpp) counts the runs on stderr when it is a terminal.
+// default_n or, with --quick, its quick_n) and `--sweep` (sweep.hpp: one workload, once per
+// value of a parameter, --plot drawing the rates). Both plan each run through plan_load, so a
+// value is validated exactly as its flag would be, and measure each with measure_load; a
+// progress bar (progress.hpp) counts the runs on stderr when it is a terminal.
 #pragma once
 
 #include <cstdint>
@@ -148,6 +149,8 @@ struct LoadRequest {
   std::optional<std::string> placement;
   std::optional<std::string> repeat;
   std::optional<std::string> metrics;
+  std::optional<std::string> sweep;  // --sweep PARAM=v1,v2,… (sweep.hpp)
+  std::optional<std::string> plot;   // --plot FILE.svg, with --sweep
   bool quick = false;                // --quick, with `all` (all.hpp)
   bool json = false;
   bool csv = false;
@@ -172,8 +175,8 @@ struct LoadPlan {
   std::optional<MetricsFile> metrics;  // --metrics FILE
 };
 
-// Resolves and validates a request for one workload (not `all`: all.hpp plans that, through
-// this function). Throws UsageError naming the offending argument.
+// Resolves and validates a request for one workload (not `all`, no --sweep: all.hpp and
+// sweep.hpp plan those, through this function). Throws UsageError naming the offending argument.
 // Touches no file: run_load opens the metrics file.
 [[nodiscard]] LoadPlan plan_load(const LoadRequest& request);
 
@@ -183,7 +186,7 @@ class Progress;
 // expected check, no runs yet.
 [[nodiscard]] Report empty_report(const LoadPlan& plan);
 // The runs of a plan (its warm-up and measured runs, each verified), without printing: what
-// run_load and `load all` report. Each run is announced to `progress` (labelled
+// run_load, a sweep and `load all` report. Each run is announced to `progress` (labelled
 // `label`, or "<workload>/<style>" if empty). Throws what the run throws.
 [[nodiscard]] Report measure_load(const LoadPlan& plan, Progress& progress,
                                   std::string_view label = {});
