@@ -212,6 +212,10 @@ TEST_CASE("sweep.a malformed --sweep is a usage error") {
   }
   check_usage_error(sweep({"load", "pingpong", "--sweep", "threads=1,2,1"}),
                     "--sweep: threads=1 is given twice");
+  check_usage_error(sweep({"load", "pingpong", "--sweep", "threads=2,02"}),
+                    "--sweep: threads=02 is given twice");
+  check_usage_error(sweep({"load", "fanin", "--sweep", "capacity=unbounded,8,unbounded"}),
+                    "--sweep: capacity=unbounded is given twice");
   std::string many = "n=";
   for (int i = 1; i <= 65; ++i) many += std::to_string(i) + (i < 65 ? "," : "");
   check_usage_error(sweep({"load", "pingpong", "--sweep", many}), "--sweep: 65 values, at most 64");

@@ -118,7 +118,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                   "With --sweep: write an SVG chart of the rate against the swept value");
   load->add_flag("--quick", request.quick,
                  "With 'all': smaller sizes, the whole suite in well under a minute");
-  load->add_flag("--json", request.json, "Print exactly one JSON object line instead of a report");
+  load->add_flag("--json", request.json,
+                 "Print one JSON object line instead of a report (all, --sweep: one each)");
   load->add_flag("--csv", request.csv,
                  "Print CSV instead of a report: a header, then one line per measured run");
   load->add_flag("--list", list, "Print the workloads that can run, one per line");

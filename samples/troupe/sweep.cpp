@@ -49,10 +49,11 @@ double swept_value(const SweepPlan& plan, const LoadPlan& run) {
   return static_cast<double>(run.params.n);
 }
 
-// The value as the human table shows it: "1,024", "unbounded".
+// The value exactly, as the human table shows it: "1,024", "unbounded".
 std::string value_cell(const SweepPlan& plan, const LoadPlan& run) {
   if (plan.parameter == "capacity") return format_field(capacity_field(*run.params.capacity));
-  return format_count(static_cast<std::uint64_t>(swept_value(plan, run)));
+  if (plan.parameter == "threads") return format_count(run.params.threads.value_or(0));
+  return format_count(run.params.n);
 }
 
 std::string label_of(const SweepPlan& plan, std::size_t i) {
@@ -147,12 +148,6 @@ SweepPlan plan_sweep(const LoadRequest& request) {
     throw UsageError("--sweep: " + std::to_string(values.size()) + " values, at most " +
                      std::to_string(kMaxSweepValues));
   }
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (std::find(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(i), values[i]) !=
-        values.begin() + static_cast<std::ptrdiff_t>(i)) {
-      throw UsageError("--sweep: " + name + "=" + values[i] + " is given twice");
-    }
-  }
   LoadRequest single = request;
   single.sweep.reset();
   single.plot.reset();
@@ -170,6 +165,13 @@ SweepPlan plan_sweep(const LoadRequest& request) {
       plan.plans.push_back(plan_load(single));
     } catch (const UsageError& error) {
       throw UsageError("--sweep " + name + "=" + value + ": " + error.what());
+    }
+    // The same value twice, however written (2 and 02 are one value).
+    const std::string swept = value_cell(plan, plan.plans.back());
+    for (std::size_t i = 0; i + 1 < plan.plans.size(); ++i) {
+      if (value_cell(plan, plan.plans[i]) == swept) {
+        throw UsageError("--sweep: " + name + "=" + value + " is given twice");
+      }
     }
     if (plan.plot && plan.plans.back().params.capacity &&
         plan.plans.back().params.capacity->unbounded() && name == "capacity") {
