@@ -1,17 +1,26 @@
 // Helpers shared by the tests that drive the `troupe` CLI through troupe::cli::run
-// (test_cli, test_demos): a run with its exit code and both streams, and the shape of a usage
-// error.
+// (test_cli*, test_demos): a run with its exit code and both streams, the shape of a usage
+// error, a temporary directory for the files a run writes, and an implementation whose check
+// is wrong.
 #pragma once
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "troupe/cli.hpp"
+#include "troupe/load.hpp"
 
 namespace troupe::testing {
 
@@ -57,6 +66,54 @@ inline void check_usage_error(const CliRun& run, const std::string& message,
   CHECK(lines[0].rfind("troupe: error: ", 0) == 0);
   CHECK_MESSAGE(contains(lines[0], message), lines[0]);
   CHECK_MESSAGE(lines[1].rfind(usage, 0) == 0, lines[1]);
+}
+
+// A fresh directory for the files a test writes (in the temporary directory, named after the
+// process), removed with everything in it.
+class TempDir {
+ public:
+  TempDir()
+      : path_(std::filesystem::temp_directory_path() /
+              ("troupe_test_cli_" + std::to_string(::getpid()) + "_" + std::to_string(next_++))) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
+  // The names of the files in the directory, sorted.
+  [[nodiscard]] std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(path_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+ private:
+  static inline int next_ = 0;
+  std::filesystem::path path_;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+// What an implementation that computes the wrong sum returns: check 41 (whatever n is), the n
+// items in 0.5 s (the rate is 2n), one thread, no failures.
+inline troupe::cli::LoadResult wrong_sum(const troupe::cli::LoadParams& params) {
+  troupe::cli::LoadResult result;
+  result.items = params.n;
+  result.seconds = 0.5;
+  result.check = 41;
+  result.threads = 1;
+  return result;
 }
 
 }  // namespace troupe::testing

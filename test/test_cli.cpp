@@ -28,7 +28,9 @@ using troupe::testing::check_usage_error;
 using troupe::testing::CliRun;
 using troupe::testing::contains;
 using troupe::testing::lines_of;
+using troupe::testing::read_text;
 using troupe::testing::run_cli;
+using troupe::testing::TempDir;
 
 // Exactly one line holding one JSON object: braces outside strings balance and close at the end.
 void check_one_json_object(const std::string& out) {
@@ -341,11 +343,7 @@ TEST_CASE("cli rejects a missing or unknown command with exit code 2") {
 namespace {
 // An implementation that computes the wrong sum and sees a broken invariant.
 troupe::cli::LoadResult run_wrong(const troupe::cli::LoadParams& params) {
-  troupe::cli::LoadResult result;
-  result.items = params.n;
-  result.seconds = 0.5;
-  result.check = 41;
-  result.threads = 1;
+  troupe::cli::LoadResult result = troupe::testing::wrong_sum(params);
   result.failures = {"a \"quoted\"\nfailure"};
   return result;
 }
@@ -660,42 +658,6 @@ TEST_CASE("cli.load rejects --csv with --json: one output format") {
 }
 
 namespace {
-// A fresh directory for the files a test writes, removed with everything in it.
-class TempDir {
- public:
-  TempDir()
-      : path_(std::filesystem::temp_directory_path() /
-              ("troupe_test_cli_" + std::to_string(::getpid()) + "_" + std::to_string(next_++))) {
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
-  // The names of the files in the directory, sorted.
-  [[nodiscard]] std::vector<std::string> files() const {
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(path_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  static inline int next_ = 0;
-  std::filesystem::path path_;
-};
-
-std::string read_text(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-}
-
 std::size_t count_lines_starting(const std::string& text, const std::string& prefix) {
   const std::vector<std::string> lines = lines_of(text);
   const auto starts = [&](const std::string& line) { return line.rfind(prefix, 0) == 0; };

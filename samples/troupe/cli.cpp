@@ -9,8 +9,10 @@
 #include <string>
 #include <string_view>
 
+#include "all.hpp"
 #include "demos/demos.hpp"
 #include "load.hpp"
+#include "sweep.hpp"
 
 namespace troupe::cli {
 namespace {
@@ -18,6 +20,8 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C]"
     " [--placement P] [--repeat K] [--json | --csv] [--metrics FILE]"
+    " [--sweep PARAM=V1,V2,... [--plot FILE.svg]]"
+    " | troupe load all [--quick] [--repeat K] [--json | --csv]"
     " | troupe load --list | troupe demo <name> [--quick] | troupe demo --list | troupe --help";
 // A mistake in `troupe demo ...` is answered with the demo command's own usage.
 constexpr std::string_view kDemoUsage =
@@ -73,6 +77,13 @@ void add_text_option(CLI::App& app, const std::string& flag, std::optional<std::
       ->type_name(type);
 }
 
+// `troupe load` once parsed: `all`, a sweep or one workload. Throws UsageError before any run.
+int run_load_command(const LoadRequest& request, std::ostream& out, std::ostream& err) {
+  if (request.workload == "all") return run_all(plan_all(request), out, err);
+  if (request.sweep) return run_sweep(plan_sweep(request), out, err);
+  return run_load(plan_load(request), out, err);
+}
+
 }  // namespace
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -84,7 +95,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   LoadRequest request;
   bool list = false;
   CLI::App* load = app.add_subcommand("load", "Run one load experiment and verify its result");
-  load->add_option("workload", request.workload, "The workload to run (listed below)")
+  load->add_option("workload", request.workload,
+                   "The workload to run (listed below), or all of them: all")
       ->type_name("WORKLOAD");
   add_text_option(*load, "--n", request.n, "N",
                   "The workload's size in its unit (messages, round trips...); default below");
@@ -100,7 +112,14 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                   "A warm-up run, then K measured runs: median, min and max (1..1000)");
   add_text_option(*load, "--metrics", request.metrics, "FILE",
                   "After the run, write its troupe metrics: .json, or .prom/.txt (Prometheus)");
-  load->add_flag("--json", request.json, "Print exactly one JSON object line instead of a report");
+  add_text_option(*load, "--sweep", request.sweep, "PARAM=V1,V2,...",
+                  "Run once per value of threads, capacity or n; a table across the values");
+  add_text_option(*load, "--plot", request.plot, "FILE.svg",
+                  "With --sweep: write an SVG chart of the rate against the swept value");
+  load->add_flag("--quick", request.quick,
+                 "With 'all': smaller sizes, the whole suite in well under a minute");
+  load->add_flag("--json", request.json,
+                 "Print one JSON object line instead of a report (all, --sweep: one each)");
   load->add_flag("--csv", request.csv,
                  "Print CSV instead of a report: a header, then one line per measured run");
   load->add_flag("--list", list, "Print the workloads that can run, one per line");
@@ -134,15 +153,9 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return 0;
   }
   if (request.workload.empty()) return usage_error(err, "missing the workload to run");
-  LoadPlan plan;
   try {
-    plan = plan_load(request);
-  } catch (const UsageError& error) {
-    return usage_error(err, error.what());
-  }
-  try {
-    return run_load(plan, out, err);
-  } catch (const UsageError& error) {  // an unwritable --metrics path, found before any run
+    return run_load_command(request, out, err);
+  } catch (const UsageError& error) {  // found before any run, unwritable paths included
     return usage_error(err, error.what());
   } catch (const std::exception& error) {
     err << "troupe: error: " << request.workload << ": " << error.what() << '\n';

@@ -16,6 +16,7 @@
 #include <system_error>
 #include <utility>
 
+#include "progress.hpp"
 #include "report.hpp"
 #include "troupe/channels/channel.hpp"
 #include "workloads.hpp"
@@ -64,6 +65,7 @@ constexpr WorkloadSpec kWorkloads[] = {
      .summary = "4 producers each send 1..n/4 to one consumer, which sums them",
      .unit = "messages",
      .default_n = 4'000'000,
+     .quick_n = 400'000,
      .max_n = kFaninMaxN,
      .n_multiple_of = kFaninProducers,
      .check_help = "the sum, 4 * k(k+1)/2 with k = n/4",
@@ -73,6 +75,7 @@ constexpr WorkloadSpec kWorkloads[] = {
      .summary = "a 100 MiB Buffer goes to a worker and back n times (moved, never copied)",
      .unit = "round trips",
      .default_n = 100,
+     .quick_n = 20,
      .max_n = kTransferMaxN,
      .check_help = "the sum of the counter after each return, n(n+1)/2; the worker adds 1 to\n"
                    "the counter on each visit; the counter is the buffer's first 64-bit word\n"
@@ -83,6 +86,7 @@ constexpr WorkloadSpec kWorkloads[] = {
      .summary = "two tasks bounce one int64; a round trip is ping + pong",
      .unit = "round trips",
      .default_n = 1'000'000,
+     .quick_n = 100'000,
      .max_n = UINT64_MAX / 2,
      .check_help = "the final value, n (pong returns the value plus 1)",
      .expected = identity,
@@ -91,6 +95,7 @@ constexpr WorkloadSpec kWorkloads[] = {
      .summary = "1,000 tasks pass one token around; each hop is one send",
      .unit = "hops",
      .default_n = 10'000'000,
+     .quick_n = 1'000'000,
      .max_n = UINT64_MAX / 2,
      .check_help = "the token, which counts the hops: n",
      .expected = identity,
@@ -100,6 +105,7 @@ constexpr WorkloadSpec kWorkloads[] = {
                 "sum their children",
      .unit = "leaves",
      .default_n = 1'000'000,
+     .quick_n = 100'000,
      .max_n = kSkynetMaxN,
      .n_power_of = 10,
      .check_help = "the sum of the leaves, n(n-1)/2 (499999500000 for the default)",
@@ -109,6 +115,7 @@ constexpr WorkloadSpec kWorkloads[] = {
      .summary = "n tasks x -> 2x (x = 1..n) on a pool; the submitter awaits every result",
      .unit = "tasks",
      .default_n = 100'000,
+     .quick_n = 20'000,
      .max_n = kPoolMaxN,
      .check_help = "the sum of the results, n(n+1)",
      .expected = n_times_n_plus_1,
@@ -118,6 +125,7 @@ constexpr WorkloadSpec kWorkloads[] = {
                 "plain threads in the same run (floor_seconds, overhead_pct)",
      .unit = "tasks",
      .default_n = 200,
+     .quick_n = 40,
      .max_n = kPoolCpuMaxN,
      .check_help = "the sum of the results, 75025 n",
      .expected = fib25_times_n,
@@ -127,6 +135,7 @@ constexpr WorkloadSpec kWorkloads[] = {
                 "through every stage",
      .unit = "items",
      .default_n = 10'000'000,
+     .quick_n = 1'000'000,
      .max_n = kPipelineMaxN,
      .check_help = "the sum of 3x for x = 1..n, 3n(n+1)/2",
      .expected = three_halves_n_n_plus_1,
@@ -235,28 +244,28 @@ MetricsFile resolve_metrics(const std::string& path) {
                    "' must end in .json (JSON) or in .prom or .txt (Prometheus text)");
 }
 
-// Throws UsageError naming `path` unless a file can be created next to it (where
-// write_atomically puts PATH.tmp) and `path` is not a directory. The probe file is removed
-// again: a run interrupted later (Ctrl-C) leaves nothing behind.
-void check_writable(const std::string& path) {
+}  // namespace
+
+// A file can be created next to `path` (where write_atomically puts PATH.tmp) and `path` is not
+// a directory. The probe file is removed again: a run interrupted later (Ctrl-C) leaves nothing
+// behind.
+void check_writable(std::string_view flag, const std::string& path) {
   struct stat status {};
   if (::stat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode)) {
-    throw UsageError("--metrics: cannot write '" + path + "': it is a directory");
+    throw UsageError(std::string(flag) + ": cannot write '" + path + "': it is a directory");
   }
   const std::string temporary = path + ".tmp";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    throw UsageError("--metrics: cannot write '" + path + "': " +
+    throw UsageError(std::string(flag) + ": cannot write '" + path + "': " +
                      std::generic_category().message(errno));
   }
   ::close(fd);
   ::unlink(temporary.c_str());
 }
 
-// Writes `text` to `path` whole or not at all: into PATH.tmp, synced, then renamed over PATH
-// (a rename within a directory is atomic), so no reader ever sees a partial PATH. On failure
-// PATH.tmp is removed and std::runtime_error names the step and the path.
-void write_atomically(const std::string& path, std::string_view text) {
+// A rename within a directory is atomic, so no reader ever sees a partial PATH.
+void write_atomically(std::string_view flag, const std::string& path, std::string_view text) {
   const std::string temporary = path + ".tmp";
   int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   // Every failure: the reason (errno, read first), then PATH.tmp closed and removed.
@@ -264,7 +273,7 @@ void write_atomically(const std::string& path, std::string_view text) {
     const std::string why = std::generic_category().message(errno);
     if (fd >= 0) ::close(fd);
     ::unlink(temporary.c_str());
-    throw std::runtime_error("--metrics: " + what + ": " + why);
+    throw std::runtime_error(std::string(flag) + ": " + what + ": " + why);
   };
   if (fd < 0) fail("cannot create '" + temporary + "'");
   for (std::size_t written = 0; written < text.size();) {
@@ -279,6 +288,8 @@ void write_atomically(const std::string& path, std::string_view text) {
     fail("cannot rename '" + temporary + "' to '" + path + "'");
   }
 }
+
+namespace {
 
 // What --metrics writes, in its format.
 std::string metrics_text(const LoadResult& result, MetricsFormat format) {
@@ -344,6 +355,11 @@ LoadPlan plan_load(const LoadRequest& request) {
   if (request.json && request.csv) {
     throw UsageError("--csv and --json conflict: choose one output format");
   }
+  if (request.quick) throw UsageError("--quick applies to 'troupe load all' only");
+  if (request.plot && !request.sweep) {
+    throw UsageError("--plot needs --sweep: the chart is the rate against the swept values");
+  }
+  if (request.sweep) throw std::logic_error("plan_load: a --sweep is planned by plan_sweep");
   const OutputFormat format = request.json  ? OutputFormat::json
                               : request.csv ? OutputFormat::csv
                                             : OutputFormat::human;
@@ -389,8 +405,10 @@ LoadPlan plan_load(const LoadRequest& request) {
   return plan;
 }
 
-int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
-  Report report{.workload = plan.spec->name,
+std::uint64_t runs_of(const LoadPlan& plan) noexcept { return plan.repeat ? *plan.repeat + 1 : 1; }
+
+Report empty_report(const LoadPlan& plan) {
+  return Report{.workload = plan.spec->name,
                 .style = plan.implementation->style,
                 .unit = plan.spec->unit,
                 .n = plan.params.n,
@@ -398,26 +416,43 @@ int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
                 .expected = plan.spec->expected(plan.params.n),
                 .runs = {},
                 .warmup = std::nullopt};
-  // Before any run: an unwritable metrics path is a usage error, not a lost run.
-  if (plan.metrics) check_writable(plan.metrics->path);
-  const auto run_once = [&](bool metrics) {
+}
+
+Report measure_load(const LoadPlan& plan, Progress& progress, std::string_view label) {
+  Report report = empty_report(plan);
+  const std::string name =
+      label.empty() ? std::string(plan.spec->name) + "/" + std::string(plan.implementation->style)
+                    : std::string(label);
+  const auto run_once = [&](bool metrics, const std::string& which) {
+    progress.start_run(which.empty() ? name : name + " " + which);
     LoadParams params = plan.params;
     params.metrics = metrics;
     RunOutcome run{.result = plan.implementation->run(params), .check_ok = false};
     run.check_ok = run.result.check == report.expected && run.result.failures.empty();
+    progress.finish_run();
     return run;
   };
   // The warm-up takes the first-run costs (page faults on fresh memory, allocator arenas and
   // caches, lazily registered metrics) out of the series, so that run 1 measures what run K does.
-  if (plan.repeat) report.warmup = run_once(false);
+  if (plan.repeat) report.warmup = run_once(false, "warm-up");
   const std::uint64_t count = plan.repeat.value_or(1);
   for (std::uint64_t i = 1; i <= count; ++i) {
-    report.runs.push_back(run_once(plan.metrics && i == count));
+    report.runs.push_back(
+        run_once(plan.metrics && i == count, plan.repeat ? "run " + std::to_string(i) : ""));
   }
+  return report;
+}
+
+int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
+  // Before any run: an unwritable metrics path is a usage error, not a lost run.
+  if (plan.metrics) check_writable("--metrics", plan.metrics->path);
+  Progress progress(err, progress_allowed(err, plan.format), runs_of(plan));
+  const Report report = measure_load(plan, progress);
+  progress.clear();
   print_report(out, report, plan.format);
   print_failed_runs(err, report);
   if (plan.metrics) {
-    write_atomically(plan.metrics->path,
+    write_atomically("--metrics", plan.metrics->path,
                      metrics_text(report.runs.back().result, plan.metrics->format));
   }
   return report.all_ok() ? 0 : 1;
@@ -436,7 +471,8 @@ std::string workloads_help() {
     }
     text << "  " << spec.name << std::string(indent.size() - 2 - spec.name.size(), ' ')
          << spec.summary << '\n'
-         << indent << "n: " << spec.unit << ", default " << format_count(spec.default_n);
+         << indent << "n: " << spec.unit << ", default " << format_count(spec.default_n)
+         << " (--quick " << format_count(spec.quick_n) << ")";
     if (spec.n_multiple_of > 1) text << ", a multiple of " << spec.n_multiple_of;
     if (spec.n_power_of > 1) text << ", a power of " << spec.n_power_of;
     text << ", at most " << format_count(spec.max_n) << '\n' << indent << "check: ";
@@ -478,6 +514,15 @@ std::string workloads_help() {
        << "(FILE.json) or Prometheus text (FILE.prom, FILE.txt): the runtime's workers and tasks,\n"
        << "the live actors and pools; the pool style has no runtime (its runtime fields are 0),\n"
        << "the thread style no metrics. FILE is replaced whole, never left partial.\n"
+       << "troupe load all: every workload that can run, at its default n (with --quick, its\n"
+       << "quick n) in its default style, then one table; --json: a line per workload (its --json\n"
+       << "object); --csv: the table. --threads, --placement and --repeat apply to each workload.\n"
+       << "--sweep PARAM=V1,V2,...: the workload once per value of threads, capacity or n (each\n"
+       << "checked as its own flag would be), then a table; --json: a line per value; --csv: one\n"
+       << "header, then every value's lines. --plot FILE.svg (with --sweep): a chart of the rate\n"
+       << "against the value (with --repeat: median, min and max), replaced whole, never partial.\n"
+       << "Runs of more than a second show a progress bar with an ETA on stderr, if it is a\n"
+       << "terminal (never with --json or --csv).\n"
        << "Every run verifies its check. Exit status: 0 every check held, 1 one did not (after\n"
        << "the result is printed; a failed run of a series is named on stderr), 2 a usage error.\n";
   return text.str();

@@ -22,6 +22,12 @@
 // at all (FILE.tmp, then a rename), and probed before the first run (FILE.tmp created and
 // removed), so that an unwritable path is a usage error, not a lost run, and an interrupted
 // run leaves no file.
+//
+// Several plans in one command: `troupe load all` (all.hpp: every runnable workload, at its
+// default_n or, with --quick, its quick_n) and `--sweep` (sweep.hpp: one workload, once per
+// value of a parameter, --plot drawing the rates). Both plan each run through plan_load, so a
+// value is validated exactly as its flag would be, and measure each with measure_load; a
+// progress bar (progress.hpp) counts the runs on stderr when it is a terminal.
 #pragma once
 
 #include <cstdint>
@@ -104,6 +110,7 @@ struct WorkloadSpec {
   std::string_view summary;          // one line for --help
   std::string_view unit = {};        // what n and the rate count: "messages", "round trips"
   std::uint64_t default_n = 0;
+  std::uint64_t quick_n = 0;         // n in `troupe load all --quick` (valid like any --n)
   std::uint64_t max_n = 0;           // the largest n whose check arithmetic fits in 64 bits
   std::uint64_t n_multiple_of = 1;   // n must be a multiple of this
   std::uint64_t n_power_of = 0;      // if > 1, n must be a power of this
@@ -142,6 +149,9 @@ struct LoadRequest {
   std::optional<std::string> placement;
   std::optional<std::string> repeat;
   std::optional<std::string> metrics;
+  std::optional<std::string> sweep;  // --sweep PARAM=v1,v2,… (sweep.hpp)
+  std::optional<std::string> plot;   // --plot FILE.svg, with --sweep
+  bool quick = false;                // --quick, with `all` (all.hpp)
   bool json = false;
   bool csv = false;
 };
@@ -165,9 +175,30 @@ struct LoadPlan {
   std::optional<MetricsFile> metrics;  // --metrics FILE
 };
 
-// Resolves and validates a request. Throws UsageError naming the offending argument. Touches no
-// file: run_load opens the metrics file.
+// Resolves and validates a request for one workload (not `all`, no --sweep: all.hpp and
+// sweep.hpp plan those, through this function). Throws UsageError naming the offending argument.
+// Touches no file: run_load opens the metrics file.
 [[nodiscard]] LoadPlan plan_load(const LoadRequest& request);
+
+struct Report;
+class Progress;
+// The report of a plan before any run: its workload, style, unit, n, threads asked for and
+// expected check, no runs yet.
+[[nodiscard]] Report empty_report(const LoadPlan& plan);
+// The runs of a plan (its warm-up and measured runs, each verified), without printing: what
+// run_load, a sweep and `load all` report. Each run is announced to `progress` (labelled
+// `label`, or "<workload>/<style>" if empty). Throws what the run throws.
+[[nodiscard]] Report measure_load(const LoadPlan& plan, Progress& progress,
+                                  std::string_view label = {});
+// How many runs measure_load makes for `plan`: K + 1 with --repeat K, else 1.
+[[nodiscard]] std::uint64_t runs_of(const LoadPlan& plan) noexcept;
+
+// Throws UsageError ("<flag>: cannot write 'PATH': …") unless PATH can be written by
+// write_atomically and is not a directory; creates and removes PATH.tmp to find out.
+void check_writable(std::string_view flag, const std::string& path);
+// Writes `text` to PATH whole or not at all (PATH.tmp, synced, then renamed over PATH). Throws
+// std::runtime_error ("<flag>: cannot …") on failure, leaving neither PATH.tmp nor a partial PATH.
+void write_atomically(std::string_view flag, const std::string& path, std::string_view text);
 
 // Runs a plan (its warm-up and measured runs, with --repeat), prints the result to `out` and
 // returns the exit code: 0 if every run's check held, 1 if not. In a series each failed run is

@@ -28,10 +28,6 @@ std::string json_number(double value) {
   return error == std::errc{} ? std::string(text, end) : "null";
 }
 
-double rate_of(const LoadResult& result) {
-  return result.seconds > 0 ? static_cast<double>(result.items) / result.seconds : 0.0;
-}
-
 std::string json_bool(bool value) { return value ? "true" : "false"; }
 
 // A field value as JSON.
@@ -120,22 +116,6 @@ std::vector<std::string> named_failures(const Report& report) {
   return named;
 }
 
-// The extremes of a series' measured runs (its median is a run: Report::median).
-struct Spread {
-  double rate_min = 0, rate_max = 0, seconds_min = 0, seconds_max = 0;
-};
-Spread spread_of(const Report& report) {
-  const LoadResult& first = report.runs.front().result;
-  Spread spread{rate_of(first), rate_of(first), first.seconds, first.seconds};
-  for (const RunOutcome& run : report.runs) {
-    spread.rate_min = std::min(spread.rate_min, rate_of(run.result));
-    spread.rate_max = std::max(spread.rate_max, rate_of(run.result));
-    spread.seconds_min = std::min(spread.seconds_min, run.result.seconds);
-    spread.seconds_max = std::max(spread.seconds_max, run.result.seconds);
-  }
-  return spread;
-}
-
 // One run of a series as JSON: {"run":2,"seconds":…,"rate":…,"check":…,"check_ok":…}; the
 // warm-up has no "run".
 std::string run_json(const RunOutcome& run, std::optional<std::size_t> index) {
@@ -176,7 +156,7 @@ void print_json(std::ostream& out, const Report& report) {
       runs.push_back(run_json(report.runs[i], i));
     }
     object.add("runs", json_array(runs));
-    const Spread spread = spread_of(report);
+    const Summary spread = summarize(report);
     object.add("summary", JsonObject()
                               .add("runs", std::to_string(report.runs.size()))
                               .add("median_run", std::to_string(median + 1))
@@ -214,14 +194,14 @@ void add_cell(std::string& line, std::string_view cell) {
   line += cell;
 }
 
-void print_csv(std::ostream& out, const Report& report) {
+void print_csv(std::ostream& out, const Report& report, bool with_header) {
   const std::vector<Field>& first_extras = report.runs.front().result.extras;
   std::string header =
       "workload,style,run,n,seconds,rate,check_ok,unit,threads,threads_requested,check,"
       "expected,allocator";
   for (const Field& field : first_extras) add_cell(header, csv_cell(field.name));
   add_cell(header, "failures");
-  out << header << '\n';
+  if (with_header) out << header << '\n';
   for (std::size_t i = 0; i < report.runs.size(); ++i) {
     const RunOutcome& run = report.runs[i];
     const LoadResult& result = run.result;
@@ -275,7 +255,7 @@ void print_human(std::ostream& out, const Report& report) {
                                    "expected " + format_count(report.expected) +
                                    (ok ? ": ok" : ": FAILED"));
   } else {
-    const Spread spread = spread_of(report);
+    const Summary spread = summarize(report);
     rows.emplace_back("runs", format_count(report.runs.size()) + " measured after a warm-up");
     rows.emplace_back("time", format_seconds(result.seconds) + " median, min " +
                                   format_seconds(spread.seconds_min) + ", max " +
@@ -330,23 +310,104 @@ std::size_t Report::median() const {
   return order.at((order.size() - 1) / 2);
 }
 
-void print_report(std::ostream& out, const Report& report, OutputFormat format) {
+void print_report(std::ostream& out, const Report& report, OutputFormat format,
+                  bool csv_header) {
   switch (format) {
     case OutputFormat::human: print_human(out, report); break;
     case OutputFormat::json: print_json(out, report); break;
-    case OutputFormat::csv: print_csv(out, report); break;
+    case OutputFormat::csv: print_csv(out, report, csv_header); break;
   }
   out.flush();
 }
 
-void print_failed_runs(std::ostream& err, const Report& report) {
-  if (!report.warmup) return;
+void print_failed_runs(std::ostream& err, const Report& report, std::string_view label) {
+  if (!report.warmup && label.empty()) return;
   for_each_run(report, [&](const RunOutcome& run, std::optional<std::size_t> index) {
     if (run.check_ok) return;
-    err << "troupe: error: " << report.workload << ": " << run_name(index)
-        << " failed: " << why_failed(run, report.expected) << '\n';
+    err << "troupe: error: " << (label.empty() ? report.workload : label) << ": "
+        << run_name(index) << " failed: " << why_failed(run, report.expected) << '\n';
   });
   err.flush();
+}
+
+double rate_of(const LoadResult& result) {
+  return result.seconds > 0 ? static_cast<double>(result.items) / result.seconds : 0.0;
+}
+
+Summary summarize(const Report& report) {
+  const LoadResult& median = report.runs.at(report.median()).result;
+  Summary summary{.rate_median = rate_of(median),
+                  .rate_min = rate_of(median),
+                  .rate_max = rate_of(median),
+                  .seconds_median = median.seconds,
+                  .seconds_min = median.seconds,
+                  .seconds_max = median.seconds};
+  for (const RunOutcome& run : report.runs) {
+    summary.rate_min = std::min(summary.rate_min, rate_of(run.result));
+    summary.rate_max = std::max(summary.rate_max, rate_of(run.result));
+    summary.seconds_min = std::min(summary.seconds_min, run.result.seconds);
+    summary.seconds_max = std::max(summary.seconds_max, run.result.seconds);
+  }
+  return summary;
+}
+
+std::vector<std::string> result_header(bool series) {
+  if (series) return {"time", "rate", "min", "max", "unit", "check"};
+  return {"time", "rate", "unit", "check"};
+}
+
+std::vector<std::string> result_cells(const Report& report, bool series) {
+  const Summary summary = summarize(report);
+  std::vector<std::string> cells = {format_seconds(summary.seconds_median),
+                                    format_rate_number(summary.rate_median)};
+  if (series) {
+    cells.push_back(format_rate_number(summary.rate_min));
+    cells.push_back(format_rate_number(summary.rate_max));
+  }
+  cells.push_back(std::string(report.unit) + "/s");
+  cells.push_back(report.all_ok() ? "ok" : "FAILED");
+  return cells;
+}
+
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths;
+  for (const std::vector<std::string>& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const std::vector<std::string>& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] + 2 - row[i].size(), ' ');
+    }
+    out << line << '\n';
+  }
+  out.flush();
+}
+
+void print_summary_csv(std::ostream& out, const std::vector<Report>& reports) {
+  out << "workload,style,n,unit,threads,runs,seconds,rate,check_ok,failures\n";
+  for (const Report& report : reports) {
+    const LoadResult& median = report.runs.at(report.median()).result;
+    std::string failures;
+    for_each_run(report, [&](const RunOutcome& run, std::optional<std::size_t> index) {
+      const std::string why = why_failed(run, report.expected);
+      if (why.empty()) return;
+      failures += (failures.empty() ? "" : "; ") +
+                  (report.warmup ? run_name(index) + ": " + why : why);
+    });
+    std::string line;
+    for (const std::string& cell :
+         {csv_cell(report.workload), csv_cell(report.style), std::to_string(report.n),
+          csv_cell(report.unit), std::to_string(median.threads),
+          std::to_string(report.runs.size()), json_number(median.seconds),
+          json_number(rate_of(median)), json_bool(report.all_ok()), csv_cell(failures)}) {
+      add_cell(line, cell);
+    }
+    out << line << '\n';
+  }
+  out.flush();
 }
 
 std::string format_field(const Field& field) {
@@ -372,12 +433,15 @@ std::string format_count(std::uint64_t value) {
 }
 
 std::string format_rate(double per_second, std::string_view unit) {
-  std::string text =
-      per_second >= 1e6
-          ? printf_string("%.2f M", per_second / 1e6)
-          : format_count(static_cast<std::uint64_t>(std::llround(std::max(per_second, 0.0))));
+  std::string text = format_rate_number(per_second);
   text.append(" ").append(unit).append("/s");
   return text;
+}
+
+std::string format_rate_number(double per_second) {
+  return per_second >= 1e6
+             ? printf_string("%.2f M", per_second / 1e6)
+             : format_count(static_cast<std::uint64_t>(std::llround(std::max(per_second, 0.0))));
 }
 
 std::string format_seconds(double seconds) {

@@ -65,12 +65,39 @@ struct Report {
 };
 
 // Prints the report in `format` (see the header comment). A series' runs are named "warm-up"
-// and "run 1" … "run K".
-void print_report(std::ostream& out, const Report& report, OutputFormat format);
+// and "run 1" … "run K". Without `csv_header` the CSV has no header line (the reports of a
+// sweep: one header, then every value's lines).
+void print_report(std::ostream& out, const Report& report, OutputFormat format,
+                  bool csv_header = true);
 // In a series, one line per failed run: "troupe: error: <workload>: run 2 failed: check 41 !=
 // expected 45; <failure>…", so that exit code 1 is explained whatever the format. Nothing for a
-// single run, whose report already says it all.
-void print_failed_runs(std::ostream& err, const Report& report);
+// single run, whose report already says it all — unless `label` is given (a report among others,
+// in a table: a sweep, `load all`), which then names it instead of the workload, even for a
+// single run ("troupe: error: ring threads=4: run 1 failed: …").
+void print_failed_runs(std::ostream& err, const Report& report, std::string_view label = {});
+
+// The measured runs' figures: those of the median run, and the extremes.
+struct Summary {
+  double rate_median = 0, rate_min = 0, rate_max = 0;
+  double seconds_median = 0, seconds_min = 0, seconds_max = 0;
+};
+[[nodiscard]] Summary summarize(const Report& report);
+// Items per second of one run (0 if it took no measurable time).
+[[nodiscard]] double rate_of(const LoadResult& result);
+
+// The result columns of a table with a report per row (a sweep, `load all`), for people: time
+// and rate (the median run's), with `series` (--repeat) the min and max rate, the unit, then
+// "ok" or "FAILED". result_cells gives one report's cells, in the same order.
+[[nodiscard]] std::vector<std::string> result_header(bool series);
+[[nodiscard]] std::vector<std::string> result_cells(const Report& report, bool series);
+// Prints rows of cells as aligned columns (two spaces apart, no trailing spaces), the first row
+// being the header.
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
+// The CSV summary of several reports (`load all --csv`): a header, then one line per report,
+//   workload,style,n,unit,threads,runs,seconds,rate,check_ok,failures
+// with the median run's threads, seconds and rate, check_ok of every run (the warm-up too),
+// and why each failed run failed, "; "-joined (prefixed "run 2: " in a series).
+void print_summary_csv(std::ostream& out, const std::vector<Report>& reports);
 
 // A result field's value as people read it: "true", "1,024", "unbounded".
 [[nodiscard]] std::string format_field(const Field& field);
@@ -78,6 +105,8 @@ void print_failed_runs(std::ostream& err, const Report& report);
 [[nodiscard]] std::string format_count(std::uint64_t value);
 // Items per second: "26.3 M messages/s" from a million up, else "812,345 messages/s".
 [[nodiscard]] std::string format_rate(double per_second, std::string_view unit);
+// The number of format_rate alone: "26.30 M", "812,345".
+[[nodiscard]] std::string format_rate_number(double per_second);
 // A duration: "1.234 s", "12.345 ms" or "123.4 us".
 [[nodiscard]] std::string format_seconds(double seconds);
 // A JSON string literal, quotes included, with every character that needs it escaped.
