@@ -45,11 +45,14 @@ void add_histogram(MetricsSection& section, std::string& json, const std::string
     cumulative += histogram.counts[i];
     const bool last = i + 1 == TimeHistogram::kBuckets;
     const std::string le = last ? "+Inf" : std::to_string(std::uint64_t{1} << (i + 1));
+    std::string bucket_labels = labels;
+    bucket_labels.append(",le=\"").append(le) += '"';
     section.samples.push_back(
-        {metric + "_bucket", labels + ",le=\"" + le + "\"", static_cast<double>(cumulative)});
+        {metric + "_bucket", std::move(bucket_labels), static_cast<double>(cumulative)});
     if (histogram.counts[i] != 0) {
       if (json.back() != '[') json += ",";
-      json += "[\"" + le + "\"," + std::to_string(histogram.counts[i]) + "]";
+      json.append("[\"").append(le).append("\",").append(std::to_string(histogram.counts[i]));
+      json += ']';
     }
   }
   json += "]}";

@@ -87,7 +87,7 @@ void register_name(const std::shared_ptr<ActorCell>& cell, std::type_index type,
   Registry& r = registry();
   {
     detail::MutexLock lock(r.names_mutex);
-    auto [at, added] = r.names.try_emplace(cell->name, Name{cell->id, type, cell, sender});
+    auto [at, added] = r.names.try_emplace(cell->name, Name{cell->id, type, cell, std::move(sender)});
     if (!added) {
       throw Error(ErrorCode::invalid_argument, "spawn: the name '" + cell->name +
                                                    "' is registered to " +

@@ -272,7 +272,7 @@ SharedBuffer::SharedBuffer(std::size_t size) {
   }
   const auto raw = reinterpret_cast<std::uintptr_t>(allocation);
   const std::uintptr_t aligned = (raw + kAlignment - 1) & ~std::uintptr_t{kAlignment - 1};
-  block_ = new (reinterpret_cast<void*>(aligned)) Block;
+  block_ = new (reinterpret_cast<void*>(aligned)) Block;  // NOLINT(performance-no-int-to-ptr)
   block_->size = size;
   block_->allocation = allocation;
 }

@@ -22,8 +22,10 @@ WaitAsyncOp::WaitAsyncOp(const SharedBuffer& buffer, std::size_t index, detail::
       expected_(expected),
       width_(width) {}
 
-WaitAsyncOp::WaitAsyncOp(WaitAsyncOp&& other)
-    : buffer_(other.buffer_),
+// Not noexcept: it refuses a parked operation. It copies the buffer handle (a reference count)
+// rather than moving it: the moved-from operation stays whole.
+WaitAsyncOp::WaitAsyncOp(WaitAsyncOp&& other)  // NOLINT(performance-noexcept-move-constructor)
+    : buffer_(other.buffer_),                   // NOLINT(performance-move-constructor-init)
       address_(other.address_),
       expected_(other.expected_),
       width_(other.width_),

@@ -700,7 +700,7 @@ class Envelope {
   };
 
   template <class P>
-  static constexpr bool kInlined = sizeof(P) <= kInline &&
+  static constexpr bool kInlined = sizeof(P) <= kInline &&  // NOLINT(misc-redundant-expression)
                                    alignof(P) <= alignof(std::max_align_t) &&
                                    std::is_nothrow_move_constructible_v<P>;
 

@@ -650,7 +650,7 @@ class PipelineBuilder {
                   std::unique_ptr<detail::PipelineParts<In>> parts,
                   std::function<void(detail::StageInlet<Cur>*)> connect)
       : runtime_(&runtime),
-        options_(options),
+        options_(std::move(options)),
         parts_(std::move(parts)),
         connect_(std::move(connect)) {}
 

@@ -916,7 +916,7 @@ class Pool {
     try {
       auto [tx, done_rx] = channel<typename T::Done>(1);
       rx = std::move(done_rx);
-      job = std::make_shared<typename T::Job>(std::move(payload), std::move(tx));
+      job = std::make_shared<typename T::Job>(std::forward<P>(payload), std::move(tx));
       if constexpr (std::is_same_v<P, typename T::Fn>) job->deadline = task.deadline;
       queued = push(job, permits, n, task);
     } catch (...) {
@@ -932,7 +932,7 @@ class Pool {
   template <class P>
   Out<P> refuse(typename SubmitError<P>::Kind kind, P&& payload, std::size_t n) {
     std::string why = count_refusal(kind == SubmitError<P>::Kind::closed, n);
-    return Out<P>(failure, kind, std::move(payload), std::move(why));
+    return Out<P>(failure, kind, std::forward<P>(payload), std::move(why));
   }
   // Counts a refused submission of n tasks and says why it was refused.
   std::string count_refusal(bool closed, std::size_t n);

@@ -31,6 +31,7 @@ template <class T, class E>
 class [[nodiscard]] Result {
  public:
   template <class U = T>
+  // NOLINTNEXTLINE(bugprone-forwarding-reference-overload): constrained on T, not on Result
   requires std::is_constructible_v<T, U&&> Result(U&& value)
       : state_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT(implicit)
   template <class... Args>

@@ -85,7 +85,7 @@ class WaitAsyncOp {
               std::int64_t expected, const char* what);
   // Takes over an operation that is not waiting (never polled, or completed). Throws
   // Error(invalid_argument) if `other` is parked: its record is linked by address.
-  WaitAsyncOp(WaitAsyncOp&& other);
+  WaitAsyncOp(WaitAsyncOp&& other);  // NOLINT(performance-noexcept-move-constructor)
   WaitAsyncOp(const WaitAsyncOp&) = delete;
   WaitAsyncOp& operator=(const WaitAsyncOp&) = delete;
   WaitAsyncOp& operator=(WaitAsyncOp&&) = delete;
