@@ -162,7 +162,6 @@ constexpr Implementation kImplementations[] = {
     {"pipeline", "task", run_pipeline_task, kTaskThreads, Capacity{1024}, Placement::os},
 };
 
-constexpr std::uint64_t kMaxThreads = 1024;
 // --repeat: enough for any statistic, few enough that a typo (an extra 0 or two) is caught.
 constexpr std::uint64_t kMaxRepeat = 1000;
 
@@ -183,7 +182,8 @@ std::vector<std::string_view> style_names(std::string_view workload) {
   return names;
 }
 
-// A decimal integer in [minimum, maximum]: digits only (no sign, no spaces).
+}  // namespace
+
 std::uint64_t parse_integer(std::string_view flag, std::string_view text, std::uint64_t minimum,
                             std::uint64_t maximum, std::string_view what) {
   const auto fail = [&](const std::string& why) {
@@ -203,6 +203,8 @@ std::uint64_t parse_integer(std::string_view flag, std::string_view text, std::u
   }
   return value;
 }
+
+namespace {
 
 std::uint64_t resolve_n(const WorkloadSpec& spec, const std::optional<std::string>& text) {
   if (!text) return spec.default_n;
@@ -235,28 +237,24 @@ MetricsFile resolve_metrics(const std::string& path) {
                    "' must end in .json (JSON) or in .prom or .txt (Prometheus text)");
 }
 
-// Throws UsageError naming `path` unless a file can be created next to it (where
-// write_atomically puts PATH.tmp) and `path` is not a directory. The probe file is removed
-// again: a run interrupted later (Ctrl-C) leaves nothing behind.
-void check_writable(const std::string& path) {
+}  // namespace
+
+void check_writable(std::string_view flag, const std::string& path) {
   struct stat status {};
   if (::stat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode)) {
-    throw UsageError("--metrics: cannot write '" + path + "': it is a directory");
+    throw UsageError(std::string(flag) + ": cannot write '" + path + "': it is a directory");
   }
   const std::string temporary = path + ".tmp";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    throw UsageError("--metrics: cannot write '" + path + "': " +
+    throw UsageError(std::string(flag) + ": cannot write '" + path + "': " +
                      std::generic_category().message(errno));
   }
   ::close(fd);
   ::unlink(temporary.c_str());
 }
 
-// Writes `text` to `path` whole or not at all: into PATH.tmp, synced, then renamed over PATH
-// (a rename within a directory is atomic), so no reader ever sees a partial PATH. On failure
-// PATH.tmp is removed and std::runtime_error names the step and the path.
-void write_atomically(const std::string& path, std::string_view text) {
+void write_atomically(std::string_view flag, const std::string& path, std::string_view text) {
   const std::string temporary = path + ".tmp";
   int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   // Every failure: the reason (errno, read first), then PATH.tmp closed and removed.
@@ -264,7 +262,7 @@ void write_atomically(const std::string& path, std::string_view text) {
     const std::string why = std::generic_category().message(errno);
     if (fd >= 0) ::close(fd);
     ::unlink(temporary.c_str());
-    throw std::runtime_error("--metrics: " + what + ": " + why);
+    throw std::runtime_error(std::string(flag) + ": " + what + ": " + why);
   };
   if (fd < 0) fail("cannot create '" + temporary + "'");
   for (std::size_t written = 0; written < text.size();) {
@@ -279,6 +277,8 @@ void write_atomically(const std::string& path, std::string_view text) {
     fail("cannot rename '" + temporary + "' to '" + path + "'");
   }
 }
+
+namespace {
 
 // What --metrics writes, in its format.
 std::string metrics_text(const LoadResult& result, MetricsFormat format) {
@@ -399,7 +399,7 @@ int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
                 .runs = {},
                 .warmup = std::nullopt};
   // Before any run: an unwritable metrics path is a usage error, not a lost run.
-  if (plan.metrics) check_writable(plan.metrics->path);
+  if (plan.metrics) check_writable("--metrics", plan.metrics->path);
   const auto run_once = [&](bool metrics) {
     LoadParams params = plan.params;
     params.metrics = metrics;
@@ -417,7 +417,7 @@ int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
   print_report(out, report, plan.format);
   print_failed_runs(err, report);
   if (plan.metrics) {
-    write_atomically(plan.metrics->path,
+    write_atomically("--metrics", plan.metrics->path,
                      metrics_text(report.runs.back().result, plan.metrics->format));
   }
   return report.all_ok() ? 0 : 1;

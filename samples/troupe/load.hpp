@@ -178,6 +178,25 @@ struct LoadPlan {
 // not written.
 [[nodiscard]] int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err);
 
+// The most --threads accepts.
+inline constexpr std::uint64_t kMaxThreads = 1024;
+
+// A decimal integer in [minimum, maximum]: digits only (no sign, no spaces). Throws UsageError
+// naming `flag` and saying what was expected (`what`: "a positive integer").
+[[nodiscard]] std::uint64_t parse_integer(std::string_view flag, std::string_view text,
+                                          std::uint64_t minimum, std::uint64_t maximum,
+                                          std::string_view what);
+
+// Output files (--metrics) are written whole or not at all, and probed before a run.
+// check_writable throws UsageError naming `flag` and `path` unless a file can be created next
+// to it (where write_atomically puts PATH.tmp) and `path` is not a directory; the probe file is
+// removed again, so that a run interrupted later (Ctrl-C) leaves nothing behind.
+void check_writable(std::string_view flag, const std::string& path);
+// Writes `text` to `path`: into PATH.tmp, synced, then renamed over PATH (a rename within a
+// directory is atomic), so no reader ever sees a partial PATH. On failure PATH.tmp is removed
+// and std::runtime_error names `flag`, the step and the path.
+void write_atomically(std::string_view flag, const std::string& path, std::string_view text);
+
 // Text for `troupe load --help`: the workload table.
 [[nodiscard]] std::string workloads_help();
 

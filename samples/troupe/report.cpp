@@ -20,20 +20,6 @@ std::string printf_string(const char* format, double value) {
   return std::string(text, static_cast<std::size_t>(std::clamp(size, 0, int{sizeof text} - 1)));
 }
 
-// Shortest round-trip form; JSON has no infinity or NaN, so those become null.
-std::string json_number(double value) {
-  if (!std::isfinite(value)) return "null";
-  char text[64];
-  const auto [end, error] = std::to_chars(text, text + sizeof text, value);
-  return error == std::errc{} ? std::string(text, end) : "null";
-}
-
-double rate_of(const LoadResult& result) {
-  return result.seconds > 0 ? static_cast<double>(result.items) / result.seconds : 0.0;
-}
-
-std::string json_bool(bool value) { return value ? "true" : "false"; }
-
 // A field value as JSON.
 std::string json_value(const Field& field) {
   return std::visit(
@@ -55,27 +41,6 @@ std::string json_array(const std::vector<std::string>& values) {
     array += value;
   }
   return array + "]";
-}
-
-// Builds one JSON object, `"key":value` pairs in the order added (values already JSON).
-class JsonObject {
- public:
-  JsonObject& add(std::string_view key, const std::string& value) {
-    if (text_.size() > 1) text_ += ',';
-    text_ += json_string(key);
-    text_ += ':';
-    text_ += value;
-    return *this;
-  }
-  [[nodiscard]] std::string close() const { return text_ + "}"; }
-
- private:
-  std::string text_ = "{";
-};
-
-// The malloc behind this process: jemalloc exports mallctl, the system (glibc) malloc does not.
-std::string_view allocator_name() {
-  return dlsym(RTLD_DEFAULT, "mallctl") != nullptr ? "jemalloc" : "system";
 }
 
 // "warm-up", or "run 3" for runs[2]: how reports and errors name a run of a series.
@@ -118,22 +83,6 @@ std::vector<std::string> named_failures(const Report& report) {
     }
   });
   return named;
-}
-
-// The extremes of a series' measured runs (its median is a run: Report::median).
-struct Spread {
-  double rate_min = 0, rate_max = 0, seconds_min = 0, seconds_max = 0;
-};
-Spread spread_of(const Report& report) {
-  const LoadResult& first = report.runs.front().result;
-  Spread spread{rate_of(first), rate_of(first), first.seconds, first.seconds};
-  for (const RunOutcome& run : report.runs) {
-    spread.rate_min = std::min(spread.rate_min, rate_of(run.result));
-    spread.rate_max = std::max(spread.rate_max, rate_of(run.result));
-    spread.seconds_min = std::min(spread.seconds_min, run.result.seconds);
-    spread.seconds_max = std::max(spread.seconds_max, run.result.seconds);
-  }
-  return spread;
 }
 
 // One run of a series as JSON: {"run":2,"seconds":…,"rate":…,"check":…,"check_ok":…}; the
@@ -189,17 +138,6 @@ void print_json(std::ostream& out, const Report& report) {
                               .close());
   }
   out << object.close() << '\n';
-}
-
-// One CSV cell: as is, or quoted (quotes doubled) if it holds a comma, quote or line break.
-std::string csv_cell(std::string_view text) {
-  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
-  std::string quoted = "\"";
-  for (const char c : text) {
-    quoted += c;
-    if (c == '"') quoted += '"';
-  }
-  return quoted + "\"";
 }
 
 // A field's value as a CSV cell: its JSON form, except that text is quoted only if CSV needs it.
@@ -260,7 +198,7 @@ void print_human(std::ostream& out, const Report& report) {
   if (report.threads_requested && *report.threads_requested != result.threads) {
     threads += " (--threads " + format_count(*report.threads_requested) + " ignored)";
   }
-  std::vector<std::pair<std::string, std::string>> rows = {
+  Rows rows = {
       {"workload", std::string(report.workload)},
       {"style", std::string(report.style)},
       {"n", format_count(report.n) + " " + std::string(report.unit)},
@@ -306,11 +244,7 @@ void print_human(std::ostream& out, const Report& report) {
       rows.emplace_back(run_name(index), line);
     });
   }
-  std::size_t width = 0;
-  for (const auto& row : rows) width = std::max(width, row.first.size());
-  for (const auto& [name, value] : rows) {
-    out << name << std::string(width + 2 - name.size(), ' ') << value << '\n';
-  }
+  print_rows(out, rows);
 }
 
 }  // namespace
@@ -406,6 +340,54 @@ std::string json_string(std::string_view text) {
     }
   }
   return out + "\"";
+}
+
+std::string json_number(double value) {
+  if (!std::isfinite(value)) return "null";
+  char text[64];
+  const auto [end, error] = std::to_chars(text, text + sizeof text, value);
+  return error == std::errc{} ? std::string(text, end) : "null";
+}
+
+double rate_of(const LoadResult& result) {
+  return result.seconds > 0 ? static_cast<double>(result.items) / result.seconds : 0.0;
+}
+
+std::string json_bool(bool value) { return value ? "true" : "false"; }
+
+std::string_view allocator_name() {
+  return dlsym(RTLD_DEFAULT, "mallctl") != nullptr ? "jemalloc" : "system";
+}
+
+std::string csv_cell(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+  std::string quoted = "\"";
+  for (const char c : text) {
+    quoted += c;
+    if (c == '"') quoted += '"';
+  }
+  return quoted + "\"";
+}
+
+Spread spread_of(const Report& report) {
+  const LoadResult& first = report.runs.front().result;
+  Spread spread{rate_of(first), rate_of(first), first.seconds, first.seconds};
+  for (const RunOutcome& run : report.runs) {
+    spread.rate_min = std::min(spread.rate_min, rate_of(run.result));
+    spread.rate_max = std::max(spread.rate_max, rate_of(run.result));
+    spread.seconds_min = std::min(spread.seconds_min, run.result.seconds);
+    spread.seconds_max = std::max(spread.seconds_max, run.result.seconds);
+  }
+  return spread;
+}
+
+
+void print_rows(std::ostream& out, const Rows& rows) {
+  std::size_t width = 0;
+  for (const auto& row : rows) width = std::max(width, row.first.size());
+  for (const auto& [name, value] : rows) {
+    out << name << std::string(width + 2 - name.size(), ' ') << value << '\n';
+  }
 }
 
 }  // namespace troupe::cli
