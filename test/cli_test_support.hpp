@@ -45,6 +45,24 @@ inline std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
+// The number after the first `"key":` in `json` (a JSON object line); fails the test if absent.
+inline double json_number_after(const std::string& json, const std::string& key) {
+  const std::string quoted = "\"" + key + "\":";
+  const std::size_t at = json.find(quoted);
+  REQUIRE_MESSAGE(at != std::string::npos, key);
+  return std::stod(json.substr(at + quoted.size()));
+}
+
+// How often `part` occurs in `text` (non-overlapping).
+inline std::size_t count_of(const std::string& text, const std::string& part) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos;
+       at = text.find(part, at + part.size())) {
+    ++count;
+  }
+  return count;
+}
+
 // Exit code 2, nothing on stdout, and on stderr exactly: one error line holding `message`,
 // then the usage line, which starts with `usage`.
 inline void check_usage_error(const CliRun& run, const std::string& message,

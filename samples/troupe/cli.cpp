@@ -17,7 +17,7 @@ namespace {
 
 constexpr std::string_view kUsage =
     "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C]"
-    " [--placement P] [--repeat K] [--json | --csv] [--metrics FILE]"
+    " [--placement P] [--repeat K] [--json | --csv] [--metrics FILE] [--compare naive]"
     " | troupe load --list | troupe demo <name> [--quick] | troupe demo --list | troupe --help";
 // A mistake in `troupe demo ...` is answered with the demo command's own usage.
 constexpr std::string_view kDemoUsage =
@@ -100,6 +100,8 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                   "A warm-up run, then K measured runs: median, min and max (1..1000)");
   add_text_option(*load, "--metrics", request.metrics, "FILE",
                   "After the run, write its troupe metrics: .json, or .prom/.txt (Prometheus)");
+  add_text_option(*load, "--compare", request.compare, "BASELINE",
+                  "Also run the naive baseline (naive), alternating; print both and the speedup");
   load->add_flag("--json", request.json, "Print exactly one JSON object line instead of a report");
   load->add_flag("--csv", request.csv,
                  "Print CSV instead of a report: a header, then one line per measured run");

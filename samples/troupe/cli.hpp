@@ -1,7 +1,7 @@
 // troupe/cli.hpp — the `troupe` command line, as a function that tests can call.
 //
 //   troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C] [--placement P]
-//               [--repeat K] [--json | --csv] [--metrics FILE]
+//               [--repeat K] [--json | --csv] [--metrics FILE] [--compare naive]
 //   troupe load --list          workloads that can run, one per line
 //   troupe demo <name> [--quick]  one demo (samples/demos/<name>.cpp): what it shows, printed
 //   troupe demo --list          the demos, one per line: name, two spaces, a summary

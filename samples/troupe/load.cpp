@@ -16,6 +16,7 @@
 #include <system_error>
 #include <utility>
 
+#include "compare.hpp"
 #include "report.hpp"
 #include "troupe/channels/channel.hpp"
 #include "workloads.hpp"
@@ -160,6 +161,14 @@ constexpr Implementation kImplementations[] = {
     {"transfer", "pool", run_transfer_pool, "pool workers (default 1)", std::nullopt,
      Placement::os},
     {"pipeline", "task", run_pipeline_task, kTaskThreads, Capacity{1024}, Placement::os},
+    {"pingpong", "naive", run_pingpong_naive, "ignored; ping + pong = 2 threads", std::nullopt,
+     Placement::os, false},
+    {"ring", "naive", run_ring_naive, "ignored; one thread per node = 1,000 threads",
+     std::nullopt, Placement::os, false},
+    {"fanin", "naive", run_fanin_naive, "ignored; 4 producers + 1 consumer = 5 threads",
+     std::nullopt, Placement::os, false},
+    {"transfer", "naive", run_transfer_naive, "ignored; the driver + 1 worker = 2 threads",
+     std::nullopt, Placement::os, false},
 };
 
 // --repeat: enough for any statistic, few enough that a typo (an extra 0 or two) is caught.
@@ -333,6 +342,7 @@ LoadPlan plan_load(const LoadRequest& request) {
     throw UsageError("workload '" + request.workload +
                      "' has no implementation yet (styles: none)");
   }
+  const Implementation* baseline = resolve_baseline(request, *spec);  // --compare
   const std::string_view style = request.style ? std::string_view(*request.style)
                                                : spec->preferred_style;
   const auto chosen = std::find_if(implementations.begin(), implementations.end(),
@@ -352,7 +362,8 @@ LoadPlan plan_load(const LoadRequest& request) {
                 .params = {},
                 .format = format,
                 .repeat = {},
-                .metrics = {}};
+                .metrics = {},
+                .baseline = baseline};
   plan.params.n = resolve_n(*spec, request.n);
   if (request.threads) {
     plan.params.threads =
@@ -389,6 +400,14 @@ LoadPlan plan_load(const LoadRequest& request) {
   return plan;
 }
 
+RunOutcome run_verified(const WorkloadSpec& spec, const Implementation& implementation,
+                        LoadParams params, bool metrics) {
+  params.metrics = metrics;
+  RunOutcome run{.result = implementation.run(params), .check_ok = false};
+  run.check_ok = run.result.check == spec.expected(params.n) && run.result.failures.empty();
+  return run;
+}
+
 int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
   Report report{.workload = plan.spec->name,
                 .style = plan.implementation->style,
@@ -398,14 +417,11 @@ int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
                 .expected = plan.spec->expected(plan.params.n),
                 .runs = {},
                 .warmup = std::nullopt};
+  if (plan.baseline) return run_compare(plan, out, err);
   // Before any run: an unwritable metrics path is a usage error, not a lost run.
   if (plan.metrics) check_writable("--metrics", plan.metrics->path);
   const auto run_once = [&](bool metrics) {
-    LoadParams params = plan.params;
-    params.metrics = metrics;
-    RunOutcome run{.result = plan.implementation->run(params), .check_ok = false};
-    run.check_ok = run.result.check == report.expected && run.result.failures.empty();
-    return run;
+    return run_verified(*plan.spec, *plan.implementation, plan.params, metrics);
   };
   // The warm-up takes the first-run costs (page faults on fresh memory, allocator arenas and
   // caches, lazily registered metrics) out of the series, so that run 1 measures what run K does.
@@ -462,7 +478,9 @@ std::string workloads_help() {
   text << "Styles: thread = plain std::threads and troupe channels; task = troupe::Runtime\n"
        << "tasks and troupe channels; actor = troupe handler actors telling each other (their\n"
        << "mailboxes bounded by --capacity); pool = a troupe::Pool, one submit and one future per\n"
-       << "task; batch = the same pool, tasks submitted in batches of 1,024 (Pool::submit_batch).\n"
+       << "task; batch = the same pool, tasks submitted in batches of 1,024 (Pool::submit_batch);\n"
+       << "naive = no troupe at all: one std::thread per actor, each with a std::mutex +\n"
+       << "std::condition_variable queue (the baseline of --compare naive).\n"
        << "Without --style a workload runs its fastest implementation.\n"
        << "--capacity: the bound of the workload's channels (0 = rendezvous) or 'unbounded'.\n"
        << "--placement: spread pins the threads round-robin over the cores; os lets the kernel\n"
@@ -474,6 +492,7 @@ std::string workloads_help() {
        << "adds \"warmup\", \"runs\" and \"summary\".\n"
        << "--csv: a header line, then one line per measured run (workload, style, run, n,\n"
        << "seconds, rate, check_ok, the other standard fields, the workload's own, failures).\n"
+       << compare_help()
        << "--metrics FILE: the troupe metrics at the end of the (last measured) run, as JSON\n"
        << "(FILE.json) or Prometheus text (FILE.prom, FILE.txt): the runtime's workers and tasks,\n"
        << "the live actors and pools; the pool style has no runtime (its runtime fields are 0),\n"

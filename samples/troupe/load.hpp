@@ -142,6 +142,7 @@ struct LoadRequest {
   std::optional<std::string> placement;
   std::optional<std::string> repeat;
   std::optional<std::string> metrics;
+  std::optional<std::string> compare;  // --compare BASELINE (compare.hpp)
   bool json = false;
   bool csv = false;
 };
@@ -163,6 +164,9 @@ struct LoadPlan {
   // Unset: one run, no warm-up (the report of a single run).
   std::optional<std::uint64_t> repeat;
   std::optional<MetricsFile> metrics;  // --metrics FILE
+  // --compare naive: the baseline implementation, run alternately with `implementation`
+  // (compare.hpp); nullptr: no comparison.
+  const Implementation* baseline = nullptr;
 };
 
 // Resolves and validates a request. Throws UsageError naming the offending argument. Touches no
@@ -178,6 +182,13 @@ struct LoadPlan {
 // not written.
 [[nodiscard]] int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err);
 
+// One verified run of `implementation` (params.metrics set to `metrics`): what it returned and
+// whether its check equals spec.expected(n) with no failures. Throws what the run throws.
+struct RunOutcome;
+[[nodiscard]] RunOutcome run_verified(const WorkloadSpec& spec,
+                                      const Implementation& implementation, LoadParams params,
+                                      bool metrics);
+
 // The most --threads accepts.
 inline constexpr std::uint64_t kMaxThreads = 1024;
 
@@ -187,7 +198,7 @@ inline constexpr std::uint64_t kMaxThreads = 1024;
                                           std::uint64_t minimum, std::uint64_t maximum,
                                           std::string_view what);
 
-// Output files (--metrics) are written whole or not at all, and probed before a run.
+// Output files (--metrics, --plot) are written whole or not at all, and probed before a run.
 // check_writable throws UsageError naming `flag` and `path` unless a file can be created next
 // to it (where write_atomically puts PATH.tmp) and `path` is not a directory; the probe file is
 // removed again, so that a run interrupted later (Ctrl-C) leaves nothing behind.
