@@ -12,18 +12,6 @@ namespace {
 
 constexpr std::string_view kNaive = "naive";
 
-// One side of the comparison, as a series (or a single run) of its own.
-Report side_report(const LoadPlan& plan, const Implementation& implementation) {
-  return {.workload = plan.spec->name,
-          .style = implementation.style,
-          .unit = plan.spec->unit,
-          .n = plan.params.n,
-          .threads_requested = plan.params.threads,
-          .expected = plan.spec->expected(plan.params.n),
-          .runs = {},
-          .warmup = std::nullopt};
-}
-
 // The workloads with a naive implementation, comma-separated, in registry order.
 std::string naive_workloads() {
   std::string names;
@@ -161,8 +149,9 @@ const Implementation* resolve_baseline(const LoadRequest& request, const Workloa
 }
 
 int run_compare(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
-  Report troupe = side_report(plan, *plan.implementation);
-  Report naive = side_report(plan, *plan.baseline);
+  // Each side is a series (or a single run) of its own.
+  Report troupe = report_of(plan, *plan.implementation);
+  Report naive = report_of(plan, *plan.baseline);
   // Both sides get the same parameters; the naive style ignores --capacity (no channels).
   const auto run_troupe = [&] {
     return run_verified(*plan.spec, *plan.implementation, plan.params, false);

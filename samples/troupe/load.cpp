@@ -408,16 +408,20 @@ RunOutcome run_verified(const WorkloadSpec& spec, const Implementation& implemen
   return run;
 }
 
+Report report_of(const LoadPlan& plan, const Implementation& implementation) {
+  return {.workload = plan.spec->name,
+          .style = implementation.style,
+          .unit = plan.spec->unit,
+          .n = plan.params.n,
+          .threads_requested = plan.params.threads,
+          .expected = plan.spec->expected(plan.params.n),
+          .runs = {},
+          .warmup = std::nullopt};
+}
+
 int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
-  Report report{.workload = plan.spec->name,
-                .style = plan.implementation->style,
-                .unit = plan.spec->unit,
-                .n = plan.params.n,
-                .threads_requested = plan.params.threads,
-                .expected = plan.spec->expected(plan.params.n),
-                .runs = {},
-                .warmup = std::nullopt};
   if (plan.baseline) return run_compare(plan, out, err);
+  Report report = report_of(plan, *plan.implementation);
   // Before any run: an unwritable metrics path is a usage error, not a lost run.
   if (plan.metrics) check_writable("--metrics", plan.metrics->path);
   const auto run_once = [&](bool metrics) {

@@ -188,6 +188,9 @@ struct RunOutcome;
 [[nodiscard]] RunOutcome run_verified(const WorkloadSpec& spec,
                                       const Implementation& implementation, LoadParams params,
                                       bool metrics);
+// The report of `implementation` running the plan's workload, before any run (no runs yet).
+struct Report;
+[[nodiscard]] Report report_of(const LoadPlan& plan, const Implementation& implementation);
 
 // The most --threads accepts.
 inline constexpr std::uint64_t kMaxThreads = 1024;
