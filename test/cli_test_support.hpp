@@ -1,11 +1,17 @@
 // Helpers shared by the tests that drive the `troupe` CLI through troupe::cli::run
-// (test_cli, test_demos): a run with its exit code and both streams, and the shape of a usage
-// error.
+// (test_cli, test_cli_*, test_demos): a run with its exit code and both streams, the shape of a
+// usage error, and a temporary directory for the files a run writes.
 #pragma once
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -61,6 +67,42 @@ inline std::size_t count_of(const std::string& text, const std::string& part) {
     ++count;
   }
   return count;
+}
+
+// A fresh directory for the files a test writes, removed with everything in it.
+class TempDir {
+ public:
+  TempDir()
+      : path_(std::filesystem::temp_directory_path() /
+              ("troupe_test_cli_" + std::to_string(::getpid()) + "_" + std::to_string(next_++))) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
+  // The names of the files in the directory, sorted.
+  [[nodiscard]] std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(path_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+ private:
+  static inline int next_ = 0;
+  std::filesystem::path path_;
+};
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
 }
 
 // Exit code 2, nothing on stdout, and on stderr exactly: one error line holding `message`,

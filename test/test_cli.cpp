@@ -660,41 +660,8 @@ TEST_CASE("cli.load rejects --csv with --json: one output format") {
 }
 
 namespace {
-// A fresh directory for the files a test writes, removed with everything in it.
-class TempDir {
- public:
-  TempDir()
-      : path_(std::filesystem::temp_directory_path() /
-              ("troupe_test_cli_" + std::to_string(::getpid()) + "_" + std::to_string(next_++))) {
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
-  // The names of the files in the directory, sorted.
-  [[nodiscard]] std::vector<std::string> files() const {
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(path_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  static inline int next_ = 0;
-  std::filesystem::path path_;
-};
-
-std::string read_text(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-}
+using troupe::testing::read_text;
+using troupe::testing::TempDir;
 
 std::size_t count_lines_starting(const std::string& text, const std::string& prefix) {
   const std::vector<std::string> lines = lines_of(text);
