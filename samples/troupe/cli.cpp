@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "demos/demos.hpp"
+#include "latency.hpp"
 #include "load.hpp"
 
 namespace troupe::cli {
@@ -18,6 +19,8 @@ namespace {
 constexpr std::string_view kUsage =
     "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C]"
     " [--placement P] [--repeat K] [--json | --csv] [--metrics FILE] [--compare naive]"
+    " | troupe load latency --rate R --duration D [--workload W] [--threads T] [--json | --csv]"
+    " [--plot FILE.svg]"
     " | troupe load --list | troupe demo <name> [--quick] | troupe demo --list | troupe --help";
 // A mistake in `troupe demo ...` is answered with the demo command's own usage.
 constexpr std::string_view kDemoUsage =
@@ -73,6 +76,18 @@ void add_text_option(CLI::App& app, const std::string& flag, std::optional<std::
       ->type_name(type);
 }
 
+// `troupe load latency ...`: planned, then run; errors as for any load.
+int run_latency_command(const LoadRequest& request, std::ostream& out, std::ostream& err) {
+  try {
+    return run_latency(plan_latency(request), out, err);
+  } catch (const UsageError& error) {
+    return usage_error(err, error.what());
+  } catch (const std::exception& error) {
+    err << "troupe: error: latency: " << error.what() << '\n';
+    return 1;
+  }
+}
+
 }  // namespace
 
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
@@ -102,6 +117,14 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                   "After the run, write its troupe metrics: .json, or .prom/.txt (Prometheus)");
   add_text_option(*load, "--compare", request.compare, "BASELINE",
                   "Also run the naive baseline (naive), alternating; print both and the speedup");
+  add_text_option(*load, "--rate", request.rate, "R",
+                  "load latency: requests per second, issued open-loop (at most 1,000,000)");
+  add_text_option(*load, "--duration", request.duration, "D",
+                  "load latency: how long to issue requests: seconds, or 2s, 200ms");
+  add_text_option(*load, "--workload", request.request_kind, "W",
+                  "load latency: what a request is: actor (default), task or pool");
+  add_text_option(*load, "--plot", request.plot, "FILE.svg",
+                  "load latency: also write the latency histogram as an SVG bar chart");
   load->add_flag("--json", request.json, "Print exactly one JSON object line instead of a report");
   load->add_flag("--csv", request.csv,
                  "Print CSV instead of a report: a header, then one line per measured run");
@@ -136,6 +159,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     return 0;
   }
   if (request.workload.empty()) return usage_error(err, "missing the workload to run");
+  if (request.workload == kLatencyCommand) return run_latency_command(request, out, err);
   LoadPlan plan;
   try {
     plan = plan_load(request);

@@ -2,6 +2,8 @@
 //
 //   troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C] [--placement P]
 //               [--repeat K] [--json | --csv] [--metrics FILE] [--compare naive]
+//   troupe load latency --rate R --duration D [--workload W] [--threads T] [--json | --csv]
+//               [--plot FILE.svg]   open-loop latency (latency.hpp)
 //   troupe load --list          workloads that can run, one per line
 //   troupe demo <name> [--quick]  one demo (samples/demos/<name>.cpp): what it shows, printed
 //   troupe demo --list          the demos, one per line: name, two spaces, a summary

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "compare.hpp"
+#include "latency.hpp"
 #include "report.hpp"
 #include "troupe/channels/channel.hpp"
 #include "workloads.hpp"
@@ -332,6 +333,7 @@ std::vector<std::string_view> runnable_workloads() {
 }
 
 LoadPlan plan_load(const LoadRequest& request) {
+  reject_latency_flags(request);
   const WorkloadSpec* spec = find_workload(request.workload);
   if (spec == nullptr) {
     throw UsageError("unknown workload '" + request.workload + "' (workloads: " +
@@ -479,6 +481,7 @@ std::string workloads_help() {
     }
   }
   if (!later.empty()) text << "  " << join(later) << ": " << kLater << "\n";
+  text << latency_help();
   text << "Styles: thread = plain std::threads and troupe channels; task = troupe::Runtime\n"
        << "tasks and troupe channels; actor = troupe handler actors telling each other (their\n"
        << "mailboxes bounded by --capacity); pool = a troupe::Pool, one submit and one future per\n"

@@ -143,6 +143,11 @@ struct LoadRequest {
   std::optional<std::string> repeat;
   std::optional<std::string> metrics;
   std::optional<std::string> compare;  // --compare BASELINE (compare.hpp)
+  // troupe load latency (latency.hpp)
+  std::optional<std::string> rate;
+  std::optional<std::string> duration;
+  std::optional<std::string> request_kind;  // --workload: what each request is
+  std::optional<std::string> plot;
   bool json = false;
   bool csv = false;
 };
