@@ -1,7 +1,7 @@
 // Helpers shared by the tests that drive the `troupe` CLI through troupe::cli::run
-// (test_cli*, test_demos): a run with its exit code and both streams, the shape of a usage
-// error, a temporary directory for the files a run writes, and an implementation whose check
-// is wrong.
+// (test_cli, test_cli_*, test_demos): a run with its exit code and both streams, the shape of a
+// usage error, a temporary directory for the files a run writes, and an implementation whose
+// check is wrong.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -54,22 +54,25 @@ inline std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-// Exit code 2, nothing on stdout, and on stderr exactly: one error line holding `message`,
-// then the usage line, which starts with `usage`.
-inline void check_usage_error(const CliRun& run, const std::string& message,
-                              std::string_view usage = "usage: troupe load <workload>") {
-  CHECK(run.code == 2);
-  CHECK(run.out.empty());
-  const std::vector<std::string> lines = lines_of(run.err);
-  REQUIRE(lines.size() == 2);
-  CHECK(run.err.back() == '\n');
-  CHECK(lines[0].rfind("troupe: error: ", 0) == 0);
-  CHECK_MESSAGE(contains(lines[0], message), lines[0]);
-  CHECK_MESSAGE(lines[1].rfind(usage, 0) == 0, lines[1]);
+// The number after the first `"key":` in `json` (a JSON object line); fails the test if absent.
+inline double json_number_after(const std::string& json, const std::string& key) {
+  const std::string quoted = "\"" + key + "\":";
+  const std::size_t at = json.find(quoted);
+  REQUIRE_MESSAGE(at != std::string::npos, key);
+  return std::stod(json.substr(at + quoted.size()));
 }
 
-// A fresh directory for the files a test writes (in the temporary directory, named after the
-// process), removed with everything in it.
+// How often `part` occurs in `text` (non-overlapping).
+inline std::size_t count_of(const std::string& text, const std::string& part) {
+  std::size_t count = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos;
+       at = text.find(part, at + part.size())) {
+    ++count;
+  }
+  return count;
+}
+
+// A fresh directory for the files a test writes, removed with everything in it.
 class TempDir {
  public:
   TempDir()
@@ -100,9 +103,23 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-std::string read_text(const std::string& path) {
+inline std::string read_text(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+// Exit code 2, nothing on stdout, and on stderr exactly: one error line holding `message`,
+// then the usage line, which starts with `usage`.
+inline void check_usage_error(const CliRun& run, const std::string& message,
+                              std::string_view usage = "usage: troupe load <workload>") {
+  CHECK(run.code == 2);
+  CHECK(run.out.empty());
+  const std::vector<std::string> lines = lines_of(run.err);
+  REQUIRE(lines.size() == 2);
+  CHECK(run.err.back() == '\n');
+  CHECK(lines[0].rfind("troupe: error: ", 0) == 0);
+  CHECK_MESSAGE(contains(lines[0], message), lines[0]);
+  CHECK_MESSAGE(lines[1].rfind(usage, 0) == 0, lines[1]);
 }
 
 // What an implementation that computes the wrong sum returns: check 41 (whatever n is), the n

@@ -231,10 +231,10 @@ TEST_CASE("cli.load rejects an unknown workload with exit code 2") {
 
 TEST_CASE("cli.load rejects an unknown style, naming the styles available") {
   check_usage_error(run_cli({"load", "fanin", "--style", "pool"}),
-                    "(styles: thread, task, actor)");
+                    "(styles: thread, task, actor, naive)");
   check_usage_error(run_cli({"load", "transfer", "--style", "task"}),
-                    "(styles: thread, actor, pool)");
-  check_usage_error(run_cli({"load", "ring", "--style", "thread"}), "(styles: task, actor)");
+                    "(styles: thread, actor, pool, naive)");
+  check_usage_error(run_cli({"load", "ring", "--style", "thread"}), "(styles: task, actor, naive)");
 }
 
 TEST_CASE("cli.load runs every task-style workload and verifies its check" *

@@ -271,7 +271,8 @@ TEST_CASE("sweep.conflicting flags are usage errors") {
 TEST_CASE("sweep.--plot without --sweep or to a file it cannot write is a usage error") {
   const TempDir dir;
   check_usage_error(sweep({"load", "pingpong", "--plot", dir.file("p.svg")}),
-                    "--plot needs --sweep: the chart is the rate against the swept values");
+                    "--plot needs --sweep (the rate against the swept values) or 'troupe load "
+                    "latency'");
   check_usage_error(
       sweep({"load", "pingpong", "--sweep", "threads=1", "--plot", dir.file("p.png")}),
       "--plot: '" + dir.file("p.png") + "' must end in .svg");

@@ -25,7 +25,7 @@ Report measure_or_failure(const LoadPlan& plan, Progress& progress, std::ostream
     err.flush();
     RunOutcome failed{.result = {}, .check_ok = false};
     failed.result.failures.push_back(std::string("the run threw: ") + error.what());
-    Report report = empty_report(plan);
+    Report report = report_of(plan, *plan.implementation);
     report.runs.push_back(std::move(failed));
     return report;
   }
@@ -43,6 +43,7 @@ std::vector<LoadPlan> plan_all(const LoadRequest& request) {
   refuse(request.metrics.has_value(), "--metrics", "it runs many workloads, --metrics exports one");
   refuse(request.sweep.has_value(), "--sweep", "a sweep runs one workload");
   refuse(request.plot.has_value(), "--plot", "it draws a sweep of one workload");
+  refuse(request.compare.has_value(), "--compare", "compare one workload at a time");
   std::vector<LoadPlan> plans;
   for (const std::string_view name : runnable_workloads()) {
     LoadRequest single = request;

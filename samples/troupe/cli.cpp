@@ -11,6 +11,7 @@
 
 #include "all.hpp"
 #include "demos/demos.hpp"
+#include "latency.hpp"
 #include "load.hpp"
 #include "sweep.hpp"
 
@@ -19,9 +20,11 @@ namespace {
 
 constexpr std::string_view kUsage =
     "usage: troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C]"
-    " [--placement P] [--repeat K] [--json | --csv] [--metrics FILE]"
+    " [--placement P] [--repeat K] [--json | --csv] [--metrics FILE] [--compare naive]"
     " [--sweep PARAM=V1,V2,... [--plot FILE.svg]]"
     " | troupe load all [--quick] [--repeat K] [--json | --csv]"
+    " | troupe load latency --rate R --duration D [--workload W] [--threads T] [--json | --csv]"
+    " [--plot FILE.svg]"
     " | troupe load --list | troupe demo <name> [--quick] | troupe demo --list | troupe --help";
 // A mistake in `troupe demo ...` is answered with the demo command's own usage.
 constexpr std::string_view kDemoUsage =
@@ -77,9 +80,11 @@ void add_text_option(CLI::App& app, const std::string& flag, std::optional<std::
       ->type_name(type);
 }
 
-// `troupe load` once parsed: `all`, a sweep or one workload. Throws UsageError before any run.
+// `troupe load` once parsed: `all`, `latency`, a sweep or one workload (with --compare, beside
+// its naive baseline). Throws UsageError before any run.
 int run_load_command(const LoadRequest& request, std::ostream& out, std::ostream& err) {
   if (request.workload == "all") return run_all(plan_all(request), out, err);
+  if (request.workload == kLatencyCommand) return run_latency(plan_latency(request), out, err);
   if (request.sweep) return run_sweep(plan_sweep(request), out, err);
   return run_load(plan_load(request), out, err);
 }
@@ -115,9 +120,18 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   add_text_option(*load, "--sweep", request.sweep, "PARAM=V1,V2,...",
                   "Run once per value of threads, capacity or n; a table across the values");
   add_text_option(*load, "--plot", request.plot, "FILE.svg",
-                  "With --sweep: write an SVG chart of the rate against the swept value");
+                  "With --sweep: an SVG chart of the rate against the swept value; with "
+                  "latency: the latency histogram as an SVG bar chart");
   load->add_flag("--quick", request.quick,
                  "With 'all': smaller sizes, the whole suite in well under a minute");
+  add_text_option(*load, "--compare", request.compare, "BASELINE",
+                  "Also run the naive baseline (naive), alternating; print both and the speedup");
+  add_text_option(*load, "--rate", request.rate, "R",
+                  "load latency: requests per second, issued open-loop (at most 1,000,000)");
+  add_text_option(*load, "--duration", request.duration, "D",
+                  "load latency: how long to issue requests: seconds, or 2s, 200ms");
+  add_text_option(*load, "--workload", request.request_kind, "W",
+                  "load latency: what a request is: actor (default), task or pool");
   load->add_flag("--json", request.json,
                  "Print one JSON object line instead of a report (all, --sweep: one each)");
   load->add_flag("--csv", request.csv,

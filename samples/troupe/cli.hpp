@@ -1,7 +1,7 @@
 // troupe/cli.hpp — the `troupe` command line, as a function that tests can call.
 //
 //   troupe load <workload> [--n N] [--threads T] [--style S] [--capacity C] [--placement P]
-//               [--repeat K] [--json | --csv] [--metrics FILE]
+//               [--repeat K] [--json | --csv] [--metrics FILE] [--compare naive]
 //   troupe load <workload> --sweep PARAM=V1,V2,... [--plot FILE.svg] [the flags above but
 //               PARAM's own and --metrics]   once per value of threads, capacity or n, then a
 //               table (--json: one line per value; --csv: one header, every value's lines);
@@ -10,6 +10,8 @@
 //               every runnable workload at its default n (--quick: a smaller n each, under a
 //               minute on 2 cores), then one table (--json: one line per workload, its --json
 //               object; --csv: the table) (all.hpp)
+//   troupe load latency --rate R --duration D [--workload W] [--threads T] [--json | --csv]
+//               [--plot FILE.svg]   open-loop latency (latency.hpp)
 //   troupe load --list          workloads that can run, one per line
 //   troupe demo <name> [--quick]  one demo (samples/demos/<name>.cpp): what it shows, printed
 //   troupe demo --list          the demos, one per line: name, two spaces, a summary

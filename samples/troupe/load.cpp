@@ -16,6 +16,8 @@
 #include <system_error>
 #include <utility>
 
+#include "compare.hpp"
+#include "latency.hpp"
 #include "progress.hpp"
 #include "report.hpp"
 #include "troupe/channels/channel.hpp"
@@ -169,9 +171,16 @@ constexpr Implementation kImplementations[] = {
     {"transfer", "pool", run_transfer_pool, "pool workers (default 1)", std::nullopt,
      Placement::os},
     {"pipeline", "task", run_pipeline_task, kTaskThreads, Capacity{1024}, Placement::os},
+    {"pingpong", "naive", run_pingpong_naive, "ignored; ping + pong = 2 threads", std::nullopt,
+     Placement::os, false},
+    {"ring", "naive", run_ring_naive, "ignored; one thread per node = 1,000 threads",
+     std::nullopt, Placement::os, false},
+    {"fanin", "naive", run_fanin_naive, "ignored; 4 producers + 1 consumer = 5 threads",
+     std::nullopt, Placement::os, false},
+    {"transfer", "naive", run_transfer_naive, "ignored; the driver + 1 worker = 2 threads",
+     std::nullopt, Placement::os, false},
 };
 
-constexpr std::uint64_t kMaxThreads = 1024;
 // --repeat: enough for any statistic, few enough that a typo (an extra 0 or two) is caught.
 constexpr std::uint64_t kMaxRepeat = 1000;
 
@@ -192,7 +201,8 @@ std::vector<std::string_view> style_names(std::string_view workload) {
   return names;
 }
 
-// A decimal integer in [minimum, maximum]: digits only (no sign, no spaces).
+}  // namespace
+
 std::uint64_t parse_integer(std::string_view flag, std::string_view text, std::uint64_t minimum,
                             std::uint64_t maximum, std::string_view what) {
   const auto fail = [&](const std::string& why) {
@@ -212,6 +222,8 @@ std::uint64_t parse_integer(std::string_view flag, std::string_view text, std::u
   }
   return value;
 }
+
+namespace {
 
 std::uint64_t resolve_n(const WorkloadSpec& spec, const std::optional<std::string>& text) {
   if (!text) return spec.default_n;
@@ -334,6 +346,7 @@ std::vector<std::string_view> runnable_workloads() {
 }
 
 LoadPlan plan_load(const LoadRequest& request) {
+  reject_latency_flags(request);
   const WorkloadSpec* spec = find_workload(request.workload);
   if (spec == nullptr) {
     throw UsageError("unknown workload '" + request.workload + "' (workloads: " +
@@ -344,6 +357,7 @@ LoadPlan plan_load(const LoadRequest& request) {
     throw UsageError("workload '" + request.workload +
                      "' has no implementation yet (styles: none)");
   }
+  const Implementation* baseline = resolve_baseline(request, *spec);  // --compare
   const std::string_view style = request.style ? std::string_view(*request.style)
                                                : spec->preferred_style;
   const auto chosen = std::find_if(implementations.begin(), implementations.end(),
@@ -357,7 +371,8 @@ LoadPlan plan_load(const LoadRequest& request) {
   }
   if (request.quick) throw UsageError("--quick applies to 'troupe load all' only");
   if (request.plot && !request.sweep) {
-    throw UsageError("--plot needs --sweep: the chart is the rate against the swept values");
+    throw UsageError(
+        "--plot needs --sweep (the rate against the swept values) or 'troupe load latency'");
   }
   if (request.sweep) throw std::logic_error("plan_load: a --sweep is planned by plan_sweep");
   const OutputFormat format = request.json  ? OutputFormat::json
@@ -368,7 +383,8 @@ LoadPlan plan_load(const LoadRequest& request) {
                 .params = {},
                 .format = format,
                 .repeat = {},
-                .metrics = {}};
+                .metrics = {},
+                .baseline = baseline};
   plan.params.n = resolve_n(*spec, request.n);
   if (request.threads) {
     plan.params.threads =
@@ -407,28 +423,33 @@ LoadPlan plan_load(const LoadRequest& request) {
 
 std::uint64_t runs_of(const LoadPlan& plan) noexcept { return plan.repeat ? *plan.repeat + 1 : 1; }
 
-Report empty_report(const LoadPlan& plan) {
-  return Report{.workload = plan.spec->name,
-                .style = plan.implementation->style,
-                .unit = plan.spec->unit,
-                .n = plan.params.n,
-                .threads_requested = plan.params.threads,
-                .expected = plan.spec->expected(plan.params.n),
-                .runs = {},
-                .warmup = std::nullopt};
+RunOutcome run_verified(const WorkloadSpec& spec, const Implementation& implementation,
+                        LoadParams params, bool metrics) {
+  params.metrics = metrics;
+  RunOutcome run{.result = implementation.run(params), .check_ok = false};
+  run.check_ok = run.result.check == spec.expected(params.n) && run.result.failures.empty();
+  return run;
+}
+
+Report report_of(const LoadPlan& plan, const Implementation& implementation) {
+  return {.workload = plan.spec->name,
+          .style = implementation.style,
+          .unit = plan.spec->unit,
+          .n = plan.params.n,
+          .threads_requested = plan.params.threads,
+          .expected = plan.spec->expected(plan.params.n),
+          .runs = {},
+          .warmup = std::nullopt};
 }
 
 Report measure_load(const LoadPlan& plan, Progress& progress, std::string_view label) {
-  Report report = empty_report(plan);
+  Report report = report_of(plan, *plan.implementation);
   const std::string name =
       label.empty() ? std::string(plan.spec->name) + "/" + std::string(plan.implementation->style)
                     : std::string(label);
   const auto run_once = [&](bool metrics, const std::string& which) {
     progress.start_run(which.empty() ? name : name + " " + which);
-    LoadParams params = plan.params;
-    params.metrics = metrics;
-    RunOutcome run{.result = plan.implementation->run(params), .check_ok = false};
-    run.check_ok = run.result.check == report.expected && run.result.failures.empty();
+    RunOutcome run = run_verified(*plan.spec, *plan.implementation, plan.params, metrics);
     progress.finish_run();
     return run;
   };
@@ -444,6 +465,7 @@ Report measure_load(const LoadPlan& plan, Progress& progress, std::string_view l
 }
 
 int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
+  if (plan.baseline) return run_compare(plan, out, err);
   // Before any run: an unwritable metrics path is a usage error, not a lost run.
   if (plan.metrics) check_writable("--metrics", plan.metrics->path);
   Progress progress(err, progress_allowed(err, plan.format), runs_of(plan));
@@ -495,10 +517,13 @@ std::string workloads_help() {
     }
   }
   if (!later.empty()) text << "  " << join(later) << ": " << kLater << "\n";
+  text << latency_help();
   text << "Styles: thread = plain std::threads and troupe channels; task = troupe::Runtime\n"
        << "tasks and troupe channels; actor = troupe handler actors telling each other (their\n"
        << "mailboxes bounded by --capacity); pool = a troupe::Pool, one submit and one future per\n"
-       << "task; batch = the same pool, tasks submitted in batches of 1,024 (Pool::submit_batch).\n"
+       << "task; batch = the same pool, tasks submitted in batches of 1,024 (Pool::submit_batch);\n"
+       << "naive = no troupe at all: one std::thread per actor, each with a std::mutex +\n"
+       << "std::condition_variable queue (the baseline of --compare naive).\n"
        << "Without --style a workload runs its fastest implementation.\n"
        << "--capacity: the bound of the workload's channels (0 = rendezvous) or 'unbounded'.\n"
        << "--placement: spread pins the threads round-robin over the cores; os lets the kernel\n"
@@ -510,6 +535,7 @@ std::string workloads_help() {
        << "adds \"warmup\", \"runs\" and \"summary\".\n"
        << "--csv: a header line, then one line per measured run (workload, style, run, n,\n"
        << "seconds, rate, check_ok, the other standard fields, the workload's own, failures).\n"
+       << compare_help()
        << "--metrics FILE: the troupe metrics at the end of the (last measured) run, as JSON\n"
        << "(FILE.json) or Prometheus text (FILE.prom, FILE.txt): the runtime's workers and tasks,\n"
        << "the live actors and pools; the pool style has no runtime (its runtime fields are 0),\n"

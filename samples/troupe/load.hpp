@@ -149,9 +149,14 @@ struct LoadRequest {
   std::optional<std::string> placement;
   std::optional<std::string> repeat;
   std::optional<std::string> metrics;
-  std::optional<std::string> sweep;  // --sweep PARAM=v1,v2,… (sweep.hpp)
-  std::optional<std::string> plot;   // --plot FILE.svg, with --sweep
-  bool quick = false;                // --quick, with `all` (all.hpp)
+  std::optional<std::string> sweep;    // --sweep PARAM=v1,v2,… (sweep.hpp)
+  std::optional<std::string> plot;     // --plot FILE.svg, with --sweep or latency
+  bool quick = false;                  // --quick, with `all` (all.hpp)
+  std::optional<std::string> compare;  // --compare BASELINE (compare.hpp)
+  // troupe load latency (latency.hpp)
+  std::optional<std::string> rate;
+  std::optional<std::string> duration;
+  std::optional<std::string> request_kind;  // --workload: what each request is
   bool json = false;
   bool csv = false;
 };
@@ -173,6 +178,9 @@ struct LoadPlan {
   // Unset: one run, no warm-up (the report of a single run).
   std::optional<std::uint64_t> repeat;
   std::optional<MetricsFile> metrics;  // --metrics FILE
+  // --compare naive: the baseline implementation, run alternately with `implementation`
+  // (compare.hpp); nullptr: no comparison.
+  const Implementation* baseline = nullptr;
 };
 
 // Resolves and validates a request for one workload (not `all`, no --sweep: all.hpp and
@@ -182,9 +190,6 @@ struct LoadPlan {
 
 struct Report;
 class Progress;
-// The report of a plan before any run: its workload, style, unit, n, threads asked for and
-// expected check, no runs yet.
-[[nodiscard]] Report empty_report(const LoadPlan& plan);
 // The runs of a plan (its warm-up and measured runs, each verified), without printing: what
 // run_load, a sweep and `load all` report. Each run is announced to `progress` (labelled
 // `label`, or "<workload>/<style>" if empty). Throws what the run throws.
@@ -208,6 +213,35 @@ void write_atomically(std::string_view flag, const std::string& path, std::strin
 // if that fails). Throws what the run throws (troupe::Error, std::bad_alloc…); FILE is then
 // not written.
 [[nodiscard]] int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err);
+
+// One verified run of `implementation` (params.metrics set to `metrics`): what it returned and
+// whether its check equals spec.expected(n) with no failures. Throws what the run throws.
+struct RunOutcome;
+[[nodiscard]] RunOutcome run_verified(const WorkloadSpec& spec,
+                                      const Implementation& implementation, LoadParams params,
+                                      bool metrics);
+// The report of `implementation` running the plan's workload before any run: its workload,
+// style, unit, n, threads asked for and expected check, no runs yet.
+[[nodiscard]] Report report_of(const LoadPlan& plan, const Implementation& implementation);
+
+// The most --threads accepts.
+inline constexpr std::uint64_t kMaxThreads = 1024;
+
+// A decimal integer in [minimum, maximum]: digits only (no sign, no spaces). Throws UsageError
+// naming `flag` and saying what was expected (`what`: "a positive integer").
+[[nodiscard]] std::uint64_t parse_integer(std::string_view flag, std::string_view text,
+                                          std::uint64_t minimum, std::uint64_t maximum,
+                                          std::string_view what);
+
+// Output files (--metrics, --plot) are written whole or not at all, and probed before a run.
+// check_writable throws UsageError naming `flag` and `path` unless a file can be created next
+// to it (where write_atomically puts PATH.tmp) and `path` is not a directory; the probe file is
+// removed again, so that a run interrupted later (Ctrl-C) leaves nothing behind.
+void check_writable(std::string_view flag, const std::string& path);
+// Writes `text` to `path`: into PATH.tmp, synced, then renamed over PATH (a rename within a
+// directory is atomic), so no reader ever sees a partial PATH. On failure PATH.tmp is removed
+// and std::runtime_error names `flag`, the step and the path.
+void write_atomically(std::string_view flag, const std::string& path, std::string_view text);
 
 // Text for `troupe load --help`: the workload table.
 [[nodiscard]] std::string workloads_help();

@@ -20,16 +20,6 @@ std::string printf_string(const char* format, double value) {
   return std::string(text, static_cast<std::size_t>(std::clamp(size, 0, int{sizeof text} - 1)));
 }
 
-// Shortest round-trip form; JSON has no infinity or NaN, so those become null.
-std::string json_number(double value) {
-  if (!std::isfinite(value)) return "null";
-  char text[64];
-  const auto [end, error] = std::to_chars(text, text + sizeof text, value);
-  return error == std::errc{} ? std::string(text, end) : "null";
-}
-
-std::string json_bool(bool value) { return value ? "true" : "false"; }
-
 // A field value as JSON.
 std::string json_value(const Field& field) {
   return std::visit(
@@ -51,27 +41,6 @@ std::string json_array(const std::vector<std::string>& values) {
     array += value;
   }
   return array + "]";
-}
-
-// Builds one JSON object, `"key":value` pairs in the order added (values already JSON).
-class JsonObject {
- public:
-  JsonObject& add(std::string_view key, const std::string& value) {
-    if (text_.size() > 1) text_ += ',';
-    text_ += json_string(key);
-    text_ += ':';
-    text_ += value;
-    return *this;
-  }
-  [[nodiscard]] std::string close() const { return text_ + "}"; }
-
- private:
-  std::string text_ = "{";
-};
-
-// The malloc behind this process: jemalloc exports mallctl, the system (glibc) malloc does not.
-std::string_view allocator_name() {
-  return dlsym(RTLD_DEFAULT, "mallctl") != nullptr ? "jemalloc" : "system";
 }
 
 // "warm-up", or "run 3" for runs[2]: how reports and errors name a run of a series.
@@ -171,17 +140,6 @@ void print_json(std::ostream& out, const Report& report) {
   out << object.close() << '\n';
 }
 
-// One CSV cell: as is, or quoted (quotes doubled) if it holds a comma, quote or line break.
-std::string csv_cell(std::string_view text) {
-  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
-  std::string quoted = "\"";
-  for (const char c : text) {
-    quoted += c;
-    if (c == '"') quoted += '"';
-  }
-  return quoted + "\"";
-}
-
 // A field's value as a CSV cell: its JSON form, except that text is quoted only if CSV needs it.
 std::string csv_value(const Field& field) {
   if (const auto* text = std::get_if<std::string>(&field.value)) return csv_cell(*text);
@@ -240,7 +198,7 @@ void print_human(std::ostream& out, const Report& report) {
   if (report.threads_requested && *report.threads_requested != result.threads) {
     threads += " (--threads " + format_count(*report.threads_requested) + " ignored)";
   }
-  std::vector<std::pair<std::string, std::string>> rows = {
+  Rows rows = {
       {"workload", std::string(report.workload)},
       {"style", std::string(report.style)},
       {"n", format_count(report.n) + " " + std::string(report.unit)},
@@ -286,11 +244,7 @@ void print_human(std::ostream& out, const Report& report) {
       rows.emplace_back(run_name(index), line);
     });
   }
-  std::size_t width = 0;
-  for (const auto& row : rows) width = std::max(width, row.first.size());
-  for (const auto& [name, value] : rows) {
-    out << name << std::string(width + 2 - name.size(), ' ') << value << '\n';
-  }
+  print_rows(out, rows);
 }
 
 }  // namespace
@@ -470,6 +424,38 @@ std::string json_string(std::string_view text) {
     }
   }
   return out + "\"";
+}
+
+std::string json_number(double value) {
+  if (!std::isfinite(value)) return "null";
+  char text[64];
+  const auto [end, error] = std::to_chars(text, text + sizeof text, value);
+  return error == std::errc{} ? std::string(text, end) : "null";
+}
+
+std::string json_bool(bool value) { return value ? "true" : "false"; }
+
+std::string_view allocator_name() {
+  return dlsym(RTLD_DEFAULT, "mallctl") != nullptr ? "jemalloc" : "system";
+}
+
+std::string csv_cell(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+  std::string quoted = "\"";
+  for (const char c : text) {
+    quoted += c;
+    if (c == '"') quoted += '"';
+  }
+  return quoted + "\"";
+}
+
+
+void print_rows(std::ostream& out, const Rows& rows) {
+  std::size_t width = 0;
+  for (const auto& row : rows) width = std::max(width, row.first.size());
+  for (const auto& [name, value] : rows) {
+    out << name << std::string(width + 2 - name.size(), ' ') << value << '\n';
+  }
 }
 
 }  // namespace troupe::cli

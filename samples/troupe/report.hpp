@@ -32,6 +32,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "load.hpp"
@@ -111,5 +112,33 @@ void print_summary_csv(std::ostream& out, const std::vector<Report>& reports);
 [[nodiscard]] std::string format_seconds(double seconds);
 // A JSON string literal, quotes included, with every character that needs it escaped.
 [[nodiscard]] std::string json_string(std::string_view text);
+// A JSON number in its shortest round-trip form; infinity and NaN (not JSON) become null.
+[[nodiscard]] std::string json_number(double value);
+// "true" or "false".
+[[nodiscard]] std::string json_bool(bool value);
+// One CSV cell: as is, or quoted (quotes doubled) if it holds a comma, quote or line break.
+[[nodiscard]] std::string csv_cell(std::string_view text);
+// The malloc behind this process: "jemalloc" (it exports mallctl) or "system".
+[[nodiscard]] std::string_view allocator_name();
+
+// Builds one JSON object, `"key":value` pairs in the order added (values already JSON).
+class JsonObject {
+ public:
+  JsonObject& add(std::string_view key, const std::string& value) {
+    if (text_.size() > 1) text_ += ',';
+    text_ += json_string(key);
+    text_ += ':';
+    text_ += value;
+    return *this;
+  }
+  [[nodiscard]] std::string close() const { return text_ + "}"; }
+
+ private:
+  std::string text_ = "{";
+};
+
+// Name/value lines, printed with the values aligned one column after the longest name.
+using Rows = std::vector<std::pair<std::string, std::string>>;
+void print_rows(std::ostream& out, const Rows& rows);
 
 }  // namespace troupe::cli

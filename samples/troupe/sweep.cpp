@@ -138,6 +138,9 @@ SweepPlan plan_sweep(const LoadRequest& request) {
     throw UsageError("--sweep " + name + "=... and " + std::string(parameter->flag) +
                      " conflict: give the values in --sweep only");
   }
+  if (request.compare) {
+    throw UsageError("--sweep and --compare conflict: compare one run against its baseline");
+  }
   if (request.metrics) {
     throw UsageError(
         "--sweep and --metrics conflict: a sweep makes many runs (export the "

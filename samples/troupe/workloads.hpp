@@ -37,6 +37,13 @@ LoadResult run_pool_batch(const LoadParams& params);
 LoadResult run_pool_cpu_batch(const LoadParams& params);
 LoadResult run_transfer_pool(const LoadParams& params);
 
+// naive style (workloads_naive.cpp): no troupe at all — one std::thread per actor, each with a
+// std::mutex + std::condition_variable queue; the baseline of --compare naive
+LoadResult run_pingpong_naive(const LoadParams& params);
+LoadResult run_ring_naive(const LoadParams& params);
+LoadResult run_fanin_naive(const LoadParams& params);
+LoadResult run_transfer_naive(const LoadParams& params);
+
 // pipeline (troupe::Pipeline on a Runtime)
 LoadResult run_pipeline_task(const LoadParams& params);
 // The Runtime of a task- or actor-style run: --threads workers (default one per core), able to
@@ -52,8 +59,15 @@ inline constexpr std::size_t kTransferBytes = std::size_t{100} << 20;  // 100 Mi
 class TransferBooks {
  public:
   explicit TransferBooks(const Buffer& buffer) : origin_(buffer.data()) {}
+  // The naive style's buffer is no troupe Buffer: its bytes start at `origin`.
+  explicit TransferBooks(const std::byte* origin) : origin_(origin) {}
   // Round trip `trip` brought `buffer` back: checks and counts it.
-  void returned(const Buffer& buffer, std::uint64_t trip, LoadResult& result);
+  void returned(const Buffer& buffer, std::uint64_t trip, LoadResult& result) {
+    returned(buffer.data(), buffer.as<std::uint64_t>()[0], trip, result);
+  }
+  // The same for the bytes at `data`, whose counter (first 64-bit word) reads `counter`.
+  void returned(const std::byte* data, std::uint64_t counter, std::uint64_t trip,
+                LoadResult& result);
   // Sets the check and the transfer fields of `result` (before any style-specific extras).
   void finish(LoadResult& result) const;
 

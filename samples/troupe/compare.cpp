@@ -1,0 +1,184 @@
+// compare.cpp — `troupe load <workload> --compare naive` (see compare.hpp).
+#include "compare.hpp"
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "report.hpp"
+
+namespace troupe::cli {
+namespace {
+
+constexpr std::string_view kNaive = "naive";
+
+// The workloads with a naive implementation, comma-separated, in registry order.
+std::string naive_workloads() {
+  std::string names;
+  for (const std::string_view workload : runnable_workloads()) {
+    for (const Implementation* implementation : implementations_of(workload)) {
+      if (implementation->style == kNaive) names += (names.empty() ? "" : ", ") + std::string(workload);
+    }
+  }
+  return names;
+}
+
+double speedup_of(const Report& troupe, const Report& naive) {
+  const double naive_rate = rate_of(naive.runs[naive.median()].result);
+  const double troupe_rate = rate_of(troupe.runs[troupe.median()].result);
+  return naive_rate > 0 ? troupe_rate / naive_rate : 0.0;
+}
+
+// "task: 8.21 M round trips/s median (min …, max …), 121.8 ms, 2 threads", and FAILED if a
+// run did not hold.
+std::string side_line(const Report& report) {
+  const LoadResult& median = report.runs[report.median()].result;
+  std::string line = std::string(report.style) + ": " + format_rate(rate_of(median), report.unit);
+  if (report.warmup) {
+    const Summary spread = summarize(report);
+    line += " median (min " + format_rate(spread.rate_min, report.unit) + ", max " +
+            format_rate(spread.rate_max, report.unit) + ")";
+  }
+  line += ", " + format_seconds(median.seconds) + ", " + format_count(median.threads) +
+          " threads";
+  if (!report.all_ok()) line += ": FAILED";
+  return line;
+}
+
+// What went wrong in a failed run, one line: "naive run 2: check 41 != expected 45; …".
+void name_failures(std::ostream& err, const Report& report) {
+  const auto name = [&](const RunOutcome& run, const std::string& which) {
+    if (run.check_ok) return;
+    std::string why = "check " + format_count(run.result.check) +
+                      (run.result.check == report.expected ? " = " : " != ") + "expected " +
+                      format_count(report.expected);
+    for (const std::string& failure : run.result.failures) why += "; " + failure;
+    err << "troupe: error: " << report.workload << ": " << report.style << " " << which
+        << " failed: " << why << '\n';
+  };
+  if (report.warmup) name(*report.warmup, "warm-up");
+  for (std::size_t i = 0; i < report.runs.size(); ++i) {
+    name(report.runs[i], "run " + std::to_string(i + 1));
+  }
+}
+
+std::string json_of(const Report& report) {
+  std::ostringstream text;
+  print_report(text, report, OutputFormat::json);
+  std::string line = text.str();
+  if (!line.empty() && line.back() == '\n') line.pop_back();
+  return line;
+}
+
+void print_comparison(std::ostream& out, const Report& troupe, const Report& naive,
+                      OutputFormat format) {
+  const double speedup = speedup_of(troupe, naive);
+  const bool ok = troupe.all_ok() && naive.all_ok();
+  const std::uint64_t runs = troupe.runs.size();
+  switch (format) {
+    case OutputFormat::human: {
+      const std::string each =
+          troupe.warmup ? format_count(runs) + " of each, alternating, after a warm-up of each"
+                        : "1 of each (troupe first), no warm-up";
+      print_rows(out, {{"workload", std::string(troupe.workload)},
+                       {"n", format_count(troupe.n) + " " + std::string(troupe.unit)},
+                       {"runs", each},
+                       {"troupe", side_line(troupe)},
+                       {"naive", side_line(naive)},
+                       {"speedup", format_field({"speedup", speedup}) + "x" +
+                                       " (troupe rate / naive rate" +
+                                       (troupe.warmup ? ", median runs)" : ")")},
+                       {"check", ok ? format_count(troupe.expected) + " = expected: ok in every run"
+                                    : "FAILED (see the errors)"},
+                       {"allocator", std::string(allocator_name())}});
+      break;
+    }
+    case OutputFormat::json:
+      out << JsonObject()
+                 .add("workload", json_string(troupe.workload))
+                 .add("n", std::to_string(troupe.n))
+                 .add("unit", json_string(troupe.unit))
+                 .add("baseline", json_string(kNaive))
+                 .add("runs", std::to_string(runs))
+                 .add("speedup", json_number(speedup))
+                 .add("check_ok", json_bool(ok))
+                 .add("troupe", json_of(troupe))
+                 .add("naive", json_of(naive))
+                 .close()
+          << '\n';
+      break;
+    case OutputFormat::csv: {
+      const LoadResult& t = troupe.runs[troupe.median()].result;
+      const LoadResult& n = naive.runs[naive.median()].result;
+      const Summary ts = summarize(troupe);
+      const Summary ns = summarize(naive);
+      out << "workload,n,unit,runs,troupe_style,troupe_rate,troupe_rate_min,troupe_rate_max,"
+             "naive_rate,naive_rate_min,naive_rate_max,speedup,check_ok\n"
+          << csv_cell(troupe.workload) << ',' << troupe.n << ',' << csv_cell(troupe.unit) << ','
+          << runs << ',' << csv_cell(troupe.style) << ',' << json_number(rate_of(t)) << ','
+          << json_number(ts.rate_min) << ',' << json_number(ts.rate_max) << ','
+          << json_number(rate_of(n)) << ',' << json_number(ns.rate_min) << ','
+          << json_number(ns.rate_max) << ',' << json_number(speedup) << ',' << json_bool(ok)
+          << '\n';
+      break;
+    }
+  }
+  out.flush();
+}
+
+}  // namespace
+
+const Implementation* resolve_baseline(const LoadRequest& request, const WorkloadSpec& spec) {
+  if (!request.compare) return nullptr;
+  if (*request.compare != kNaive) {
+    throw UsageError("--compare: unknown baseline '" + *request.compare +
+                     "' (baselines: naive)");
+  }
+  if (request.style) {
+    throw UsageError("--compare and --style conflict: --compare runs the workload's preferred "
+                     "style against the baseline");
+  }
+  if (request.metrics) {
+    throw UsageError("--compare and --metrics conflict: the naive baseline has no metrics");
+  }
+  for (const Implementation* implementation : implementations_of(spec.name)) {
+    if (implementation->style == kNaive) return implementation;
+  }
+  throw UsageError("--compare naive: workload '" + std::string(spec.name) +
+                   "' has no naive baseline (workloads with one: " + naive_workloads() + ")");
+}
+
+int run_compare(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
+  // Each side is a series (or a single run) of its own.
+  Report troupe = report_of(plan, *plan.implementation);
+  Report naive = report_of(plan, *plan.baseline);
+  // Both sides get the same parameters; the naive style ignores --capacity (no channels).
+  const auto run_troupe = [&] {
+    return run_verified(*plan.spec, *plan.implementation, plan.params, false);
+  };
+  const auto run_naive = [&] {
+    return run_verified(*plan.spec, *plan.baseline, plan.params, false);
+  };
+  if (plan.repeat) {
+    troupe.warmup = run_troupe();
+    naive.warmup = run_naive();
+  }
+  for (std::uint64_t i = 0; i < plan.repeat.value_or(1); ++i) {
+    troupe.runs.push_back(run_troupe());
+    naive.runs.push_back(run_naive());
+  }
+  print_comparison(out, troupe, naive, plan.format);
+  name_failures(err, troupe);
+  name_failures(err, naive);
+  err.flush();
+  return troupe.all_ok() && naive.all_ok() ? 0 : 1;
+}
+
+std::string compare_help() {
+  return "--compare naive: the workload in its preferred style and on the naive baseline (style\n"
+         "naive) in the same process, alternating (--repeat K: a warm-up of each, then K runs of\n"
+         "each); prints both rates and the speedup (troupe rate / naive rate). Workloads with a\n"
+         "naive baseline: " + naive_workloads() + ". Not with --style or --metrics.\n";
+}
+
+}  // namespace troupe::cli

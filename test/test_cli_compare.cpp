@@ -1,0 +1,166 @@
+// `troupe load <workload> --compare naive` and the naive style it runs against (samples/troupe
+// compare.cpp, workloads_naive.cpp), driven through troupe::cli::run and run_load. Structure
+// only: which runs happened, their checks and the fields printed, never how fast they were.
+#include <doctest/doctest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_test_support.hpp"
+#include "troupe/load.hpp"
+
+namespace {
+
+using troupe::testing::check_usage_error;
+using troupe::testing::CliRun;
+using troupe::testing::contains;
+using troupe::testing::count_of;
+using troupe::testing::json_number_after;
+using troupe::testing::lines_of;
+using troupe::testing::run_cli;
+
+// A baseline that computes the wrong check: a comparison must say so and exit 1.
+troupe::cli::LoadResult run_wrong(const troupe::cli::LoadParams& params) {
+  troupe::cli::LoadResult result;
+  result.items = params.n;
+  result.seconds = 0.5;
+  result.check = params.n + 1;
+  result.threads = 2;
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("cli.compare runs every naive workload as a style of its own and verifies its check" *
+          doctest::timeout(120)) {
+  const std::vector<std::pair<std::string, std::string>> runs = {
+      {"pingpong", "1000"}, {"ring", "3000"}, {"fanin", "4000"}, {"transfer", "3"}};
+  for (const auto& [workload, n] : runs) {
+    CAPTURE(workload);
+    const CliRun run = run_cli({"load", workload, "--style", "naive", "--n", n, "--json"});
+    CHECK(run.code == 0);
+    CHECK(run.err.empty());
+    CHECK(contains(run.out, "\"style\":\"naive\""));
+    CHECK(contains(run.out, "\"check_ok\":true"));
+    CHECK(json_number_after(run.out, "check") == json_number_after(run.out, "expected"));
+  }
+}
+
+TEST_CASE("cli.compare gives the naive ring one thread per node") {
+  const CliRun run = run_cli({"load", "ring", "--style", "naive", "--n", "2500", "--json"});
+  CHECK(run.code == 0);
+  CHECK(json_number_after(run.out, "threads") == 1000);
+  CHECK(json_number_after(run.out, "check") == 2500);
+}
+
+TEST_CASE("cli.compare --repeat --json holds both sides' series and the speedup" *
+          doctest::timeout(60)) {
+  const CliRun run =
+      run_cli({"load", "pingpong", "--compare", "naive", "--repeat", "2", "--n", "2000", "--json"});
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  REQUIRE(lines_of(run.out).size() == 1);
+  CHECK(run.out.rfind("{\"workload\":\"pingpong\",\"n\":2000,\"unit\":\"round trips\","
+                      "\"baseline\":\"naive\",\"runs\":2,\"speedup\":",
+                      0) == 0);
+  CHECK(json_number_after(run.out, "speedup") > 0);
+  CHECK(contains(run.out, "\"check_ok\":true,\"troupe\":{\"workload\":\"pingpong\",\"style\":"
+                          "\"task\""));
+  CHECK(contains(run.out, "\"naive\":{\"workload\":\"pingpong\",\"style\":\"naive\""));
+  // Each side: a warm-up and two measured runs, every one verified.
+  CHECK(count_of(run.out, "\"warmup\":") == 2);
+  CHECK(count_of(run.out, "{\"run\":1,") == 2);
+  CHECK(count_of(run.out, "{\"run\":2,") == 2);
+  CHECK(count_of(run.out, "{\"run\":3,") == 0);
+  CHECK(count_of(run.out, "\"check\":2000,\"check_ok\":true") == 6);
+}
+
+TEST_CASE("cli.compare prints both sides and the speedup for people" * doctest::timeout(60)) {
+  const CliRun run = run_cli({"load", "fanin", "--compare", "naive", "--n", "4000"});
+  CHECK(run.code == 0);
+  const std::vector<std::string> lines = lines_of(run.out);
+  std::vector<std::string> names;
+  for (const std::string& line : lines) names.push_back(line.substr(0, line.find(' ')));
+  CHECK(names == std::vector<std::string>{"workload", "n", "runs", "troupe", "naive", "speedup",
+                                          "check", "allocator"});
+  CHECK(contains(run.out, "runs       1 of each (troupe first), no warm-up\n"));
+  CHECK(contains(run.out, "troupe     thread: "));
+  CHECK(contains(run.out, "naive      naive: "));
+  CHECK(contains(run.out, "x (troupe rate / naive rate)\n"));
+  CHECK(contains(run.out, "check      2,002,000 = expected: ok in every run\n"));
+}
+
+TEST_CASE("cli.compare --csv prints a header and one line of both rates" * doctest::timeout(60)) {
+  const CliRun run = run_cli({"load", "transfer", "--compare", "naive", "--n", "2", "--csv"});
+  CHECK(run.code == 0);
+  const std::vector<std::string> lines = lines_of(run.out);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0] ==
+        "workload,n,unit,runs,troupe_style,troupe_rate,troupe_rate_min,troupe_rate_max,"
+        "naive_rate,naive_rate_min,naive_rate_max,speedup,check_ok");
+  CHECK(lines[1].rfind("transfer,2,round trips,1,thread,", 0) == 0);
+  CHECK(lines[1].ends_with(",true"));
+  CHECK(count_of(lines[1], ",") == 12);
+}
+
+TEST_CASE("cli.compare exits 1 and names the run when the baseline's check is wrong") {
+  const troupe::cli::WorkloadSpec* spec = troupe::cli::find_workload("pingpong");
+  REQUIRE(spec != nullptr);
+  const troupe::cli::Implementation wrong{"pingpong", "wrong", run_wrong, "ignored", {}};
+  const std::vector<const troupe::cli::Implementation*> styles =
+      troupe::cli::implementations_of("pingpong");
+  troupe::cli::LoadPlan plan{.spec = spec,
+                             .implementation = styles.front(),
+                             .params = {},
+                             .format = troupe::cli::OutputFormat::json,
+                             .repeat = 1,
+                             .metrics = {},
+                             .baseline = &wrong};
+  plan.params.n = 100;
+  plan.params.capacity = styles.front()->default_capacity;
+  std::ostringstream out;
+  std::ostringstream err;
+  CHECK(troupe::cli::run_load(plan, out, err) == 1);
+  CHECK(contains(out.str(), "\"check_ok\":false,\"troupe\":"));
+  CHECK(lines_of(err.str()) ==
+        std::vector<std::string>{
+            "troupe: error: pingpong: wrong warm-up failed: check 101 != expected 100",
+            "troupe: error: pingpong: wrong run 1 failed: check 101 != expected 100"});
+}
+
+TEST_CASE("cli.compare rejects a workload without a naive baseline, naming it") {
+  check_usage_error(run_cli({"load", "skynet", "--compare", "naive"}),
+                    "--compare naive: workload 'skynet' has no naive baseline (workloads with "
+                    "one: fanin, transfer, pingpong, ring)");
+  check_usage_error(run_cli({"load", "pool", "--compare", "naive"}), "workload 'pool'");
+}
+
+TEST_CASE("cli.compare rejects an unknown baseline, --style and --metrics") {
+  check_usage_error(run_cli({"load", "pingpong", "--compare", "threads"}),
+                    "--compare: unknown baseline 'threads' (baselines: naive)");
+  check_usage_error(run_cli({"load", "pingpong", "--compare", "naive", "--style", "actor"}),
+                    "--compare and --style conflict");
+  check_usage_error(run_cli({"load", "pingpong", "--compare", "naive", "--metrics", "m.json"}),
+                    "--compare and --metrics conflict");
+}
+
+TEST_CASE("cli.compare refuses --metrics for the naive style, which has no troupe in it") {
+  check_usage_error(run_cli({"load", "ring", "--style", "naive", "--metrics", "m.json"}),
+                    "--metrics: style 'naive' runs on plain threads");
+}
+
+TEST_CASE("cli.compare is described in the load help") {
+  const CliRun run = run_cli({"load", "--help"});
+  CHECK(run.code == 0);
+  CHECK(contains(run.out, "--compare naive: the workload in its preferred style"));
+  CHECK(contains(run.out, "naive baseline: fanin, transfer, pingpong, ring."));
+  CHECK(contains(run.out, "style naive: --capacity ignored"));
+}
+
+TEST_CASE("compare: --compare with --sweep or with all is a usage error") {
+  check_usage_error(run_cli({"load", "pingpong", "--compare", "naive", "--sweep", "threads=1,2"}),
+                    "--sweep and --compare conflict");
+  check_usage_error(run_cli({"load", "all", "--compare", "naive"}),
+                    "--compare does not apply to 'troupe load all'");
+}
