@@ -89,7 +89,7 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
   for (const char* name : {"hello", "cpu-offload", "errors", "pool", "transfer",
                            "message-channel", "request-reply", "backpressure", "spawn-cost",
                            "pool-vs-spawn", "shared-counter", "sync", "autoscale", "limits",
-                           "rolling-update", "hash-search"}) {
+                           "rolling-update", "hash-search", "health"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -269,4 +269,22 @@ TEST_CASE("demo.hash-search finds the secret and accounts for every task" *
   const CliRun run = run_quick_demo("hash-search");
   CHECK(contains(run.out, "found \"actor\" after "));
   CHECK(contains(run.out, " = 676 of 676 submitted"));  // completed + cancelled
+}
+
+TEST_CASE("demo.health replaces only the stuck worker and sheds the overload" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("health");
+  check_in_order(run.out, {"heartbeat 1: w1 ok, w2 ok, w3 ok",
+                           "heartbeat 2: w1 ok, w2 MISSED", ", w3 ok",
+                           "w2 is stuck: terminate() -> exit (terminated)",
+                           "heartbeat 3: w1 ok, w2#2 ok, w3 ok", "accepted ",
+                           "heartbeat 4: w1 ok, w2#2 ok, w3 ok"});
+  // --quick: a burst of 60 requests.
+  const std::string accepted = word_after(run.out, "accepted ");
+  const std::string shed = word_after(run.out, ", shed ");
+  REQUIRE_FALSE(accepted.empty());
+  REQUIRE_FALSE(shed.empty());
+  CHECK(std::stoul(accepted) + std::stoul(shed) == 60);
+  CHECK(std::stoul(shed) > 0);
+  CHECK(contains(run.out, "served " + accepted + " of the " + accepted + " accepted"));
 }

@@ -53,6 +53,9 @@ constexpr std::array kDemos{
     Demo{"hash-search", "a parallel brute force of a secret's hash on a pool, the rest "
                         "cancelled once it is found",
          run_hash_search},
+    Demo{"health", "heartbeats find a stuck actor, which is replaced; an overloaded one sheds "
+                   "load instead of queueing it",
+         run_health},
 };
 
 }  // namespace
