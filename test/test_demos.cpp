@@ -89,7 +89,7 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
   for (const char* name : {"hello", "cpu-offload", "errors", "pool", "transfer",
                            "message-channel", "request-reply", "backpressure", "spawn-cost",
                            "pool-vs-spawn", "shared-counter", "sync", "autoscale", "limits",
-                           "rolling-update", "hash-search", "health"}) {
+                           "rolling-update", "hash-search", "health", "leak"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -287,4 +287,18 @@ TEST_CASE("demo.health replaces only the stuck worker and sheds the overload" *
   CHECK(std::stoul(accepted) + std::stoul(shed) == 60);
   CHECK(std::stoul(shed) > 0);
   CHECK(contains(run.out, "served " + accepted + " of the " + accepted + " accepted"));
+}
+
+TEST_CASE("demo.leak keeps every leaked session alive and the bounded ones at most 8" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("leak");
+  // --quick: 100 requests; a session holds 64 KiB.
+  check_in_order(run.out, {"1. leaky", "after 100 requests: 100 live sessions, 6.25 MiB held",
+                           "the table cleared at last: 0 live sessions, 0 B held",
+                           "2. bounded", "100 of 100 answered right", "now 0 live, 0 B held"});
+  const std::size_t bounded = run.out.find("2. bounded");
+  REQUIRE(bounded != std::string::npos);
+  const std::string most = word_after(run.out, "the most live at once: ", bounded);
+  REQUIRE_FALSE(most.empty());
+  CHECK(std::stoul(most.substr(0, most.find(';'))) <= 8);
 }

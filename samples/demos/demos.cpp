@@ -56,6 +56,9 @@ constexpr std::array kDemos{
     Demo{"health", "heartbeats find a stuck actor, which is replaced; an overloaded one sheds "
                    "load instead of queueing it",
          run_health},
+    Demo{"leak", "an actor per request never ended: live actors and memory grow; bounded and "
+                 "cleaned up, they stay flat",
+         run_leak},
 };
 
 }  // namespace

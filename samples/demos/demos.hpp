@@ -69,5 +69,6 @@ int run_limits(const DemoOptions& options, std::ostream& out);
 int run_rolling_update(const DemoOptions& options, std::ostream& out);
 int run_hash_search(const DemoOptions& options, std::ostream& out);
 int run_health(const DemoOptions& options, std::ostream& out);
+int run_leak(const DemoOptions& options, std::ostream& out);
 
 }  // namespace troupe::demos
