@@ -89,7 +89,7 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
   for (const char* name : {"hello", "cpu-offload", "errors", "pool", "transfer",
                            "message-channel", "request-reply", "backpressure", "spawn-cost",
                            "pool-vs-spawn", "shared-counter", "sync", "autoscale", "limits",
-                           "rolling-update", "hash-search", "health", "leak"}) {
+                           "rolling-update", "hash-search", "health", "leak", "jobs"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -301,4 +301,19 @@ TEST_CASE("demo.leak keeps every leaked session alive and the bounded ones at mo
   const std::string most = word_after(run.out, "the most live at once: ", bounded);
   REQUIRE_FALSE(most.empty());
   CHECK(std::stoul(most.substr(0, most.find(';'))) <= 8);
+}
+
+TEST_CASE("demo.jobs retries the transient failures and dead-letters the rest" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("jobs");
+  // --quick: jobs 0..29. Bad input: 3, 13, 23 (1 attempt); a server down for good: 7, 17, 27
+  // (4 attempts); 1 or 2 transient failures: retried to success.
+  check_in_order(run.out, {"job 1 (thumbnail): attempt 1 failed: upstream unavailable",
+                           "job 1 (thumbnail): attempt 2 ok", "24 done, 6 dead",
+                           "dead letters:", "job 3 (email): invalid input: no customer 3, "
+                           "after 1 attempt"});
+  CHECK(contains(run.out, "job 7 (thumbnail): upstream unavailable (connection timed out), "
+                          "after 4 attempts"));
+  CHECK(count_of(run.out, "after 1 attempt\n") == 3);
+  CHECK(count_of(run.out, "after 4 attempts\n") == 3);
 }

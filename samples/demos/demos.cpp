@@ -59,6 +59,9 @@ constexpr std::array kDemos{
     Demo{"leak", "an actor per request never ended: live actors and memory grow; bounded and "
                  "cleaned up, they stay flat",
          run_leak},
+    Demo{"jobs", "a background job system on a pool: retries with backoff, dead letters for "
+                 "what keeps failing",
+         run_jobs},
 };
 
 }  // namespace

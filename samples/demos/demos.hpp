@@ -70,5 +70,6 @@ int run_rolling_update(const DemoOptions& options, std::ostream& out);
 int run_hash_search(const DemoOptions& options, std::ostream& out);
 int run_health(const DemoOptions& options, std::ostream& out);
 int run_leak(const DemoOptions& options, std::ostream& out);
+int run_jobs(const DemoOptions& options, std::ostream& out);
 
 }  // namespace troupe::demos
