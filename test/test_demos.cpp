@@ -89,7 +89,8 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
   for (const char* name : {"hello", "cpu-offload", "errors", "pool", "transfer",
                            "message-channel", "request-reply", "backpressure", "spawn-cost",
                            "pool-vs-spawn", "shared-counter", "sync", "autoscale", "limits",
-                           "rolling-update", "hash-search", "health", "leak", "jobs"}) {
+                           "rolling-update", "hash-search", "health", "leak", "jobs",
+                           "data-pipeline"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -316,4 +317,24 @@ TEST_CASE("demo.jobs retries the transient failures and dead-letters the rest" *
                           "after 4 attempts"));
   CHECK(count_of(run.out, "after 1 attempt\n") == 3);
   CHECK(count_of(run.out, "after 4 attempts\n") == 3);
+}
+
+TEST_CASE("demo.data-pipeline filters the broken lines, aggregates the rest, and cleans up" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("data-pipeline");
+  // --quick: 20000 lines.
+  check_in_order(run.out, {" 20000 lines (", "pipeline: 20000 lines read, ", "  parse ",
+                           "  normalize ", "  aggregate ", "/api/users/:id"});
+  const std::string broken = word_after(run.out, "), ");
+  const std::string delivered = word_after(run.out, "lines read, ");
+  REQUIRE_FALSE(broken.empty());
+  REQUIRE_FALSE(delivered.empty());
+  CHECK(std::stoul(broken) > 0);
+  CHECK(std::stoul(delivered) + std::stoul(broken) == 20000);
+  // The log was written in a temp dir of its own, which the demo removed.
+  std::string log = word_after(run.out, "wrote ");
+  REQUIRE(log.size() > 1);
+  log.pop_back();  // the ':' after the path
+  CHECK(std::filesystem::path(log).filename() == "access.log");
+  CHECK_FALSE(std::filesystem::exists(std::filesystem::path(log).parent_path()));
 }

@@ -62,6 +62,9 @@ constexpr std::array kDemos{
     Demo{"jobs", "a background job system on a pool: retries with backoff, dead letters for "
                  "what keeps failing",
          run_jobs},
+    Demo{"data-pipeline", "a log file read as a stream, lines parsed and aggregated by parallel "
+                          "pipeline stages",
+         run_data_pipeline},
 };
 
 }  // namespace

@@ -71,5 +71,6 @@ int run_hash_search(const DemoOptions& options, std::ostream& out);
 int run_health(const DemoOptions& options, std::ostream& out);
 int run_leak(const DemoOptions& options, std::ostream& out);
 int run_jobs(const DemoOptions& options, std::ostream& out);
+int run_data_pipeline(const DemoOptions& options, std::ostream& out);
 
 }  // namespace troupe::demos
