@@ -1,15 +1,19 @@
 // `troupe demo` (samples/demos), driven through troupe::cli::run: --list, usage errors, and each
-// demo in its --quick form — its exit code and what its output must show a learner.
+// demo in its --quick form — its exit code and what its output must show a learner; the demos
+// that write an image write it where --out says, and it is read back (demos/png.hpp, libpng).
 // No timing is asserted: the demos print times, but this machine is too noisy to judge them.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cstddef>
+#include <filesystem>
 #include <initializer_list>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "cli_test_support.hpp"
+#include "demos/png.hpp"
 
 namespace {
 
@@ -21,10 +25,8 @@ using troupe::testing::run_cli;
 
 constexpr const char* kDemoUsage = "usage: troupe demo <name>";
 
-// Runs `troupe demo <name> --quick`, requiring success: exit 0, nothing on stderr, and the
-// demo's own verdict as its last line.
-CliRun run_quick_demo(const std::string& name) {
-  CliRun run = run_cli({"demo", name, "--quick"});
+// Requires a demo's success: exit 0, nothing on stderr, and its own verdict as its last line.
+void check_demo_ok(const CliRun& run) {
   INFO("stdout:\n" << run.out << "stderr:\n" << run.err);
   CHECK(run.code == 0);
   CHECK(run.err.empty());
@@ -32,7 +34,33 @@ CliRun run_quick_demo(const std::string& name) {
   REQUIRE_FALSE(lines.empty());
   CHECK(lines.back() == "outcome: ok");
   CHECK_FALSE(contains(run.out, "[FAILED]"));
+}
+
+// Runs `troupe demo <name> --quick`, requiring success.
+CliRun run_quick_demo(const std::string& name) {
+  CliRun run = run_cli({"demo", name, "--quick"});
+  check_demo_ok(run);
   return run;
+}
+
+// A file name in the temporary directory that no other run uses.
+std::filesystem::path temp_file(const std::string& stem) {
+  return std::filesystem::temp_directory_path() /
+         (stem + "-" + std::to_string(std::random_device()()) + ".png");
+}
+
+// Runs `troupe demo <name> --quick --out <a temp file>`, requiring success, and reads the
+// image it wrote back (then removes the file).
+troupe::demos::Image run_image_demo(const std::string& name) {
+  const std::filesystem::path path = temp_file("troupe-test-" + name);
+  const CliRun run = run_cli({"demo", name, "--quick", "--out", path.string()});
+  check_demo_ok(run);
+  CHECK(contains(run.out, "wrote " + path.string() + ": "));
+  REQUIRE(std::filesystem::exists(path));
+  troupe::demos::Image image;
+  CHECK_NOTHROW(image = troupe::demos::read_png(path));
+  std::filesystem::remove(path);
+  return image;
 }
 
 // Every one of `parts` is in `text`.
@@ -90,7 +118,7 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
                            "message-channel", "request-reply", "backpressure", "spawn-cost",
                            "pool-vs-spawn", "shared-counter", "sync", "autoscale", "limits",
                            "rolling-update", "hash-search", "health", "leak", "jobs",
-                           "data-pipeline"}) {
+                           "data-pipeline", "mandelbrot"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -109,6 +137,27 @@ TEST_CASE("demo.an unknown option is a usage error that names it" * doctest::tim
 
 TEST_CASE("demo.list with a demo name is a usage error" * doctest::timeout(10)) {
   check_usage_error(run_cli({"demo", "hello", "--list"}), "--list takes no demo name", kDemoUsage);
+}
+
+TEST_CASE("demo.out for a demo that writes no file is a usage error" * doctest::timeout(10)) {
+  check_usage_error(run_cli({"demo", "hello", "--out", "hello.png"}),
+                    "--out hello.png: demo hello writes no file", kDemoUsage);
+}
+
+TEST_CASE("demo.out in a directory that does not exist is a usage error that names it" *
+          doctest::timeout(10)) {
+  const std::filesystem::path missing =
+      std::filesystem::temp_directory_path() / "troupe-no-such-dir-7c1f" / "image.png";
+  REQUIRE_FALSE(std::filesystem::exists(missing.parent_path()));
+  check_usage_error(run_cli({"demo", "mandelbrot", "--quick", "--out", missing.string()}),
+                    "no such directory '" + missing.parent_path().string() + "'", kDemoUsage);
+  CHECK_FALSE(std::filesystem::exists(missing));
+}
+
+TEST_CASE("demo.out naming a directory is a usage error" * doctest::timeout(10)) {
+  const std::string directory = std::filesystem::temp_directory_path().string();
+  check_usage_error(run_cli({"demo", "mandelbrot", "--out", directory}),
+                    "is a directory, not a file", kDemoUsage);
 }
 
 TEST_CASE("demo.hello shows online before the message, the reply, and exit last" *
@@ -337,4 +386,14 @@ TEST_CASE("demo.data-pipeline filters the broken lines, aggregates the rest, and
   log.pop_back();  // the ':' after the path
   CHECK(std::filesystem::path(log).filename() == "access.log");
   CHECK_FALSE(std::filesystem::exists(std::filesystem::path(log).parent_path()));
+}
+
+
+TEST_CASE("demo.mandelbrot writes the tiled render as an RGB PNG" * doctest::timeout(60)) {
+  // --quick: 360 x 240.
+  const troupe::demos::Image image = run_image_demo("mandelbrot");
+  CHECK(image.width == 360);
+  CHECK(image.height == 240);
+  CHECK(image.channels == 3);
+  CHECK(image.bit_depth == 8);
 }

@@ -65,6 +65,9 @@ constexpr std::array kDemos{
     Demo{"data-pipeline", "a log file read as a stream, lines parsed and aggregated by parallel "
                           "pipeline stages",
          run_data_pipeline},
+    Demo{"mandelbrot", "the Mandelbrot set rendered in tiles on a pool (one batch), written as "
+                       "a PNG",
+         run_mandelbrot, true},
 };
 
 }  // namespace
