@@ -118,7 +118,7 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
                            "message-channel", "request-reply", "backpressure", "spawn-cost",
                            "pool-vs-spawn", "shared-counter", "sync", "autoscale", "limits",
                            "rolling-update", "hash-search", "health", "leak", "jobs",
-                           "data-pipeline", "mandelbrot"}) {
+                           "data-pipeline", "image-pipeline", "mandelbrot"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -388,6 +388,15 @@ TEST_CASE("demo.data-pipeline filters the broken lines, aggregates the rest, and
   CHECK_FALSE(std::filesystem::exists(std::filesystem::path(log).parent_path()));
 }
 
+TEST_CASE("demo.image-pipeline writes a PNG at half the size, in 4-bit gray" *
+          doctest::timeout(60)) {
+  // --quick: a 320 x 240 source.
+  const troupe::demos::Image image = run_image_demo("image-pipeline");
+  CHECK(image.width == 160);
+  CHECK(image.height == 120);
+  CHECK(image.channels == 1);
+  CHECK(image.bit_depth == 4);
+}
 
 TEST_CASE("demo.mandelbrot writes the tiled render as an RGB PNG" * doctest::timeout(60)) {
   // --quick: 360 x 240.

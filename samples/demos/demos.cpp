@@ -65,6 +65,9 @@ constexpr std::array kDemos{
     Demo{"data-pipeline", "a log file read as a stream, lines parsed and aggregated by parallel "
                           "pipeline stages",
          run_data_pipeline},
+    Demo{"image-pipeline", "resize, grayscale and compress an image band by band in a "
+                           "pipeline, written as a PNG",
+         run_image_pipeline, true},
     Demo{"mandelbrot", "the Mandelbrot set rendered in tiles on a pool (one batch), written as "
                        "a PNG",
          run_mandelbrot, true},

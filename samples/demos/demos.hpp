@@ -76,6 +76,7 @@ int run_health(const DemoOptions& options, std::ostream& out);
 int run_leak(const DemoOptions& options, std::ostream& out);
 int run_jobs(const DemoOptions& options, std::ostream& out);
 int run_data_pipeline(const DemoOptions& options, std::ostream& out);
+int run_image_pipeline(const DemoOptions& options, std::ostream& out);
 int run_mandelbrot(const DemoOptions& options, std::ostream& out);
 
 }  // namespace troupe::demos
