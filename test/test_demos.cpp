@@ -1,15 +1,19 @@
 // `troupe demo` (samples/demos), driven through troupe::cli::run: --list, usage errors, and each
-// demo in its --quick form — its exit code and what its output must show a learner.
+// demo in its --quick form — its exit code and what its output must show a learner; the demos
+// that write an image write it where --out says, and it is read back (demos/png.hpp, libpng).
 // No timing is asserted: the demos print times, but this machine is too noisy to judge them.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cstddef>
+#include <filesystem>
 #include <initializer_list>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "cli_test_support.hpp"
+#include "demos/png.hpp"
 
 namespace {
 
@@ -21,10 +25,8 @@ using troupe::testing::run_cli;
 
 constexpr const char* kDemoUsage = "usage: troupe demo <name>";
 
-// Runs `troupe demo <name> --quick`, requiring success: exit 0, nothing on stderr, and the
-// demo's own verdict as its last line.
-CliRun run_quick_demo(const std::string& name) {
-  CliRun run = run_cli({"demo", name, "--quick"});
+// Requires a demo's success: exit 0, nothing on stderr, and its own verdict as its last line.
+void check_demo_ok(const CliRun& run) {
   INFO("stdout:\n" << run.out << "stderr:\n" << run.err);
   CHECK(run.code == 0);
   CHECK(run.err.empty());
@@ -32,7 +34,33 @@ CliRun run_quick_demo(const std::string& name) {
   REQUIRE_FALSE(lines.empty());
   CHECK(lines.back() == "outcome: ok");
   CHECK_FALSE(contains(run.out, "[FAILED]"));
+}
+
+// Runs `troupe demo <name> --quick`, requiring success.
+CliRun run_quick_demo(const std::string& name) {
+  CliRun run = run_cli({"demo", name, "--quick"});
+  check_demo_ok(run);
   return run;
+}
+
+// A file name in the temporary directory that no other run uses.
+std::filesystem::path temp_file(const std::string& stem) {
+  return std::filesystem::temp_directory_path() /
+         (stem + "-" + std::to_string(std::random_device()()) + ".png");
+}
+
+// Runs `troupe demo <name> --quick --out <a temp file>`, requiring success, and reads the
+// image it wrote back (then removes the file).
+troupe::demos::Image run_image_demo(const std::string& name) {
+  const std::filesystem::path path = temp_file("troupe-test-" + name);
+  const CliRun run = run_cli({"demo", name, "--quick", "--out", path.string()});
+  check_demo_ok(run);
+  CHECK(contains(run.out, "wrote " + path.string() + ": "));
+  REQUIRE(std::filesystem::exists(path));
+  troupe::demos::Image image;
+  CHECK_NOTHROW(image = troupe::demos::read_png(path));
+  std::filesystem::remove(path);
+  return image;
 }
 
 // Every one of `parts` is in `text`.
@@ -89,7 +117,8 @@ TEST_CASE("demo.list prints one line per demo, its name, two spaces and a summar
   for (const char* name : {"hello", "cpu-offload", "errors", "pool", "transfer",
                            "message-channel", "request-reply", "backpressure", "spawn-cost",
                            "pool-vs-spawn", "shared-counter", "sync", "autoscale", "limits",
-                           "rolling-update", "hash-search"}) {
+                           "rolling-update", "hash-search", "health", "leak", "jobs",
+                           "data-pipeline", "image-pipeline", "mandelbrot"}) {
     CHECK_MESSAGE(std::find(names.begin(), names.end(), name) != names.end(), name);
   }
 }
@@ -108,6 +137,27 @@ TEST_CASE("demo.an unknown option is a usage error that names it" * doctest::tim
 
 TEST_CASE("demo.list with a demo name is a usage error" * doctest::timeout(10)) {
   check_usage_error(run_cli({"demo", "hello", "--list"}), "--list takes no demo name", kDemoUsage);
+}
+
+TEST_CASE("demo.out for a demo that writes no file is a usage error" * doctest::timeout(10)) {
+  check_usage_error(run_cli({"demo", "hello", "--out", "hello.png"}),
+                    "--out hello.png: demo hello writes no file", kDemoUsage);
+}
+
+TEST_CASE("demo.out in a directory that does not exist is a usage error that names it" *
+          doctest::timeout(10)) {
+  const std::filesystem::path missing =
+      std::filesystem::temp_directory_path() / "troupe-no-such-dir-7c1f" / "image.png";
+  REQUIRE_FALSE(std::filesystem::exists(missing.parent_path()));
+  check_usage_error(run_cli({"demo", "mandelbrot", "--quick", "--out", missing.string()}),
+                    "no such directory '" + missing.parent_path().string() + "'", kDemoUsage);
+  CHECK_FALSE(std::filesystem::exists(missing));
+}
+
+TEST_CASE("demo.out naming a directory is a usage error" * doctest::timeout(10)) {
+  const std::string directory = std::filesystem::temp_directory_path().string();
+  check_usage_error(run_cli({"demo", "mandelbrot", "--out", directory}),
+                    "is a directory, not a file", kDemoUsage);
 }
 
 TEST_CASE("demo.hello shows online before the message, the reply, and exit last" *
@@ -269,4 +319,90 @@ TEST_CASE("demo.hash-search finds the secret and accounts for every task" *
   const CliRun run = run_quick_demo("hash-search");
   CHECK(contains(run.out, "found \"actor\" after "));
   CHECK(contains(run.out, " = 676 of 676 submitted"));  // completed + cancelled
+}
+
+TEST_CASE("demo.health replaces only the stuck worker and sheds the overload" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("health");
+  check_in_order(run.out, {"heartbeat 1: w1 ok, w2 ok, w3 ok",
+                           "heartbeat 2: w1 ok, w2 MISSED", ", w3 ok",
+                           "w2 is stuck: terminate() -> exit (terminated)",
+                           "heartbeat 3: w1 ok, w2#2 ok, w3 ok", "accepted ",
+                           "heartbeat 4: w1 ok, w2#2 ok, w3 ok"});
+  // --quick: a burst of 60 requests.
+  const std::string accepted = word_after(run.out, "accepted ");
+  const std::string shed = word_after(run.out, ", shed ");
+  REQUIRE_FALSE(accepted.empty());
+  REQUIRE_FALSE(shed.empty());
+  CHECK(std::stoul(accepted) + std::stoul(shed) == 60);
+  CHECK(std::stoul(shed) > 0);
+  CHECK(contains(run.out, "served " + accepted + " of the " + accepted + " accepted"));
+}
+
+TEST_CASE("demo.leak keeps every leaked session alive and the bounded ones at most 8" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("leak");
+  // --quick: 100 requests; a session holds 64 KiB.
+  check_in_order(run.out, {"1. leaky", "after 100 requests: 100 live sessions, 6.25 MiB held",
+                           "the table cleared at last: 0 live sessions, 0 B held",
+                           "2. bounded", "100 of 100 answered right", "now 0 live, 0 B held"});
+  const std::size_t bounded = run.out.find("2. bounded");
+  REQUIRE(bounded != std::string::npos);
+  const std::string most = word_after(run.out, "the most live at once: ", bounded);
+  REQUIRE_FALSE(most.empty());
+  CHECK(std::stoul(most.substr(0, most.find(';'))) <= 8);
+}
+
+TEST_CASE("demo.jobs retries the transient failures and dead-letters the rest" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("jobs");
+  // --quick: jobs 0..29. Bad input: 3, 13, 23 (1 attempt); a server down for good: 7, 17, 27
+  // (4 attempts); 1 or 2 transient failures: retried to success.
+  check_in_order(run.out, {"job 1 (thumbnail): attempt 1 failed: upstream unavailable",
+                           "job 1 (thumbnail): attempt 2 ok", "24 done, 6 dead",
+                           "dead letters:", "job 3 (email): invalid input: no customer 3, "
+                           "after 1 attempt"});
+  CHECK(contains(run.out, "job 7 (thumbnail): upstream unavailable (connection timed out), "
+                          "after 4 attempts"));
+  CHECK(count_of(run.out, "after 1 attempt\n") == 3);
+  CHECK(count_of(run.out, "after 4 attempts\n") == 3);
+}
+
+TEST_CASE("demo.data-pipeline filters the broken lines, aggregates the rest, and cleans up" *
+          doctest::timeout(60)) {
+  const CliRun run = run_quick_demo("data-pipeline");
+  // --quick: 20000 lines.
+  check_in_order(run.out, {" 20000 lines (", "pipeline: 20000 lines read, ", "  parse ",
+                           "  normalize ", "  aggregate ", "/api/users/:id"});
+  const std::string broken = word_after(run.out, "), ");
+  const std::string delivered = word_after(run.out, "lines read, ");
+  REQUIRE_FALSE(broken.empty());
+  REQUIRE_FALSE(delivered.empty());
+  CHECK(std::stoul(broken) > 0);
+  CHECK(std::stoul(delivered) + std::stoul(broken) == 20000);
+  // The log was written in a temp dir of its own, which the demo removed.
+  std::string log = word_after(run.out, "wrote ");
+  REQUIRE(log.size() > 1);
+  log.pop_back();  // the ':' after the path
+  CHECK(std::filesystem::path(log).filename() == "access.log");
+  CHECK_FALSE(std::filesystem::exists(std::filesystem::path(log).parent_path()));
+}
+
+TEST_CASE("demo.image-pipeline writes a PNG at half the size, in 4-bit gray" *
+          doctest::timeout(60)) {
+  // --quick: a 320 x 240 source.
+  const troupe::demos::Image image = run_image_demo("image-pipeline");
+  CHECK(image.width == 160);
+  CHECK(image.height == 120);
+  CHECK(image.channels == 1);
+  CHECK(image.bit_depth == 4);
+}
+
+TEST_CASE("demo.mandelbrot writes the tiled render as an RGB PNG" * doctest::timeout(60)) {
+  // --quick: 360 x 240.
+  const troupe::demos::Image image = run_image_demo("mandelbrot");
+  CHECK(image.width == 360);
+  CHECK(image.height == 240);
+  CHECK(image.channels == 3);
+  CHECK(image.bit_depth == 8);
 }

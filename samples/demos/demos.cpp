@@ -53,6 +53,24 @@ constexpr std::array kDemos{
     Demo{"hash-search", "a parallel brute force of a secret's hash on a pool, the rest "
                         "cancelled once it is found",
          run_hash_search},
+    Demo{"health", "heartbeats find a stuck actor, which is replaced; an overloaded one sheds "
+                   "load instead of queueing it",
+         run_health},
+    Demo{"leak", "an actor per request never ended: live actors and memory grow; bounded and "
+                 "cleaned up, they stay flat",
+         run_leak},
+    Demo{"jobs", "a background job system on a pool: retries with backoff, dead letters for "
+                 "what keeps failing",
+         run_jobs},
+    Demo{"data-pipeline", "a log file read as a stream, lines parsed and aggregated by parallel "
+                          "pipeline stages",
+         run_data_pipeline},
+    Demo{"image-pipeline", "resize, grayscale and compress an image band by band in a "
+                           "pipeline, written as a PNG",
+         run_image_pipeline, true},
+    Demo{"mandelbrot", "the Mandelbrot set rendered in tiles on a pool (one batch), written as "
+                       "a PNG",
+         run_mandelbrot, true},
 };
 
 }  // namespace

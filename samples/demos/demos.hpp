@@ -2,6 +2,8 @@
 //
 //   troupe demo --list            every demo, one line each: its name, two spaces, a summary
 //   troupe demo NAME [--quick]    runs one; --quick uses smaller sizes (what the tests run)
+//   troupe demo NAME --out PATH   a demo that writes a file (an image) writes it at PATH
+//                                 instead of the temporary directory
 //
 // Each demo lives in its own file, samples/demos/<name>.cpp, which opens with what it shows
 // and what to notice. A demo uses only the public API (headers under */include/troupe/...),
@@ -21,6 +23,7 @@ namespace troupe::demos {
 
 struct DemoOptions {
   bool quick = false;  // smaller sizes: the same story, told faster (the tests' form)
+  std::string out;     // where a demo that writes a file writes it; empty: the temp directory
 };
 
 using DemoFn = int (*)(const DemoOptions& options, std::ostream& out);
@@ -29,6 +32,7 @@ struct Demo {
   std::string_view name;     // what `troupe demo NAME` takes
   std::string_view summary;  // one line, for --list
   DemoFn run;
+  bool writes_file = false;  // it writes a file, which --out places
 };
 
 // Every demo, in the order --list prints them.
@@ -68,5 +72,11 @@ int run_autoscale(const DemoOptions& options, std::ostream& out);
 int run_limits(const DemoOptions& options, std::ostream& out);
 int run_rolling_update(const DemoOptions& options, std::ostream& out);
 int run_hash_search(const DemoOptions& options, std::ostream& out);
+int run_health(const DemoOptions& options, std::ostream& out);
+int run_leak(const DemoOptions& options, std::ostream& out);
+int run_jobs(const DemoOptions& options, std::ostream& out);
+int run_data_pipeline(const DemoOptions& options, std::ostream& out);
+int run_image_pipeline(const DemoOptions& options, std::ostream& out);
+int run_mandelbrot(const DemoOptions& options, std::ostream& out);
 
 }  // namespace troupe::demos

@@ -1,6 +1,7 @@
 // support.cpp — see support.hpp.
 #include "demos/support.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -114,6 +115,17 @@ std::string format_bytes(std::size_t bytes) {
   if (b < 1024.0 * 1024) return three_digits(b / 1024, "KiB");
   if (b < 1024.0 * 1024 * 1024) return three_digits(b / (1024.0 * 1024), "MiB");
   return three_digits(b / (1024.0 * 1024 * 1024), "GiB");
+}
+
+std::string describe_stage(const StageStats& stage) {
+  std::string line = "  " + stage.name;
+  line.resize(std::max<std::size_t>(line.size() + 1, 13), ' ');
+  std::array<char, 16> percent{};
+  std::snprintf(percent.data(), percent.size(), "%.0f%%", stage.busy_ratio * 100);
+  return line + "x" + std::to_string(stage.parallelism) + "  in " + std::to_string(stage.in) +
+         ", out " + std::to_string(stage.out) + ", filtered " + std::to_string(stage.filtered) +
+         ", busy " + format_duration(std::chrono::nanoseconds(stage.busy_ns)) + " (" +
+         percent.data() + " of its tasks' time)\n";
 }
 
 }  // namespace troupe::demos

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "troupe/actors/actor.hpp"
+#include "troupe/actors/pipeline.hpp"
 #include "troupe/actors/pool.hpp"
 
 namespace troupe::demos {
@@ -57,5 +58,9 @@ std::vector<ActorEvent> events_until_exit(Receiver<ActorEvent>& events, std::ost
 [[nodiscard]] std::string format_ratio(std::chrono::nanoseconds cost, std::chrono::nanoseconds base);
 // "64.0 KiB", "100 MiB", ...
 [[nodiscard]] std::string format_bytes(std::size_t bytes);
+
+// One line (with its newline) for a pipeline stage's figures: "  resize     x2  in 100, out
+// 100, filtered 0, busy 12.3 ms (61% of its tasks' time)".
+[[nodiscard]] std::string describe_stage(const StageStats& stage);
 
 }  // namespace troupe::demos

@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "all.hpp"
 #include "demos/demos.hpp"
@@ -25,10 +27,11 @@ constexpr std::string_view kUsage =
     " | troupe load all [--quick] [--repeat K] [--json | --csv]"
     " | troupe load latency --rate R --duration D [--workload W] [--threads T] [--json | --csv]"
     " [--plot FILE.svg]"
-    " | troupe load --list | troupe demo <name> [--quick] | troupe demo --list | troupe --help";
+    " | troupe load --list | troupe demo <name> [--quick] [--out PATH] | troupe demo --list"
+    " | troupe --help";
 // A mistake in `troupe demo ...` is answered with the demo command's own usage.
 constexpr std::string_view kDemoUsage =
-    "usage: troupe demo <name> [--quick] | troupe demo --list | troupe demo --help";
+    "usage: troupe demo <name> [--quick] [--out PATH] | troupe demo --list | troupe demo --help";
 
 // The one way a usage error is printed: one line (newlines folded), then the usage line.
 int usage_error(std::ostream& err, std::string message, std::string_view usage = kUsage) {
@@ -48,6 +51,20 @@ std::string demo_lines() {
   return text;
 }
 
+// What is wrong with `--out path` for `demo`, or empty: the demo must write a file, and the
+// path must name a file in a directory that exists.
+std::string out_path_problem(const demos::Demo& demo, const std::string& path) {
+  if (!demo.writes_file) return "demo " + std::string(demo.name) + " writes no file";
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) return "is a directory, not a file";
+  std::filesystem::path directory = std::filesystem::path(path).parent_path();
+  if (directory.empty()) directory = ".";
+  if (!std::filesystem::is_directory(directory, error)) {
+    return "no such directory '" + directory.string() + "'";
+  }
+  return {};
+}
+
 // `troupe demo` once parsed: --list, or one demo run, its exit code passed on (1: a check of
 // its own failed, or it broke).
 int run_demo(const std::string& name, bool list, const demos::DemoOptions& options,
@@ -62,6 +79,11 @@ int run_demo(const std::string& name, bool list, const demos::DemoOptions& optio
   if (demo == nullptr) {
     return usage_error(err, "unknown demo '" + name + "' (troupe demo --list shows them)",
                        kDemoUsage);
+  }
+  if (!options.out.empty()) {
+    if (const std::string problem = out_path_problem(*demo, options.out); !problem.empty()) {
+      return usage_error(err, "--out " + options.out + ": " + problem, kDemoUsage);
+    }
   }
   try {
     return demo->run(options, out);
@@ -145,6 +167,10 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   CLI::App* demo = app.add_subcommand("demo", "Run one demo: a small, commented sample of a pattern");
   demo->add_option("name", demo_name, "The demo to run (troupe demo --list)")->type_name("NAME");
   demo->add_flag("--quick", demo_options.quick, "Smaller sizes: the same story, told faster");
+  demo->add_option("--out", demo_options.out,
+                   "Where a demo that writes a file (an image) writes it; default: the "
+                   "temporary directory")
+      ->type_name("PATH");
   demo->add_flag("--list", demo_list, "Print the demos, one per line: name, two spaces, summary");
   demo->footer("Demos:\n" + demo_lines());
   app.require_subcommand(0, 1);

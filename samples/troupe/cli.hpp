@@ -14,13 +14,15 @@
 //               [--plot FILE.svg]   open-loop latency (latency.hpp)
 //   troupe load --list          workloads that can run, one per line
 //   troupe demo <name> [--quick]  one demo (samples/demos/<name>.cpp): what it shows, printed
+//               [--out PATH]  where a demo that writes a file (an image) writes it
 //   troupe demo --list          the demos, one per line: name, two spaces, a summary
 //   troupe --help, troupe load --help, troupe demo --help
 //
 // Exit codes: 0 every run's check held (or help/list), 1 a check failed or a run broke (`all`
 // and a sweep print every result first), 2 a usage error (one line on `err`, then the usage
 // line), found before any run: a bad argument, conflicting flags, an unwritable --metrics or
-// --plot path or an unknown demo.
+// --plot path, an unknown demo, or an --out path for a demo that writes no file or in a
+// directory that does not exist.
 //
 // Commands of several runs draw a progress bar with an ETA on stderr once they have run for a
 // second, only if `err` is the process's stderr and a terminal, and never with --json or --csv
