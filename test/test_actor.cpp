@@ -135,6 +135,23 @@ TEST_CASE("a handler that throws fails the actor; the asker gets the exception" 
   CHECK(exit.code == ExitCode::failed);
 }
 
+TEST_CASE("whoever receives an actor's exit event finds it no longer alive" *
+          doctest::timeout(60)) {
+  Runtime rt(two_workers());
+  for (int round = 0; round < 200; ++round) {
+    auto [events_tx, events_rx] = troupe::unbounded_channel<ActorEvent>();
+    ActorOptions options;
+    options.events = std::move(events_tx);
+    ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, std::move(options), 0);
+    (void)counter.tell(Boom{});
+    ActorEvent exit;
+    (void)kinds_until_exit(events_rx, &exit);
+    CHECK_FALSE(counter.is_alive());  // the event came after the state
+    CHECK(exit.code == ExitCode::failed);
+    CHECK(counter.blocking_wait_exit() == ExitCode::failed);
+  }
+}
+
 TEST_CASE("an actor whose constructor throws never comes online; error then exit" *
           doctest::timeout(30)) {
   Runtime rt(two_workers());

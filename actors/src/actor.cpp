@@ -363,10 +363,14 @@ void ActorCell::record_exit(ExitCode code) noexcept {
     }
     exit_code_ = code;
     has_exited_ = true;
-    set_state(ActorState::exited);
+    // release: is_alive()'s acquire load that sees `exited` also sees exit_code_ and failure_.
+    state.store(ActorState::exited, std::memory_order_release);
     hooks.swap(exit_hooks_);
     control_ = Control{};  // nobody will take it now
   }
+  // The exit event comes after the state and before `exited` opens: a listener that receives
+  // it finds the actor exited (is_alive() false), and an exit waiter finds the event queued.
+  emit(ActorEvent::Kind::exit, code);
   const ActorDown down{id, name, code, failure_};
   for (auto& hook : hooks) hook(down);
   exited.count_down();  // publishes exit_code_ and failure_ to every waiter (Latch's ordering)

@@ -495,7 +495,8 @@ class ActorCell final : public SupervisedChild {
   void on_exit(std::function<void(const ActorDown&)> hook) ABSL_LOCKS_EXCLUDED(mutex_);
   // Why the actor failed (the error's what()), reported in its ActorDown. Its own task only.
   void set_failure(std::string what) { failure_ = std::move(what); }
-  // Recorded once by the task: runs the exit hooks, then opens `exited`.
+  // Recorded once by the task: marks the state exited, sends the exit event, runs the exit
+  // hooks, then opens `exited`.
   void record_exit(ExitCode code) noexcept ABSL_LOCKS_EXCLUDED(mutex_);
   [[nodiscard]] ExitCode exit_code() const noexcept { return exit_code_; }  // after `exited`
   Latch exited{1};
@@ -781,7 +782,12 @@ class ActorHandle {
   // Waits for the actor to stop, without asking it to.
   Task<ExitCode> exited();
   ExitCode blocking_wait_exit();
-  [[nodiscard]] bool is_alive() const { return !cell().exited.try_wait(); }
+  // False from the moment the actor is recorded as exited, before its exit event is sent:
+  // whoever receives that event finds it false, and exit codes final.
+  [[nodiscard]] bool is_alive() const {
+    // acquire: pairs with record_exit's release store of the exited state.
+    return cell().state.load(std::memory_order_acquire) != ActorState::exited;
+  }
   // terminate() has been called (the actor may still be finishing its current message).
   [[nodiscard]] bool terminating() const { return cell().terminate_requested(); }
   [[nodiscard]] ActorStats stats() const;
@@ -1135,8 +1141,7 @@ class ActorLife {
         std::this_thread::yield();  // a sender claimed a slot before the close: let it land
       }
     }
-    cell_->emit(ActorEvent::Kind::exit, code);
-    cell_->record_exit(code);
+    cell_->record_exit(code);  // and the exit event
   }
 
   ActorCell& cell() noexcept { return *cell_; }
