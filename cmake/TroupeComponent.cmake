@@ -12,6 +12,10 @@ target_compile_options(troupe_build_options INTERFACE -Wall -Wextra -Wpedantic
 if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
   target_compile_options(troupe_build_options INTERFACE -Wthread-safety)
 endif()
+# The fuzz preset: the libraries' branches are measured for libFuzzer (scripts/fuzz).
+if(TROUPE_FUZZ)
+  target_compile_options(troupe_build_options INTERFACE -fsanitize=fuzzer-no-link)
+endif()
 if(TROUPE_SANITIZER STREQUAL "thread")
   target_compile_options(troupe_build_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
   target_link_options(troupe_build_options INTERFACE -fsanitize=thread)
