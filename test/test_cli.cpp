@@ -205,6 +205,13 @@ TEST_CASE("cli.load rejects a bad --capacity with exit code 2") {
   check_usage_error(run_cli({"load", "fanin", "--capacity", "lots"}), "--capacity");
 }
 
+TEST_CASE("cli.load rejects a --threads that is not a count from 1 to 1024") {
+  check_usage_error(run_cli({"load", "fanin", "--threads", "many"}),
+                    "--threads: expected a positive integer, got 'many'");
+  check_usage_error(run_cli({"load", "fanin", "--threads", "1025"}),
+                    "--threads: 1025 is too large (at most 1,024)");
+}
+
 TEST_CASE("cli.load rejects an unknown --placement with exit code 2") {
   check_usage_error(run_cli({"load", "transfer", "--placement", "anywhere"}), "--placement");
 }
