@@ -89,6 +89,14 @@ TEST_CASE("broadcast.a moved-from sender or receiver throws invalid_handle namin
   CHECK(*rx2.try_recv() == 5);
 }
 
+TEST_CASE("broadcast.recv_for refuses a negative timeout and waits forever on a huge one") {
+  auto [tx, rx] = troupe::broadcast<int>(4);
+  CHECK(troupe::testing::error_code_of([&] { (void)rx.recv_for(-1ms); }) ==
+        troupe::ErrorCode::invalid_argument);
+  REQUIRE(tx.send(3));
+  CHECK(*rx.recv_for(std::chrono::hours::max()) == 3);  // not an overflow into the past
+}
+
 TEST_CASE("broadcast.a parked receiver wakes for a send from another thread" *
           doctest::timeout(10)) {
   auto [tx, rx] = troupe::broadcast<int>(128);  // room for all 100: no lag possible
