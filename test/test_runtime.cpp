@@ -315,6 +315,26 @@ TEST_CASE("shutdown from one of the runtime's own tasks is refused: it would joi
   rt.shutdown();  // from outside it works
 }
 
+TEST_CASE("JoinHandle::wait_for refuses a negative timeout and waits out a huge one" *
+          doctest::timeout(30)) {
+  Runtime rt(small());
+  Gate gate;
+  auto handle = rt.spawn(seven_after(gate));
+  CHECK(error_code_of([&] { (void)handle.wait_for(-1ms); }) == ErrorCode::invalid_argument);
+  CHECK(error_message_of([&] { (void)handle.wait_for(-1ms); }) ==
+        "JoinHandle::wait_for: timeout -1000000 ns is negative");
+  CHECK_FALSE(handle.wait_for(0ms));
+  std::thread opener([&gate] {
+    std::this_thread::sleep_for(10ms);  // not a timing assertion: the wait is open-ended
+    gate.release();
+  });
+  // hours::max() in nanoseconds overflows 64 bits: it must mean "forever", not a deadline past.
+  CHECK(handle.wait_for(std::chrono::hours::max()));
+  opener.join();
+  CHECK(handle.get() == 7);
+  CHECK(error_code_of([&] { (void)handle.wait_for(1ms); }) == ErrorCode::invalid_handle);
+}
+
 TEST_CASE("blocking get on a worker thread is refused" * doctest::timeout(30)) {
   Runtime rt(small());
   auto outer = []() -> Task<ErrorCode> {
