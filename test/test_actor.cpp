@@ -336,6 +336,18 @@ TEST_CASE("bad arguments get clear errors" * doctest::timeout(30)) {
         troupe::ErrorCode::shut_down);
 }
 
+TEST_CASE("an ask timeout must be positive, and the error names it" * doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, {}, 5);
+  CHECK(troupe::testing::error_message_of([&] { (void)counter.blocking_ask(Get{}, -2ms); }) ==
+        "ActorRef::ask: the timeout must be positive, got -2000000 ns");
+  CHECK(troupe::testing::error_code_of([&] { (void)rt.block_on(counter.ask(Get{}, 0ms)); }) ==
+        troupe::ErrorCode::invalid_argument);
+  // A timeout too long for the clock waits for the reply: it does not overflow into the past.
+  CHECK(counter.blocking_ask(Get{}, std::chrono::hours::max()).value() == 5);
+  CHECK(rt.block_on(counter.ask(Get{}, std::chrono::hours::max())).value() == 5);
+}
+
 namespace {
 struct Carry {
   troupe::Buffer buffer;
