@@ -1342,6 +1342,12 @@ namespace detail {
 
 template <class Mail>
 std::pair<Sender<Mail>, Receiver<Mail>> open_mailbox(const ActorOptions& options) {
+  if (options.mailbox_capacity > static_cast<std::size_t>(kMaxChannelCapacity)) {
+    throw Error(ErrorCode::invalid_argument,
+                "spawn: ActorOptions::mailbox_capacity " +
+                    std::to_string(options.mailbox_capacity) + " exceeds the maximum of " +
+                    std::to_string(kMaxChannelCapacity) + " (0 makes an unbounded mailbox)");
+  }
   return options.mailbox_capacity == 0
              ? unbounded_channel<Mail>()
              : channel<Mail>(static_cast<std::int64_t>(options.mailbox_capacity));
