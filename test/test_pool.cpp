@@ -503,9 +503,9 @@ TEST_CASE("a deadline counts from the task's start, not from its submission" *
 TEST_CASE("negative time limits are refused at the call" * doctest::timeout(30)) {
   Pool pool(workers(1, 1));
   CHECK_THROWS_WITH_AS((void)pool.submit([] {}, limits(-1ms, 0ms)),
-                       doctest::Contains("queue_timeout is negative"), troupe::Error);
+                       "Pool: TaskOptions::queue_timeout -1 ms is negative", troupe::Error);
   CHECK_THROWS_WITH_AS((void)pool.submit([] {}, limits(0ms, -1ms)),
-                       doctest::Contains("deadline is negative"), troupe::Error);
+                       "Pool: TaskOptions::deadline -1 ms is negative", troupe::Error);
 }
 
 // ---- statistics -------------------------------------------------------------------------------
