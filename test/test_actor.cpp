@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -351,6 +352,35 @@ TEST_CASE("bad arguments get clear errors" * doctest::timeout(30)) {
   rt.shutdown();
   CHECK(troupe::testing::error_code_of([&] { (void)troupe::spawn_actor<Counter>(rt, {}, 0); }) ==
         troupe::ErrorCode::shut_down);
+}
+
+TEST_CASE("an ask timeout must be positive, and the error names it" * doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  ActorRef<Counter> counter = troupe::spawn_actor<Counter>(rt, {}, 5);
+  CHECK(troupe::testing::error_message_of([&] { (void)counter.blocking_ask(Get{}, -2ms); }) ==
+        "ActorRef::ask: the timeout must be positive, got -2000000 ns");
+  CHECK(troupe::testing::error_code_of([&] { (void)rt.block_on(counter.ask(Get{}, 0ms)); }) ==
+        troupe::ErrorCode::invalid_argument);
+  // A timeout too long for the clock waits for the reply: it does not overflow into the past.
+  CHECK(counter.blocking_ask(Get{}, std::chrono::hours::max()).value() == 5);
+  CHECK(rt.block_on(counter.ask(Get{}, std::chrono::hours::max())).value() == 5);
+}
+
+TEST_CASE("a mailbox capacity beyond the channel maximum is refused naming the option" *
+          doctest::timeout(30)) {
+  Runtime rt(two_workers());
+  for (const std::size_t capacity :
+       {static_cast<std::size_t>(troupe::kMaxChannelCapacity) + 1, SIZE_MAX}) {
+    ActorOptions options;
+    options.mailbox_capacity = capacity;
+    CHECK(troupe::testing::error_code_of([&] {
+            (void)troupe::spawn_actor<Counter>(rt, options, 0);
+          }) == troupe::ErrorCode::invalid_argument);
+    CHECK(troupe::testing::error_message_of([&] {
+            (void)troupe::spawn_actor<Counter>(rt, options, 0);
+          }) == "spawn: ActorOptions::mailbox_capacity " + std::to_string(capacity) +
+                    " exceeds the maximum of 1073741824 (0 makes an unbounded mailbox)");
+  }
 }
 
 namespace {

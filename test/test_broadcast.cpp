@@ -1,9 +1,11 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <thread>
 
+#include "test_support.hpp"
 #include "troupe/channels/broadcast.hpp"
 
 using namespace std::chrono_literals;
@@ -51,6 +53,48 @@ TEST_CASE("broadcast.sending with no receiver left fails with closed and returns
 TEST_CASE("broadcast.capacity 0 and negative capacities are rejected") {
   CHECK_THROWS_AS(troupe::broadcast<int>(0), troupe::Error);
   CHECK_THROWS_AS(troupe::broadcast<int>(-2), troupe::Error);
+}
+
+TEST_CASE("broadcast.a bad capacity is invalid_argument naming the value") {
+  using troupe::testing::error_code_of;
+  using troupe::testing::error_message_of;
+  CHECK(error_code_of([] { (void)troupe::broadcast<int>(-2); }) ==
+        troupe::ErrorCode::invalid_argument);
+  CHECK(error_message_of([] { (void)troupe::broadcast<int>(-2); }) ==
+        "broadcast: capacity -2 is negative");
+  CHECK(error_code_of([] { (void)troupe::broadcast<int>(0); }) ==
+        troupe::ErrorCode::invalid_argument);
+  CHECK(error_message_of([] { (void)troupe::broadcast<int>(0); }).find("capacity 0") !=
+        std::string::npos);
+  const std::int64_t oversized = troupe::kMaxChannelCapacity + 1;
+  CHECK(error_code_of([&] { (void)troupe::broadcast<int>(oversized); }) ==
+        troupe::ErrorCode::invalid_argument);
+  CHECK(error_message_of([&] { (void)troupe::broadcast<int>(oversized); })
+            .find(std::to_string(oversized)) != std::string::npos);
+}
+
+TEST_CASE("broadcast.a moved-from sender or receiver throws invalid_handle naming it") {
+  using troupe::testing::error_code_of;
+  using troupe::testing::error_message_of;
+  auto [tx, rx] = troupe::broadcast<int>(4);
+  auto tx2 = std::move(tx);
+  auto rx2 = std::move(rx);
+  CHECK(error_code_of([&] { (void)tx.send(1); }) == troupe::ErrorCode::invalid_handle);
+  CHECK(error_message_of([&] { (void)tx.subscribe(); }).find("BroadcastSender") !=
+        std::string::npos);
+  CHECK(error_code_of([&] { (void)rx.try_recv(); }) == troupe::ErrorCode::invalid_handle);
+  CHECK(error_message_of([&] { (void)rx.recv_for(1ms); }).find("BroadcastReceiver") !=
+        std::string::npos);
+  CHECK(tx2.send(5));
+  CHECK(*rx2.try_recv() == 5);
+}
+
+TEST_CASE("broadcast.recv_for refuses a negative timeout and waits forever on a huge one") {
+  auto [tx, rx] = troupe::broadcast<int>(4);
+  CHECK(troupe::testing::error_code_of([&] { (void)rx.recv_for(-1ms); }) ==
+        troupe::ErrorCode::invalid_argument);
+  REQUIRE(tx.send(3));
+  CHECK(*rx.recv_for(std::chrono::hours::max()) == 3);  // not an overflow into the past
 }
 
 TEST_CASE("broadcast.a parked receiver wakes for a send from another thread" *

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actor_test_support.hpp"
+#include "test_support.hpp"
 #include "troupe/actors/supervisor.hpp"
 #include "troupe/channels/buffer.hpp"
 #include "troupe/channels/byte_account.hpp"
@@ -68,6 +69,13 @@ class Hog {
 };
 
 }  // namespace
+
+TEST_CASE("an account with a zero limit is refused naming its owner") {
+  CHECK(troupe::testing::error_code_of([] { (void)ByteAccount::create(0, "nobody"); }) ==
+        troupe::ErrorCode::invalid_argument);
+  CHECK(troupe::testing::error_message_of([] { (void)ByteAccount::create(0, "nobody"); }) ==
+        "ByteAccount: the limit of nobody must be positive");
+}
 
 TEST_CASE("an account is charged for allocations and refunded when the Buffers go") {
   Account account(100 * kKiB);

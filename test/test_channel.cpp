@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstddef>
 #include <chrono>
 #include <cstdint>
 #include <latch>
@@ -272,6 +273,30 @@ TEST_CASE("channel.a negative timeout is rejected with invalid_argument") {
     CHECK(e.code() == ErrorCode::invalid_argument);
   }
   CHECK_THROWS_AS((void)tx.send_for(1, -1s), troupe::Error);
+}
+
+TEST_CASE("channel.a negative send_for timeout is invalid_argument naming the value") {
+  auto [tx, rx] = troupe::channel<int>(1);
+  try {
+    (void)tx.send_for(1, -2ms);
+    FAIL("a negative timeout was accepted");
+  } catch (const troupe::Error& e) {
+    CHECK(e.code() == ErrorCode::invalid_argument);
+    CHECK(std::string(e.what()) == "Sender::send_for: timeout -2000000 ns is negative");
+  }
+  CHECK(rx.try_recv().error() == RecvError::empty);  // nothing was sent
+}
+
+TEST_CASE("channel.a timeout too long for the clock means forever instead of overflowing") {
+  // hours::max() in nanoseconds overflows 64 bits; it must not turn negative (refused) or
+  // short (a wait that ends early): it waits without a deadline.
+  auto [tx, rx] = troupe::channel<int>(1);
+  CHECK(tx.send_for(7, std::chrono::hours::max()));
+  CHECK(rx.recv_for(std::chrono::hours::max()).value() == 7);
+  CHECK(tx.send_for(8, std::chrono::duration<double>(1e300)));
+  CHECK(rx.recv_for(std::chrono::seconds(10'000'000'000'000)).value() == 8);
+  tx.close();
+  CHECK(rx.recv_for(std::chrono::hours::max()).error() == RecvError::closed);
 }
 
 TEST_CASE("channel.a moved-from or default handle throws invalid_handle instead of crashing") {

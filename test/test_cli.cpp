@@ -207,6 +207,31 @@ TEST_CASE("cli.load rejects a bad --capacity with exit code 2") {
   check_usage_error(run_cli({"load", "fanin", "--capacity", "lots"}), "--capacity");
 }
 
+TEST_CASE("cli.load rejects a --threads that is not a count from 1 to 1024") {
+  check_usage_error(run_cli({"load", "fanin", "--threads", "many"}),
+                    "--threads: expected a positive integer, got 'many'");
+  check_usage_error(run_cli({"load", "fanin", "--threads", "1025"}),
+                    "--threads: 1025 is too large (at most 1,024)");
+}
+
+TEST_CASE("cli.load rejects more --threads than a troupe runtime can have, before running") {
+  check_usage_error(run_cli({"load", "pingpong", "--style", "task", "--threads", "257"}),
+                    "--threads: 257 is too large for style 'task'");
+  check_usage_error(run_cli({"load", "ring", "--style", "actor", "--threads", "1024"}),
+                    "--threads: 1024 is too large for style 'actor'");
+}
+
+TEST_CASE("cli.load rejects a --capacity that the style cannot honour, instead of failing the run") {
+  check_usage_error(run_cli({"load", "fanin", "--capacity", "1073741825"}),
+                    "--capacity: 1073741825 is too large");
+  check_usage_error(run_cli({"load", "pingpong", "--style", "actor", "--capacity", "0"}),
+                    "--capacity: style 'actor' has no rendezvous mailbox");
+  check_usage_error(run_cli({"load", "pipeline", "--capacity", "7"}),
+                    "--capacity: the pipeline's stages need at least 8");
+  check_usage_error(run_cli({"load", "pipeline", "--capacity", "unbounded"}),
+                    "--capacity: the pipeline's stages need at least 8");
+}
+
 TEST_CASE("cli.load rejects an unknown --placement with exit code 2") {
   check_usage_error(run_cli({"load", "transfer", "--placement", "anywhere"}), "--placement");
 }

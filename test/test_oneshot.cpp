@@ -5,6 +5,7 @@
 #include <string>
 #include <thread>
 
+#include "test_support.hpp"
 #include "troupe/channels/oneshot.hpp"
 
 using namespace std::chrono_literals;
@@ -56,4 +57,21 @@ TEST_CASE("oneshot.recv_for times out while the sender is alive and silent") {
   CHECK(rx.try_recv().error() == troupe::RecvError::empty);
   REQUIRE(tx.send(5));
   CHECK(*rx.try_recv() == 5);
+}
+
+TEST_CASE("oneshot.a moved-from receiver or sender throws invalid_handle naming it") {
+  using troupe::testing::error_code_of;
+  using troupe::testing::error_message_of;
+  auto [tx, rx] = troupe::oneshot<int>();
+  auto rx2 = std::move(rx);
+  CHECK(error_code_of([&] { (void)rx.try_recv(); }) == troupe::ErrorCode::invalid_handle);
+  CHECK(error_code_of([&] { (void)rx.blocking_recv(); }) == troupe::ErrorCode::invalid_handle);
+  CHECK(error_code_of([&] { (void)rx.recv(); }) == troupe::ErrorCode::invalid_handle);
+  CHECK(error_message_of([&] { (void)rx.recv_for(1ms); }).find("Receiver") != std::string::npos);
+  auto tx2 = std::move(tx);
+  CHECK(error_code_of([&] { (void)tx.send(1); }) == troupe::ErrorCode::invalid_handle);
+  CHECK(error_message_of([&] { (void)tx.is_closed(); }).find("OneshotSender") !=
+        std::string::npos);
+  REQUIRE(tx2.send(4));
+  CHECK(*rx2.blocking_recv() == 4);
 }

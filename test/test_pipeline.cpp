@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <latch>
+#include <memory>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -309,6 +310,23 @@ TEST_CASE("bad pipeline options are refused at the call" * doctest::timeout(30))
   CHECK_THROWS_WITH_AS((void)p.start(), doctest::Contains("already started"), troupe::Error);
   in = troupe::Sender<std::int64_t>();
   check_books(p.finish());
+}
+
+TEST_CASE("a stage's parallelism is capped, and more than one task needs a copyable function" *
+          doctest::timeout(30)) {
+  troupe::Runtime rt;
+  const auto id = [](std::int64_t x) { return x; };
+  CHECK(troupe::testing::error_message_of([&] {
+          (void)troupe::pipeline<std::int64_t>(rt).stage(
+              id, {.name = "wide", .parallelism = 5000, .capacity = 40000});
+        }) == "Pipeline: stage 'wide': parallelism 5000 is too large (at most 4096)");
+  auto owned = std::make_unique<std::int64_t>(1);
+  auto move_only = [owned = std::move(owned)](std::int64_t x) { return x + *owned; };
+  CHECK(troupe::testing::error_message_of([&] {
+          (void)troupe::pipeline<std::int64_t>(rt).stage(
+              std::move(move_only), {.name = "unique", .parallelism = 2, .capacity = 16});
+        }) == "Pipeline: stage 'unique': parallelism > 1 needs a copyable function (each task "
+              "gets a copy)");
 }
 
 TEST_CASE("drain stops the source and lets every item it took go through" *

@@ -215,6 +215,24 @@ TEST_CASE("bad pool options are refused with a clear error" * doctest::timeout(3
   CHECK_THROWS_WITH_AS(empty.get(), doctest::Contains("the future is empty"), troupe::Error);
 }
 
+TEST_CASE("a max_queue beyond the semaphore's range is refused naming the value" *
+          doctest::timeout(30)) {
+  PoolOptions huge = workers(1, 1);
+  huge.max_queue = static_cast<std::size_t>(troupe::Semaphore::kMaxPermits) + 1;
+  CHECK(troupe::testing::error_code_of([&] { Pool pool(huge); }) ==
+        troupe::ErrorCode::invalid_argument);
+  CHECK(troupe::testing::error_message_of([&] { Pool pool(huge); }) ==
+        "PoolOptions::max_queue is too large: 1152921504606846977");
+}
+
+TEST_CASE("close from one of the pool's own workers is a clear error, not a self-join" *
+          doctest::timeout(30)) {
+  Pool pool(workers(1, 1));
+  auto inside = pool.submit([&pool] { pool.close(); }).value();
+  CHECK_THROWS_WITH_AS(inside.get(), doctest::Contains("it would join itself"), troupe::Error);
+  pool.close();  // from outside it works
+}
+
 TEST_CASE("a stress of many submitters keeps the books: every future resolves and submitted "
           "equals completed plus failed" *
           doctest::timeout(60)) {
@@ -485,9 +503,9 @@ TEST_CASE("a deadline counts from the task's start, not from its submission" *
 TEST_CASE("negative time limits are refused at the call" * doctest::timeout(30)) {
   Pool pool(workers(1, 1));
   CHECK_THROWS_WITH_AS((void)pool.submit([] {}, limits(-1ms, 0ms)),
-                       doctest::Contains("queue_timeout is negative"), troupe::Error);
+                       "Pool: TaskOptions::queue_timeout -1 ms is negative", troupe::Error);
   CHECK_THROWS_WITH_AS((void)pool.submit([] {}, limits(0ms, -1ms)),
-                       doctest::Contains("deadline is negative"), troupe::Error);
+                       "Pool: TaskOptions::deadline -1 ms is negative", troupe::Error);
 }
 
 // ---- statistics -------------------------------------------------------------------------------

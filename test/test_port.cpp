@@ -1,9 +1,11 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <thread>
 
+#include "test_support.hpp"
 #include "troupe/channels/channel.hpp"
 #include "troupe/channels/port.hpp"
 
@@ -78,4 +80,16 @@ TEST_CASE("port.a bounded message channel applies backpressure in each direction
   CHECK(port1.send_for(3, 1ms).error().is_timeout());
   CHECK(port2.try_recv().value() == 1);
   CHECK_THROWS_AS((troupe::message_channel<int, int>(-3)), troupe::Error);
+}
+
+TEST_CASE("port.a bad message_channel capacity is invalid_argument naming the value") {
+  using troupe::testing::error_code_of;
+  using troupe::testing::error_message_of;
+  CHECK(error_code_of([] { (void)troupe::message_channel<int, int>(-3); }) ==
+        troupe::ErrorCode::invalid_argument);
+  CHECK(error_message_of([] { (void)troupe::message_channel<int, int>(-3); }) ==
+        "channel: capacity -3 is negative");
+  const std::int64_t oversized = troupe::kMaxChannelCapacity + 1;
+  CHECK(error_message_of([&] { (void)troupe::message_channel<int, int>(oversized); })
+            .find(std::to_string(oversized)) != std::string::npos);
 }

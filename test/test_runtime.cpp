@@ -1,9 +1,13 @@
 // The runtime's core: spawning, joining, nesting, exceptions, cancellation, shutdown, options.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <latch>
+#include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "test_support.hpp"
@@ -60,6 +64,11 @@ struct GateOp {
 };
 troupe::Awaitable<GateOp> wait_for_gate(Gate& gate) {
   return troupe::Awaitable<GateOp>(std::in_place, GateOp{&gate});
+}
+// 7, once `gate` opens.
+Task<int> seven_after(Gate& gate) {
+  co_await wait_for_gate(gate);
+  co_return 7;
 }
 
 RuntimeOptions small(std::size_t threads = 2) {
@@ -140,10 +149,7 @@ TEST_CASE("a hundred thousand spawned tasks all complete and are joined" * docte
 TEST_CASE("a task suspended on an operation is woken from another thread" * doctest::timeout(30)) {
   Runtime rt(small());
   Gate gate;
-  auto handle = rt.spawn([](Gate& g) -> Task<int> {
-    co_await wait_for_gate(g);
-    co_return 7;
-  }(gate));
+  auto handle = rt.spawn(seven_after(gate));
   std::thread opener([&] { gate.release(); });
   CHECK(handle.get() == 7);
   opener.join();
@@ -253,6 +259,80 @@ TEST_CASE("invalid runtime options are refused with a message naming the field" 
   RuntimeOptions no_stall;
   no_stall.stall_threshold = 0ms;
   CHECK(error_code_of([&] { Runtime rt(no_stall); }) == ErrorCode::invalid_argument);
+}
+
+TEST_CASE("every runtime option out of range is refused naming the field and the value" *
+          doctest::timeout(30)) {
+  const auto message_of = [](auto change) {
+    RuntimeOptions options;
+    change(options);
+    CHECK(error_code_of([&] { Runtime rt(options); }) == ErrorCode::invalid_argument);
+    return error_message_of([&] { Runtime rt(options); });
+  };
+  CHECK(message_of([](RuntimeOptions& o) { o.min_threads = 300; }) ==
+        "RuntimeOptions::min_threads: 300 is above the limit of 256");
+  CHECK(message_of([](RuntimeOptions& o) { o.max_threads = 0; }).find("max_threads: 0") !=
+        std::string::npos);
+  CHECK(message_of([](RuntimeOptions& o) { o.max_threads = 257; }) ==
+        "RuntimeOptions::max_threads: 257 is above the limit of 256");
+  CHECK(message_of([](RuntimeOptions& o) { o.stall_threshold = -1ms; }) ==
+        "RuntimeOptions::stall_threshold: -1ms is not positive");
+  CHECK(message_of([](RuntimeOptions& o) { o.blocking_idle_timeout = 0ms; }) ==
+        "RuntimeOptions::blocking_idle_timeout: 0ms is not positive");
+  CHECK(message_of([](RuntimeOptions& o) { o.max_blocking_threads = 0; })
+            .find("max_blocking_threads: 0") != std::string::npos);
+}
+
+TEST_CASE("spawning an empty Task, or spawning off the runtime, is refused" *
+          doctest::timeout(30)) {
+  Runtime rt(small());
+  CHECK(error_code_of([&] { (void)rt.spawn(Task<int>{}); }) == ErrorCode::invalid_handle);
+  CHECK(error_message_of([&] { (void)rt.spawn(Task<int>{}); }).find("the Task is empty") !=
+        std::string::npos);
+  CHECK(error_code_of([] { (void)troupe::spawn(forty_two()); }) == ErrorCode::invalid_argument);
+  CHECK(error_message_of([] { (void)troupe::spawn(forty_two()); })
+            .find("not called from a runtime thread") != std::string::npos);
+}
+
+TEST_CASE("awaiting an empty Task is invalid_handle, not a crash" * doctest::timeout(30)) {
+  Runtime rt(small());
+  auto awaits_nothing = []() -> Task<int> {
+    Task<int> empty;
+    co_return co_await std::move(empty);
+  };
+  CHECK(error_code_of([&] { (void)rt.block_on(awaits_nothing()); }) == ErrorCode::invalid_handle);
+  CHECK(error_message_of([&] { (void)rt.block_on(awaits_nothing()); }) ==
+        "co_await Task: the Task is empty");
+}
+
+TEST_CASE("shutdown from one of the runtime's own tasks is refused: it would join itself" *
+          doctest::timeout(30)) {
+  Runtime rt(small());
+  auto inside = rt.block_on([](Runtime& rt) -> Task<std::string> {
+    co_return error_message_of([&] { rt.shutdown(); });
+  }(rt));
+  CHECK(inside.find("it would join itself") != std::string::npos);
+  rt.shutdown();  // from outside it works
+}
+
+TEST_CASE("JoinHandle::wait_for refuses a negative timeout and waits out a huge one" *
+          doctest::timeout(30)) {
+  Runtime rt(small());
+  Gate gate;
+  auto handle = rt.spawn(seven_after(gate));
+  CHECK(error_code_of([&] { (void)handle.wait_for(-1ms); }) == ErrorCode::invalid_argument);
+  CHECK(error_message_of([&] { (void)handle.wait_for(-1ms); }) ==
+        "JoinHandle::wait_for: timeout -1000000 ns is negative");
+  CHECK_FALSE(handle.wait_for(0ms));
+  std::thread opener([&gate] {
+    std::this_thread::sleep_for(10ms);  // not a timing assertion: the wait is open-ended
+    gate.release();
+  });
+  // hours::max() in nanoseconds overflows 64 bits: it must mean "forever", not a deadline past.
+  CHECK(handle.wait_for(std::chrono::hours::max()));
+  opener.join();
+  CHECK(handle.get() == 7);
+  CHECK(error_code_of([&] { (void)handle.wait_for(1ms); }) == ErrorCode::invalid_handle);
 }
 
 TEST_CASE("blocking get on a worker thread is refused" * doctest::timeout(30)) {

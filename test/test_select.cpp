@@ -120,6 +120,17 @@ TEST_CASE("select.blocking_select starves no ready receiver for another that is 
   CHECK(picked[1] > 0);
 }
 
+TEST_CASE("select.blocking_select_for names a negative timeout and waits forever on a huge one") {
+  auto [tx, rx] = troupe::channel<int>(1);
+  CHECK(troupe::testing::error_message_of([&] {
+          (void)troupe::blocking_select_for(-1ms, rx);
+        }) == "blocking_select_for: timeout -1000000 ns is negative");
+  REQUIRE(tx.try_send(1));
+  auto ready = troupe::blocking_select_for(std::chrono::hours::max(), rx);
+  REQUIRE(ready);  // the select saw the message: the timeout did not overflow into the past
+  CHECK(*ready == 0u);
+}
+
 TEST_CASE("select.a moved-from receiver is refused when the select is created") {
   auto [tx, rx] = troupe::channel<int>(1);
   auto [other_tx, other_rx] = troupe::channel<int>(1);

@@ -171,6 +171,23 @@ TEST_CASE("shared_buffer.wait with a timeout and no notify times out") {
   CHECK(shared.waiter_count_i32(0) == 0);  // a timed-out waiter leaves the queue
 }
 
+TEST_CASE("shared_buffer.a timeout too long for the clock waits like forever" *
+          doctest::timeout(10)) {
+  SharedBuffer shared(8);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    shared.i32(0).store(1);
+    while (!done.load()) {
+      (void)shared.notify_i32(0);
+      std::this_thread::yield();
+    }
+  });
+  const WaitResult woken = shared.wait_i32(0, 0, std::chrono::hours::max());
+  done.store(true);
+  writer.join();
+  CHECK(woken != WaitResult::timed_out);  // ok or not_equal: never a deadline already past
+}
+
 TEST_CASE("shared_buffer.a negative timeout is an invalid argument") {
   SharedBuffer shared(8);
   CHECK(error_code_of([&] { (void)shared.wait_i32(0, 0, -1ms); }) == ErrorCode::invalid_argument);

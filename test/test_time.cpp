@@ -119,6 +119,47 @@ TEST_CASE("bad durations are refused" * doctest::timeout(30)) {
   CHECK(error_code_of([&] { (void)op.poll(waker); }) == ErrorCode::invalid_argument);
 }
 
+TEST_CASE("a negative duration is refused with a message naming it" * doctest::timeout(30)) {
+  using troupe::testing::error_message_of;
+  CHECK(error_message_of([] { (void)troupe::sleep_for(-3ms); }) ==
+        "sleep_for: duration -3000000 ns is negative");
+  auto [tx, rx] = troupe::channel<int>(1);
+  CHECK(error_message_of([&] { (void)troupe::timeout(-3ms, rx.recv()); }) ==
+        "timeout: duration -3000000 ns is negative");
+  CHECK(error_message_of([] { troupe::Interval interval(-3ms); }) ==
+        "Interval: period -3000000 ns is not positive");
+  CHECK(error_message_of([] { troupe::Interval interval(0ms); }) ==
+        "Interval: period 0 ns is not positive");
+}
+
+TEST_CASE("a duration too long for the clock means forever, not an overflow into the past" *
+          doctest::timeout(30)) {
+  // hours::max() in nanoseconds overflows 64 bits: it must not wrap to a deadline already past.
+  Runtime rt(workers(2));
+  const auto outcome = rt.block_on([]() -> Task<int> {
+    int right = 0;
+    // The forever sleep is still asleep when a short timeout on its join ends the wait.
+    auto sleeper = troupe::spawn([]() -> Task<void> {
+      co_await troupe::sleep_for(std::chrono::hours::max());
+    }());
+    auto slept = co_await troupe::timeout(5ms, sleeper);
+    right += slept ? 0 : 1;
+    // A forever timeout lets its operation finish.
+    auto quick = troupe::spawn([]() -> Task<void> { co_await troupe::sleep_for(1ms); }());
+    auto bounded = co_await troupe::timeout(std::chrono::hours::max(), quick);
+    right += bounded ? 1 : 0;
+    // A forever interval is valid, and its first tick is not due yet.
+    auto ticker = troupe::spawn([]() -> Task<void> {
+      troupe::Interval forever(std::chrono::hours::max());
+      co_await forever.tick();
+    }());
+    auto ticked = co_await troupe::timeout(5ms, ticker);
+    right += ticked ? 0 : 1;
+    co_return right;
+  }());
+  CHECK(outcome == 3);
+}
+
 TEST_CASE("a million pending timers are cancelled with their tasks" * doctest::timeout(120)) {
   Runtime rt(workers(2));
   constexpr int kTimers = 1'000'000;

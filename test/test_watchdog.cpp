@@ -163,5 +163,5 @@ TEST_CASE("a negative message budget is refused" * doctest::timeout(30)) {
   ActorOptions options;
   options.message_budget = -1ms;
   CHECK_THROWS_WITH_AS(troupe::spawn_actor<Counter>(rt, options),
-                       doctest::Contains("message_budget is negative"), troupe::Error);
+                       "spawn: ActorOptions::message_budget -1000000 ns is negative", troupe::Error);
 }

@@ -378,7 +378,9 @@ void ActorCell::record_exit(ExitCode code) noexcept {
 
 void check_options(const ActorOptions& options) {
   if (options.message_budget < std::chrono::nanoseconds::zero()) {
-    throw Error(ErrorCode::invalid_argument, "spawn: ActorOptions::message_budget is negative");
+    throw Error(ErrorCode::invalid_argument, "spawn: ActorOptions::message_budget " +
+                                                 std::to_string(options.message_budget.count()) +
+                                                 " ns is negative");
   }
 }
 

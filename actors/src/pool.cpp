@@ -232,10 +232,11 @@ void Pool::check_task(const TaskOptions& task, bool batch) {
                     std::to_string(kMaxPriority) + ", " + std::to_string(kMaxPriority) + "]");
   }
   if (task.queue_timeout.count() < 0 || task.deadline.count() < 0) {
+    const bool queue = task.queue_timeout.count() < 0;
     throw Error(ErrorCode::invalid_argument,
-                "Pool: TaskOptions::" +
-                    std::string(task.queue_timeout.count() < 0 ? "queue_timeout" : "deadline") +
-                    " is negative");
+                std::string("Pool: TaskOptions::") + (queue ? "queue_timeout " : "deadline ") +
+                    std::to_string((queue ? task.queue_timeout : task.deadline).count()) +
+                    " ms is negative");
   }
   if (batch && task.deadline.count() != 0) {
     throw Error(ErrorCode::invalid_argument,

@@ -21,6 +21,7 @@
 #include "progress.hpp"
 #include "report.hpp"
 #include "troupe/channels/channel.hpp"
+#include "troupe/runtime/runtime.hpp"
 #include "workloads.hpp"
 
 namespace troupe::cli {
@@ -390,8 +391,25 @@ LoadPlan plan_load(const LoadRequest& request) {
     plan.params.threads =
         parse_integer("--threads", *request.threads, 1, kMaxThreads, "a positive integer");
   }
+  // Limits of the troupe runtime and of the workloads, checked here so that they are usage
+  // errors (exit 2), not a failed run.
+  const bool on_runtime = (*chosen)->threads_help == kTaskThreads;
+  if (on_runtime && plan.params.threads && *plan.params.threads > RuntimeOptions::kMaxWorkers) {
+    throw UsageError("--threads: " + *request.threads + " is too large for style '" +
+                     std::string(style) + "' (a troupe runtime has at most " +
+                     std::to_string(RuntimeOptions::kMaxWorkers) + " workers)");
+  }
   plan.params.capacity = request.capacity ? resolve_capacity(*request.capacity)
                                           : (*chosen)->default_capacity;
+  if (request.capacity && style == "actor" && plan.params.capacity->slots == 0) {
+    throw UsageError("--capacity: style 'actor' has no rendezvous mailbox (0); use 1 or more, "
+                     "or 'unbounded'");
+  }
+  if (request.capacity && spec->name == "pipeline" &&
+      (plan.params.capacity->unbounded() || plan.params.capacity->slots < 8)) {
+    throw UsageError("--capacity: the pipeline's stages need at least 8 (8 x a stage's "
+                     "parallelism) and a bound, got " + *request.capacity);
+  }
   plan.params.placement = (*chosen)->default_placement;
   if (request.placement) {
     if (*request.placement == "spread") {

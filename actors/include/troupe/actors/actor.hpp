@@ -942,7 +942,9 @@ class ActorRef : public ActorHandle {
   template <class Rep, class Period>
   static void check_timeout(std::chrono::duration<Rep, Period> timeout) {
     if (timeout <= timeout.zero()) {
-      throw Error(ErrorCode::invalid_argument, "ActorRef::ask: the timeout must be positive");
+      throw Error(ErrorCode::invalid_argument,
+                  "ActorRef::ask: the timeout must be positive, got " +
+                      std::to_string(detail::saturating_duration(timeout, true).count()) + " ns");
     }
   }
 
@@ -1352,6 +1354,12 @@ namespace detail {
 
 template <class Mail>
 std::pair<Sender<Mail>, Receiver<Mail>> open_mailbox(const ActorOptions& options) {
+  if (options.mailbox_capacity > static_cast<std::size_t>(kMaxChannelCapacity)) {
+    throw Error(ErrorCode::invalid_argument,
+                "spawn: ActorOptions::mailbox_capacity " +
+                    std::to_string(options.mailbox_capacity) + " exceeds the maximum of " +
+                    std::to_string(kMaxChannelCapacity) + " (0 makes an unbounded mailbox)");
+  }
   return options.mailbox_capacity == 0
              ? unbounded_channel<Mail>()
              : channel<Mail>(static_cast<std::int64_t>(options.mailbox_capacity));

@@ -311,8 +311,7 @@ class BroadcastReceiver {
   template <class Rep, class Period>
   RecvResult recv_for(std::chrono::duration<Rep, Period> timeout) {
     return checked().recv_until(
-        pos_, detail::deadline_after(std::chrono::duration_cast<detail::Clock::duration>(timeout),
-                                     "BroadcastReceiver::recv_for"));
+        pos_, detail::deadline_after(timeout, "BroadcastReceiver::recv_for"));
   }
   [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
 

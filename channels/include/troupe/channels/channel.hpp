@@ -95,6 +95,7 @@
 
 #include "troupe/channels/awaitable.hpp"
 #include "troupe/channels/detail/chan.hpp"
+#include "troupe/channels/detail/duration.hpp"
 #include "troupe/channels/error.hpp"
 #include "troupe/channels/result.hpp"
 #include "troupe/channels/sendable.hpp"
@@ -140,6 +141,11 @@ void check_capacity(std::int64_t capacity, const char* what);
 // check_capacity, and capacity 0 (no rendezvous form) rejected too.
 void check_spsc_capacity(std::int64_t capacity);
 Clock::time_point deadline_after(Clock::duration timeout, const char* what);
+// The same for any duration, converted without overflow: one too long for the clock is forever.
+template <class Rep, class Period>
+Clock::time_point deadline_after(std::chrono::duration<Rep, Period> timeout, const char* what) {
+  return deadline_after(saturating_duration(timeout, false), what);
+}
 struct ChannelAccess;
 
 // The outcome of a send as the caller sees it: on failure, `message` goes into the error.
@@ -194,7 +200,7 @@ class SendHalf {
   SendResult<T> send_for(T message, std::chrono::duration<Rep, Period> timeout) {
     return send_until(
         std::move(message),
-        deadline_after(std::chrono::duration_cast<Clock::duration>(timeout), Handle::kName));
+        deadline_after(timeout, Handle::kName));
   }
   SendResult<T> send_until(T message, std::chrono::steady_clock::time_point deadline) {
     return send_result(Handle::push(self().checked(), message, deadline, true), message);
@@ -487,8 +493,7 @@ class Receiver {
   template <class Rep, class Period>
   RecvResult<T> recv_for(std::chrono::duration<Rep, Period> timeout) {
     return receive(
-        detail::deadline_after(std::chrono::duration_cast<detail::Clock::duration>(timeout),
-                               "Receiver::recv_for"),
+        detail::deadline_after(timeout, "Receiver::recv_for"),
         true);
   }
   RecvResult<T> recv_until(std::chrono::steady_clock::time_point deadline) {

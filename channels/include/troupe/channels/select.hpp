@@ -171,8 +171,7 @@ template <class Rep, class Period, class... T>
 [[nodiscard]] Result<std::size_t, SelectError> blocking_select_for(
     std::chrono::duration<Rep, Period> timeout, Receiver<T>&... receivers) {
   static_assert(sizeof...(T) > 0, "troupe::blocking_select_for needs at least one receiver");
-  const auto deadline = detail::deadline_after(
-      std::chrono::duration_cast<detail::Clock::duration>(timeout), "blocking_select_for");
+  const auto deadline = detail::deadline_after(timeout, "blocking_select_for");
   const std::array<detail::SelectEntry, sizeof...(T)> entries{
       detail::select_entry(receivers)...};
   const std::size_t index = detail::select_ready(entries.data(), entries.size(), deadline);

@@ -73,6 +73,7 @@
 #include <vector>
 
 #include "troupe/channels/awaitable.hpp"
+#include "troupe/channels/detail/duration.hpp"
 #include "troupe/channels/error.hpp"
 #include "troupe/runtime/detail/raw_task.hpp"
 #include "troupe/runtime/detail/task_cells.hpp"
@@ -197,12 +198,15 @@ class [[nodiscard]] JoinHandle {
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) {
     refuse_on_worker("JoinHandle::wait_for");
-    if (timeout < timeout.zero()) {
-      throw Error(ErrorCode::invalid_argument, "JoinHandle::wait_for: negative timeout");
+    const auto after = detail::saturating_duration(timeout, true);  // too long: forever
+    if (after < after.zero()) {
+      throw Error(ErrorCode::invalid_argument, "JoinHandle::wait_for: timeout " +
+                                                   std::to_string(after.count()) +
+                                                   " ns is negative");
     }
     detail::JoinOp<T> op(&checked("wait_for"));
-    return block_on_op_until(op, std::chrono::steady_clock::now() +
-                                     std::chrono::ceil<std::chrono::nanoseconds>(timeout));
+    return block_on_op_until(
+        op, detail::saturating_deadline(std::chrono::steady_clock::now(), after));
   }
 
  private:

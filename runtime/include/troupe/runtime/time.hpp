@@ -24,10 +24,12 @@
 #pragma once
 
 #include <chrono>
+#include <string>
 #include <type_traits>
 #include <utility>
 
 #include "troupe/channels/awaitable.hpp"
+#include "troupe/channels/detail/duration.hpp"
 #include "troupe/channels/error.hpp"
 #include "troupe/channels/result.hpp"
 #include "troupe/runtime/detail/timer.hpp"
@@ -71,10 +73,12 @@ inline Awaitable<SleepOp> sleep_until(Clock::time_point deadline) {
 
 template <class Rep, class Period>
 Awaitable<SleepOp> sleep_for(std::chrono::duration<Rep, Period> duration) {
-  if (duration < duration.zero()) {
-    throw Error(ErrorCode::invalid_argument, "sleep_for: negative duration");
+  const auto after = detail::saturating_duration(duration, true);  // too long: forever
+  if (after < Clock::duration::zero()) {
+    throw Error(ErrorCode::invalid_argument,
+                "sleep_for: duration " + std::to_string(after.count()) + " ns is negative");
   }
-  return sleep_until(Clock::now() + std::chrono::ceil<Clock::duration>(duration));
+  return sleep_until(detail::saturating_deadline(Clock::now(), after));
 }
 
 // The error of a timeout that expired.
@@ -144,12 +148,13 @@ Awaitable<TimeoutOp<Op>> timeout(std::chrono::duration<Rep, Period> duration,
   static_assert(!detail::OwnsPayload<Op>,
                 "troupe::timeout: this operation owns a message it must hand back on timeout "
                 "(a send); bound it with its own timed form instead");
-  if (duration < duration.zero()) {
-    throw Error(ErrorCode::invalid_argument, "timeout: negative duration");
+  const auto after = detail::saturating_duration(duration, true);  // too long: forever
+  if (after < Clock::duration::zero()) {
+    throw Error(ErrorCode::invalid_argument,
+                "timeout: duration " + std::to_string(after.count()) + " ns is negative");
   }
-  const auto after = std::chrono::ceil<Clock::duration>(duration);
   return Awaitable<TimeoutOp<Op>>(std::in_place, std::move(operation).into_op(),
-                                  Clock::now() + after, after);
+                                  detail::saturating_deadline(Clock::now(), after), after);
 }
 
 // Bounds a join. The handle is consumed; on timeout the task runs on, detached (cancel it
@@ -166,15 +171,17 @@ class Interval {
  public:
   template <class Rep, class Period>
   explicit Interval(std::chrono::duration<Rep, Period> period)
-      : period_(std::chrono::ceil<Clock::duration>(period)), next_(Clock::now() + period_) {
+      : period_(detail::saturating_duration(period, true)),  // too long: never ticks
+        next_(detail::saturating_deadline(Clock::now(), period_)) {
     if (period_ <= Clock::duration::zero()) {
-      throw Error(ErrorCode::invalid_argument, "Interval: the period must be positive");
+      throw Error(ErrorCode::invalid_argument,
+                  "Interval: period " + std::to_string(period_.count()) + " ns is not positive");
     }
   }
   // Awaits the next tick.
   Awaitable<SleepOp> tick() {
     const Clock::time_point due = next_;
-    next_ += period_;
+    next_ = detail::saturating_deadline(next_, period_);
     const Clock::time_point now = Clock::now();
     if (next_ <= now) {
       const auto behind = (now - next_) / period_ + 1;
