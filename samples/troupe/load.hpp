@@ -159,6 +159,8 @@ struct LoadRequest {
   std::optional<std::string> rate;
   std::optional<std::string> duration;
   std::optional<std::string> request_kind;  // --workload: what each request is
+  // troupe load soak (soak.hpp); --duration is shared with latency
+  std::optional<std::string> seed;
   bool json = false;
   bool csv = false;
 };
