@@ -262,7 +262,9 @@ void run_stall(Runtime& runtime, Books& books, std::uint64_t seed, std::uint64_t
       actor_options("staller", kStallMailbox, /*dedicated=*/true),
       BooksRef{&books});
   for (std::uint32_t i = 0; i < kStallMessages; ++i) {
-    book_tell(books, actor.tell(Job{roll(rng)}));
+    // The first message always stalls (roll 0): every round stalls, and fills the mailbox.
+    const std::uint32_t job_roll = i == 0 ? 0 : roll(rng);
+    book_tell(books, actor.tell(Job{job_roll}));
     if (i % 16 == 15) std::this_thread::sleep_for(std::chrono::microseconds(20));
   }
   // Terminated with messages still queued: they become dead letters.

@@ -9,10 +9,11 @@
 //             messages (the actor fails and is rebuilt, keeping its mailbox), and one producer
 //             terminates one actor mid-stream (later tells come back Closed).
 //   stall     a producer tells a dedicated-thread actor with a small mailbox whose handler
-//             stalls (sleeps 1-3 ms) on a seeded share of the messages, so the mailbox fills
-//             and tells come back Full; the actor is terminated with messages still queued.
-//   pool      a thread submits to a bounded Pool (some tasks throw) while another closes it at
-//             a seeded moment (sometimes with force): every future is read, and each resolves
+//             stalls (sleeps 1-3 ms) on the first message and a seeded share of the others,
+//             so the mailbox fills and tells come back Full; the actor is terminated with
+//             messages still queued.
+//   pool      a thread submits to a bounded Pool (some tasks throw) while another closes it
+//             after a seeded number of submissions (sometimes with force): every future is read, and each resolves
 //             with a value, the task's error or Error(cancelled).
 //   chain     Buffers (in a counting wrapper) are told through a chain of actors and come back
 //             on a channel; one relay of the chain is terminated mid-stream, so parcels past it
