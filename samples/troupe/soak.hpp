@@ -13,8 +13,8 @@
 //             so the mailbox fills and tells come back Full; the actor is terminated with
 //             messages still queued.
 //   pool      a thread submits to a bounded Pool (some tasks throw) while another closes it
-//             after a seeded number of submissions (sometimes with force): every future is read, and each resolves
-//             with a value, the task's error or Error(cancelled).
+//             after a seeded number of submissions (sometimes with force): every future is
+//             read, and each resolves with a value, the task's error or Error(cancelled).
 //   chain     Buffers (in a counting wrapper) are told through a chain of actors and come back
 //             on a channel; one relay of the chain is terminated mid-stream, so parcels past it
 //             become dead letters (destroyed by the library with their Buffers).
