@@ -779,6 +779,9 @@ int run_soak(const SoakPlan& plan, std::ostream& out, std::ostream& err) {
   using Clock = std::chrono::steady_clock;
   Books books;
   SoakSheet sheet;
+  // One thread started and joined first: a sanitizer's helper thread (ThreadSanitizer starts
+  // its background thread with the process's first new thread) is then counted at both ends.
+  std::thread([] {}).join();
   const std::uint64_t threads_start = threads_alive();
   const Clock::time_point start = Clock::now();
   const auto until = start + std::chrono::duration_cast<Clock::duration>(

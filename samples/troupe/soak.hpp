@@ -38,7 +38,10 @@
 //             - freed, which must be 0 at the end; a parcel that comes back must carry its own
 //             bytes.
 //   threads   the entries of /proc/self/task at the start and at the end (after every round's
-//             Runtime, Pool and threads are gone): the end must not exceed the start.
+//             Runtime, Pool and threads are gone): the end must not exceed the start. The start
+//             is counted after one thread has been started and joined, so that a helper thread
+//             that a sanitizer starts with the first new thread (ThreadSanitizer's) counts at
+//             both ends rather than as a thread left running.
 // A round that has not finished within kRoundTimeout (soak.cpp) is a hang: the soak prints
 // what it has, names the stuck part, and exits 1 without waiting for it.
 //
