@@ -15,6 +15,7 @@
 #include "demos/demos.hpp"
 #include "latency.hpp"
 #include "load.hpp"
+#include "soak.hpp"
 #include "sweep.hpp"
 
 namespace troupe::cli {
@@ -27,6 +28,7 @@ constexpr std::string_view kUsage =
     " | troupe load all [--quick] [--repeat K] [--json | --csv]"
     " | troupe load latency --rate R --duration D [--workload W] [--threads T] [--json | --csv]"
     " [--plot FILE.svg]"
+    " | troupe load soak --duration D [--seed S] [--json]"
     " | troupe load --list | troupe demo <name> [--quick] [--out PATH] | troupe demo --list"
     " | troupe --help";
 // A mistake in `troupe demo ...` is answered with the demo command's own usage.
@@ -102,9 +104,11 @@ void add_text_option(CLI::App& app, const std::string& flag, std::optional<std::
       ->type_name(type);
 }
 
-// `troupe load` once parsed: `all`, `latency`, a sweep or one workload (with --compare, beside
-// its naive baseline). Throws UsageError before any run.
+// `troupe load` once parsed: `soak`, `all`, `latency`, a sweep or one workload (with --compare,
+// beside its naive baseline). Throws UsageError before any run.
 int run_load_command(const LoadRequest& request, std::ostream& out, std::ostream& err) {
+  if (request.workload == kSoakCommand) return run_soak(plan_soak(request), out, err);
+  reject_soak_flags(request);
   if (request.workload == "all") return run_all(plan_all(request), out, err);
   if (request.workload == kLatencyCommand) return run_latency(plan_latency(request), out, err);
   if (request.sweep) return run_sweep(plan_sweep(request), out, err);
@@ -151,7 +155,9 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   add_text_option(*load, "--rate", request.rate, "R",
                   "load latency: requests per second, issued open-loop (at most 1,000,000)");
   add_text_option(*load, "--duration", request.duration, "D",
-                  "load latency: how long to issue requests: seconds, or 2s, 200ms");
+                  "load latency, soak: how long to run: seconds, or 2s, 200ms (soak: 10m, 2h)");
+  add_text_option(*load, "--seed", request.seed, "S",
+                  "load soak: the seed of every random choice (default: random, printed)");
   add_text_option(*load, "--workload", request.request_kind, "W",
                   "load latency: what a request is: actor (default), task or pool");
   load->add_flag("--json", request.json,

@@ -342,42 +342,6 @@ std::string workload_names() {
   return names;
 }
 
-// A positive decimal number (digits, '.', an exponent), with `suffixes` (name, factor) allowed
-// after it; the value times the suffix's factor.
-double parse_positive(std::string_view flag, const std::string& text,
-                      std::initializer_list<std::pair<std::string_view, double>> suffixes,
-                      std::string_view what) {
-  std::string_view digits = text;
-  double factor = 1;
-  for (const auto& [suffix, by] : suffixes) {
-    if (digits.size() > suffix.size() && digits.ends_with(suffix)) {
-      digits.remove_suffix(suffix.size());
-      factor = by;
-      break;
-    }
-  }
-  double value = 0;
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value,
-                                            std::chars_format::general);
-  if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size() ||
-      !std::isfinite(value)) {
-    throw UsageError(std::string(flag) + ": expected " + std::string(what) + ", got '" + text +
-                     "'");
-  }
-  if (value <= 0) {
-    throw UsageError(std::string(flag) + ": must be greater than 0, got " + text);
-  }
-  return value * factor;
-}
-
-// Throws UsageError for the first of `flags` that was given: "<flag> <why>".
-void refuse_given(std::initializer_list<std::pair<std::string_view, bool>> flags,
-                  const std::string& why) {
-  for (const auto& [flag, given] : flags) {
-    if (given) throw UsageError(std::string(flag) + " " + why);
-  }
-}
-
 // Flags of `troupe load <workload>` that mean nothing to a latency run.
 void reject_load_flags(const LoadRequest& request) {
   refuse_given({{"--n", request.n.has_value()},
@@ -568,6 +532,42 @@ std::string histogram_svg(const LatencyPlan& plan, const Outcome& outcome) {
 }
 
 }  // namespace
+
+// A positive decimal number (digits, '.', an exponent), with `suffixes` (name, factor) allowed
+// after it; the value times the suffix's factor.
+double parse_positive(std::string_view flag, const std::string& text,
+                      std::initializer_list<std::pair<std::string_view, double>> suffixes,
+                      std::string_view what) {
+  std::string_view digits = text;
+  double factor = 1;
+  for (const auto& [suffix, by] : suffixes) {
+    if (digits.size() > suffix.size() && digits.ends_with(suffix)) {
+      digits.remove_suffix(suffix.size());
+      factor = by;
+      break;
+    }
+  }
+  double value = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value,
+                                            std::chars_format::general);
+  if (digits.empty() || error != std::errc{} || end != digits.data() + digits.size() ||
+      !std::isfinite(value)) {
+    throw UsageError(std::string(flag) + ": expected " + std::string(what) + ", got '" + text +
+                     "'");
+  }
+  if (value <= 0) {
+    throw UsageError(std::string(flag) + ": must be greater than 0, got " + text);
+  }
+  return value * factor;
+}
+
+// Throws UsageError for the first of `flags` that was given: "<flag> <why>".
+void refuse_given(std::initializer_list<std::pair<std::string_view, bool>> flags,
+                  const std::string& why) {
+  for (const auto& [flag, given] : flags) {
+    if (given) throw UsageError(std::string(flag) + " " + why);
+  }
+}
 
 void reject_latency_flags(const LoadRequest& request) {
   refuse_given({{"--rate", request.rate.has_value()},

@@ -18,6 +18,7 @@
 
 #include "compare.hpp"
 #include "latency.hpp"
+#include "soak.hpp"
 #include "progress.hpp"
 #include "report.hpp"
 #include "troupe/channels/channel.hpp"
@@ -536,6 +537,7 @@ std::string workloads_help() {
   }
   if (!later.empty()) text << "  " << join(later) << ": " << kLater << "\n";
   text << latency_help();
+  text << soak_help();
   text << "Styles: thread = plain std::threads and troupe channels; task = troupe::Runtime\n"
        << "tasks and troupe channels; actor = troupe handler actors telling each other (their\n"
        << "mailboxes bounded by --capacity); pool = a troupe::Pool, one submit and one future per\n"

@@ -31,12 +31,14 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <iosfwd>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -157,6 +159,8 @@ struct LoadRequest {
   std::optional<std::string> rate;
   std::optional<std::string> duration;
   std::optional<std::string> request_kind;  // --workload: what each request is
+  // troupe load soak (soak.hpp); --duration is shared with latency
+  std::optional<std::string> seed;
   bool json = false;
   bool csv = false;
 };
@@ -232,6 +236,17 @@ inline constexpr std::uint64_t kMaxThreads = 1024;
 [[nodiscard]] std::uint64_t parse_integer(std::string_view flag, std::string_view text,
                                           std::uint64_t minimum, std::uint64_t maximum,
                                           std::string_view what);
+
+// A positive decimal number (digits, '.', an exponent), optionally followed by one of
+// `suffixes` (name, factor): the value times the factor. Throws UsageError naming `flag` and
+// saying what was expected (`what`), or that it must be greater than 0.
+[[nodiscard]] double parse_positive(
+    std::string_view flag, const std::string& text,
+    std::initializer_list<std::pair<std::string_view, double>> suffixes, std::string_view what);
+
+// Throws UsageError for the first of `flags` that was given: "<flag> <why>".
+void refuse_given(std::initializer_list<std::pair<std::string_view, bool>> flags,
+                  const std::string& why);
 
 // Output files (--metrics, --plot) are written whole or not at all, and probed before a run.
 // check_writable throws UsageError naming `flag` and `path` unless a file can be created next
