@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 
 namespace troupe::detail {
 
@@ -16,7 +17,7 @@ std::chrono::steady_clock::duration saturating_duration(std::chrono::duration<Re
   using Ticks = std::chrono::steady_clock::duration;
   using Wide = std::chrono::duration<long double, Ticks::period>;
   const Wide wide(d);
-  if (!(wide == wide)) return Ticks::min();
+  if (std::isnan(wide.count())) return Ticks::min();
   if (wide >= Wide(Ticks::max())) return Ticks::max();
   if (wide <= Wide(Ticks::min())) return Ticks::min();
   return round_up ? std::chrono::ceil<Ticks>(d) : std::chrono::duration_cast<Ticks>(d);
