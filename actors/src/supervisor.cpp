@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "troupe/runtime/time.hpp"
+
 namespace troupe {
 
 std::string_view to_string(Strategy strategy) noexcept {
@@ -74,7 +76,7 @@ std::vector<std::shared_ptr<SupervisedChild>> SupervisorCore::children_where(Pic
 bool SupervisorCore::child_failed(std::size_t index, ExitCode code, const std::string& what) {
   detail::UniqueLock lock(mutex_);
   if (ending_) return false;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = troupe::now();  // the runtime's clock: virtual in a deterministic runtime
   while (!recent_.empty() && now - recent_.front() >= options_.within) recent_.pop_front();
   const std::string child = describe_child(index);
   if (recent_.size() >= static_cast<std::size_t>(options_.max_restarts)) {

@@ -243,6 +243,24 @@ ShutdownReport Runtime::shutdown_report() const { return scheduler_->report(); }
 RuntimeMetrics Runtime::metrics() const { return scheduler_->metrics(); }
 const RuntimeOptions& Runtime::options() const noexcept { return scheduler_->options(); }
 
+bool Runtime::is_deterministic() const noexcept { return scheduler_->deterministic(); }
+
+std::size_t Runtime::run_until_idle() {
+  return scheduler_->drive([] { return false; });
+}
+
+bool Runtime::run_until(absl::FunctionRef<bool()> done) {
+  scheduler_->drive(done);
+  return done();
+}
+
+void Runtime::throw_deadlock(const std::string& who, const std::string& what) const {
+  throw Error(ErrorCode::timeout,
+              who + ": the deterministic runtime went idle (no task runnable, no timer pending) "
+                    "before " + what + " finished: a deadlock (" +
+                  std::to_string(scheduler_->live_tasks()) + " tasks alive, all waiting)");
+}
+
 Runtime* Runtime::current() noexcept {
   if (detail::Worker* worker = detail::current_worker()) return &worker->scheduler().owner();
   if (detail::Scheduler* pool = detail::current_blocking_scheduler()) return &pool->owner();

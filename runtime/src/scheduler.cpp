@@ -136,15 +136,19 @@ void Worker::run() {
     if (task == nullptr) task = search();
     if (task != nullptr) {
       if (searching_) leave_searching();
-      run_task(task);
+      run_task(task, kCoopBudget);
       continue;
     }
     if (!park()) break;  // retired
   }
   if (searching_) leave_searching();
-  // The references in hand go back while the Runtime still holds its own.
-  scheduler_.refs_.fetch_sub(std::exchange(scheduler_refs_, 0), std::memory_order_relaxed);
+  return_scheduler_refs();
   tls_worker = nullptr;
+}
+
+void Worker::return_scheduler_refs() noexcept {
+  // relaxed: while a thread runs the worker, the Runtime still holds its own reference.
+  scheduler_.refs_.fetch_sub(std::exchange(scheduler_refs_, 0), std::memory_order_relaxed);
 }
 
 RawTask* Worker::next_task() {
@@ -299,11 +303,11 @@ bool Worker::park() {
   return true;
 }
 
-void Worker::run_task(RawTask* task) {
+void Worker::run_task(RawTask* task, std::int32_t budget) {
   tls_polled_task = task;
   ByteAccount::set_current(task->byte_account);
   in_task = true;
-  coop_budget = kCoopBudget;
+  coop_budget = budget;
   poll_seq.store(poll_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   in_poll.store(true, std::memory_order_relaxed);
   counters.polls.add();
@@ -330,7 +334,11 @@ void Worker::run_task(RawTask* task) {
   }
   // Woken during the poll, cancelled, or yielding: poll again, after the others.
   if (task->end_poll(std::exchange(task->context.yield_requested, false))) {
-    push_local(task, true);
+    if (scheduler_.deterministic()) {
+      scheduler_.push_ready(task);
+    } else {
+      push_local(task, true);
+    }
   }
 }
 
@@ -392,8 +400,22 @@ void Worker::push_local(RawTask* task, bool notify) {
 // ---- Scheduler --------------------------------------------------------------------------------
 
 Scheduler::Scheduler(Runtime& owner, RuntimeOptions options)
-    : owner_(owner), options_(std::move(options)) {
+    : owner_(owner),
+      options_(std::move(options)),
+      deterministic_(options_.deterministic_seed.has_value()),
+      timers_(deterministic_) {
   prepare_asymmetric_fence();
+  if (deterministic_) {
+    // One worker slot, run by whichever thread drives; no thread is started.
+    workers_.push_back(std::make_unique<Worker>(*this, 0));
+    // A zero state would stay zero: the seed goes through splitmix64 first.
+    std::uint64_t z = *options_.deterministic_seed + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    MutexLock lock(ready_mutex_);
+    drive_rng_ = (z ^ (z >> 31)) | 1;
+    return;
+  }
   const std::size_t slots = *options_.max_threads;
   workers_.reserve(slots);
   for (std::size_t i = 0; i < slots; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
@@ -467,6 +489,10 @@ void Scheduler::spawn(RawTask* task, Placement placement) {
     throw Error(ErrorCode::shut_down, "Runtime::spawn: the runtime is shut down");
   }
   if (local) worker->counters.spawned.add();
+  if (deterministic_) {  // every placement runs on the driving thread
+    push_ready(task);
+    return;
+  }
   if (placement == Placement::dedicated) {
     try {
       start_dedicated_thread(task);
@@ -507,6 +533,10 @@ void Scheduler::spawn(RawTask* task, Placement placement) {
 }
 
 void Scheduler::schedule(RawTask* task) noexcept {
+  if (deterministic_) {
+    push_ready(task);
+    return;
+  }
   if (task->home != nullptr) {
     task->home->notify();
     return;
@@ -886,6 +916,11 @@ void Scheduler::shutdown() {
     global_head_ = global_tail_ = nullptr;
     global_len_.store(0, std::memory_order_relaxed);
   }
+  {
+    MutexLock lock(ready_mutex_);  // deterministic mode: the drain below cancels these
+    ready_closed_ = true;
+    ready_.clear();
+  }
 
   // 2. Queued blocking jobs will not start; running ones (already out of the registry)
   // finish by themselves.
@@ -917,6 +952,75 @@ void Scheduler::shutdown() {
     report_ = std::move(report);
   }
   shut_down_.store(true, std::memory_order_release);
+}
+
+// ---- deterministic mode ---------------------------------------------------------------------
+
+void Scheduler::push_ready(RawTask* task) {
+  MutexLock lock(ready_mutex_);
+  if (ready_closed_) return;  // shut down: the drain cancels every live task
+  // No allocation failure to fear in practice: the vector only grows to the most tasks ever
+  // runnable at once, and push_ready is noexcept in spirit (as push_global).
+  ready_.push_back(task);
+}
+
+RawTask* Scheduler::pop_ready() {
+  MutexLock lock(ready_mutex_);
+  if (ready_.empty()) return nullptr;
+  const std::size_t pick = xorshift(drive_rng_) % ready_.size();
+  RawTask* task = ready_[pick];
+  ready_[pick] = ready_.back();
+  ready_.pop_back();
+  return task;
+}
+
+std::size_t Scheduler::drive(absl::FunctionRef<bool()> done) {
+  if (!deterministic_) {
+    throw Error(ErrorCode::invalid_argument,
+                "Runtime::run_until_idle: the runtime is not deterministic "
+                "(RuntimeOptions::deterministic_seed is unset)");
+  }
+  if (tls_worker != nullptr || tls_blocking_scheduler != nullptr) {
+    throw Error(ErrorCode::invalid_argument,
+                "Runtime::run_until_idle: called from a runtime's task (it would run itself)");
+  }
+  if (!drive_mutex_.try_lock()) {
+    throw Error(ErrorCode::invalid_argument,
+                "Runtime::run_until_idle: another thread is driving this runtime");
+  }
+  UniqueLock drive_lock(drive_mutex_, std::adopt_lock);
+  Worker& worker = *workers_.front();
+  tls_worker = &worker;
+  const TimerDriver::ClockScope clock(timers_);
+  struct Restore {
+    Worker& worker;
+    ~Restore() {
+      worker.return_scheduler_refs();
+      tls_worker = nullptr;
+    }
+  } restore{worker};
+  std::size_t polls = 0;
+  while (!done() && !stopping.load(std::memory_order_acquire)) {
+    RawTask* task = pop_ready();
+    if (task == nullptr) {
+      const auto next = timers_.next_deadline();
+      if (!next) break;  // idle
+      timers_.advance_to(*next);
+      timers_.process(timers_.now());
+      continue;
+    }
+    // A budget cut short at random now and then, so that a task whose operations are all
+    // ready still yields at some of them: more interleavings to explore.
+    std::int32_t budget = kCoopBudget;
+    {
+      MutexLock lock(ready_mutex_);
+      const std::uint64_t roll = xorshift(drive_rng_);
+      if (roll % 4 == 0) budget = static_cast<std::int32_t>(1 + (roll >> 8) % 4);
+    }
+    worker.run_task(task, budget);
+    ++polls;
+  }
+  return polls;
 }
 
 ShutdownReport Scheduler::report() const {

@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include <absl/functional/function_ref.h>
+
 #include "local_queue.hpp"
 #include "timer_driver.hpp"
 #include "troupe/channels/detail/mutex.hpp"
@@ -89,7 +91,13 @@ class Worker {
   // shared count is touched once per kSchedulerRefBatch tasks (raw_task.hpp).
   void take_scheduler_ref();
   void give_back_scheduler_ref() noexcept;
+  // Hands the batched references in hand back to the Scheduler (a thread that stops running
+  // this worker: its own thread on exit, or a deterministic runtime's driver).
+  void return_scheduler_refs() noexcept;
   bool in_task = false;
+
+  // Polls `task` once on the calling thread, with `budget` coop operations.
+  void run_task(RawTask* task, std::int32_t budget);
 
  private:
   RawTask* next_task();
@@ -97,7 +105,6 @@ class Worker {
   bool try_become_searcher();
   void leave_searching();
   bool park();  // false: the worker retires
-  void run_task(RawTask* task);
   void end_of_poll_handshake() noexcept;
 
   Scheduler& scheduler_;
@@ -198,6 +205,15 @@ class Scheduler {
   [[nodiscard]] Runtime& owner() const noexcept { return owner_; }
   TimerDriver& timers() noexcept { return timers_; }
 
+  // Deterministic mode (RuntimeOptions::deterministic_seed; runtime.hpp): no thread runs the
+  // workers; drive() runs tasks on the calling thread, the seeded generator picking each next
+  // one among the runnable (ready_), until `done()` or until idle (nothing runnable, no timer:
+  // then virtual time jumps to the next timer first). Returns the polls it ran. Throws
+  // Error(invalid_argument) from a runtime thread or while another thread drives.
+  [[nodiscard]] bool deterministic() const noexcept { return deterministic_; }
+  std::size_t drive(absl::FunctionRef<bool()> done);
+  [[nodiscard]] std::uint64_t live_tasks() const { return registry_.size(); }
+
   // Global queue.
   void push_global(RawTask* task);
   void push_global_batch(RawTask** tasks, std::size_t n, RawTask* extra);
@@ -237,6 +253,9 @@ class Scheduler {
   void join_dedicated_threads() ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // Cancels every task left in the registry: the dedicated-thread ones, or all others.
   void drain_registry(ShutdownReport& report, bool dedicated);
+  // Deterministic mode: queues a runnable task / takes a random one (nullptr: none).
+  void push_ready(RawTask* task);
+  RawTask* pop_ready();
 
   friend class Worker;
   friend class DedicatedThread;
@@ -244,6 +263,7 @@ class Scheduler {
 
   Runtime& owner_;  // valid while the Runtime lives: used only from its (joined) threads
   const RuntimeOptions options_;
+  const bool deterministic_;
   std::vector<std::unique_ptr<Worker>> workers_;  // max_threads slots, fixed
   Registry registry_;
   TimerDriver timers_;
@@ -278,6 +298,14 @@ class Scheduler {
   PlainMutex monitor_mutex_;
   std::condition_variable monitor_cv_;
   std::thread monitor_;
+
+  // Deterministic mode. The runnable tasks (locked: a plain thread's wake may add one), and
+  // the driver's state, touched only by the thread holding drive_mutex_.
+  PlainMutex ready_mutex_;
+  std::vector<RawTask*> ready_ ABSL_GUARDED_BY(ready_mutex_);
+  bool ready_closed_ ABSL_GUARDED_BY(ready_mutex_) = false;
+  PlainMutex drive_mutex_;
+  std::uint64_t drive_rng_ ABSL_GUARDED_BY(ready_mutex_) = 0;
 
   PlainMutex shutdown_mutex_;  // one shutdown() at a time
   std::atomic<bool> shut_down_{false};

@@ -1,8 +1,22 @@
 #include "timer_driver.hpp"
 
+#include <utility>
+
 #include "scheduler.hpp"
 
 namespace troupe::detail {
+namespace {
+thread_local const TimerDriver* tls_clock = nullptr;  // see ClockScope
+}  // namespace
+
+TimerDriver::ClockScope::ClockScope(const TimerDriver& driver) noexcept
+    : previous_(std::exchange(tls_clock, &driver)) {}
+TimerDriver::ClockScope::~ClockScope() { tls_clock = previous_; }
+
+std::chrono::steady_clock::time_point clock_now() noexcept {
+  if (const TimerDriver* driver = tls_clock) return driver->now();
+  return std::chrono::steady_clock::now();
+}
 
 std::uint64_t TimerDriver::ticks_ceil(Clock::time_point t) const noexcept {
   if (t <= origin_) return 0;

@@ -7,7 +7,10 @@
 // collects the wakers under the lock and wakes them after releasing it.
 //
 // Time: milliseconds of steady_clock since the driver was created; a deadline is rounded up to
-// the next tick, so a timer never fires early.
+// the next tick, so a timer never fires early. A deterministic runtime's driver keeps virtual
+// time instead: now() is the origin plus an offset that only advance_to() moves (the driving
+// thread, when no task is runnable), and clock_now() (timer.hpp) reads it on the thread that
+// drives (ClockScope).
 #pragma once
 
 #include <atomic>
@@ -26,7 +29,8 @@ class TimerDriver {
  public:
   using Clock = std::chrono::steady_clock;
 
-  TimerDriver() : origin_(Clock::now()) {}
+  explicit TimerDriver(bool virtual_time = false)
+      : origin_(Clock::now()), virtual_(virtual_time) {}
   ~TimerDriver() {
     std::lock_guard lock(mutex_);
     wheel_.clear();
@@ -47,6 +51,34 @@ class TimerDriver {
   std::size_t process(Clock::time_point now);
   [[nodiscard]] std::size_t pending() const;
 
+  // The driver's clock: steady_clock, or the virtual time of a deterministic runtime.
+  [[nodiscard]] Clock::time_point now() const noexcept {
+    if (!virtual_) return Clock::now();
+    return origin_ + std::chrono::nanoseconds(virtual_ns_.load(std::memory_order_relaxed));
+  }
+  // Virtual time only: moves the clock forward to `t` (never back). Called by the one thread
+  // that drives the runtime; relaxed, as the readers are that thread or ordered after it by
+  // whatever handed them the time's effects (a wake).
+  void advance_to(Clock::time_point t) noexcept {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t - origin_).count();
+    if (ns > virtual_ns_.load(std::memory_order_relaxed)) {
+      virtual_ns_.store(ns, std::memory_order_relaxed);
+    }
+  }
+
+  // Makes clock_now() read `driver`'s clock on this thread while it lives (the deterministic
+  // runtime's driving thread).
+  class ClockScope {
+   public:
+    explicit ClockScope(const TimerDriver& driver) noexcept;
+    ~ClockScope();
+    ClockScope(const ClockScope&) = delete;
+    ClockScope& operator=(const ClockScope&) = delete;
+
+   private:
+    const TimerDriver* previous_;
+  };
+
  private:
   static constexpr std::uint64_t kNone = UINT64_MAX;
   [[nodiscard]] std::uint64_t ticks_ceil(Clock::time_point t) const noexcept;
@@ -54,6 +86,8 @@ class TimerDriver {
   void publish_next_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const Clock::time_point origin_;
+  const bool virtual_;
+  std::atomic<std::int64_t> virtual_ns_{0};  // virtual time since origin_
   mutable PlainMutex mutex_;
   TimerWheel wheel_ ABSL_GUARDED_BY(mutex_);
   std::atomic<std::uint64_t> next_ms_{kNone};

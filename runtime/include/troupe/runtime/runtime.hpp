@@ -56,6 +56,26 @@
 // join itself); destroying the Runtime there therefore ends in std::terminate. Destroy it
 // from the thread that owns it.
 //
+// Deterministic mode (RuntimeOptions::deterministic_seed), for tests. The runtime starts no
+// thread at all: the thread that calls run_until_idle(), run_until() or block_on() (or a
+// blocking wait of the library that drives in this mode: Pipeline::finish) runs every task, one
+// poll at a time, picking the next one at random among the runnable ones with a generator
+// seeded by the seed (and, at random, cutting a task's coop budget short, so that a task
+// whose operations are ready still yields at some of them). The same program with the same
+// seed runs the same interleaving, so a failure found under one seed replays under it; a loop
+// over seeds explores interleavings. Time is virtual: troupe::now() (time.hpp) inside the
+// runtime's tasks reads a clock that stands still while tasks run and, when no task is
+// runnable, jumps to the next timer's deadline and fires it — sleeps and timeouts of any
+// length pass at once, in deadline order. In this mode:
+//   - spawn_blocking jobs and dedicated-thread tasks run on the driving thread too, when
+//     picked (so a job that blocks waiting for another task deadlocks the run: don't);
+//   - block_on(task) drives until the task ends; if the runtime goes idle first (nothing
+//     runnable, no timer pending: a deadlock), it throws Error(timeout) listing what is alive;
+//   - a wake from another thread (a plain thread's send) queues the task for the next drive;
+//     determinism holds only for programs whose threads are all the runtime's;
+//   - JoinHandle::get() does not drive: drive first (run_until_idle), then get.
+// min_threads, max_threads and the thread timeouts are ignored.
+//
 // Thread-safety: every member function of Runtime is thread-safe. JoinHandle is a move-only
 // single-owner handle (like the Task it joins); its operations may run on any thread.
 #pragma once
@@ -71,6 +91,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <absl/functional/function_ref.h>
 
 #include "troupe/channels/awaitable.hpp"
 #include "troupe/channels/detail/duration.hpp"
@@ -98,6 +120,9 @@ struct RuntimeOptions {
   std::size_t max_blocking_threads = 512;
   // A blocking-pool thread idle this long exits. Positive.
   std::chrono::milliseconds blocking_idle_timeout{10'000};
+  // Set: the runtime runs deterministically on the thread that drives it, with this seed
+  // choosing the interleaving, on virtual time (see "Deterministic mode" above). For tests.
+  std::optional<std::uint64_t> deterministic_seed;
 
   static constexpr std::size_t kMaxWorkers = 256;
   static std::size_t default_threads() noexcept;
@@ -279,11 +304,27 @@ class Runtime {
     return launch(cell, options, detail::Placement::blocking_pool);
   }
 
-  // Runs `task` to completion from a plain thread and returns its value (rethrows).
+  // Runs `task` to completion from a plain thread and returns its value (rethrows). In
+  // deterministic mode this thread drives the runtime meanwhile.
   template <class T>
   T block_on(Task<T> task) {
-    return spawn(std::move(task)).get();
+    JoinHandle<T> handle = spawn(std::move(task));
+    if (is_deterministic() && !run_until([&] { return handle.is_finished(); })) {
+      throw_deadlock("Runtime::block_on", "task " + std::to_string(handle.id()));
+    }
+    return handle.get();
   }
+
+  // Deterministic mode only (throws Error(invalid_argument) otherwise, or from one of the
+  // runtime's tasks, or while another thread drives). Runs tasks on the calling thread until
+  // none is runnable and no timer is pending; returns how many polls it ran.
+  std::size_t run_until_idle();
+  // The same, stopping as soon as `done()` holds (checked before each poll); returns done().
+  // For code that would otherwise block the driving thread on what the tasks do.
+  bool run_until(absl::FunctionRef<bool()> done);
+  // Throws Error(timeout): "<who>: the deterministic runtime went idle ... before <what>".
+  [[noreturn]] void throw_deadlock(const std::string& who, const std::string& what) const;
+  [[nodiscard]] bool is_deterministic() const noexcept;
 
   // Stops the runtime (see the header comment). Idempotent; thread-safe; not from a worker.
   void shutdown();

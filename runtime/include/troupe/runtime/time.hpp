@@ -39,6 +39,11 @@ namespace troupe {
 
 using Clock = std::chrono::steady_clock;
 
+// The runtime's clock: steady_clock::now(), except in the tasks of a deterministic runtime
+// (RuntimeOptions::deterministic_seed), where it is that runtime's virtual time. Timers,
+// sleeps, timeouts and intervals all read it.
+[[nodiscard]] inline Clock::time_point now() noexcept { return detail::clock_now(); }
+
 // The operation behind sleep_until / sleep_for.
 class SleepOp {
  public:
@@ -47,7 +52,7 @@ class SleepOp {
   SleepOp& operator=(const SleepOp&) = delete;
   ~SleepOp() { detail::disarm_timer(node_); }
 
-  bool ready_now() const { return Clock::now() >= deadline_; }
+  bool ready_now() const { return now() >= deadline_; }
   bool poll(Waker& waker) {
     if (!armed_) {
       detail::arm_timer(node_, deadline_, waker);  // may throw (not on a worker): stays unarmed
@@ -78,7 +83,7 @@ Awaitable<SleepOp> sleep_for(std::chrono::duration<Rep, Period> duration) {
     throw Error(ErrorCode::invalid_argument,
                 "sleep_for: duration " + std::to_string(after.count()) + " ns is negative");
   }
-  return sleep_until(detail::saturating_deadline(Clock::now(), after));
+  return sleep_until(detail::saturating_deadline(now(), after));
 }
 
 // The error of a timeout that expired.
@@ -154,7 +159,7 @@ Awaitable<TimeoutOp<Op>> timeout(std::chrono::duration<Rep, Period> duration,
                 "timeout: duration " + std::to_string(after.count()) + " ns is negative");
   }
   return Awaitable<TimeoutOp<Op>>(std::in_place, std::move(operation).into_op(),
-                                  detail::saturating_deadline(Clock::now(), after), after);
+                                  detail::saturating_deadline(now(), after), after);
 }
 
 // Bounds a join. The handle is consumed; on timeout the task runs on, detached (cancel it
@@ -172,7 +177,7 @@ class Interval {
   template <class Rep, class Period>
   explicit Interval(std::chrono::duration<Rep, Period> period)
       : period_(detail::saturating_duration(period, true)),  // too long: never ticks
-        next_(detail::saturating_deadline(Clock::now(), period_)) {
+        next_(detail::saturating_deadline(now(), period_)) {
     if (period_ <= Clock::duration::zero()) {
       throw Error(ErrorCode::invalid_argument,
                   "Interval: period " + std::to_string(period_.count()) + " ns is not positive");
@@ -182,9 +187,9 @@ class Interval {
   Awaitable<SleepOp> tick() {
     const Clock::time_point due = next_;
     next_ = detail::saturating_deadline(next_, period_);
-    const Clock::time_point now = Clock::now();
-    if (next_ <= now) {
-      const auto behind = (now - next_) / period_ + 1;
+    const Clock::time_point at = troupe::now();
+    if (next_ <= at) {
+      const auto behind = (at - next_) / period_ + 1;
       next_ += behind * period_;
     }
     return sleep_until(due);

@@ -18,6 +18,10 @@ struct TimerNode : TimerEntry {
   bool fired = false;
 };
 
+// The runtime's clock on this thread: the virtual time of the deterministic runtime this
+// thread drives (see Runtime), otherwise steady_clock::now().
+std::chrono::steady_clock::time_point clock_now() noexcept;
+
 // Arms `node` to fire at `deadline` on the calling worker's runtime, waking `waker` then.
 // Throws Error(invalid_argument) when not called from a runtime worker.
 void arm_timer(TimerNode& node, std::chrono::steady_clock::time_point deadline, Waker& waker);
