@@ -123,15 +123,13 @@ StageCounters& PipelineCore::add_stage(std::string name, std::size_t parallelism
   return *stages_.back();
 }
 
-Task<void> PipelineCore::guarded(Task<void> body, std::string where) {
-  // Its destructor runs however the task ends: returned, threw, or dropped by a cancel.
-  struct Ended {
-    PipelineCore* core;
-    ~Ended() { core->task_ended(); }
-  } ended{this};
+Task<void> PipelineCore::guarded(Guarded task, std::string where) {
+  // `task` counts the end however the task ends: returned, threw, or dropped by a cancel —
+  // even one that comes before its first poll (found by the deterministic exploration in
+  // test_deterministic: a cancel right after start left finish() waiting for ever).
   std::exception_ptr escaped;
   try {
-    co_await std::move(body);
+    co_await std::move(task.body);
   } catch (...) {
     escaped = std::current_exception();
   }
@@ -145,13 +143,9 @@ void PipelineCore::spawn(Task<void> task, const std::string& where) {
     detail::MutexLock lock(mutex_);
     ++alive_;  // before it can end
   }
-  JoinHandle<void> handle;
-  try {
-    handle = runtime_->spawn(guarded(std::move(task), where));
-  } catch (...) {
-    task_ended();  // never started
-    throw;
-  }
+  // If the spawn fails, the guard's destructor counts the end: in the coroutine's frame
+  // (destroyed unrun), or here if the frame could not even be made.
+  JoinHandle<void> handle = runtime_->spawn(guarded(Guarded(std::move(task), this), where));
   detail::MutexLock lock(mutex_);
   if (stopped_) handle.cancel();
   tasks_.push_back(std::move(handle));
@@ -217,6 +211,10 @@ void PipelineCore::rethrow_failure() const {
 }
 
 void PipelineCore::join() {
+  // A deterministic runtime has no thread of its own: this thread runs the tasks meanwhile.
+  if (runtime_->is_deterministic() && !runtime_->run_until([&] { return ended_.try_wait(); })) {
+    runtime_->throw_deadlock("Pipeline::finish", "the pipeline");
+  }
   ended_.blocking_wait();
   {
     detail::MutexLock lock(mutex_);

@@ -57,7 +57,8 @@
 // the generator returned nullopt, or drain() was called) and every item has gone through;
 // finished() is its form for a task. drain() is the graceful stop: the source takes nothing new,
 // and what it took goes through. cancel() stops every task at its next await: items in flight are
-// dropped (counted as cancelled) and finish() returns at once. The destructor cancels a pipeline
+// dropped (counted as cancelled), the input port closes (items still in it count as emitted and
+// cancelled; a later send fails and hands its item back) and finish() returns at once. The destructor cancels a pipeline
 // still running and waits for its tasks. The books: emitted = delivered + filtered + skipped +
 // dead_lettered + cancelled + failed (the item whose exception stopped the pipeline), with copied
 // added to emitted when the pipeline fans out.
@@ -234,7 +235,27 @@ class PipelineCore {
 
  private:
   void rethrow_failure() const ABSL_LOCKS_EXCLUDED(mutex_);
-  Task<void> guarded(Task<void> body, std::string where);
+  // A task's body, and the count of its end (task_ended) when destroyed (unless moved from).
+  // A parameter of the task's coroutine, so it lives in the frame from the moment the task
+  // exists: a task dropped by a cancel before its first poll never runs, but its frame is
+  // destroyed. The body goes first, so that what its frame counts on the way out (PortInput)
+  // is in before the end is.
+  class Guarded {
+   public:
+    Guarded(Task<void> body, PipelineCore* core) noexcept : body(std::move(body)), core_(core) {}
+    Guarded(Guarded&& other) noexcept
+        : body(std::move(other.body)), core_(std::exchange(other.core_, nullptr)) {}
+    Guarded& operator=(Guarded&&) = delete;
+    ~Guarded() {
+      body = Task<void>();
+      if (core_ != nullptr) core_->task_ended();
+    }
+    Task<void> body;
+
+   private:
+    PipelineCore* core_;
+  };
+  Task<void> guarded(Guarded task, std::string where);
   void task_ended() noexcept ABSL_LOCKS_EXCLUDED(mutex_);
 
   Runtime* runtime_;
@@ -254,6 +275,30 @@ class PipelineCore {
   // Set by publish().
   std::chrono::steady_clock::time_point started_at_ ABSL_GUARDED_BY(mutex_);
   Latch ended_{1};                       // released when the last task has ended
+};
+
+// The input port's receiver, owned by the port source. When the source ends, or is dropped by
+// a cancel, the port is closed (a later send fails and hands its item back) and the items still
+// in it are counted as emitted, so that the books count them as cancelled: an item the port
+// accepted is never lost uncounted.
+template <class In>
+class PortInput {
+ public:
+  PortInput(Receiver<In> rx, PipelineCore* core) noexcept : rx(std::move(rx)), core_(core) {}
+  PortInput(PortInput&& other) noexcept
+      : rx(std::move(other.rx)), core_(std::exchange(other.core_, nullptr)) {}
+  PortInput& operator=(PortInput&&) = delete;
+  ~PortInput() {
+    if (core_ == nullptr) return;
+    rx.close();
+    std::uint64_t left = 0;
+    while (rx.try_recv()) ++left;
+    core_->emitted.fetch_add(left, std::memory_order_relaxed);
+  }
+  Receiver<In> rx;
+
+ private:
+  PipelineCore* core_;
 };
 
 // Where the step before a stage sends its chunks.
@@ -747,7 +792,8 @@ class Pipeline {
     drain_ = std::move(drain.first);
     launch([&] {
       core_->spawn(
-          source_port(std::move(input.second), std::move(drain.second), parts_->first, core_.get()),
+          source_port(detail::PortInput<In>(std::move(input.second), core_.get()),
+                      std::move(drain.second), parts_->first, core_.get()),
           "source");
     });
     return std::move(input.first);
@@ -848,8 +894,9 @@ class Pipeline {
   // The sources: chunks of up to chunk() items, passed on as soon as nothing more is ready.
   // The port's waits also watch the drain port: once it closes, the input port is closed too,
   // and what it still holds is taken.
-  static Task<void> source_port(Receiver<In> rx, Receiver<std::monostate> drain,
+  static Task<void> source_port(detail::PortInput<In> input, Receiver<std::monostate> drain,
                                 detail::StageInlet<In>* first, detail::PipelineCore* core) {
+    Receiver<In>& rx = input.rx;
     const std::size_t size = core->chunk();
     bool draining = false;
     for (;;) {
