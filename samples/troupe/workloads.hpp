@@ -46,6 +46,14 @@ LoadResult run_transfer_naive(const LoadParams& params);
 
 // pipeline (troupe::Pipeline on a Runtime)
 LoadResult run_pipeline_task(const LoadParams& params);
+// The bound of each pipeline stage's input, in every style: --capacity, default 1024
+// (workloads_task.cpp).
+[[nodiscard]] std::size_t pipeline_capacity(const LoadParams& params);
+
+// What pool and pool_cpu share in every style (workloads_pool.cpp): the pool's workers
+// (--threads, else `by_default`), and one pool_cpu task, recursive fib(25) (75025).
+[[nodiscard]] std::size_t pool_workers(const LoadParams& params, std::size_t by_default = 2);
+[[nodiscard]] std::uint64_t pool_cpu_task();
 // The Runtime of a task- or actor-style run: --threads workers (default one per core), able to
 // grow to four times the cores (workloads_task.cpp).
 [[nodiscard]] RuntimeOptions runtime_options(const LoadParams& params);
