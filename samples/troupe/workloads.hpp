@@ -38,11 +38,15 @@ LoadResult run_pool_cpu_batch(const LoadParams& params);
 LoadResult run_transfer_pool(const LoadParams& params);
 
 // naive style (workloads_naive.cpp): no troupe at all — one std::thread per actor, each with a
-// std::mutex + std::condition_variable queue; the baseline of --compare naive
+// std::mutex + std::condition_variable queue (pool, pool_cpu: a hand-written thread pool on one
+// such queue, a std::future per task); the baseline of --compare naive. skynet has none.
 LoadResult run_pingpong_naive(const LoadParams& params);
 LoadResult run_ring_naive(const LoadParams& params);
 LoadResult run_fanin_naive(const LoadParams& params);
 LoadResult run_transfer_naive(const LoadParams& params);
+LoadResult run_pool_naive(const LoadParams& params);
+LoadResult run_pool_cpu_naive(const LoadParams& params);
+LoadResult run_pipeline_naive(const LoadParams& params);
 
 // pipeline (troupe::Pipeline on a Runtime)
 LoadResult run_pipeline_task(const LoadParams& params);
