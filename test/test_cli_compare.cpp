@@ -32,8 +32,7 @@ troupe::cli::LoadResult run_wrong(const troupe::cli::LoadParams& params) {
 
 // The report of `troupe load <workload> --compare naive` for people: both sides' figures, the
 // speedup and the check that held in every run.
-void check_compared(const CliRun& run, const std::string& troupe_style,
-                    const std::string& check) {
+void check_compared(const CliRun& run, const std::string& troupe_style, const std::string& check) {
   CHECK(run.code == 0);
   CHECK(run.err.empty());
   CHECK(contains(run.out, "troupe     " + troupe_style + ": "));
@@ -57,7 +56,7 @@ void check_both_sides_take(const std::string& workload, const std::string& n,
 TEST_CASE("cli.compare runs every naive workload as a style of its own and verifies its check" *
           doctest::timeout(120)) {
   const std::vector<std::pair<std::string, std::string>> runs = {
-      {"pingpong", "1000"}, {"ring", "3000"}, {"fanin", "4000"}, {"transfer", "3"},
+      {"pingpong", "1000"}, {"ring", "3000"},  {"fanin", "4000"},   {"transfer", "3"},
       {"pool", "1000"},     {"pool_cpu", "3"}, {"pipeline", "5000"}};
   for (const auto& [workload, n] : runs) {
     CAPTURE(workload);
@@ -91,8 +90,8 @@ TEST_CASE("cli.compare gives the naive pool --threads workers behind one future 
 
 TEST_CASE("cli.compare bounds the naive pipeline's queues by --capacity, 1024 by default" *
           doctest::timeout(60)) {
-  const CliRun run = run_cli(
-      {"load", "pipeline", "--style", "naive", "--capacity", "8", "--n", "3000", "--json"});
+  const CliRun run =
+      run_cli({"load", "pipeline", "--style", "naive", "--capacity", "8", "--n", "3000", "--json"});
   CHECK(run.code == 0);
   CHECK(json_number_after(run.out, "capacity") == 8);
   CHECK(json_number_after(run.out, "stages") == 3);
@@ -250,10 +249,12 @@ TEST_CASE("cli.compare is described in the load help") {
   const CliRun run = run_cli({"load", "--help"});
   CHECK(run.code == 0);
   CHECK(contains(run.out, "--compare naive: the workload in its preferred style"));
-  CHECK(contains(run.out, "Workloads with a naive baseline:\n"
-                          "fanin, transfer, pingpong, ring, pool, pool_cpu, pipeline.\n"));
-  CHECK(contains(run.out, "skynet has no naive baseline: its naive form, one std::thread per "
-                          "actor, is 1,111,111 OS\n"));
+  CHECK(contains(run.out,
+                 "Workloads with a naive baseline:\n"
+                 "fanin, transfer, pingpong, ring, pool, pool_cpu, pipeline.\n"));
+  CHECK(contains(run.out,
+                 "skynet has no naive baseline: its naive form, one std::thread per "
+                 "actor, is 1,111,111 OS\n"));
   CHECK(contains(run.out, "style naive: --capacity ignored"));
 }
 

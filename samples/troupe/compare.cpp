@@ -158,8 +158,8 @@ const Implementation* resolve_baseline(const LoadRequest& request, const Workloa
   }
   for (const NoBaseline& none : kNoBaseline) {
     if (none.workload == spec.name) {
-      throw UsageError("--compare naive: " + std::string(spec.name) + " has no naive baseline: " +
-                       std::string(none.why));
+      throw UsageError("--compare naive: " + std::string(spec.name) +
+                       " has no naive baseline: " + std::string(none.why));
     }
   }
   for (const Implementation* implementation : implementations_of(spec.name)) {
@@ -217,8 +217,7 @@ std::string compare_help() {
       "threads fixed by the workload, its queues unbounded). Workloads with a naive baseline:\n" +
       naive_workloads() + ".\n";
   for (const NoBaseline& none : kNoBaseline) {
-    text += std::string(none.workload) + " has no naive baseline: " + std::string(none.why) +
-            ".\n";
+    text += std::string(none.workload) + " has no naive baseline: " + std::string(none.why) + ".\n";
   }
   return text;
 }

@@ -131,7 +131,8 @@ class NaivePool {
 
   template <class F>
   [[nodiscard]] std::future<std::invoke_result_t<F>> submit(F task) {
-    auto packaged = std::make_shared<std::packaged_task<std::invoke_result_t<F>()>>(std::move(task));
+    auto packaged =
+        std::make_shared<std::packaged_task<std::invoke_result_t<F>()>>(std::move(task));
     auto future = packaged->get_future();
     tasks_.push([packaged] { (*packaged)(); });
     return future;
@@ -378,8 +379,8 @@ LoadResult run_pipeline_naive(const LoadParams& params) {
   source.join();
   mapper.join();
   sink.join();  // its writes to sum, delivered and end happen-before join() returns
-  LoadResult result = naive_result(params, std::chrono::duration<double>(end - start).count(),
-                                   sum, 3, placement);
+  LoadResult result =
+      naive_result(params, std::chrono::duration<double>(end - start).count(), sum, 3, placement);
   if (delivered != params.n) {
     result.failures.push_back("the sink took " + std::to_string(delivered) + " of " +
                               std::to_string(params.n) + " items");

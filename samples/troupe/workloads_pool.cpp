@@ -183,8 +183,7 @@ LoadResult run_fib(const LoadParams& params, bool batched) {
   for (const std::uint64_t p : partial) floor_check += p;
 
   LoadResult result = run_on_pool(
-      params, placement, [](std::uint64_t) { return [] { return pool_cpu_task(); }; },
-      batched);
+      params, placement, [](std::uint64_t) { return [] { return pool_cpu_task(); }; }, batched);
   const std::uint64_t sum = result.check;
   if (floor_check != sum) {
     result.failures.push_back("the floor's threads computed " + std::to_string(floor_check) +
