@@ -76,30 +76,26 @@ TEST_CASE("cli.compare gives the naive ring one thread per node") {
   CHECK(json_number_after(run.out, "check") == 2500);
 }
 
-TEST_CASE("cli.compare gives the naive pool --threads workers behind one future per task" *
+TEST_CASE("cli.compare's naive pool takes --threads and its pipeline --capacity, as troupe's do" *
           doctest::timeout(60)) {
-  const CliRun run =
-      run_cli({"load", "pool", "--style", "naive", "--threads", "3", "--n", "500", "--json"});
-  CHECK(run.code == 0);
-  CHECK(json_number_after(run.out, "threads") == 3);
-  CHECK(json_number_after(run.out, "workers") == 3);
-  CHECK(json_number_after(run.out, "check") == 250500);  // n(n+1)
-  const CliRun by_default = run_cli({"load", "pool", "--style", "naive", "--n", "10", "--json"});
-  CHECK(json_number_after(by_default.out, "workers") == 2);  // as the troupe pool's
-}
-
-TEST_CASE("cli.compare bounds the naive pipeline's queues by --capacity, 1024 by default" *
-          doctest::timeout(60)) {
-  const CliRun run =
-      run_cli({"load", "pipeline", "--style", "naive", "--capacity", "8", "--n", "3000", "--json"});
-  CHECK(run.code == 0);
-  CHECK(json_number_after(run.out, "capacity") == 8);
-  CHECK(json_number_after(run.out, "stages") == 3);
-  CHECK(json_number_after(run.out, "threads") == 3);
-  CHECK(json_number_after(run.out, "check") == 13504500);  // 3n(n+1)/2
-  const CliRun by_default =
-      run_cli({"load", "pipeline", "--style", "naive", "--n", "10", "--json"});
-  CHECK(json_number_after(by_default.out, "capacity") == 1024);
+  struct Case {
+    std::string workload, flag, value, field;
+    double threads;     // the run's threads with `--flag value`
+    double by_default;  // `field` without the flag: the troupe workload's default
+  };
+  for (const Case& c : {Case{"pool", "threads", "3", "workers", 3, 2},
+                        Case{"pipeline", "capacity", "8", "capacity", 3, 1024}}) {
+    CAPTURE(c.workload);
+    const CliRun given = run_cli(
+        {"load", c.workload, "--style", "naive", "--" + c.flag, c.value, "--n", "3000", "--json"});
+    CHECK(given.code == 0);
+    CHECK(contains(given.out, "\"check_ok\":true"));
+    CHECK(json_number_after(given.out, c.field) == std::stod(c.value));
+    CHECK(json_number_after(given.out, "threads") == c.threads);
+    const CliRun by_default =
+        run_cli({"load", c.workload, "--style", "naive", "--n", "10", "--json"});
+    CHECK(json_number_after(by_default.out, c.field) == c.by_default);
+  }
 }
 
 TEST_CASE("cli.compare runs pool against a hand-written pool of std::futures" *
