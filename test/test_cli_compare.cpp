@@ -30,12 +30,34 @@ troupe::cli::LoadResult run_wrong(const troupe::cli::LoadParams& params) {
   return result;
 }
 
+// The report of `troupe load <workload> --compare naive` for people: both sides' figures, the
+// speedup and the check that held in every run.
+void check_compared(const CliRun& run, const std::string& troupe_style, const std::string& check) {
+  CHECK(run.code == 0);
+  CHECK(run.err.empty());
+  CHECK(contains(run.out, "troupe     " + troupe_style + ": "));
+  CHECK(contains(run.out, "naive      naive: "));
+  CHECK(contains(run.out, "x (troupe rate / naive rate)\n"));
+  CHECK(contains(run.out, "check      " + check + " = expected: ok in every run\n"));
+}
+
+// `--<flag> <value>` reaches both sides of `troupe load <workload> --compare naive --n <n>`:
+// each side's JSON object reports `"<flag>":<value>`.
+void check_both_sides_take(const std::string& workload, const std::string& n,
+                           const std::string& flag, const std::string& value) {
+  const CliRun run =
+      run_cli({"load", workload, "--compare", "naive", "--" + flag, value, "--n", n, "--json"});
+  CHECK(run.code == 0);
+  CHECK(count_of(run.out, "\"" + flag + "\":" + value + ",") == 2);
+}
+
 }  // namespace
 
 TEST_CASE("cli.compare runs every naive workload as a style of its own and verifies its check" *
           doctest::timeout(120)) {
   const std::vector<std::pair<std::string, std::string>> runs = {
-      {"pingpong", "1000"}, {"ring", "3000"}, {"fanin", "4000"}, {"transfer", "3"}};
+      {"pingpong", "1000"}, {"ring", "3000"},  {"fanin", "4000"},   {"transfer", "3"},
+      {"pool", "1000"},     {"pool_cpu", "3"}, {"pipeline", "5000"}};
   for (const auto& [workload, n] : runs) {
     CAPTURE(workload);
     const CliRun run = run_cli({"load", workload, "--style", "naive", "--n", n, "--json"});
@@ -52,6 +74,48 @@ TEST_CASE("cli.compare gives the naive ring one thread per node") {
   CHECK(run.code == 0);
   CHECK(json_number_after(run.out, "threads") == 1000);
   CHECK(json_number_after(run.out, "check") == 2500);
+}
+
+TEST_CASE("cli.compare's naive pool takes --threads and its pipeline --capacity, as troupe's do" *
+          doctest::timeout(60)) {
+  struct Case {
+    std::string workload, flag, value, field;
+    double threads;     // the run's threads with `--flag value`
+    double by_default;  // `field` without the flag: the troupe workload's default
+  };
+  for (const Case& c : {Case{"pool", "threads", "3", "workers", 3, 2},
+                        Case{"pipeline", "capacity", "8", "capacity", 3, 1024}}) {
+    CAPTURE(c.workload);
+    const CliRun given = run_cli(
+        {"load", c.workload, "--style", "naive", "--" + c.flag, c.value, "--n", "3000", "--json"});
+    CHECK(given.code == 0);
+    CHECK(contains(given.out, "\"check_ok\":true"));
+    CHECK(json_number_after(given.out, c.field) == std::stod(c.value));
+    CHECK(json_number_after(given.out, "threads") == c.threads);
+    const CliRun by_default =
+        run_cli({"load", c.workload, "--style", "naive", "--n", "10", "--json"});
+    CHECK(json_number_after(by_default.out, c.field) == c.by_default);
+  }
+}
+
+TEST_CASE("cli.compare runs pool against a hand-written pool of std::futures" *
+          doctest::timeout(60)) {
+  check_compared(run_cli({"load", "pool", "--compare", "naive", "--n", "1000"}), "batch",
+                 "1,001,000");
+  check_both_sides_take("pool", "100", "threads", "3");  // it sizes both pools
+}
+
+TEST_CASE("cli.compare runs pool_cpu's fib(25)s on the hand-written pool too" *
+          doctest::timeout(60)) {
+  check_compared(run_cli({"load", "pool_cpu", "--compare", "naive", "--n", "4"}), "pool",
+                 "300,100");
+}
+
+TEST_CASE("cli.compare runs pipeline against a thread per stage on bounded queues" *
+          doctest::timeout(60)) {
+  check_compared(run_cli({"load", "pipeline", "--compare", "naive", "--n", "5000"}), "task",
+                 "37,507,500");
+  check_both_sides_take("pipeline", "1000", "capacity", "16");  // it bounds both sides' stages
 }
 
 TEST_CASE("cli.compare --repeat --json holds both sides' series and the speedup" *
@@ -129,11 +193,38 @@ TEST_CASE("cli.compare exits 1 and names the run when the baseline's check is wr
             "troupe: error: pingpong: wrong run 1 failed: check 101 != expected 100"});
 }
 
-TEST_CASE("cli.compare rejects a workload without a naive baseline, naming it") {
+TEST_CASE("cli.compare refuses skynet, saying why it has no naive baseline" *
+          doctest::timeout(10)) {
   check_usage_error(run_cli({"load", "skynet", "--compare", "naive"}),
-                    "--compare naive: workload 'skynet' has no naive baseline (workloads with "
-                    "one: fanin, transfer, pingpong, ring)");
-  check_usage_error(run_cli({"load", "pool", "--compare", "naive"}), "workload 'pool'");
+                    "--compare naive: skynet has no naive baseline: its naive form, one "
+                    "std::thread per actor, is 1,111,111 OS threads for the default 1,000,000 "
+                    "leaves, more than a system can run;");
+  check_usage_error(run_cli({"load", "skynet", "--compare", "naive", "--n", "100"}),
+                    "skynet has no naive baseline");
+}
+
+TEST_CASE("cli.compare refuses --threads where the naive threads are the workload's shape" *
+          doctest::timeout(10)) {
+  check_usage_error(run_cli({"load", "pipeline", "--compare", "naive", "--threads", "2"}),
+                    "--compare naive: the naive pipeline cannot honour --threads: its threads "
+                    "are fixed by the workload (ignored; one thread per stage = 3 threads)");
+  for (const char* workload : {"pingpong", "ring", "fanin", "transfer"}) {
+    CAPTURE(workload);
+    check_usage_error(run_cli({"load", workload, "--compare", "naive", "--threads", "1"}),
+                      std::string("the naive ") + workload + " cannot honour --threads");
+  }
+}
+
+TEST_CASE("cli.compare refuses --capacity where the naive queues are unbounded" *
+          doctest::timeout(10)) {
+  check_usage_error(run_cli({"load", "pool", "--compare", "naive", "--capacity", "8"}),
+                    "--compare naive: the naive pool cannot honour --capacity: its queues are "
+                    "unbounded");
+  for (const char* workload : {"pool_cpu", "pingpong", "ring", "fanin", "transfer"}) {
+    CAPTURE(workload);
+    check_usage_error(run_cli({"load", workload, "--compare", "naive", "--capacity", "4"}),
+                      std::string("the naive ") + workload + " cannot honour --capacity");
+  }
 }
 
 TEST_CASE("cli.compare rejects an unknown baseline, --style and --metrics") {
@@ -154,7 +245,12 @@ TEST_CASE("cli.compare is described in the load help") {
   const CliRun run = run_cli({"load", "--help"});
   CHECK(run.code == 0);
   CHECK(contains(run.out, "--compare naive: the workload in its preferred style"));
-  CHECK(contains(run.out, "naive baseline: fanin, transfer, pingpong, ring."));
+  CHECK(contains(run.out,
+                 "Workloads with a naive baseline:\n"
+                 "fanin, transfer, pingpong, ring, pool, pool_cpu, pipeline.\n"));
+  CHECK(contains(run.out,
+                 "skynet has no naive baseline: its naive form, one std::thread per "
+                 "actor, is 1,111,111 OS\n"));
   CHECK(contains(run.out, "style naive: --capacity ignored"));
 }
 

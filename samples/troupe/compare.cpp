@@ -12,6 +12,21 @@ namespace {
 
 constexpr std::string_view kNaive = "naive";
 
+// Workloads left without a naive baseline on purpose, and why: the usage error and the help
+// say it.
+struct NoBaseline {
+  std::string_view workload;
+  std::string_view why;
+};
+constexpr NoBaseline kNoBaseline[] = {
+    {"skynet",
+     // Line breaks for the help; a usage error folds them into spaces.
+     "its naive form, one std::thread per actor, is 1,111,111 OS\n"
+     "threads for the default 1,000,000 leaves, more than a system can run; a recursion forking\n"
+     "a few std::async calls at the top would be another workload (no actor per node), not its\n"
+     "baseline"},
+};
+
 // The workloads with a naive implementation, comma-separated, in registry order.
 std::string naive_workloads() {
   std::string names;
@@ -141,8 +156,25 @@ const Implementation* resolve_baseline(const LoadRequest& request, const Workloa
   if (request.metrics) {
     throw UsageError("--compare and --metrics conflict: the naive baseline has no metrics");
   }
+  for (const NoBaseline& none : kNoBaseline) {
+    if (none.workload == spec.name) {
+      throw UsageError("--compare naive: " + std::string(spec.name) +
+                       " has no naive baseline: " + std::string(none.why));
+    }
+  }
   for (const Implementation* implementation : implementations_of(spec.name)) {
-    if (implementation->style == kNaive) return implementation;
+    if (implementation->style != kNaive) continue;
+    // Apples to apples: a flag the baseline cannot honour would change one side only.
+    if (request.threads && !implementation->takes_threads) {
+      throw UsageError("--compare naive: the naive " + std::string(spec.name) +
+                       " cannot honour --threads: its threads are fixed by the workload (" +
+                       std::string(implementation->threads_help) + ")");
+    }
+    if (request.capacity && !implementation->default_capacity) {
+      throw UsageError("--compare naive: the naive " + std::string(spec.name) +
+                       " cannot honour --capacity: its queues are unbounded");
+    }
+    return implementation;
   }
   throw UsageError("--compare naive: workload '" + std::string(spec.name) +
                    "' has no naive baseline (workloads with one: " + naive_workloads() + ")");
@@ -152,7 +184,9 @@ int run_compare(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
   // Each side is a series (or a single run) of its own.
   Report troupe = report_of(plan, *plan.implementation);
   Report naive = report_of(plan, *plan.baseline);
-  // Both sides get the same parameters; the naive style ignores --capacity (no channels).
+  // Both sides get the same parameters (resolve_baseline refused those the baseline cannot
+  // honour): the troupe side's defaults, which the baselines share (pool_cpu's spread placement,
+  // pipeline's capacity of 1024).
   const auto run_troupe = [&] {
     return run_verified(*plan.spec, *plan.implementation, plan.params, false);
   };
@@ -175,10 +209,17 @@ int run_compare(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
 }
 
 std::string compare_help() {
-  return "--compare naive: the workload in its preferred style and on the naive baseline (style\n"
-         "naive) in the same process, alternating (--repeat K: a warm-up of each, then K runs of\n"
-         "each); prints both rates and the speedup (troupe rate / naive rate). Workloads with a\n"
-         "naive baseline: " + naive_workloads() + ". Not with --style or --metrics.\n";
+  std::string text =
+      "--compare naive: the workload in its preferred style and on the naive baseline (style\n"
+      "naive) in the same process, alternating (--repeat K: a warm-up of each, then K runs of\n"
+      "each); prints both rates and the speedup (troupe rate / naive rate). Not with --style or\n"
+      "--metrics, nor with --threads or --capacity where the naive side cannot honour them (its\n"
+      "threads fixed by the workload, its queues unbounded). Workloads with a naive baseline:\n" +
+      naive_workloads() + ".\n";
+  for (const NoBaseline& none : kNoBaseline) {
+    text += std::string(none.workload) + " has no naive baseline: " + std::string(none.why) + ".\n";
+  }
+  return text;
 }
 
 }  // namespace troupe::cli

@@ -1,6 +1,13 @@
 // compare.hpp — `troupe load <workload> --compare naive`: the workload in troupe's preferred
 // style and on the naive baseline (style "naive", workloads_naive.cpp: one std::thread per
-// actor, a std::mutex + std::condition_variable queue each, no troupe), in the same process.
+// actor, a std::mutex + std::condition_variable queue each, or for pool and pool_cpu a
+// hand-written thread pool on such a queue, no troupe), in the same process.
+//
+// Apples to apples: both sides run with the same parameters, and a flag the baseline cannot
+// honour is a usage error rather than a change to one side — --threads where the baseline's
+// threads are the workload's shape (Implementation::takes_threads), --capacity where its queues
+// are unbounded. skynet has no baseline: its naive form is a thread per actor, 1,111,111 OS
+// threads at the default n (the usage error and the help say so).
 //
 // The runs alternate, troupe first: without --repeat one run of each; with --repeat K a
 // warm-up of each, then K measured runs of each (troupe, naive, troupe, naive, …), so that a
@@ -30,7 +37,8 @@ namespace troupe::cli {
 
 // The baseline `--compare` names, resolved for `spec` (the naive implementation of that
 // workload), or nullptr without --compare. Throws UsageError for an unknown baseline, for
-// --compare with --style or --metrics, and for a workload with no naive implementation.
+// --compare with --style or --metrics, for a workload with no naive implementation (saying why,
+// where it has none on purpose), and for --threads or --capacity the baseline cannot honour.
 [[nodiscard]] const Implementation* resolve_baseline(const LoadRequest& request,
                                                      const WorkloadSpec& spec);
 

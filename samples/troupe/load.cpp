@@ -150,13 +150,16 @@ constexpr std::string_view kTaskThreads = "runtime workers (default: one per cor
 constexpr std::string_view kPoolThreads = "pool workers (default 2)";
 
 // Every (workload, style) that can run. Adding a style: one row, and its function.
+// Implementation::has_metrics and ::takes_threads, where a row sets them:
+constexpr bool kNoMetrics = false;     // plain threads: no troupe runtime or pool to export
+constexpr bool kFixedThreads = false;  // the workload's shape fixes the threads: --threads ignored
 constexpr Implementation kImplementations[] = {
     {"fanin", "thread", run_fanin_thread,
      "ignored; 4 producers + the consuming main thread = 5 threads", Capacity{kFaninCapacity},
-     Placement::os, false},
+     Placement::os, kNoMetrics, kFixedThreads},
     {"transfer", "thread", run_transfer_thread,
      "ignored; the driver (main thread) + 1 worker = 2 threads", Capacity{1}, Placement::spread,
-     false},
+     kNoMetrics, kFixedThreads},
     {"pingpong", "task", run_pingpong_task, kTaskThreads, Capacity{1}, Placement::os},
     {"ring", "task", run_ring_task, kTaskThreads, Capacity{1}, Placement::os},
     {"skynet", "task", run_skynet_task, kTaskThreads, std::nullopt, Placement::os},
@@ -173,14 +176,21 @@ constexpr Implementation kImplementations[] = {
     {"transfer", "pool", run_transfer_pool, "pool workers (default 1)", std::nullopt,
      Placement::os},
     {"pipeline", "task", run_pipeline_task, kTaskThreads, Capacity{1024}, Placement::os},
+    // The naive baselines (workloads_naive.cpp): no troupe, so no metrics.
     {"pingpong", "naive", run_pingpong_naive, "ignored; ping + pong = 2 threads", std::nullopt,
-     Placement::os, false},
-    {"ring", "naive", run_ring_naive, "ignored; one thread per node = 1,000 threads",
-     std::nullopt, Placement::os, false},
+     Placement::os, kNoMetrics, kFixedThreads},
+    {"ring", "naive", run_ring_naive, "ignored; one thread per node = 1,000 threads", std::nullopt,
+     Placement::os, kNoMetrics, kFixedThreads},
     {"fanin", "naive", run_fanin_naive, "ignored; 4 producers + 1 consumer = 5 threads",
-     std::nullopt, Placement::os, false},
+     std::nullopt, Placement::os, kNoMetrics, kFixedThreads},
     {"transfer", "naive", run_transfer_naive, "ignored; the driver + 1 worker = 2 threads",
-     std::nullopt, Placement::os, false},
+     std::nullopt, Placement::os, kNoMetrics, kFixedThreads},
+    {"pool", "naive", run_pool_naive, "hand-written pool workers (default 2)", std::nullopt,
+     Placement::os, kNoMetrics},
+    {"pool_cpu", "naive", run_pool_cpu_naive, "hand-written pool workers (default 2)", std::nullopt,
+     Placement::spread, kNoMetrics},
+    {"pipeline", "naive", run_pipeline_naive, "ignored; one thread per stage = 3 threads",
+     Capacity{1024}, Placement::os, kNoMetrics, kFixedThreads},
 };
 
 // --repeat: enough for any statistic, few enough that a typo (an extra 0 or two) is caught.
@@ -543,7 +553,9 @@ std::string workloads_help() {
        << "mailboxes bounded by --capacity); pool = a troupe::Pool, one submit and one future per\n"
        << "task; batch = the same pool, tasks submitted in batches of 1,024 (Pool::submit_batch);\n"
        << "naive = no troupe at all: one std::thread per actor, each with a std::mutex +\n"
-       << "std::condition_variable queue (the baseline of --compare naive).\n"
+       << "std::condition_variable queue, bounded where troupe's are (pool, pool_cpu: a\n"
+       << "hand-written pool of std::threads on one such queue, a std::future per task); the\n"
+       << "baseline of --compare naive.\n"
        << "Without --style a workload runs its fastest implementation.\n"
        << "--capacity: the bound of the workload's channels (0 = rendezvous) or 'unbounded'.\n"
        << "--placement: spread pins the threads round-robin over the cores; os lets the kernel\n"

@@ -130,6 +130,9 @@ struct Implementation {
   std::optional<Capacity> default_capacity;  // of its channels; nullopt: none, --capacity ignored
   Placement default_placement = Placement::os;  // the faster one, measured (BENCHMARKS.md)
   bool has_metrics = true;  // runs on a troupe Runtime or Pool: --metrics has something to write
+  // --threads sizes it; false: its threads are the workload's shape (threads_help says how
+  // many), and --compare refuses --threads for such a baseline (compare.hpp).
+  bool takes_threads = true;
 };
 
 // Every workload of the spec, implemented or not, in help order.

@@ -38,14 +38,26 @@ LoadResult run_pool_cpu_batch(const LoadParams& params);
 LoadResult run_transfer_pool(const LoadParams& params);
 
 // naive style (workloads_naive.cpp): no troupe at all — one std::thread per actor, each with a
-// std::mutex + std::condition_variable queue; the baseline of --compare naive
+// std::mutex + std::condition_variable queue (pool, pool_cpu: a hand-written thread pool on one
+// such queue, a std::future per task); the baseline of --compare naive. skynet has none.
 LoadResult run_pingpong_naive(const LoadParams& params);
 LoadResult run_ring_naive(const LoadParams& params);
 LoadResult run_fanin_naive(const LoadParams& params);
 LoadResult run_transfer_naive(const LoadParams& params);
+LoadResult run_pool_naive(const LoadParams& params);
+LoadResult run_pool_cpu_naive(const LoadParams& params);
+LoadResult run_pipeline_naive(const LoadParams& params);
 
 // pipeline (troupe::Pipeline on a Runtime)
 LoadResult run_pipeline_task(const LoadParams& params);
+// The bound of each pipeline stage's input, in every style: --capacity, default 1024
+// (workloads_task.cpp).
+[[nodiscard]] std::size_t pipeline_capacity(const LoadParams& params);
+
+// What pool and pool_cpu share in every style (workloads_pool.cpp): the pool's workers
+// (--threads, else `by_default`), and one pool_cpu task, recursive fib(25) (75025).
+[[nodiscard]] std::size_t pool_workers(const LoadParams& params, std::size_t by_default = 2);
+[[nodiscard]] std::uint64_t pool_cpu_task();
 // The Runtime of a task- or actor-style run: --threads workers (default one per core), able to
 // grow to four times the cores (workloads_task.cpp).
 [[nodiscard]] RuntimeOptions runtime_options(const LoadParams& params);

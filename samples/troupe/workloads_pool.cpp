@@ -35,10 +35,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::size_t pool_workers(const LoadParams& params, std::size_t by_default = 2) {
-  return params.threads ? static_cast<std::size_t>(*params.threads) : by_default;
-}
-
 // A pool of `workers` threads; under --placement spread, each pins itself as it starts (the
 // driver is thread 0, the workers 1, 2...).
 Pool make_pool(std::size_t workers, const ThreadPlacement& placement) {
@@ -176,7 +172,7 @@ LoadResult run_fib(const LoadParams& params, bool batched) {
       threads.emplace_back([&partial, &placement, t, workers, n = params.n] {
         placement.pin(t + 1);
         std::uint64_t sum = 0;
-        for (std::uint64_t i = t; i < n; i += workers) sum += fib(fib_argument);
+        for (std::uint64_t i = t; i < n; i += workers) sum += pool_cpu_task();
         partial[t] = sum;
       });
     }
@@ -187,8 +183,7 @@ LoadResult run_fib(const LoadParams& params, bool batched) {
   for (const std::uint64_t p : partial) floor_check += p;
 
   LoadResult result = run_on_pool(
-      params, placement, [](std::uint64_t) { return [] { return fib(fib_argument); }; },
-      batched);
+      params, placement, [](std::uint64_t) { return [] { return pool_cpu_task(); }; }, batched);
   const std::uint64_t sum = result.check;
   if (floor_check != sum) {
     result.failures.push_back("the floor's threads computed " + std::to_string(floor_check) +
@@ -201,6 +196,12 @@ LoadResult run_fib(const LoadParams& params, bool batched) {
 }
 
 }  // namespace
+
+std::size_t pool_workers(const LoadParams& params, std::size_t by_default) {
+  return params.threads ? static_cast<std::size_t>(*params.threads) : by_default;
+}
+
+std::uint64_t pool_cpu_task() { return fib(fib_argument); }
 
 LoadResult run_transfer_pool(const LoadParams& params) {
   const std::size_t workers = pool_workers(params, 1);

@@ -167,6 +167,11 @@ RuntimeOptions runtime_options(const LoadParams& params) {
   return options;
 }
 
+std::size_t pipeline_capacity(const LoadParams& params) {
+  if (!params.capacity || params.capacity->unbounded()) return 1024;
+  return static_cast<std::size_t>(params.capacity->slots);
+}
+
 LoadResult run_pingpong_task(const LoadParams& params) {
   Runtime runtime(runtime_options(params));
   auto there = open_channel<Value>(*params.capacity);
@@ -225,8 +230,7 @@ LoadResult run_skynet_task(const LoadParams& params) {
 // step, each a function call on a runtime task; items move between the steps in chunks.
 LoadResult run_pipeline_task(const LoadParams& params) {
   Runtime runtime(runtime_options(params));
-  const auto capacity =
-      params.capacity->unbounded() ? std::size_t{1024} : static_cast<std::size_t>(params.capacity->slots);
+  const std::size_t capacity = pipeline_capacity(params);
   std::uint64_t sum = 0;  // the sink is one task: no two calls at once
   auto pipeline = troupe::pipeline<std::uint64_t>(runtime)
                       .stage([](std::uint64_t x) { return 3 * x; },
