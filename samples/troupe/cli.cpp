@@ -15,6 +15,7 @@
 #include "demos/demos.hpp"
 #include "latency.hpp"
 #include "load.hpp"
+#include "report.hpp"
 #include "soak.hpp"
 #include "sweep.hpp"
 
@@ -159,7 +160,7 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   add_text_option(*load, "--seed", request.seed, "S",
                   "load soak: the seed of every random choice (default: random, printed)");
   add_text_option(*load, "--size", request.size, "N",
-                  "load soak: the size of a round, 1.." + std::to_string(kSoakMaxSize) +
+                  "load soak: the size of a round, 1.." + format_count(kSoakMaxSize) +
                       ": its counts scale with N (default " + std::to_string(kSoakDefaultSize) +
                       ")");
   add_text_option(*load, "--workload", request.request_kind, "W",

@@ -894,7 +894,7 @@ std::string soak_help() {
          std::to_string(kFlakyProducers) + " x " + std::to_string(kFlakyMessagesPerSize) +
          "N flaky messages,\n  " + std::to_string(kStallMessagesPerSize) + "N stall messages, " +
          std::to_string(kPoolTasksPerSize) + "N pool tasks, " + std::to_string(kParcelsPerSize) +
-         "N parcels; a run replays with the same --seed and --size.\n";
+         "N parcels; a run replays with the same --seed and\n  --size.\n";
 }
 
 }  // namespace troupe::cli
