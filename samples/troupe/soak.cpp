@@ -290,7 +290,10 @@ void run_stall(Runtime& runtime, Books& books, const Round& round) {
       actor_options("staller", kStallMailbox, /*dedicated=*/true),
       BooksRef{&books});
   for (std::uint32_t i = 0; i < round.stall_messages; ++i) {
-    // The first message always stalls (roll 0): every round stalls, and fills the mailbox.
+    // The first message always stalls (roll 0): a round stalls and fills the mailbox whenever
+    // the staller takes its first message before it is terminated. At the default size it
+    // usually does (not always: a busy machine may start its thread late); at size 1 it often
+    // does not, and the 4 messages become dead letters.
     const std::uint32_t job_roll = i == 0 ? 0 : roll(rng);
     book_tell(books, actor.tell(Job{job_roll}));
     if (i % 16 == 15) std::this_thread::sleep_for(std::chrono::microseconds(20));

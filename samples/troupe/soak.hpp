@@ -12,7 +12,7 @@
 //   stall     a producer tells a dedicated-thread actor with a small mailbox whose handler
 //             stalls (sleeps 1-3 ms) on the first message and a seeded share of the others,
 //             so the mailbox fills and tells come back Full; the actor is terminated with
-//             messages still queued.
+//             messages still queued (at small sizes, often before it has taken any).
 //   pool      a thread submits to a bounded Pool (some tasks throw) while another closes it
 //             after a seeded number of submissions (sometimes with force): every future is
 //             read, and each resolves with a value, the task's error or Error(cancelled).
