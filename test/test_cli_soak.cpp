@@ -1,6 +1,7 @@
 // `troupe load soak` (samples/troupe/soak.cpp), driven through troupe::cli::run: a short soak
-// with a fixed seed balances every book and injects every kind of fault; the balance check
-// itself fails an unbalanced sheet; bad input is a usage error. No assertion about timings.
+// with a fixed seed balances every book and injects every kind of fault; --size scales a round
+// and the sheet names it; the balance check itself fails an unbalanced sheet; bad input is a
+// usage error. No assertion about timings.
 #include <doctest/doctest.h>
 
 #include <sstream>
@@ -116,6 +117,35 @@ TEST_CASE("soak: people get the sheet and a verdict; without --seed a random see
   CHECK(contains(run.out, "verdict: every book balanced"));
 }
 
+TEST_CASE("soak: --size scales every round, and the sheet names the size" *
+          doctest::timeout(300)) {
+  // At size 1 a round tells at most 2 x 15 flaky + 4 stall messages and 3 parcels over 4 hops.
+  const CliRun small =
+      run_cli({"load", "soak", "--duration", "1ms", "--seed", "3", "--size", "1", "--json"});
+  INFO(small.out);
+  INFO(small.err);
+  CHECK(small.code == 0);
+  CHECK(contains(small.out, "\"balanced\":true"));
+  CHECK(json_number_after(small.out, "size") == 1);
+  const double rounds = json_number_after(small.out, "rounds");
+  CHECK(rounds >= 1);
+  CHECK(number(small.out, "messages", "sent") <= (2 * 15 + 4 + 3 * 4) * rounds);
+  CHECK(number(small.out, "parcels", "launched") == 3 * rounds);
+  // Without --size: the default, 100.
+  const CliRun standard = run_cli({"load", "soak", "--duration", "1ms", "--seed", "3", "--json"});
+  CHECK(standard.code == 0);
+  CHECK(json_number_after(standard.out, "size") == 100);
+  CHECK(number(standard.out, "parcels", "launched") ==
+        300 * json_number_after(standard.out, "rounds"));
+  // People see the size and its counts; a random seed's replay line carries --size.
+  const CliRun human = run_cli({"load", "soak", "--duration", "1ms", "--size", "2"});
+  INFO(human.out);
+  CHECK(human.code == 0);
+  CHECK(contains(human.out, "a round tells 2 x 30 flaky and 8 stall messages, submits 8 pool "
+                            "tasks, sends 6 parcels"));
+  CHECK(contains(human.out, " --size 2)"));
+}
+
 TEST_CASE("soak: the balance check fails every kind of unbalanced sheet") {
   CHECK(unbalanced(balanced_sheet()).empty());
   const auto broken = [](void (*spoil)(SoakSheet&)) {
@@ -169,8 +199,21 @@ TEST_CASE("soak: bad input is a usage error (exit 2, one line)") {
                     "--n does not apply to 'troupe load soak'");
   check_usage_error(run_cli({"load", "soak", "--duration", "1", "--csv"}),
                     "--csv does not apply to 'troupe load soak'");
+  check_usage_error(run_cli({"load", "soak", "--duration", "1", "--size", "0"}),
+                    "--size: must be at least 1, got 0");
+  check_usage_error(run_cli({"load", "soak", "--duration", "1", "--size", "10001"}),
+                    "--size: 10001 is too large (at most 10,000)");
+  check_usage_error(run_cli({"load", "soak", "--duration", "1", "--size", "abc"}),
+                    "--size: expected an integer from 1 to 10,000, got 'abc'");
+  check_usage_error(run_cli({"load", "soak", "--duration", "1", "--size", "-5"}), "'-5'");
+  check_usage_error(run_cli({"load", "soak", "--duration", "1", "--size", "2.5"}), "'2.5'");
+  check_usage_error(run_cli({"load", "soak", "--duration", "1", "--size", ""}), "--size");
+  check_usage_error(run_cli({"load", "soak", "--duration", "1", "--size", "99999999999999999999"}),
+                    "--size: 99999999999999999999 is too large");
   check_usage_error(run_cli({"load", "ring", "--seed", "1"}),
                     "--seed applies only to 'troupe load soak'");
+  check_usage_error(run_cli({"load", "ring", "--size", "10"}),
+                    "--size applies only to 'troupe load soak'");
   check_usage_error(run_cli({"load", "latency", "--rate", "10", "--duration", "1", "--seed", "1"}),
                     "--seed applies only to 'troupe load soak'");
 }
@@ -178,5 +221,6 @@ TEST_CASE("soak: bad input is a usage error (exit 2, one line)") {
 TEST_CASE("soak: --help describes it") {
   const CliRun run = run_cli({"load", "--help"});
   CHECK(run.code == 0);
-  CHECK(contains(run.out, "troupe load soak --duration D [--seed S] [--json]"));
+  CHECK(contains(run.out, "troupe load soak --duration D [--seed S] [--size N] [--json]"));
+  CHECK(contains(run.out, "--size N (1..10,000, default 100)"));
 }

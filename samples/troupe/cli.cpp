@@ -15,6 +15,7 @@
 #include "demos/demos.hpp"
 #include "latency.hpp"
 #include "load.hpp"
+#include "report.hpp"
 #include "soak.hpp"
 #include "sweep.hpp"
 
@@ -28,7 +29,7 @@ constexpr std::string_view kUsage =
     " | troupe load all [--quick] [--repeat K] [--json | --csv]"
     " | troupe load latency --rate R --duration D [--workload W] [--threads T] [--json | --csv]"
     " [--plot FILE.svg]"
-    " | troupe load soak --duration D [--seed S] [--json]"
+    " | troupe load soak --duration D [--seed S] [--size N] [--json]"
     " | troupe load --list | troupe demo <name> [--quick] [--out PATH] | troupe demo --list"
     " | troupe --help";
 // A mistake in `troupe demo ...` is answered with the demo command's own usage.
@@ -158,6 +159,10 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
                   "load latency, soak: how long to run: seconds, or 2s, 200ms (soak: 10m, 2h)");
   add_text_option(*load, "--seed", request.seed, "S",
                   "load soak: the seed of every random choice (default: random, printed)");
+  add_text_option(*load, "--size", request.size, "N",
+                  "load soak: the size of a round, 1.." + format_count(kSoakMaxSize) +
+                      ": its counts scale with N (default " + std::to_string(kSoakDefaultSize) +
+                      ")");
   add_text_option(*load, "--workload", request.request_kind, "W",
                   "load latency: what a request is: actor (default), task or pool");
   load->add_flag("--json", request.json,

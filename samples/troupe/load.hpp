@@ -164,6 +164,7 @@ struct LoadRequest {
   std::optional<std::string> request_kind;  // --workload: what each request is
   // troupe load soak (soak.hpp); --duration is shared with latency
   std::optional<std::string> seed;
+  std::optional<std::string> size;
   bool json = false;
   bool csv = false;
 };

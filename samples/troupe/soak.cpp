@@ -114,25 +114,53 @@ inline constexpr bool troupe::enable_sendable<troupe::cli::soak_run::TrackedBuff
 namespace troupe::cli {
 namespace soak_run {
 
-// The shape of a round. Sizes are fixed (a round is replayed exactly by its seed, up to thread
-// interleaving); the rounds go on until --duration has passed.
+// The shape of a round. Its counts grow with the size (--size; below), the rest is fixed: a
+// round is replayed exactly by its seed and size, up to thread interleaving. The rounds go on
+// until --duration has passed.
 constexpr std::size_t kFlakyActors = 3;
 constexpr std::size_t kFlakyProducers = 2;
-constexpr std::uint32_t kFlakyMessages = 1500;     // per producer
 constexpr std::uint32_t kThrowPerMille = 20;
 constexpr std::size_t kFlakyMailbox = 64;
-constexpr std::uint32_t kStallMessages = 400;
 constexpr std::uint32_t kStallPerMille = 60;
 constexpr std::size_t kStallMailbox = 8;
-constexpr std::uint32_t kPoolTasks = 400;
 constexpr std::uint32_t kPoolThrowPerMille = 100;
 constexpr std::size_t kPoolQueue = 32;
 constexpr std::size_t kRelays = 4;
-constexpr std::uint32_t kParcels = 300;
 constexpr std::uint32_t kParcelWindow = 16;         // in flight at once, until the fault
 constexpr std::size_t kParcelBytes = 4096;          // at most, plus 64
 constexpr auto kRoundTimeout = std::chrono::seconds(120);
 constexpr double kMaxDuration = 24 * 3600;
+
+// Per unit of size: at kSoakDefaultSize (100) a round has the counts it had before --size
+// existed. At size 1 every fault still has a position to fall on (the halves and thirds below
+// are at least 1): 15 messages per flaky producer, 4 stall messages, 4 pool tasks, 3 parcels.
+constexpr std::uint32_t kFlakyMessagesPerSize = 15;  // per producer
+constexpr std::uint32_t kStallMessagesPerSize = 4;
+constexpr std::uint32_t kPoolTasksPerSize = 4;
+constexpr std::uint32_t kParcelsPerSize = 3;
+// A parcel's id is (round << 20) + its index in the round.
+constexpr unsigned kParcelIdBits = 20;
+static_assert(kParcelsPerSize * kSoakMaxSize < (std::uint64_t{1} << kParcelIdBits));
+
+// One round of a run: its place, and its counts (from the run's size).
+struct Round {
+  std::uint64_t seed = 0;
+  std::uint64_t index = 0;
+  std::uint32_t flaky_messages = 0;  // per producer
+  std::uint32_t stall_messages = 0;
+  std::uint32_t pool_tasks = 0;
+  std::uint32_t parcels = 0;
+};
+
+Round round_of(std::uint64_t seed, std::uint64_t index, std::uint64_t size) {
+  const auto n = static_cast<std::uint32_t>(size);  // <= kSoakMaxSize (plan_soak)
+  return {.seed = seed,
+          .index = index,
+          .flaky_messages = kFlakyMessagesPerSize * n,
+          .stall_messages = kStallMessagesPerSize * n,
+          .pool_tasks = kPoolTasksPerSize * n,
+          .parcels = kParcelsPerSize * n};
+}
 
 std::uint64_t splitmix64(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -142,8 +170,8 @@ std::uint64_t splitmix64(std::uint64_t x) {
 }
 
 // The generator of one part of one round.
-std::mt19937_64 rng_for(std::uint64_t seed, std::uint64_t round, std::uint64_t part) {
-  return std::mt19937_64(splitmix64(splitmix64(seed ^ splitmix64(round)) + part));
+std::mt19937_64 rng_for(const Round& round, std::uint64_t part) {
+  return std::mt19937_64(splitmix64(splitmix64(round.seed ^ splitmix64(round.index)) + part));
 }
 
 std::uint32_t roll(std::mt19937_64& rng) { return static_cast<std::uint32_t>(rng() % 1000); }
@@ -200,7 +228,7 @@ class Flaky {
   BooksRef books_;
 };
 
-void run_flaky(Runtime& runtime, Books& books, std::uint64_t seed, std::uint64_t round) {
+void run_flaky(Runtime& runtime, Books& books, const Round& round) {
   SupervisorOptions options;
   options.name = "soak-flaky";
   options.max_restarts = 1'000'000'000;  // restarts are the point: never escalate
@@ -215,12 +243,12 @@ void run_flaky(Runtime& runtime, Books& books, std::uint64_t seed, std::uint64_t
   std::vector<std::thread> producers;
   for (std::size_t p = 0; p < kFlakyProducers; ++p) {
     producers.emplace_back([&, p] {
-      std::mt19937_64 rng = rng_for(seed, round, 10 + p);
+      std::mt19937_64 rng = rng_for(round, 10 + p);
       // In the second half of the stream: the first half reaches every actor.
-      const std::uint32_t terminate_at =
-          kFlakyMessages / 2 + static_cast<std::uint32_t>(rng() % (kFlakyMessages / 2));
+      const std::uint32_t half = round.flaky_messages / 2;
+      const std::uint32_t terminate_at = half + static_cast<std::uint32_t>(rng() % half);
       const std::size_t victim = rng() % kFlakyActors;
-      for (std::uint32_t i = 0; i < kFlakyMessages; ++i) {
+      for (std::uint32_t i = 0; i < round.flaky_messages; ++i) {
         if (p == 0 && i == terminate_at) {
           (void)actors[victim].blocking_terminate();
           add(books.terminations);
@@ -255,14 +283,17 @@ class Staller {
   BooksRef books_;
 };
 
-void run_stall(Runtime& runtime, Books& books, std::uint64_t seed, std::uint64_t round) {
-  std::mt19937_64 rng = rng_for(seed, round, 20);
+void run_stall(Runtime& runtime, Books& books, const Round& round) {
+  std::mt19937_64 rng = rng_for(round, 20);
   ActorRef<Staller> actor = spawn_actor<Staller>(
       runtime,
       actor_options("staller", kStallMailbox, /*dedicated=*/true),
       BooksRef{&books});
-  for (std::uint32_t i = 0; i < kStallMessages; ++i) {
-    // The first message always stalls (roll 0): every round stalls, and fills the mailbox.
+  for (std::uint32_t i = 0; i < round.stall_messages; ++i) {
+    // The first message always stalls (roll 0): a round stalls and fills the mailbox whenever
+    // the staller takes its first message before it is terminated. At the default size it
+    // usually does (not always: a busy machine may start its thread late); at size 1 it often
+    // does not, and the 4 messages become dead letters.
     const std::uint32_t job_roll = i == 0 ? 0 : roll(rng);
     book_tell(books, actor.tell(Job{job_roll}));
     if (i % 16 == 15) std::this_thread::sleep_for(std::chrono::microseconds(20));
@@ -274,10 +305,10 @@ void run_stall(Runtime& runtime, Books& books, std::uint64_t seed, std::uint64_t
 
 // ---- pool: submissions while another thread closes it ----------------------------------------
 
-void run_pool(Books& books, std::uint64_t seed, std::uint64_t round) {
-  std::mt19937_64 rng = rng_for(seed, round, 30);
+void run_pool(Books& books, const Round& round) {
+  std::mt19937_64 rng = rng_for(round, 30);
   // Closed once the submitter has offered this many tasks (it goes on offering the rest).
-  const std::uint32_t close_at = static_cast<std::uint32_t>(rng() % kPoolTasks);
+  const std::uint32_t close_at = static_cast<std::uint32_t>(rng() % round.pool_tasks);
   const bool force = rng() % 2 == 0;
   PoolOptions options;
   options.name = "soak-pool";
@@ -294,7 +325,7 @@ void run_pool(Books& books, std::uint64_t seed, std::uint64_t round) {
     if (force) add(books.pool_forced_closes);
   });
   std::vector<PoolFuture<std::uint32_t>> futures;
-  for (std::uint32_t i = 0; i < kPoolTasks; ++i) {
+  for (std::uint32_t i = 0; i < round.pool_tasks; ++i) {
     offered.store(i, std::memory_order_release);
     const std::uint32_t task_roll = roll(rng);
     auto submitted = pool.submit([task_roll]() -> std::uint32_t {
@@ -392,8 +423,8 @@ std::uint32_t drain_home(Books& books, Receiver<Parcel>& home) {
   return back;
 }
 
-void run_chain(Runtime& runtime, Books& books, std::uint64_t seed, std::uint64_t round) {
-  std::mt19937_64 rng = rng_for(seed, round, 40);
+void run_chain(Runtime& runtime, Books& books, const Round& round) {
+  std::mt19937_64 rng = rng_for(round, 40);
   auto [home_tx, home_rx] = unbounded_channel<Parcel>();
   std::vector<ActorRef<Relay>> relays(kRelays);
   std::optional<Sender<Parcel>> home = std::move(home_tx);
@@ -409,11 +440,12 @@ void run_chain(Runtime& runtime, Books& books, std::uint64_t seed, std::uint64_t
         BooksRef{&books}, std::move(next));
   }
   // In the last third: most parcels travel the whole chain.
+  const std::uint32_t third = round.parcels / 3;
   const std::uint32_t terminate_at =
-      kParcels - kParcels / 3 + static_cast<std::uint32_t>(rng() % (kParcels / 3));
+      round.parcels - third + static_cast<std::uint32_t>(rng() % third);
   const std::size_t victim = rng() % kRelays;
   std::uint32_t back = 0;
-  for (std::uint32_t i = 0; i < kParcels; ++i) {
+  for (std::uint32_t i = 0; i < round.parcels; ++i) {
     // Until the fault, at most kParcelWindow parcels in flight (the whole chain works, so
     // they all come back): otherwise the origin outruns the relays and the end of the round
     // finds most parcels still queued.
@@ -425,7 +457,7 @@ void run_chain(Runtime& runtime, Books& books, std::uint64_t seed, std::uint64_t
       (void)relays[victim].blocking_terminate();
       add(books.terminations);
     }
-    const std::uint64_t id = (round << 20U) + i;
+    const std::uint64_t id = (round.index << kParcelIdBits) + i;
     const std::size_t size = 64 + rng() % kParcelBytes;
     Parcel parcel{.id = id, .size = size, .payload = TrackedBuffer(size, BooksRef{&books})};
     for (std::byte& b : parcel.payload.buffer().bytes()) b = static_cast<std::byte>(id % 256);
@@ -470,20 +502,20 @@ struct RoundState {
 // Returns the name of a part that did not finish within kRoundTimeout ("" if all did); the
 // round's threads and Runtime are then abandoned (detached, leaked) and the caller must end
 // the process without waiting for them.
-std::string run_round(Books& books, std::uint64_t seed, std::uint64_t round) {
+std::string run_round(Books& books, const Round& round) {
   RuntimeOptions options;
   options.min_threads = 2;
   auto runtime = std::make_unique<Runtime>(options);
   auto state = std::make_shared<RoundState>();
   std::vector<std::thread> parts;
   for (std::size_t part = 0; part < std::size(kPartNames); ++part) {
-    parts.emplace_back([&books, state, part, seed, round, rt = runtime.get()] {
+    parts.emplace_back([&books, state, part, round, rt = runtime.get()] {
       try {
         switch (part) {
-          case 0: run_flaky(*rt, books, seed, round); break;
-          case 1: run_stall(*rt, books, seed, round); break;
-          case 2: run_pool(books, seed, round); break;
-          default: run_chain(*rt, books, seed, round); break;
+          case 0: run_flaky(*rt, books, round); break;
+          case 1: run_stall(*rt, books, round); break;
+          case 2: run_pool(books, round); break;
+          default: run_chain(*rt, books, round); break;
         }
       } catch (...) {
         const std::lock_guard lock(state->mutex);
@@ -553,6 +585,38 @@ SoakSheet sheet_of(const Books& books) {
   sheet.buffers_freed = get(books.buffers_freed);
   sheet.buffers_live = static_cast<std::int64_t>(sheet.buffers_created) -
                        static_cast<std::int64_t>(sheet.buffers_freed);
+  return sheet;
+}
+
+// Runs rounds 0, 1, 2... of `seed` at `size`, at least one, for as long as `more(rounds run)`
+// holds and no part hangs; returns their sheet. If a part hung (sheet.hang), its threads, its
+// Runtime and the run's books are abandoned still in use: the caller must end the process
+// without unwinding (std::_Exit).
+template <class More>
+SoakSheet run_rounds(std::uint64_t seed, std::uint64_t size, More more) {
+  using Clock = std::chrono::steady_clock;
+  // On the heap: a hung part may go on counting after this returns.
+  auto books = std::make_unique<Books>();
+  // One thread started and joined first: a sanitizer's helper thread (ThreadSanitizer starts
+  // its background thread with the process's first new thread) is then counted at both ends.
+  std::thread([] {}).join();
+  const std::uint64_t threads_start = threads_alive();
+  const Clock::time_point start = Clock::now();
+  std::uint64_t rounds = 0;
+  std::string hang;
+  do {
+    hang = run_round(*books, round_of(seed, rounds, size));
+    ++rounds;
+  } while (hang.empty() && more(rounds));
+  SoakSheet sheet = sheet_of(*books);
+  sheet.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  sheet.seed = seed;
+  sheet.size = size;
+  sheet.rounds = rounds;
+  sheet.hang = hang;
+  sheet.threads_start = threads_start;
+  sheet.threads_end = threads_alive();
+  if (!hang.empty()) (void)books.release();  // NOLINT(bugprone-unused-return-value): still in use
   return sheet;
 }
 
@@ -647,6 +711,7 @@ void print_soak_sheet(std::ostream& out, const SoakSheet& s, bool seed_given,
     json.add("workload", json_string("soak"))
         .add("seed", n(s.seed))
         .add("seed_given", json_bool(seed_given))
+        .add("size", n(s.size))
         .add("duration", json_number(s.seconds))
         .add("rounds", n(s.rounds))
         .add("messages", JsonObject()
@@ -696,9 +761,16 @@ void print_soak_sheet(std::ostream& out, const SoakSheet& s, bool seed_given,
     out << json.close() << '\n';
     return;
   }
+  const std::string size_flag =
+      s.size == kSoakDefaultSize ? "" : " --size " + std::to_string(s.size);
+  const Round counts = round_of(s.seed, 0, s.size);
   Rows rows = {
       {"seed", count(s.seed) + (seed_given ? "" : " (random; replay with --seed " +
-                                                       std::to_string(s.seed) + ")")},
+                                                       std::to_string(s.seed) + size_flag + ")")},
+      {"size", count(s.size) + ": a round tells " + count(kFlakyProducers) + " x " +
+                   count(counts.flaky_messages) + " flaky and " + count(counts.stall_messages) +
+                   " stall messages, submits " + count(counts.pool_tasks) + " pool tasks, sends " +
+                   count(counts.parcels) + " parcels"},
       {"duration", format_seconds(s.seconds) + ", " + count(s.rounds) + " rounds"},
       {"messages", count(s.sent) + " sent = " + count(s.delivered) + " delivered + " +
                        count(s.returned) + " returned + " + count(s.dead_letters) +
@@ -736,7 +808,7 @@ void print_soak_sheet(std::ostream& out, const SoakSheet& s, bool seed_given,
 }
 
 void reject_soak_flags(const LoadRequest& request) {
-  refuse_given({{"--seed", request.seed.has_value()}},
+  refuse_given({{"--seed", request.seed.has_value()}, {"--size", request.size.has_value()}},
                "applies only to 'troupe load soak', not to '" + request.workload + "'");
 }
 
@@ -755,7 +827,8 @@ SoakPlan plan_soak(const LoadRequest& request) {
                 {"--workload", request.request_kind.has_value()},
                 {"--csv", request.csv},
                 {"--quick", request.quick}},
-               "does not apply to 'troupe load soak' (it takes --duration, --seed, --json)");
+               "does not apply to 'troupe load soak' (it takes --duration, --seed, --size, "
+               "--json)");
   if (!request.duration) throw UsageError("load soak needs --duration D (seconds)");
   SoakPlan plan;
   plan.duration = parse_positive("--duration", *request.duration,
@@ -771,61 +844,60 @@ SoakPlan plan_soak(const LoadRequest& request) {
     std::random_device device;
     plan.seed = (static_cast<std::uint64_t>(device()) << 32U) | device();
   }
+  if (request.size) {
+    plan.size = parse_integer("--size", *request.size, 1, kSoakMaxSize,
+                              "an integer from 1 to " + format_count(kSoakMaxSize));
+  }
   plan.format = request.json ? OutputFormat::json : OutputFormat::human;
   return plan;
 }
 
 int run_soak(const SoakPlan& plan, std::ostream& out, std::ostream& err) {
   using Clock = std::chrono::steady_clock;
-  Books books;
-  SoakSheet sheet;
-  // One thread started and joined first: a sanitizer's helper thread (ThreadSanitizer starts
-  // its background thread with the process's first new thread) is then counted at both ends.
-  std::thread([] {}).join();
-  const std::uint64_t threads_start = threads_alive();
-  const Clock::time_point start = Clock::now();
-  const auto until = start + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(plan.duration));
-  std::uint64_t rounds = 0;
-  std::string hang;
-  do {
-    hang = run_round(books, plan.seed, rounds);
-    ++rounds;
-  } while (hang.empty() && Clock::now() < until);
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  sheet = sheet_of(books);
-  sheet.seed = plan.seed;
-  sheet.rounds = rounds;
-  sheet.seconds = seconds;
-  sheet.hang = hang;
-  sheet.threads_start = threads_start;
-  sheet.threads_end = threads_alive();
+  const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(plan.duration));
+  const SoakSheet sheet =
+      run_rounds(plan.seed, plan.size, [until](std::uint64_t) { return Clock::now() < until; });
   print_soak_sheet(out, sheet, plan.seed_given, plan.format);
   out.flush();
   const std::vector<std::string> broken = unbalanced(sheet);
   if (!broken.empty() && plan.format == OutputFormat::json) {
     err << "troupe: error: soak: " << broken.size() << " book(s) unbalanced (seed "
-        << plan.seed << "); the sheet lists them\n";
+        << plan.seed << ", size " << plan.size << "); the sheet lists them\n";
   }
-  if (!hang.empty()) {
+  if (!sheet.hang.empty()) {
     // The stuck part still uses the round's Runtime and books: leave without unwinding them.
-    err << "troupe: error: soak: part '" << hang << "' hung in round " << rounds - 1
-        << " (seed " << plan.seed << ")\n";
+    err << "troupe: error: soak: part '" << sheet.hang << "' hung in round " << sheet.rounds - 1
+        << " (seed " << plan.seed << ", size " << plan.size << ")\n";
     err.flush();
     std::_Exit(1);
   }
   return broken.empty() ? 0 : 1;
 }
 
+SoakSheet run_soak_rounds(std::uint64_t seed, std::uint64_t size, std::uint64_t rounds) {
+  if (size < 1 || size > kSoakMaxSize) {
+    throw std::invalid_argument("run_soak_rounds: size " + std::to_string(size) +
+                                " is outside 1.." + std::to_string(kSoakMaxSize));
+  }
+  return run_rounds(seed, size, [rounds](std::uint64_t run) { return run < rounds; });
+}
+
 std::string soak_help() {
-  return "troupe load soak --duration D [--seed S] [--json]\n"
+  return "troupe load soak --duration D [--seed S] [--size N] [--json]\n"
          "  Mixed workloads with fault injection, in rounds, for D seconds (0.3, 20s, 500ms,\n"
          "  10m, 2h; at most 24 h): handlers that throw under a supervisor, actors terminated\n"
          "  mid-stream, a stalling consumer with a full mailbox, a pool closed during\n"
          "  submission, Buffers told through a chain of actors. Prints the balance sheet:\n"
          "  sent = delivered + returned + dead letters, every future resolved, the pool's\n"
          "  books, Buffers created = freed, threads at the end <= at the start; exit 1 if a\n"
-         "  book does not balance. --seed S replays a run (default: random, printed).\n";
+         "  book does not balance. --seed S replays a run (default: random, printed).\n"
+         "  --size N (1.." + format_count(kSoakMaxSize) + ", default " +
+         std::to_string(kSoakDefaultSize) + ") scales every round: " +
+         std::to_string(kFlakyProducers) + " x " + std::to_string(kFlakyMessagesPerSize) +
+         "N flaky messages,\n  " + std::to_string(kStallMessagesPerSize) + "N stall messages, " +
+         std::to_string(kPoolTasksPerSize) + "N pool tasks, " + std::to_string(kParcelsPerSize) +
+         "N parcels; a run replays with the same --seed and\n  --size.\n";
 }
 
 }  // namespace troupe::cli

@@ -1,9 +1,10 @@
-// soak.hpp — `troupe load soak --duration D [--seed S] [--json]`: mixed workloads with fault
-// injection, and a balance sheet that must balance.
+// soak.hpp — `troupe load soak --duration D [--seed S] [--size N] [--json]`: mixed workloads
+// with fault injection, and a balance sheet that must balance.
 //
 // For D seconds the soak runs rounds; each round builds a fresh Runtime and runs four parts at
 // once, each on threads of its own, with every random choice drawn from the round's seed
-// (derived from --seed and the round number, so a failing run is replayed with the same seed):
+// (derived from --seed and the round number, so a failing run is replayed with the same seed
+// and --size):
 //   flaky     producers tell messages to actors under a Supervisor (restart on failure, no
 //             intensity limit in practice); a handler throws on a seeded share of the
 //             messages (the actor fails and is rebuilt, keeping its mailbox), and one producer
@@ -11,13 +12,17 @@
 //   stall     a producer tells a dedicated-thread actor with a small mailbox whose handler
 //             stalls (sleeps 1-3 ms) on the first message and a seeded share of the others,
 //             so the mailbox fills and tells come back Full; the actor is terminated with
-//             messages still queued.
+//             messages still queued (at small sizes, often before it has taken any).
 //   pool      a thread submits to a bounded Pool (some tasks throw) while another closes it
 //             after a seeded number of submissions (sometimes with force): every future is
 //             read, and each resolves with a value, the task's error or Error(cancelled).
 //   chain     Buffers (in a counting wrapper) are told through a chain of actors and come back
 //             on a channel; one relay of the chain is terminated mid-stream, so parcels past it
 //             become dead letters (destroyed by the library with their Buffers).
+// --size N (1..10,000, default 100) scales every part's count linearly: per round, 2 producers
+// x 15N flaky messages, 4N stall messages, 4N pool tasks, 3N parcels. Mailboxes, the pool's
+// queue, the chain's length and the fault rates stay as they are: at size 1 the faults fall on
+// the first few messages, at large sizes every part runs longer before and after its faults.
 //
 // The books (each must hold at the end of every round, summed over the run):
 //   messages  sent = delivered + returned + dead letters, where delivered counts handler
@@ -49,6 +54,10 @@
 // not, 2 for a usage error (found before the run). Without --seed a random seed is drawn and
 // printed, so that any run can be replayed.
 //
+// The engine is also called without the CLI: run_soak_rounds runs a given number of rounds of
+// one seed and size and returns the sheet (test/test_stress.cpp runs a grid of seeds and sizes
+// through it, one round each).
+//
 // Thread-safety: the functions share nothing but read-only tables; a run's parts share only
 // the atomic counters of its sheet.
 #pragma once
@@ -66,11 +75,17 @@ namespace troupe::cli {
 // The workload name that selects this mode: `troupe load soak`.
 inline constexpr std::string_view kSoakCommand = "soak";
 
+// --size: what a round's counts are multiplied by (soak.cpp: per unit of size). The default
+// gives the rounds the soak ran before --size existed.
+inline constexpr std::uint64_t kSoakDefaultSize = 100;
+inline constexpr std::uint64_t kSoakMaxSize = 10'000;
+
 // A `troupe load soak` request, resolved and validated.
 struct SoakPlan {
   double duration = 0;      // seconds, (0, 86400]
   std::uint64_t seed = 0;   // --seed, or drawn at random
   bool seed_given = false;
+  std::uint64_t size = kSoakDefaultSize;  // --size, [1, kSoakMaxSize]
   OutputFormat format = OutputFormat::human;
 };
 
@@ -78,6 +93,7 @@ struct SoakPlan {
 struct SoakSheet {
   double seconds = 0;
   std::uint64_t seed = 0;
+  std::uint64_t size = 0;
   std::uint64_t rounds = 0;
   // Messages told to actors (flaky, stall and chain hops are all actor messages).
   std::uint64_t sent = 0;
@@ -130,15 +146,26 @@ struct SoakSheet {
 
 // Resolves a request whose workload is "soak". Throws UsageError naming the offending
 // argument: --duration missing, not a number, <= 0 or above 24 h; --seed not a decimal
-// integer; --csv; or a flag of another command.
+// integer; --size not a decimal integer in [1, kSoakMaxSize]; --csv; or a flag of another
+// command.
 [[nodiscard]] SoakPlan plan_soak(const LoadRequest& request);
 
-// Throws UsageError if --seed (soak only) is given for another workload.
+// Throws UsageError if --seed or --size (soak only) is given for another workload.
 void reject_soak_flags(const LoadRequest& request);
 
 // Runs the soak, prints the sheet to `out`, a one-line summary of broken books to `err`
-// (--json only: the human sheet lists them); returns 0 if every book balanced, else 1.
+// (--json only: the human sheet lists them); returns 0 if every book balanced, else 1. If a
+// part hangs, prints what it has and ends the process (std::_Exit(1)).
 [[nodiscard]] int run_soak(const SoakPlan& plan, std::ostream& out, std::ostream& err);
+
+// Runs rounds 0 .. rounds - 1 (at least round 0) of `seed` at `size` and returns their sheet:
+// the engine of run_soak, for a test, without printing. `troupe load soak --seed S --size N
+// --duration 1ms` starts with the same round 0. Throws std::invalid_argument if `size` is
+// outside [1, kSoakMaxSize], and what a part threw. If a part hangs (sheet.hang set), its
+// threads and Runtime are abandoned still running: the caller must end the process without
+// unwinding (std::_Exit).
+[[nodiscard]] SoakSheet run_soak_rounds(std::uint64_t seed, std::uint64_t size,
+                                        std::uint64_t rounds);
 
 // Prints `sheet` with its verdict, human or one JSON line.
 void print_soak_sheet(std::ostream& out, const SoakSheet& sheet, bool seed_given,
