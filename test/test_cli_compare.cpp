@@ -69,7 +69,8 @@ TEST_CASE("cli.compare runs every naive workload as a style of its own and verif
   }
 }
 
-TEST_CASE("cli.compare gives the naive ring one thread per node") {
+TEST_CASE("cli.compare gives the naive ring one thread per node" *
+          doctest::timeout(120)) {
   const CliRun run = run_cli({"load", "ring", "--style", "naive", "--n", "2500", "--json"});
   CHECK(run.code == 0);
   CHECK(json_number_after(run.out, "threads") == 1000);
@@ -168,7 +169,8 @@ TEST_CASE("cli.compare --csv prints a header and one line of both rates" * docte
   CHECK(count_of(lines[1], ",") == 12);
 }
 
-TEST_CASE("cli.compare exits 1 and names the run when the baseline's check is wrong") {
+TEST_CASE("cli.compare exits 1 and names the run when the baseline's check is wrong" *
+          doctest::timeout(120)) {
   const troupe::cli::WorkloadSpec* spec = troupe::cli::find_workload("pingpong");
   REQUIRE(spec != nullptr);
   const troupe::cli::Implementation wrong{"pingpong", "wrong", run_wrong, "ignored", {}};
@@ -227,11 +229,11 @@ TEST_CASE("cli.compare refuses --capacity where the naive queues are unbounded" 
   }
 }
 
-TEST_CASE("cli.compare rejects an unknown baseline, --style and --metrics") {
+TEST_CASE("cli.compare rejects an unknown baseline, --style naive and --metrics") {
   check_usage_error(run_cli({"load", "pingpong", "--compare", "threads"}),
                     "--compare: unknown baseline 'threads' (baselines: naive)");
-  check_usage_error(run_cli({"load", "pingpong", "--compare", "naive", "--style", "actor"}),
-                    "--compare and --style conflict");
+  check_usage_error(run_cli({"load", "pingpong", "--compare", "naive", "--style", "naive"}),
+                    "--compare naive and --style naive conflict");
   check_usage_error(run_cli({"load", "pingpong", "--compare", "naive", "--metrics", "m.json"}),
                     "--compare and --metrics conflict");
 }
@@ -259,4 +261,12 @@ TEST_CASE("compare: --compare with --sweep or with all is a usage error") {
                     "--sweep and --compare conflict");
   check_usage_error(run_cli({"load", "all", "--compare", "naive"}),
                     "--compare does not apply to 'troupe load all'");
+}
+
+TEST_CASE("cli.compare runs the troupe side in the --style asked for: pool with a future per "
+          "task" *
+          doctest::timeout(120)) {
+  check_compared(
+      run_cli({"load", "pool", "--compare", "naive", "--style", "pool", "--n", "1000"}), "pool",
+      "1,001,000");
 }

@@ -149,9 +149,11 @@ const Implementation* resolve_baseline(const LoadRequest& request, const Workloa
     throw UsageError("--compare: unknown baseline '" + *request.compare +
                      "' (baselines: naive)");
   }
-  if (request.style) {
-    throw UsageError("--compare and --style conflict: --compare runs the workload's preferred "
-                     "style against the baseline");
+  // --style picks the troupe side (default: the workload's preferred style), so that like
+  // can meet like: pool --style pool has a future per task, as the naive pool has.
+  if (request.style && *request.style == kNaive) {
+    throw UsageError("--compare naive and --style naive conflict: the baseline would be "
+                     "compared with itself");
   }
   if (request.metrics) {
     throw UsageError("--compare and --metrics conflict: the naive baseline has no metrics");
@@ -210,11 +212,12 @@ int run_compare(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
 
 std::string compare_help() {
   std::string text =
-      "--compare naive: the workload in its preferred style and on the naive baseline (style\n"
-      "naive) in the same process, alternating (--repeat K: a warm-up of each, then K runs of\n"
-      "each); prints both rates and the speedup (troupe rate / naive rate). Not with --style or\n"
-      "--metrics, nor with --threads or --capacity where the naive side cannot honour them (its\n"
-      "threads fixed by the workload, its queues unbounded). Workloads with a naive baseline:\n" +
+      "--compare naive: the workload in its preferred style (or --style S) and on the naive\n"
+      "baseline (style naive) in the same process, alternating (--repeat K: a warm-up of each,\n"
+      "then K runs of each); prints both rates and the speedup (troupe rate / naive rate). Not\n"
+      "with --metrics, nor with --threads or --capacity where the naive side cannot honour them\n"
+      "(its threads fixed by the workload, its queues unbounded). For a future per task on both\n"
+      "sides: pool --style pool. Workloads with a naive baseline:\n" +
       naive_workloads() + ".\n";
   for (const NoBaseline& none : kNoBaseline) {
     text += std::string(none.workload) + " has no naive baseline: " + std::string(none.why) + ".\n";

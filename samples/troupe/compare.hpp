@@ -1,5 +1,5 @@
 // compare.hpp — `troupe load <workload> --compare naive`: the workload in troupe's preferred
-// style and on the naive baseline (style "naive", workloads_naive.cpp: one std::thread per
+// style (or the --style asked for) and on the naive baseline (style "naive", workloads_naive.cpp: one std::thread per
 // actor, a std::mutex + std::condition_variable queue each, or for pool and pool_cpu a
 // hand-written thread pool on such a queue, no troupe), in the same process.
 //
@@ -37,7 +37,7 @@ namespace troupe::cli {
 
 // The baseline `--compare` names, resolved for `spec` (the naive implementation of that
 // workload), or nullptr without --compare. Throws UsageError for an unknown baseline, for
-// --compare with --style or --metrics, for a workload with no naive implementation (saying why,
+// --compare with --style naive or --metrics, for a workload with no naive implementation (saying why,
 // where it has none on purpose), and for --threads or --capacity the baseline cannot honour.
 [[nodiscard]] const Implementation* resolve_baseline(const LoadRequest& request,
                                                      const WorkloadSpec& spec);
