@@ -374,7 +374,8 @@ troupe::cli::LoadResult run_wrong(const troupe::cli::LoadParams& params) {
 }
 }  // namespace
 
-TEST_CASE("cli.load exits 1 after printing a result whose check is wrong") {
+TEST_CASE("cli.load exits 1 after printing a result whose check is wrong" *
+          doctest::timeout(120)) {
   const troupe::cli::WorkloadSpec* spec = troupe::cli::find_workload("transfer");
   REQUIRE(spec != nullptr);
   const troupe::cli::Implementation wrong{"transfer", "wrong", run_wrong, "ignored", {}};
@@ -476,7 +477,8 @@ CliRun run_script(std::vector<Scripted> steps, std::optional<std::uint64_t> repe
 }
 }  // namespace
 
-TEST_CASE("cli.load without --repeat prints exactly the single-run report") {
+TEST_CASE("cli.load without --repeat prints exactly the single-run report" *
+          doctest::timeout(120)) {
   const CliRun json = run_script({{0.5}}, std::nullopt, kJson);
   CHECK(json.code == 0);
   CHECK(json.err.empty());
@@ -498,7 +500,8 @@ TEST_CASE("cli.load without --repeat prints exactly the single-run report") {
         "call       1\n");
 }
 
-TEST_CASE("cli.load --repeat --json adds the warm-up, every run and the summary") {
+TEST_CASE("cli.load --repeat --json adds the warm-up, every run and the summary" *
+          doctest::timeout(120)) {
   // Warm-up 1 s, then rates 18, 36 and 9: the median run is run 1.
   const CliRun run = run_script({{1.0}, {0.5}, {0.25}, {1.0}}, 3, kJson);
   CHECK(run.code == 0);

@@ -197,7 +197,8 @@ TEST_CASE("block_on names a deadlock instead of hanging when every task waits" *
   CHECK(rt.shutdown_report().cancelled == 0);
 }
 
-TEST_CASE("driving is refused on a threaded runtime and from inside a task" * doctest::timeout(60)) {
+TEST_CASE("driving is refused on a threaded runtime and from inside a task" *
+          doctest::timeout(60)) {
   Runtime threaded;
   CHECK_FALSE(threaded.is_deterministic());
   CHECK_THROWS_AS(threaded.run_until_idle(), troupe::Error);
@@ -303,8 +304,8 @@ SupervisorRun supervisor_scenario(std::uint64_t seed, Tally& tally) {
   struct Sent {
     std::uint64_t ok = 0, closed = 0;
   } sent;
-  auto producer = [](std::vector<troupe::ActorRef<Child>> to, std::vector<std::pair<int, bool>> plan,
-                     int id, Sent& sent) -> Task<void> {
+  auto producer = [](std::vector<troupe::ActorRef<Child>> to,
+                     std::vector<std::pair<int, bool>> plan, int id, Sent& sent) -> Task<void> {
     for (int i = 0; i < static_cast<int>(plan.size()); ++i) {
       auto told = co_await to[plan[i].first].send(Poke{id, i, plan[i].second});
       if (told) {
