@@ -56,12 +56,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -81,6 +79,7 @@ namespace {
 using namespace std::chrono_literals;
 using troupe::fuzz::ops_for;
 using troupe::fuzz::require;
+using troupe::fuzz::threads_alive;
 
 constexpr std::size_t kWorkers = 3;
 constexpr std::size_t kGhost = kWorkers;  // the index of the actor dead from the start
@@ -470,16 +469,6 @@ void drive(Run& run, std::uint32_t driver, const std::vector<std::span<const std
 }
 
 // ---- the checks ---------------------------------------------------------------------------------
-
-std::uint64_t threads_alive() {
-  std::error_code error;
-  std::uint64_t count = 0;
-  for (std::filesystem::directory_iterator it("/proc/self/task", error), end;
-       !error && it != end; it.increment(error)) {
-    ++count;
-  }
-  return count;
-}
 
 enum class Ending : std::uint8_t { wait, terminate, shutdown };
 

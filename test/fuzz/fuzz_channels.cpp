@@ -22,7 +22,8 @@
 //             as Closed; the channel reports Closed only once every sender is gone;
 //   pool      every future resolves (value, the task's exception, or Error(cancelled)); the
 //             outcomes seen equal what was submitted; the pool's stats balance:
-//             submitted = completed + failed + cancelled, and submitted + rejected = attempts.
+//             submitted = completed + failed + cancelled, and submitted + rejected = attempts;
+//   threads   none is left running once the input is done (/proc/self/task).
 //
 // The program runs under AddressSanitizer and UBSan (the fuzz preset), so a use after free, a
 // leak or undefined behaviour in the library fails it too.
@@ -325,11 +326,14 @@ void run_pool(std::uint8_t size, std::span<const std::uint8_t> ops) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
+  const std::uint64_t threads_start = troupe::fuzz::threads_alive();
   const std::span<const std::uint8_t> ops(data + 2, std::min<std::size_t>(size - 2, 512));
   switch (data[0] % 3) {
     case 0: run_mpsc(data[1], ops); break;
     case 1: run_spsc(data[1], ops); break;
     default: run_pool(data[1], ops); break;
   }
+  const std::uint64_t threads_end = troupe::fuzz::threads_alive();
+  require(threads_end <= threads_start, "threads left running", threads_end, threads_start);
   return 0;
 }

@@ -1,5 +1,6 @@
 // test/fuzz/fuzz_support.hpp — what the libFuzzer targets of test/fuzz/ share: reporting a
-// broken invariant, and dealing an input's operations to the threads that run them.
+// broken invariant, dealing an input's operations to the threads that run them, and counting
+// the process's threads (none may be left running after an input).
 //
 // A violated invariant prints "<program>: invariant violated: <what> (a, b)" and aborts, which
 // libFuzzer reports as a crash with the input (scripts/fuzz greps "violated" from the log).
@@ -11,7 +12,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <span>
+#include <system_error>
 #include <vector>
 
 namespace troupe::fuzz {
@@ -37,6 +40,17 @@ inline std::vector<std::span<const std::uint8_t>> ops_for(std::span<const std::u
     mine.push_back(ops.subspan(i, width));
   }
   return mine;
+}
+
+// The threads of the process now (the entries of /proc/self/task).
+inline std::uint64_t threads_alive() {
+  std::error_code error;
+  std::uint64_t count = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/task", error), end;
+       !error && it != end; it.increment(error)) {
+    ++count;
+  }
+  return count;
 }
 
 }  // namespace troupe::fuzz
