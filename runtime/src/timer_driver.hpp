@@ -32,7 +32,9 @@ class TimerDriver {
     wheel_.clear();
   }
 
-  void arm(TimerNode& node, Clock::time_point deadline, Waker& waker);
+  // True if the node is now the earliest pending timer (parked workers sleep until the
+  // earliest they saw when they parked).
+  bool arm(TimerNode& node, Clock::time_point deadline, Waker& waker);
   bool poll(TimerNode& node, Waker& waker);
   void disarm(TimerNode& node) noexcept;
 
