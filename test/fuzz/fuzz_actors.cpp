@@ -630,8 +630,7 @@ void run_actors(std::span<const std::uint8_t> config, std::span<const std::uint8
           books.freed.load(std::memory_order_relaxed));
   require(troupe::detail::ActorCell::live() == cells_start, "actor cells left at the end",
           troupe::detail::ActorCell::live(), cells_start);
-  const std::uint64_t threads_end = threads_alive();
-  require(threads_end <= threads_start, "threads left running", threads_end, threads_start);
+  troupe::fuzz::require_no_thread_left(threads_start);
 }
 
 }  // namespace

@@ -333,7 +333,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 1: run_spsc(data[1], ops); break;
     default: run_pool(data[1], ops); break;
   }
-  const std::uint64_t threads_end = troupe::fuzz::threads_alive();
-  require(threads_end <= threads_start, "threads left running", threads_end, threads_start);
+  troupe::fuzz::require_no_thread_left(threads_start);
   return 0;
 }

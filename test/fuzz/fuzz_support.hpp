@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <span>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace troupe::fuzz {
@@ -51,6 +53,21 @@ inline std::uint64_t threads_alive() {
     ++count;
   }
   return count;
+}
+
+// Requires that no more threads run than `start` (threads_alive() before the input). A joined
+// thread may still be listed for a moment: pthread_join returns when the thread has released
+// its stack, before the kernel has reaped it. So the count is given up to kSettle to come
+// down; a thread left running never does.
+inline void require_no_thread_left(std::uint64_t start) {
+  constexpr auto kSettle = std::chrono::seconds(2);
+  const auto deadline = std::chrono::steady_clock::now() + kSettle;
+  std::uint64_t now = threads_alive();
+  while (now > start && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    now = threads_alive();
+  }
+  require(now <= start, "threads left running", now, start);
 }
 
 }  // namespace troupe::fuzz
