@@ -46,11 +46,13 @@
 //             resource_exhausted only under a quota, terminated only if terminated, stopped
 //             only under a supervisor, normal only in the waiting ending, shut_down only in
 //             the shutdown ending); restarts only under a supervisor;
-//   the end   no actor cell is left (ActorCell::live() as at the start) and no thread is left
-//             running (/proc/self/task).
+//   the end   the home channel is closed (every worker's Sender went with it), no actor cell
+//             is left (ActorCell::live() as at the start) and no thread is left running
+//             (/proc/self/task).
 //
-// The program runs under AddressSanitizer and UBSan (the fuzz preset), so a use after free, a
-// leak or undefined behaviour in the library fails it too.
+// The program runs under AddressSanitizer and UBSan (the fuzz preset; this file without
+// -fsanitize=function, see CMakeLists.txt), so a use after free, a leak or undefined behaviour
+// in the library fails it too.
 #include <array>
 #include <atomic>
 #include <chrono>
