@@ -12,6 +12,7 @@
 #include "test_support.hpp"
 #include "troupe/actors/actor.hpp"
 #include "troupe/runtime/runtime.hpp"
+#include "troupe/runtime/time.hpp"
 
 using namespace std::chrono_literals;
 using troupe::ActorOptions;
@@ -268,4 +269,50 @@ TEST_CASE("shutdown returns while a dedicated-thread handler is blocked sending 
     CHECK(flooder.blocking_wait_exit() == ExitCode::shut_down);
   }
   CHECK(report.cancelled == 2);
+}
+
+namespace {
+
+// Awaits the runtime's timers from its dedicated thread: a sleep, then an awaited ask (its
+// timeout is a timer) to an actor on the workers.
+class Napper {
+ public:
+  explicit Napper(troupe::ActorRef<Responder> peer) : peer_(std::move(peer)) {}
+  Task<int> handle(Ask m) {
+    co_await troupe::sleep_for(2ms);
+    auto reply = co_await peer_.ask(Echo{m.n}, 10s);
+    co_return reply.value() * 10;
+  }
+
+ private:
+  troupe::ActorRef<Responder> peer_;
+};
+
+Task<bool> sleep_then_time_out(Receiver<int> never) {
+  const auto start = std::chrono::steady_clock::now();
+  co_await troupe::sleep_for(5ms);
+  const bool slept = std::chrono::steady_clock::now() - start >= 5ms;
+  auto received = co_await troupe::timeout(5ms, never.recv());
+  co_return slept && !received;
+}
+
+}  // namespace
+
+// Found by fuzz_actors: a timer awaited on a dedicated thread threw Error(invalid_argument)
+// ("can only be awaited by a task on a runtime worker"), so such an actor could neither sleep
+// nor co_await an ask.
+TEST_CASE("a dedicated-thread task and actor may await the runtime's timers" *
+          doctest::timeout(30)) {
+  Runtime rt(one_worker());
+  auto [tx, rx] = troupe::channel<int>(1);  // tx stays open: the receive times out
+  CHECK(rt.spawn(sleep_then_time_out(std::move(rx)), dedicated()).get());
+
+  auto responder = troupe::spawn_actor<Responder>(rt, {});
+  ActorOptions options;
+  options.name = "napper";
+  options.dedicated_thread = true;
+  auto napper = troupe::spawn_actor<Napper>(rt, std::move(options), responder);
+  auto reply = napper.blocking_ask(Ask{4}, 10s);
+  REQUIRE(reply);
+  CHECK(*reply == 50);
 }

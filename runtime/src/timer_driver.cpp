@@ -35,13 +35,15 @@ void TimerDriver::publish_next_locked() noexcept {
   next_ms_.store(next ? *next : kNone, std::memory_order_relaxed);
 }
 
-void TimerDriver::arm(TimerNode& node, Clock::time_point deadline, Waker& waker) {
+bool TimerDriver::arm(TimerNode& node, Clock::time_point deadline, Waker& waker) {
   detail::MutexLock lock(mutex_);
   node.driver = this;
   node.waker = WakerRef::share(&waker);
   node.fired = false;
+  const std::uint64_t before = next_ms_.load(std::memory_order_relaxed);
   wheel_.insert(node, ticks_ceil(deadline));
   publish_next_locked();
+  return next_ms_.load(std::memory_order_relaxed) < before;
 }
 
 bool TimerDriver::poll(TimerNode& node, Waker& waker) {
@@ -87,13 +89,21 @@ std::size_t TimerDriver::pending() const {
 }
 
 void arm_timer(TimerNode& node, std::chrono::steady_clock::time_point deadline, Waker& waker) {
-  Worker* worker = current_worker();
-  if (worker == nullptr) {
+  if (Worker* worker = current_worker()) {
+    worker->scheduler().timers().arm(node, deadline, waker);  // it fires what it arms
+    return;
+  }
+  // A task on a dedicated thread (SpawnOptions::dedicated_thread) uses its runtime's wheel;
+  // the workers fire it. A parked worker sleeps until the earliest timer it saw: wake one to
+  // look again if this one comes first (the monitor would notice only at its next tick).
+  const RawTask* task = current_task();
+  Scheduler* scheduler = current_blocking_scheduler();
+  if (task == nullptr || task->home == nullptr || scheduler == nullptr) {
     throw Error(ErrorCode::invalid_argument,
                 "troupe timers (sleep_for, timeout, Interval) can only be awaited by a task on "
-                "a runtime worker");
+                "a runtime worker or a dedicated thread");
   }
-  worker->scheduler().timers().arm(node, deadline, waker);
+  if (scheduler->timers().arm(node, deadline, waker)) scheduler->notify_parked();
 }
 
 bool poll_timer(TimerNode& node, Waker& waker) { return node.driver->poll(node, waker); }

@@ -4,7 +4,8 @@
 // arming and cancelling are O(1) under the lock. Workers fire due timers: a parked worker
 // sleeps until next_deadline() and processes on waking; a busy one processes every 61 polls.
 // next_deadline() is a relaxed atomic copy of the wheel's, so checking costs no lock. Firing
-// collects the wakers under the lock and wakes them after releasing it.
+// collects the wakers under the lock and wakes them after releasing it. Tasks on dedicated
+// threads arm timers here too (arm_timer); the workers fire them like the others.
 //
 // Time: milliseconds of steady_clock since the driver was created; a deadline is rounded up to
 // the next tick, so a timer never fires early. A deterministic runtime's driver keeps virtual
@@ -36,7 +37,9 @@ class TimerDriver {
     wheel_.clear();
   }
 
-  void arm(TimerNode& node, Clock::time_point deadline, Waker& waker);
+  // True if the node is now the earliest pending timer (parked workers sleep until the
+  // earliest they saw when they parked).
+  bool arm(TimerNode& node, Clock::time_point deadline, Waker& waker);
   bool poll(TimerNode& node, Waker& waker);
   void disarm(TimerNode& node) noexcept;
 

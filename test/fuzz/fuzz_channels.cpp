@@ -22,7 +22,8 @@
 //             as Closed; the channel reports Closed only once every sender is gone;
 //   pool      every future resolves (value, the task's exception, or Error(cancelled)); the
 //             outcomes seen equal what was submitted; the pool's stats balance:
-//             submitted = completed + failed + cancelled, and submitted + rejected = attempts.
+//             submitted = completed + failed + cancelled, and submitted + rejected = attempts;
+//   threads   none is left running once the input is done (/proc/self/task).
 //
 // The program runs under AddressSanitizer and UBSan (the fuzz preset), so a use after free, a
 // leak or undefined behaviour in the library fails it too.
@@ -30,8 +31,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -41,31 +40,20 @@
 #include "troupe/actors/pool.hpp"
 #include "troupe/channels/channel.hpp"
 
+#include "fuzz_support.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
 
-[[noreturn]] void violated(const char* what, std::uint64_t a = 0, std::uint64_t b = 0) {
-  std::fprintf(stderr, "fuzz_channels: invariant violated: %s (%llu, %llu)\n", what,
-               static_cast<unsigned long long>(a), static_cast<unsigned long long>(b));
-  std::abort();
-}
-
-void require(bool held, const char* what, std::uint64_t a = 0, std::uint64_t b = 0) {
-  if (!held) violated(what, a, b);
-}
+using troupe::fuzz::ops_for;
+using troupe::fuzz::require;
+using troupe::fuzz::violated;
+using Ops = std::vector<std::span<const std::uint8_t>>;
 
 // A message: its producer in the high 32 bits, its sequence number (from 1) in the low ones.
 constexpr std::uint64_t message_of(std::uint64_t producer, std::uint64_t seq) {
   return producer << 32 | seq;
-}
-
-// Every operation byte dealt to thread `which` of `threads`.
-std::vector<std::uint8_t> ops_for(std::span<const std::uint8_t> ops, std::size_t which,
-                                  std::size_t threads) {
-  std::vector<std::uint8_t> mine;
-  for (std::size_t i = which; i < ops.size(); i += threads) mine.push_back(ops[i]);
-  return mine;
 }
 
 // What one producer did: the messages that went through, in order.
@@ -89,12 +77,13 @@ struct Ending {
 };
 
 template <class Tx>
-Produced produce(Tx& tx, std::uint64_t producer, const std::vector<std::uint8_t>& ops,
+Produced produce(Tx& tx, std::uint64_t producer, const Ops& ops,
                  bool can_clone, Ending& ending) {
   Produced books;
   std::uint64_t seq = 0;
   bool closed_here = false;
-  for (const std::uint8_t op : ops) {
+  for (const std::span<const std::uint8_t> unit : ops) {
+    const std::uint8_t op = unit[0];
     const std::uint64_t message = message_of(producer, ++seq);
     switch (op % 8) {
       case 0:
@@ -149,10 +138,11 @@ Produced produce(Tx& tx, std::uint64_t producer, const std::vector<std::uint8_t>
 
 // The consumer's program, then the drain once the producers are done.
 template <class Rx>
-std::vector<std::uint64_t> consume(Rx& rx, const std::vector<std::uint8_t>& ops,
+std::vector<std::uint64_t> consume(Rx& rx, const Ops& ops,
                                    Ending& ending) {
   std::vector<std::uint64_t> received;
-  for (const std::uint8_t op : ops) {
+  for (const std::span<const std::uint8_t> unit : ops) {
+    const std::uint8_t op = unit[0];
     if (op % 16 == 15 && op > 240) {
       ending.closing();
       rx.close();  // what was queued before stays receivable
@@ -336,11 +326,13 @@ void run_pool(std::uint8_t size, std::span<const std::uint8_t> ops) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
+  const std::uint64_t threads_start = troupe::fuzz::threads_alive();
   const std::span<const std::uint8_t> ops(data + 2, std::min<std::size_t>(size - 2, 512));
   switch (data[0] % 3) {
     case 0: run_mpsc(data[1], ops); break;
     case 1: run_spsc(data[1], ops); break;
     default: run_pool(data[1], ops); break;
   }
+  troupe::fuzz::require_no_thread_left(threads_start);
   return 0;
 }

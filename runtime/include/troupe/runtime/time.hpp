@@ -14,7 +14,8 @@
 // running when it comes due (a task that blocks its worker delays the timers that worker
 // would fire; the monitor wakes a parked worker for overdue timers).
 //
-// These operations are for tasks: polling one outside a runtime worker throws
+// These operations are for tasks, on the runtime's workers or on a dedicated thread
+// (SpawnOptions::dedicated_thread: the workers fire its timers): polling one elsewhere throws
 // Error(invalid_argument). A plain thread sleeps with std::this_thread::sleep_for.
 //
 // Cancellation: a task dropped while sleeping, or a timeout that completes first, cancels its

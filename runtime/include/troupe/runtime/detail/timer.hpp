@@ -22,8 +22,9 @@ struct TimerNode : TimerEntry {
 // thread drives (see Runtime), otherwise steady_clock::now().
 std::chrono::steady_clock::time_point clock_now() noexcept;
 
-// Arms `node` to fire at `deadline` on the calling worker's runtime, waking `waker` then.
-// Throws Error(invalid_argument) when not called from a runtime worker.
+// Arms `node` to fire at `deadline` on the calling task's runtime, waking `waker` then.
+// Throws Error(invalid_argument) when not called by a task on a runtime worker or on a
+// dedicated thread.
 void arm_timer(TimerNode& node, std::chrono::steady_clock::time_point deadline, Waker& waker);
 // True once the armed node fired; otherwise re-registers `waker` (replacing the previous one).
 bool poll_timer(TimerNode& node, Waker& waker);
