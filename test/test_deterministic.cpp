@@ -6,6 +6,9 @@
 //               producers keep sending; the supervisor is stopped with mail still queued.
 //   pipeline    a producer feeds a two-stage pipeline while another task cancels it after a
 //               seeded number of yields.
+//   pool        two tasks submit to a pool whose workers are tasks of the runtime
+//               (PoolOptions::runtime), some tasks throwing, and the test closes the pool
+//               (gracefully or with force) after a seeded number of polls.
 // How many seeds: kSeeds by default; TROUPE_SEEDS=N explores N, and TROUPE_SEED=S runs the
 // one seed S (a failure names its seed, so `TROUPE_SEED=S build/release/test/test_deterministic`
 // replays it, step for step).
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "troupe/actors/pipeline.hpp"
+#include "troupe/actors/pool.hpp"
 #include "troupe/actors/supervisor.hpp"
 #include "troupe/runtime/time.hpp"
 
@@ -450,4 +454,153 @@ std::string pipeline_scenario(std::uint64_t seed, Tally& tally) {
 TEST_CASE("explored: a pipeline cancelled mid-stream balances its books and leaves no task" *
           doctest::timeout(600)) {
   explore("pipeline", pipeline_scenario);
+}
+
+TEST_CASE("a pool on a deterministic runtime runs its workers as tasks, and its waits drive "
+          "the runtime" *
+          doctest::timeout(60)) {
+  Runtime threaded;
+  troupe::PoolOptions refused;
+  refused.runtime = &threaded;
+  CHECK_THROWS_WITH_AS(troupe::Pool{refused},
+                       doctest::Contains("PoolOptions::runtime: the runtime is not deterministic"),
+                       troupe::Error);
+
+  Runtime rt(seeded(11));
+  troupe::PoolOptions po;
+  po.runtime = &rt;
+  po.min_workers = 2;
+  po.max_workers = 2;
+  troupe::Pool pool(po);
+  pool.wait_ready();  // drives: both worker tasks ran their (empty) init
+  std::vector<troupe::PoolFuture<int>> futures;
+  for (int i = 1; i <= 10; ++i) {
+    auto submitted = pool.submit([i] { return i * i; });
+    REQUIRE(submitted);
+    futures.push_back(std::move(*submitted));
+  }
+  CHECK(pool.stats().completed == 0);  // nothing runs until the runtime is driven
+  pool.wait_idle();
+  int sum = 0;
+  for (auto& future : futures) sum += future.get();
+  CHECK(sum == 385);
+  CHECK(pool.stats().workers == 2);
+  pool.close();
+  CHECK(pool.stats().workers == 0);
+}
+
+// ---- exploration: a pool closing while tasks are submitted -------------------------------
+
+namespace {
+
+struct PoolBooks {
+  std::uint64_t accepted = 0, full = 0, closed = 0;     // submissions
+  std::uint64_t value = 0, error = 0, cancelled = 0, other = 0;  // what the futures gave
+};
+
+Task<void> submitter(troupe::Pool& pool, std::vector<bool> throws, PoolBooks& books) {
+  std::vector<troupe::PoolFuture<int>> futures;
+  for (std::size_t i = 0; i < throws.size(); ++i) {
+    const bool fail = throws[i];
+    auto submitted = co_await pool.submit_async([i, fail]() -> int {
+      if (fail) throw std::runtime_error("task failed");
+      return static_cast<int>(i);
+    });
+    if (submitted) {
+      ++books.accepted;
+      futures.push_back(std::move(*submitted));
+    } else if (submitted.error().is_full()) {
+      ++books.full;
+    } else {
+      ++books.closed;
+    }
+  }
+  for (auto& future : futures) {
+    try {
+      (void)co_await future;
+      ++books.value;
+    } catch (const troupe::Error& error) {
+      if (error.code() == troupe::ErrorCode::cancelled) {
+        ++books.cancelled;
+      } else {
+        ++books.other;
+      }
+    } catch (const std::runtime_error&) {
+      ++books.error;
+    }
+  }
+}
+
+std::string pool_scenario(std::uint64_t seed, Tally& tally) {
+  constexpr int kSubmitters = 2;
+  constexpr int kPerSubmitter = 20;
+  std::mt19937_64 rng(seed);
+  Runtime rt(seeded(seed));
+  troupe::PoolOptions po;
+  po.runtime = &rt;
+  po.min_workers = rng() % 3;
+  po.max_workers = std::max<std::size_t>(po.min_workers, 1) + rng() % 2;
+  po.max_queue = rng() % 2 == 0 ? 0 : 1 + rng() % 4;
+  po.on_full = rng() % 2 == 0 ? troupe::QueueFull::wait : troupe::QueueFull::reject;
+  const bool force = rng() % 2 == 0;
+  const std::uint64_t cut = rng() % 40;  // polls before the close: mostly mid-submission
+  std::vector<std::vector<bool>> plans(kSubmitters);
+  for (auto& plan : plans) {
+    for (int i = 0; i < kPerSubmitter; ++i) plan.push_back(rng() % 5 == 0);
+  }
+
+  Broken b;
+  PoolBooks books;
+  troupe::PoolStats s;
+  {
+    troupe::Pool pool(po);
+    std::vector<troupe::JoinHandle<void>> submitters;
+    for (auto& plan : plans) submitters.push_back(rt.spawn(submitter(pool, plan, books)));
+    std::uint64_t polls = 0;
+    rt.run_until([&] { return polls++ >= cut; });
+    pool.close(force);  // drives the runtime until the workers have left
+    rt.run_until_idle();
+    for (auto& handle : submitters) {
+      b.equal("a submitter never finished", handle.is_finished() ? 0 : 1, 0);
+      if (handle.is_finished()) handle.get();
+    }
+    s = pool.stats();
+  }
+  const std::uint64_t attempted = kSubmitters * kPerSubmitter;
+  b.equal("attempted = accepted + full + closed", attempted,
+          books.accepted + books.full + books.closed);
+  b.equal("accepted = value + error + cancelled", books.accepted,
+          books.value + books.error + books.cancelled + books.other);
+  b.equal("futures failing otherwise", books.other, 0);
+  b.equal("PoolStats::submitted = accepted", s.submitted, books.accepted);
+  b.equal("PoolStats::rejected = refused", s.rejected, books.full + books.closed);
+  b.equal("PoolStats::completed = values", s.completed, books.value);
+  b.equal("PoolStats::failed = errors", s.failed, books.error);
+  b.equal("PoolStats::cancelled = cancelled futures", s.cancelled, books.cancelled);
+  b.equal("pool books", s.submitted,
+          s.completed + s.failed + s.cancelled + s.timed_out + s.deadline_exceeded);
+  if (!force) b.equal("cancelled by a graceful close", books.cancelled, 0);
+  if (po.on_full == troupe::QueueFull::wait || po.max_queue == 0) {
+    b.equal("full refusals without reject", books.full, 0);
+  }
+  b.equal("workers after close", s.workers, 0);
+  b.equal("queued after close", s.queued, 0);
+  rt.shutdown();
+  b.equal("tasks cancelled by the shutdown", rt.shutdown_report().cancelled, 0);
+  tally["submissions"] += attempted;
+  tally["accepted"] += books.accepted;
+  tally["refused (closed)"] += books.closed;
+  tally["refused (full)"] += books.full;
+  tally["cancelled by a forced close"] += books.cancelled;
+  tally["failed (threw)"] += books.error;
+  tally["closed while submitting"] += books.closed > 0 ? 1 : 0;
+  return b.str();
+}
+
+}  // namespace
+
+TEST_CASE("explored: a pool closing while tasks are submitted resolves every future and keeps "
+          "its books" *
+          doctest::timeout(600)) {
+  explore("pool", pool_scenario);
 }

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace troupe {
@@ -16,8 +17,12 @@ namespace troupe {
 // joined by whoever erases the record: the next start (reap) or the close. The other fields
 // are guarded by the pool's lock too.
 struct Pool::Thread {
-  std::thread thread;
+  std::thread thread;  // none in deterministic mode (the worker is a task)
   bool exited = false;
+  // Deterministic mode: the worker task waits for work (counted in idle_), and its spawn
+  // succeeded (its WorkerExit books the end from then on; before, the spawner undoes it).
+  bool waiting = false;
+  bool spawned = false;
   std::uint64_t generation = 0;  // of the init it ran
   bool ready = false;            // its init returned
   std::uint64_t tasks = 0;       // tasks it ran
@@ -146,6 +151,11 @@ PoolOptions checked(PoolOptions options) {
   if (options.max_queue > static_cast<std::size_t>(Semaphore::kMaxPermits)) {
     throw Error(ErrorCode::invalid_argument,
                 "PoolOptions::max_queue is too large: " + std::to_string(options.max_queue));
+  }
+  if (options.runtime != nullptr && !options.runtime->is_deterministic()) {
+    throw Error(ErrorCode::invalid_argument,
+                "PoolOptions::runtime: the runtime is not deterministic (a pool's workers are "
+                "threads of its own; the option is for deterministic tests)");
   }
   options.max_workers = max;
   return options;
@@ -380,11 +390,7 @@ bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permi
       // Parked workers are woken only for what the spinning ones cannot take: a wake costs the
       // submitter a syscall and the woken worker tens of microseconds.
       if (idle_ > spinning_ && queued_tasks_ > spinning_) {
-        if (tasks > 1) {
-          work_cv_.notify_all();  // a batch has work for all of them
-        } else {
-          work_cv_.notify_one();
-        }
+        notify_workers(tasks > 1);  // a batch has work for all of them
       }
       return true;
     }
@@ -393,12 +399,37 @@ bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permi
   return false;
 }
 
+// Books a worker task's end: on the task's return, or when the runtime's shutdown drops it.
+// Armed once its spawn succeeded (Thread::spawned); before that, the spawner undoes the record.
+class Pool::WorkerExit {
+ public:
+  WorkerExit(Pool* pool, ThreadRef self) noexcept : pool_(pool), self_(self) {}
+  WorkerExit(WorkerExit&& other) noexcept
+      : pool_(std::exchange(other.pool_, nullptr)), self_(other.self_) {}
+  WorkerExit& operator=(WorkerExit&&) = delete;
+  // `spawned` is read without the lock: it is written under it, before the task can run, by
+  // the thread that then drives the runtime (deterministic mode has no other thread); a spawn
+  // that fails destroys the frame on the spawning thread, which holds the lock.
+  ~WorkerExit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (pool_ != nullptr && self_->spawned) pool_->worker_task_ended(*self_);
+  }
+
+ private:
+  Pool* pool_;
+  ThreadRef self_;
+};
+
 void Pool::start_worker_locked() {
   reap_locked();
   auto self = threads_.emplace(threads_.end());
   self->generation = generation_;
   try {
-    self->thread = std::thread([this, self] { worker_loop(self); });
+    if (options_.runtime != nullptr) {
+      options_.runtime->spawn(worker_task(self, WorkerExit(this, self))).detach();
+      self->spawned = true;
+    } else {
+      self->thread = std::thread([this, self] { worker_loop(self); });
+    }
   } catch (...) {
     threads_.erase(self);
     throw;
@@ -420,7 +451,8 @@ void Pool::replace_locked() {
 void Pool::reap_locked() {
   for (auto it = threads_.begin(); it != threads_.end();) {
     if (it->exited) {
-      it->thread.join();  // it has only to return: its last act was under our lock
+      // A thread has only to return: its last act was under our lock. A task has none.
+      if (it->thread.joinable()) it->thread.join();
       it = threads_.erase(it);
     } else {
       ++it;
@@ -474,7 +506,7 @@ bool Pool::init_worker(detail::UniqueLock& lock, Thread& self) {
     ready_left_ = 0;
   }
   Dropped taken = take_queue_locked();
-  work_cv_.notify_all();  // idle workers see the close and leave
+  notify_workers(true);  // idle workers see the close and leave
   const std::exception_ptr why = gave_up_;
   detail::Unlocked unlocked(lock, mutex_);
   drop_taken(std::move(taken), why);
@@ -489,18 +521,31 @@ bool Pool::recycling_due_locked(const Thread& self) const {
           std::chrono::steady_clock::now() - self.started >= options_.max_worker_age);
 }
 
+Pool::Turn Pool::worker_turn_locked(detail::UniqueLock& lock, Thread& self) {
+  if (recycling_due_locked(self)) {
+    ++stats_.workers_recycled;
+    replace_locked();
+    return Turn::leave;
+  }
+  if (queue_.empty()) return closing_ ? Turn::leave : Turn::idle;
+  const bool faulted = queue_.front().work->is_batch ? run_chunk_locked(lock, self)
+                                                    : run_single_locked(lock, self);
+  if (faulted) {
+    ++stats_.workers_faulted;
+    replace_locked();
+    return Turn::leave;
+  }
+  return Turn::ran;
+}
+
 void Pool::worker_loop(ThreadRef self) {
   tls_pool = this;
   detail::UniqueLock lock(mutex_);
   const bool ready = init_worker(lock, *self);  // on failure, a replacement is on its way
   while (ready) {
-    if (recycling_due_locked(*self)) {
-      ++stats_.workers_recycled;
-      replace_locked();
-      break;
-    }
-    if (queue_.empty()) {
-      if (closing_) break;
+    const Turn turn = worker_turn_locked(lock, *self);
+    if (turn == Turn::leave) break;
+    if (turn == Turn::idle) {
       ++idle_;
       // Spin first, outside the lock, watching the queue's size: a task submitted meanwhile is
       // taken without the futex wake a parked worker costs. The spin outlasts such a wake
@@ -528,20 +573,66 @@ void Pool::worker_loop(ThreadRef self) {
         ++stats_.workers_retired;
         break;
       }
-      continue;
-    }
-    const bool faulted = queue_.front().work->is_batch ? run_chunk_locked(lock, *self)
-                                                      : run_single_locked(lock, *self);
-    if (faulted) {
-      ++stats_.workers_faulted;
-      replace_locked();
-      break;
     }
   }
   --alive_;
   self->exited = true;
   tls_pool = nullptr;
   done_cv_.notify_all();
+}
+
+Task<void> Pool::worker_task(ThreadRef self, WorkerExit exit) {
+  (void)exit;  // books the end when the frame goes
+  detail::UniqueLock lock(mutex_);
+  const bool ready = init_worker(lock, *self);  // on failure, a replacement is on its way
+  while (ready) {
+    const Turn turn = worker_turn_locked(lock, *self);
+    if (turn == Turn::leave) break;
+    if (turn == Turn::idle) {
+      // Registered before the lock goes: a notify_all from then on reaches this wait.
+      auto woken = work_signal_.notified();
+      ++idle_;
+      self->waiting = true;
+      lock.unlock();
+      co_await woken;
+      lock.lock();
+      self->waiting = false;
+      --idle_;
+    }
+  }
+}
+
+void Pool::worker_task_ended(Thread& self) {
+  detail::MutexLock lock(mutex_);
+  if (self.waiting) {  // dropped at its wait by the runtime's shutdown
+    self.waiting = false;
+    --idle_;
+  }
+  --alive_;
+  self.exited = true;
+  done_cv_.notify_all();
+}
+
+void Pool::notify_workers(bool all) noexcept {
+  if (all) {
+    work_cv_.notify_all();
+  } else {
+    work_cv_.notify_one();
+  }
+  if (options_.runtime == nullptr) return;
+  if (all) {
+    work_signal_.notify_all();
+  } else {
+    work_signal_.notify_one();
+  }
+}
+
+void Pool::drive_until(const char* what, absl::FunctionRef<bool()> holds) {
+  const bool held = options_.runtime->run_until([&] {
+    detail::MutexLock lock(mutex_);
+    return holds();
+  });
+  if (!held) options_.runtime->throw_deadlock(describe() + ": " + what, "the wait");
 }
 
 std::size_t Pool::retire_locked(detail::PoolWork& work) {
@@ -706,12 +797,15 @@ void Pool::close(bool force) {
     closing_ = true;
     queue_changed_locked();  // drain waiters: a closed pool has nothing left to drain
     Dropped dropped = force ? take_queue_locked() : Dropped{};
-    work_cv_.notify_all();
+    notify_workers(true);
     lock.unlock();
     drop_taken(std::move(dropped), nullptr);  // at once, not after the running tasks
   }
   std::list<Thread> threads;
   std::thread timer;
+  if (options_.runtime != nullptr) {
+    drive_until("close", [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return alive_ == 0; });
+  }
   {
     detail::UniqueLock lock(mutex_);
     // Every worker finishes the queue (unless dropped) and its running task, then exits.
@@ -738,6 +832,12 @@ bool Pool::needs_drain() const {
 
 void Pool::wait_signal(const char* what, bool (Pool::*holds)() const, bool Pool::*wanted) {
   detail::refuse_blocking_on_worker(what);
+  if (options_.runtime != nullptr) {
+    drive_until(what, [this, holds]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+      return (this->*holds)();
+    });
+    return;
+  }
   detail::UniqueLock lock(mutex_);
   while (!(this->*holds)()) {
     this->*wanted = true;
@@ -766,6 +866,9 @@ Task<void> Pool::idle() { return await_signal(&Pool::idle_locked, &Pool::idle_wa
 
 void Pool::wait_ready() {
   detail::refuse_blocking_on_worker("Pool::wait_ready");
+  if (options_.runtime != nullptr) {
+    drive_until("wait_ready", [this] { return ready_.try_wait(); });
+  }
   ready_.blocking_wait();
   detail::MutexLock lock(mutex_);
   if (gave_up_) std::rethrow_exception(gave_up_);
@@ -795,14 +898,19 @@ void Pool::replace_workers(std::function<void()> init) {
   init_ = std::move(next);
   const std::uint64_t target = ++generation_;
   stats_.generation = generation_;
-  work_cv_.notify_all();  // idle workers leave now, each starting its replacement
+  notify_workers(true);  // idle workers leave now, each starting its replacement
   // Done when every worker alive runs the new init and has finished it (or the pool closed,
   // or gave up because the new init keeps failing).
-  done_cv_.wait(lock.native(), [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+  const auto replaced = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return closing_ || std::all_of(threads_.begin(), threads_.end(), [&](const Thread& t) {
              return t.exited || (t.generation >= target && t.ready);
            });
-  });
+  };
+  if (options_.runtime != nullptr) {
+    detail::Unlocked unlocked(lock, mutex_);
+    drive_until("replace_workers", replaced);
+  }
+  done_cv_.wait(lock.native(), replaced);
   if (gave_up_) std::rethrow_exception(gave_up_);
 }
 

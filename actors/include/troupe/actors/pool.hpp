@@ -94,6 +94,16 @@
 //     new init and has finished it, so a task submitted after it returns runs new code.
 // No replacement starts while the pool closes.
 //
+// Deterministic tests. PoolOptions::runtime, set to a deterministic Runtime
+// (RuntimeOptions::deterministic_seed), makes the workers tasks of that runtime instead of
+// threads: they run when the runtime's seeded scheduler picks them, on the thread that drives
+// it, so a test of code that uses a pool replays under its seed. The pool's blocking waits
+// (close, the destructor, wait_idle, wait_drain, wait_ready, replace_workers) drive the runtime
+// meanwhile, from a plain thread; the runtime must outlive the pool. A worker waits for work
+// without a timeout there (idle_timeout does not retire it), and queue timeouts and deadlines
+// still use the pool's timer thread, on real time. A threaded runtime is refused: a pool's
+// workers are threads of their own by design (see "Where the work runs").
+//
 // Metrics. Every live pool appears in the "pools" section of Runtime::metrics() (JSON: an
 // array of its counters and the wait_ns / run_ns histograms; Prometheus: pool_<counter> gauges
 // and pool_wait_ns / pool_run_ns histograms, labelled pool="<id>",name="<name>").
@@ -153,6 +163,9 @@ struct PoolOptions {
   // old (0: never).
   std::uint64_t max_tasks_per_worker = 0;
   std::chrono::milliseconds max_worker_age{0};
+  // A deterministic Runtime whose tasks the workers become (see "Deterministic tests"); it
+  // must outlive the pool. Null (the default): the workers are threads of the pool's own.
+  Runtime* runtime = nullptr;
 };
 
 // Thrown by a task whose worker's own state is broken (a lost connection, a corrupt cache
@@ -960,6 +973,12 @@ class Pool {
   // Starts a worker in place of one leaving (not while closing; no thread: none).
   void replace_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void worker_loop(ThreadRef self);
+  // One turn of a worker (thread or task), under the lock: it leaves (recycled, faulted, or
+  // the pool closed with nothing queued), finds nothing to do (idle: the caller waits), or ran
+  // the queue's top entry (a task, or a batch's chunk).
+  enum class Turn : std::uint8_t { leave, idle, ran };
+  Turn worker_turn_locked(detail::UniqueLock& lock, Thread& self)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Runs worker_init (dropping the lock meanwhile); false if it threw.
   bool init_worker(detail::UniqueLock& lock, Thread& self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Whether the worker is due for recycling: max_tasks_per_worker, max_worker_age, or an
@@ -998,6 +1017,17 @@ class Pool {
   }
   // Waits (blocking, or in a task) until `holds`, flagging `wanted` for queue_changed_locked.
   void wait_signal(const char* what, bool (Pool::*holds)() const, bool Pool::*wanted);
+  // Wakes one idle worker, or all of them: threads on work_cv_, tasks on work_signal_.
+  void notify_workers(bool all) noexcept;
+  // Deterministic mode (PoolOptions::runtime): a worker is a task of the runtime, running
+  // worker_loop's logic; `exit` books its end (alive_, exited) however the task ends —
+  // returned, or dropped by the runtime's shutdown.
+  class WorkerExit;
+  Task<void> worker_task(ThreadRef self, WorkerExit exit);
+  void worker_task_ended(Thread& self) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Deterministic mode: runs the runtime on this thread until `holds()` (called with the
+  // pool's lock held); throws Error(timeout) naming `what` if it goes idle first.
+  void drive_until(const char* what, absl::FunctionRef<bool()> holds) ABSL_LOCKS_EXCLUDED(mutex_);
   Task<void> await_signal(bool (Pool::*holds)() const, bool Pool::*wanted);
   void reap_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
@@ -1048,6 +1078,7 @@ class Pool {
   bool idle_wanted_ ABSL_GUARDED_BY(mutex_) = false;
   std::condition_variable signal_cv_;
   Notify signal_;
+  Notify work_signal_;  // deterministic mode: idle worker tasks wait here
 };
 
 }  // namespace troupe
