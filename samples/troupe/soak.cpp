@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "report.hpp"
+#include "thread_count.hpp"
 #include "troupe/actors/actor.hpp"
 #include "troupe/actors/pool.hpp"
 #include "troupe/actors/supervisor.hpp"
@@ -477,16 +478,6 @@ void run_chain(Runtime& runtime, Books& books, const Round& round) {
 
 // ---- rounds ----------------------------------------------------------------------------------
 
-std::uint64_t threads_alive() {
-  std::error_code error;
-  std::uint64_t count = 0;
-  for (std::filesystem::directory_iterator it("/proc/self/task", error), end;
-       !error && it != end; it.increment(error)) {
-    ++count;
-  }
-  return count;
-}
-
 constexpr std::string_view kPartNames[] = {"flaky", "stall", "pool", "chain"};
 
 // What a round's part threads share with the round: when each part is done, and the first
@@ -615,7 +606,7 @@ SoakSheet run_rounds(std::uint64_t seed, std::uint64_t size, More more) {
   sheet.rounds = rounds;
   sheet.hang = hang;
   sheet.threads_start = threads_start;
-  sheet.threads_end = threads_alive();
+  sheet.threads_end = threads_settled(threads_start);  // joined threads may linger a moment
   if (!hang.empty()) (void)books.release();  // NOLINT(bugprone-unused-return-value): still in use
   return sheet;
 }

@@ -8,18 +8,18 @@
 #pragma once
 
 #include <cerrno>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <span>
-#include <system_error>
-#include <thread>
 #include <vector>
 
+#include "troupe/thread_count.hpp"  // samples/troupe/: the soak counts threads the same way
+
 namespace troupe::fuzz {
+
+using troupe::cli::threads_alive;
 
 [[noreturn]] inline void violated(const char* what, std::uint64_t a = 0, std::uint64_t b = 0) {
   std::fprintf(stderr, "%s: invariant violated: %s (%llu, %llu)\n",
@@ -44,29 +44,10 @@ inline std::vector<std::span<const std::uint8_t>> ops_for(std::span<const std::u
   return mine;
 }
 
-// The threads of the process now (the entries of /proc/self/task).
-inline std::uint64_t threads_alive() {
-  std::error_code error;
-  std::uint64_t count = 0;
-  for (std::filesystem::directory_iterator it("/proc/self/task", error), end;
-       !error && it != end; it.increment(error)) {
-    ++count;
-  }
-  return count;
-}
-
-// Requires that no more threads run than `start` (threads_alive() before the input). A joined
-// thread may still be listed for a moment: pthread_join returns when the thread has released
-// its stack, before the kernel has reaped it. So the count is given up to kSettle to come
-// down; a thread left running never does.
+// Requires that no more threads run than `start` (threads_alive() before the input), giving
+// joined threads a moment to be reaped (thread_count.hpp).
 inline void require_no_thread_left(std::uint64_t start) {
-  constexpr auto kSettle = std::chrono::seconds(2);
-  const auto deadline = std::chrono::steady_clock::now() + kSettle;
-  std::uint64_t now = threads_alive();
-  while (now > start && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-    now = threads_alive();
-  }
+  const std::uint64_t now = troupe::cli::threads_settled(start);
   require(now <= start, "threads left running", now, start);
 }
 
