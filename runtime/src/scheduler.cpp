@@ -964,13 +964,17 @@ void Scheduler::push_ready(RawTask* task) {
   ready_.push_back(task);
 }
 
-RawTask* Scheduler::pop_ready() {
+RawTask* Scheduler::pop_ready(std::int32_t& budget) {
   MutexLock lock(ready_mutex_);
   if (ready_.empty()) return nullptr;
   const std::size_t pick = xorshift(drive_rng_) % ready_.size();
   RawTask* task = ready_[pick];
   ready_[pick] = ready_.back();
   ready_.pop_back();
+  // A budget cut short at random now and then, so that a task whose operations are all ready
+  // still yields at some of them: more interleavings to explore.
+  const std::uint64_t roll = xorshift(drive_rng_);
+  budget = roll % 4 == 0 ? static_cast<std::int32_t>(1 + (roll >> 8) % 4) : kCoopBudget;
   return task;
 }
 
@@ -1001,21 +1005,14 @@ std::size_t Scheduler::drive(absl::FunctionRef<bool()> done) {
   } restore{worker};
   std::size_t polls = 0;
   while (!done() && !stopping.load(std::memory_order_acquire)) {
-    RawTask* task = pop_ready();
+    std::int32_t budget = 0;
+    RawTask* task = pop_ready(budget);
     if (task == nullptr) {
       const auto next = timers_.next_deadline();
       if (!next) break;  // idle
       timers_.advance_to(*next);
       timers_.process(timers_.now());
       continue;
-    }
-    // A budget cut short at random now and then, so that a task whose operations are all
-    // ready still yields at some of them: more interleavings to explore.
-    std::int32_t budget = kCoopBudget;
-    {
-      MutexLock lock(ready_mutex_);
-      const std::uint64_t roll = xorshift(drive_rng_);
-      if (roll % 4 == 0) budget = static_cast<std::int32_t>(1 + (roll >> 8) % 4);
     }
     worker.run_task(task, budget);
     ++polls;

@@ -253,9 +253,10 @@ class Scheduler {
   void join_dedicated_threads() ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // Cancels every task left in the registry: the dedicated-thread ones, or all others.
   void drain_registry(ShutdownReport& report, bool dedicated);
-  // Deterministic mode: queues a runnable task / takes a random one (nullptr: none).
+  // Deterministic mode: queues a runnable task / takes a random one (nullptr: none) and draws
+  // the coop budget of its poll.
   void push_ready(RawTask* task);
-  RawTask* pop_ready();
+  RawTask* pop_ready(std::int32_t& budget);
 
   friend class Worker;
   friend class DedicatedThread;
