@@ -275,6 +275,76 @@ TEST_CASE("a stress of many submitters keeps the books: every future resolves an
   check_books(s);
 }
 
+TEST_CASE("single submits from many threads while the pool closes are each run or refused, "
+          "every future resolves, and the books balance" *
+          doctest::timeout(120)) {
+  // Unbounded, no time limits: single tasks go through the pool's lock-free intake whenever a
+  // worker is sure to come by, so this races the intake against the close that seals it.
+  for (int round = 0; round < 24; ++round) {
+    Pool pool(workers(1 + round % 3, 3));
+    constexpr int kThreads = 3;
+    constexpr int kEach = 3000;
+    std::atomic<std::uint64_t> accepted{0}, refused{0}, ran{0}, cancelled{0};
+    std::latch started(kThreads + 1);
+    std::vector<std::thread> submitters;
+    for (int t = 0; t < kThreads; ++t) {
+      submitters.emplace_back([&] {
+        std::vector<PoolFuture<int>> futures;
+        started.arrive_and_wait();
+        for (int i = 0; i < kEach; ++i) {
+          auto submitted = pool.submit([] { return 1; });
+          if (!submitted) {
+            CHECK(submitted.error().is_closed());
+            refused.fetch_add(1);
+            continue;
+          }
+          accepted.fetch_add(1);
+          futures.push_back(std::move(submitted).value());
+        }
+        for (auto& future : futures) {
+          try {
+            ran.fetch_add(static_cast<std::uint64_t>(future.get()));
+          } catch (const troupe::Error& e) {
+            CHECK(e.code() == troupe::ErrorCode::cancelled);
+            cancelled.fetch_add(1);
+          }
+        }
+      });
+    }
+    started.arrive_and_wait();
+    for (int spin = 0; spin < round * 200; ++spin) std::this_thread::yield();
+    pool.close(round % 2 == 1);
+    for (auto& s : submitters) s.join();
+    const PoolStats s = pool.stats();
+    CHECK(accepted.load() + refused.load() == std::uint64_t{kThreads} * kEach);
+    CHECK(s.submitted == accepted.load());
+    CHECK(s.rejected == refused.load());
+    CHECK(s.completed == ran.load());
+    CHECK(s.cancelled == cancelled.load());
+    if (round % 2 == 0) CHECK(cancelled.load() == 0);  // a graceful close runs what it took
+    check_books(s);
+  }
+}
+
+TEST_CASE("a task submitted while one worker is busy and the other parked runs at once" *
+          doctest::timeout(30)) {
+  Pool pool(workers(2, 2));
+  Gate gate;
+  auto holder = pool.submit([&gate] {
+    gate.arrived.fetch_add(1);
+    gate.open.wait();
+  }).value();
+  troupe::testing::spin_until([&gate] { return gate.arrived.load() == 1; });
+  // Long enough for the idle worker to stop spinning and park (it spins ~50 us); the task
+  // below must wake it, not wait in the queue for the busy one.
+  std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 100; ++i) CHECK(pool.submit([i] { return i; }).value().get() == i);
+  gate.open.count_down();
+  holder.get();
+  pool.close();
+  check_books(pool.stats());
+}
+
 // ---- priorities ---------------------------------------------------------------------------
 
 

@@ -121,6 +121,11 @@ constexpr int kLockTries = 128;
 // How long an idle worker spins before it parks (see worker_loop).
 constexpr std::chrono::microseconds kIdleSpin{50};
 
+// The intake's mark once the pool closes: never an object, only compared.
+detail::PoolWork* sealed_intake() noexcept {
+  return reinterpret_cast<detail::PoolWork*>(std::uintptr_t{1});  // NOLINT: a mark, not a pointer
+}
+
 // The pool's worker the calling thread is, if any (close must not join itself).
 thread_local const Pool* tls_pool = nullptr;
 
@@ -352,9 +357,11 @@ bool lower_score(const Q& a, const Q& b) noexcept {
 
 bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permits,
                 std::size_t tasks, const TaskOptions& task) {
+  if (!work->is_batch && push_intake(work, task)) return true;
   {
     detail::UniqueLock lock(mutex_, std::defer_lock);
     lock.lock_spinning(kLockTries);
+    absorb_intake_locked(0);  // what came before, first: submission order holds across paths
     if (!closing_) {
       if (tasks == 0) {  // an empty batch: nothing to run, its future resolves now
         lock.unlock();
@@ -374,29 +381,120 @@ bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permi
       pending_.store(queue_.size(), std::memory_order_relaxed);
       queued_tasks_ += tasks;
       stats_.submitted += tasks;
-      // More queued tasks than idle workers (an idle worker already notified has not yet
-      // taken its task, so idle_ alone would overcount): more workers, if allowed.
-      for (std::size_t added = 0; queued_tasks_ > idle_ + added && alive_ < max_workers_;
-           ++added) {
-        try {
-          start_worker_locked();
-        } catch (const std::system_error&) {
-          // No thread to be had now (a process limit): the tasks stay queued for a running
-          // worker, the next submit's attempt, or the close (which cancels them if no worker
-          // is left to run them).
-          break;
-        }
-      }
-      // Parked workers are woken only for what the spinning ones cannot take: a wake costs the
-      // submitter a syscall and the woken worker tens of microseconds.
-      if (idle_ > spinning_ && queued_tasks_ > spinning_) {
-        notify_workers(tasks > 1);  // a batch has work for all of them
-      }
+      grow_and_wake_locked(tasks, idle_);
       return true;
     }
   }
   if (permits != 0) room_->release(static_cast<std::int64_t>(permits));  // for the next waiter
   return false;
+}
+
+void Pool::grow_and_wake_locked(std::size_t tasks, std::size_t idle) {
+  // More queued tasks than idle workers (an idle worker already notified has not yet taken
+  // its task, so idle_ alone would overcount): more workers, if allowed.
+  for (std::size_t added = 0; queued_tasks_ > idle + added && alive_ < max_workers_; ++added) {
+    try {
+      start_worker_locked();
+    } catch (const std::system_error&) {
+      // No thread to be had now (a process limit): the tasks stay queued for a running
+      // worker, the next submit's attempt, or the close (which cancels them if no worker is
+      // left to run them).
+      break;
+    }
+  }
+  // Parked workers are woken only for what the spinning ones cannot take: a wake costs the
+  // submitter a syscall and the woken worker tens of microseconds.
+  const std::size_t spinning = spinning_.load(std::memory_order_relaxed);  // under mutex_
+  if (idle_ > spinning && queued_tasks_ > spinning) {
+    notify_workers(tasks > 1);  // a batch has work for all of them
+  }
+}
+
+bool Pool::push_intake(const std::shared_ptr<detail::PoolWork>& work, const TaskOptions& task) {
+  if (task.queue_timeout.count() > 0 || task.deadline.count() > 0 || drain_at_ != 0 ||
+      options_.runtime != nullptr) {
+    return false;  // a timer to arm, a drain threshold to watch, or worker tasks to signal
+  }
+  // seq_cst here (intake_covered), on the push below, and in the re-check after it, against a
+  // worker on its way to park (worker_loop: it raises parked_, lowers spinning_, then absorbs
+  // the intake, all seq_cst): either that absorb finds this task, or the re-check sees the
+  // worker parked and takes the lock to see the task run. When no worker is sure to come by,
+  // the locked path decides who runs the task.
+  if (!intake_covered()) return false;
+  work->intake_priority = task.priority;
+  work->queued_at = std::chrono::steady_clock::now();
+  work->intake_hold = work;
+  detail::PoolWork* head = intake_.load(std::memory_order_relaxed);
+  do {
+    if (head == sealed_intake()) {  // closed: the locked path refuses it
+      work->intake_hold.reset();
+      return false;
+    }
+    work->intake_next = head;
+    // seq_cst (see above); its release half publishes the fields written above to the absorb.
+  } while (!intake_.compare_exchange_weak(head, work.get(), std::memory_order_seq_cst,
+                                          std::memory_order_relaxed));
+  if (!intake_covered()) {
+    // A worker stopped spinning meanwhile; it may be parking without having seen this task.
+    detail::UniqueLock lock(mutex_, std::defer_lock);
+    lock.lock_spinning(kLockTries);
+    absorb_intake_locked(0);
+  }
+  return true;
+}
+
+void Pool::absorb_intake_locked(std::size_t taker) {
+  // Nothing to do (the common case: a relaxed look first), or sealed already.
+  detail::PoolWork* top = intake_.load(std::memory_order_relaxed);
+  if (top == sealed_intake() || (top == nullptr && !closing_)) return;
+  // seq_cst: see push_intake; its acquire half makes the pushed fields visible.
+  top = intake_.exchange(closing_ ? sealed_intake() : nullptr, std::memory_order_seq_cst);
+  if (top == nullptr || top == sealed_intake()) return;
+  detail::PoolWork* fifo = nullptr;  // the stack, reversed: oldest first
+  while (top != nullptr) {
+    detail::PoolWork* below = std::exchange(top->intake_next, fifo);
+    fifo = std::exchange(top, below);
+  }
+  std::size_t absorbed = 0;
+  for (detail::PoolWork* next = fifo; next != nullptr;) {
+    detail::PoolWork& entry = *next;
+    next = std::exchange(entry.intake_next, nullptr);
+    Queued queued{std::int64_t{entry.intake_priority} * kAgingTasks - next_seq_++,
+                  std::move(entry.intake_hold)};
+    ++stats_.submitted;
+    try {
+      queue_.push_back(std::move(queued));  // on failure, `queued` is left as it was
+    } catch (...) {
+      // No memory for the heap: the task is dropped unrun, its future fails with
+      // Error(cancelled) (its callable is destroyed here, under the lock: only in this case).
+      ++stats_.cancelled;
+      queued.work->drop(queued.work->claim_waiting(false), nullptr);
+      continue;
+    }
+    std::push_heap(queue_.begin(), queue_.end(), lower_score<Queued>);
+    ++absorbed;
+  }
+  queued_tasks_ += absorbed;
+  pending_.store(queue_.size(), std::memory_order_relaxed);
+  if (absorbed != 0 && !closing_) grow_and_wake_locked(absorbed, idle_ + taker);
+}
+
+bool Pool::intake_covered() const noexcept {
+  // spinning_ first: a worker raises parked_ before it lowers spinning_.
+  if (spinning_.load(std::memory_order_seq_cst) != 0) return true;
+  return parked_.load(std::memory_order_seq_cst) == 0 &&
+         alive_mirror_.load(std::memory_order_seq_cst) >= max_workers_;
+}
+
+std::size_t Pool::intake_size_locked() const {
+  std::size_t size = 0;
+  // acquire: the entries' links were published by their pushes (a chain of compare-and-swaps,
+  // so this load synchronizes with each); they stay put while mutex_ is held.
+  for (const detail::PoolWork* entry = intake_.load(std::memory_order_acquire);
+       entry != nullptr && entry != sealed_intake(); entry = entry->intake_next) {
+    ++size;
+  }
+  return size;
 }
 
 // Books a worker task's end: on the task's return, or when the runtime's shutdown drops it.
@@ -435,6 +533,7 @@ void Pool::start_worker_locked() {
     throw;
   }
   ++alive_;
+  alive_mirror_.fetch_add(1, std::memory_order_seq_cst);  // see intake_covered
   ++stats_.workers_started;
 }
 
@@ -492,6 +591,7 @@ bool Pool::init_worker(detail::UniqueLock& lock, Thread& self) {
   // Giving up: no worker can start, so nothing queued would ever run. The pool closes, and
   // every waiter learns why: queued tasks, later submissions, wait_ready, replace_workers.
   closing_ = true;
+  absorb_intake_locked(0);  // seals it: what it held is dropped with the queue below
   try {
     gave_up_ = std::make_exception_ptr(
         Error(ErrorCode::cancelled, describe() + ": gave up: worker_init failed " +
@@ -522,6 +622,7 @@ bool Pool::recycling_due_locked(const Thread& self) const {
 }
 
 Pool::Turn Pool::worker_turn_locked(detail::UniqueLock& lock, Thread& self) {
+  absorb_intake_locked(1);
   if (recycling_due_locked(self)) {
     ++stats_.workers_recycled;
     replace_locked();
@@ -542,6 +643,7 @@ void Pool::worker_loop(ThreadRef self) {
   tls_pool = this;
   detail::UniqueLock lock(mutex_);
   const bool ready = init_worker(lock, *self);  // on failure, a replacement is on its way
+  bool retired = false;
   while (ready) {
     const Turn turn = worker_turn_locked(lock, *self);
     if (turn == Turn::leave) break;
@@ -553,28 +655,39 @@ void Pool::worker_loop(ThreadRef self) {
       // this worker's last result, woken by it, finds the worker still awake when it submits
       // the next task; otherwise both sides would park and wake each other every round trip.
       // Pauses first, then yields (so a submitter on this core gets it), up to kIdleSpin.
-      ++spinning_;
+      // relaxed: changed under mutex_, and push_intake reads it again after its push.
+      spinning_.fetch_add(1, std::memory_order_relaxed);
       lock.unlock();
       SpinWait spin;
       const auto spin_until = std::chrono::steady_clock::now() + kIdleSpin;
-      while (pending_.load(std::memory_order_relaxed) == 0) {
+      while (pending_.load(std::memory_order_relaxed) == 0 &&
+             intake_.load(std::memory_order_relaxed) == nullptr) {
         if (spin.spin()) continue;
         if (std::chrono::steady_clock::now() >= spin_until) break;
         std::this_thread::yield();
       }
       lock.lock_spinning(kLockTries);
-      --spinning_;
+      // seq_cst, all three: parked before not spinning, both before the absorb in wake()
+      // below (see push_intake and intake_covered).
+      parked_.fetch_add(1, std::memory_order_seq_cst);
+      spinning_.fetch_sub(1, std::memory_order_seq_cst);
       const auto wake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+        absorb_intake_locked(0);  // this worker is counted in idle_ still
         return !queue_.empty() || closing_ || self->generation != generation_;
       };
       const bool woken = wake() || work_cv_.wait_for(lock.native(), options_.idle_timeout, wake);
       --idle_;
-      if (!woken && alive_ > options_.min_workers) {
+      retired = !woken && alive_ > options_.min_workers;
+      // Leaving: one worker fewer before none parked (see intake_covered).
+      if (retired) alive_mirror_.fetch_sub(1, std::memory_order_seq_cst);
+      parked_.fetch_sub(1, std::memory_order_seq_cst);
+      if (retired) {
         ++stats_.workers_retired;
         break;
       }
     }
   }
+  if (!retired) alive_mirror_.fetch_sub(1, std::memory_order_seq_cst);  // see intake_covered
   --alive_;
   self->exited = true;
   tls_pool = nullptr;
@@ -608,6 +721,7 @@ void Pool::worker_task_ended(Thread& self) {
     self.waiting = false;
     --idle_;
   }
+  alive_mirror_.fetch_sub(1, std::memory_order_seq_cst);  // see intake_covered
   --alive_;
   self.exited = true;
   done_cv_.notify_all();
@@ -795,6 +909,7 @@ void Pool::close(bool force) {
   {
     detail::UniqueLock lock(mutex_);
     closing_ = true;
+    absorb_intake_locked(0);  // seals it: a later submit takes the locked path, refused
     queue_changed_locked();  // drain waiters: a closed pool has nothing left to drain
     Dropped dropped = force ? take_queue_locked() : Dropped{};
     notify_workers(true);
@@ -922,7 +1037,10 @@ bool Pool::is_closed() const {
 PoolStats Pool::stats() const {
   detail::MutexLock lock(mutex_);
   PoolStats out = stats_;
-  out.queued = queued_tasks_;
+  // Tasks still in the intake are submitted and queued already, for whoever asks.
+  const std::size_t intake = intake_size_locked();
+  out.submitted += intake;
+  out.queued = queued_tasks_ + intake;
   out.running = running_;
   out.workers = alive_;
   out.idle_workers = idle_;

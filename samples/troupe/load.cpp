@@ -174,7 +174,7 @@ constexpr Implementation kImplementations[] = {
     {"pool", "batch", run_pool_batch, kPoolThreads, std::nullopt, Placement::os},
     {"pool_cpu", "batch", run_pool_cpu_batch, kPoolThreads, std::nullopt, Placement::spread},
     {"transfer", "pool", run_transfer_pool, "pool workers (default 1)", std::nullopt,
-     Placement::os},
+     Placement::spread},
     {"pipeline", "task", run_pipeline_task, kTaskThreads, Capacity{1024}, Placement::os},
     // The naive baselines (workloads_naive.cpp): no troupe, so no metrics.
     {"pingpong", "naive", run_pingpong_naive, "ignored; ping + pong = 2 threads", std::nullopt,

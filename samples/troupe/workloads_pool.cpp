@@ -10,10 +10,12 @@
 //              result, n times, one round trip after the other (a pool of --threads workers,
 //              default 1: the one that is spinning for the next task takes it)
 //
-// --placement spread (pool_cpu's default) pins the driver to the first CPU and the workers —
-// the pool's, through worker_init, and the floor's alike — round-robin after it, so that the
-// floor is the machine's real one: with os placement the kernel often starts both floor
-// threads on the driver's core and the floor measures a third slower. The pool is ready
+// --placement spread (the default of pool_cpu and transfer) pins the driver to the first CPU
+// and the workers — the pool's, through worker_init, and the floor's alike — round-robin after
+// it, so that the floor is the machine's real one: with os placement the kernel often starts both floor
+// threads on the driver's core and the floor measures a third slower; for transfer, it often
+// leaves the worker on the driver's core, and every round trip is then two threads taking
+// turns through sched_yield (0.3-1 M round trips/s instead of 1.2-2.7 M). The pool is ready
 // (every worker started) before the clock starts.
 #include <algorithm>
 #include <atomic>

@@ -295,7 +295,14 @@ class PoolWork {
   // True while some task of this entry has not started.
   [[nodiscard]] virtual bool waiting() const noexcept = 0;
   const bool is_batch;
-  std::chrono::steady_clock::time_point queued_at;  // set by push, under the pool's lock
+  // Set by push under the pool's lock, or by the submitter before the intake publishes it.
+  std::chrono::steady_clock::time_point queued_at;
+  // While the entry waits in the pool's intake (Pool::push_intake): the entry below it, its
+  // priority, and the intake's own reference to it. Written by the submitter before the push
+  // that publishes them; read and cleared by whoever absorbs the intake, under the pool's lock.
+  PoolWork* intake_next = nullptr;
+  int intake_priority = 0;
+  std::shared_ptr<PoolWork> intake_hold;
 };
 
 // A task, its callable's type erased; shared by the queue, the task's future and the pool's
@@ -950,11 +957,33 @@ class Pool {
   // Counts a refused submission of n tasks and says why it was refused.
   std::string count_refusal(bool closed, std::size_t n);
 
-  // Queues the job; false once closed (its permit given back).
   // Queues `tasks` tasks (a single job, or a batch: empty ones settle at once) holding
-  // `permits` of room_; false once closed (the permits given back).
+  // `permits` of room_; false once closed (the permits given back). A single task goes through
+  // the intake when it can (push_intake), else under the lock.
   bool push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permits, std::size_t tasks,
             const TaskOptions& task) ABSL_LOCKS_EXCLUDED(mutex_);
+  // The intake: a single task is pushed onto a lock-free stack (one compare-and-swap, no
+  // lock) when no worker needs waking or starting for it (intake_covered), and the task needs
+  // nothing the lock would set up (no queue_timeout, no deadline, no drain threshold, not the
+  // deterministic mode). The lock is what a submitter and the workers taking tasks would
+  // otherwise meet on every task.
+  // Whoever next holds the lock for the queue (a worker's turn, a waking worker, a locked
+  // push, close) moves the intake into the heap in submission order (absorb_intake_locked).
+  // False if the task must take the locked path (it is not in the intake then).
+  bool push_intake(const std::shared_ptr<detail::PoolWork>& work, const TaskOptions& task)
+      ABSL_LOCKS_EXCLUDED(mutex_);
+  // Moves the intake's tasks into the heap (and seals the intake once closing_: a later
+  // push_intake fails and takes the locked path, which refuses it). Then, unless closing,
+  // starts or wakes workers for them as push does; `taker` is 1 when the caller is a worker
+  // about to take a task itself (it counts as idle).
+  void absorb_intake_locked(std::size_t taker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Tasks in the intake now (stats and idleness count them as queued).
+  [[nodiscard]] std::size_t intake_size_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // After `tasks` tasks were queued: starts workers while more tasks are queued than workers
+  // are idle (`idle`), up to max_workers, and wakes parked workers for what the spinning ones
+  // cannot take.
+  void grow_and_wake_locked(std::size_t tasks, std::size_t idle)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   static void check_task(const TaskOptions& task, bool batch);
   // The timer (queue timeouts and deadlines): a thread of the pool's, started on first use.
   struct TimerEntry {
@@ -1013,7 +1042,7 @@ class Pool {
     return !draining_locked();
   }
   [[nodiscard]] bool idle_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    return queued_tasks_ == 0 && running_ == 0;
+    return queued_tasks_ == 0 && running_ == 0 && intake_size_locked() == 0;
   }
   // Waits (blocking, or in a task) until `holds`, flagging `wanted` for queue_changed_locked.
   void wait_signal(const char* what, bool (Pool::*holds)() const, bool Pool::*wanted);
@@ -1068,9 +1097,21 @@ class Pool {
   Latch ready_;                           // released by min_workers inits (or giving up)
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   // Idle workers spin before they park (see worker_loop), watching this mirror of
-  // queue_.size(); relaxed: they re-check under mutex_ before acting on it.
+  // queue_.size() and the intake; relaxed: they re-check under mutex_ before acting on it.
   std::atomic<std::size_t> pending_{0};
-  std::size_t spinning_ ABSL_GUARDED_BY(mutex_) = 0;  // idle workers still spinning (in idle_)
+  // The intake (push_intake): the top of a stack of PoolWork linked by intake_next; null when
+  // empty, kSealed once the pool closes.
+  std::atomic<detail::PoolWork*> intake_{nullptr};
+  // For push_intake, which reads them without the lock (see there for their ordering); each
+  // is changed under mutex_. Idle workers still spinning, and parked (both counted in idle_
+  // too); workers alive (alive_'s mirror).
+  std::atomic<std::size_t> spinning_{0};
+  std::atomic<std::size_t> parked_{0};
+  std::atomic<std::size_t> alive_mirror_{0};
+  // Whether a task pushed onto the intake now is sure to be taken without a wake: a worker
+  // spins, or none is parked and none could be added (every one is running a task and comes
+  // back to the queue when it ends). seq_cst loads (see push_intake).
+  [[nodiscard]] bool intake_covered() const noexcept;
   // Drain: the threshold (0: never), and who waits (guarded by mutex_). Blocking waiters use
   // signal_cv_, tasks signal_; both are notified when a wanted condition starts to hold.
   const std::size_t drain_at_;
