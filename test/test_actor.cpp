@@ -330,6 +330,37 @@ TEST_CASE("under backpressure an awaited send waits for room instead of failing"
   CHECK(counter.stats().rejected == 0);
 }
 
+TEST_CASE("an ask's timeout bounds its wait for room in a full mailbox, in both forms" *
+          doctest::timeout(60)) {
+  Runtime rt(two_workers());
+  troupe::Latch gate(1);
+  ActorOptions options;
+  options.mailbox_capacity = 2;  // backpressure, the default policy
+  ActorRef<Counter> stuck = troupe::spawn_actor<Counter>(rt, std::move(options), 0);
+  REQUIRE(stuck.tell(Hold{&gate}));  // the handler blocks until the gate opens
+  troupe::testing::spin_until([&] { return stuck.stats().received == 1; });
+  REQUIRE(stuck.tell(Add{1}));
+  REQUIRE(stuck.tell(Add{1}));  // full
+  auto blocked = stuck.blocking_ask(Get{}, 30ms);
+  REQUIRE_FALSE(blocked);
+  CHECK(blocked.error().code() == AskErrc::timeout);
+  CHECK(blocked.error().message().find("mailbox stayed full") != std::string::npos);
+  CHECK(blocked.error().timed_out_unqueued());
+  auto awaited = rt.block_on([](ActorRef<Counter> c) -> Task<troupe::AskResult<int>> {
+    co_return co_await c.ask(Get{}, 30ms);
+  }(stuck));
+  REQUIRE_FALSE(awaited);
+  CHECK(awaited.error().code() == AskErrc::timeout);
+  CHECK(awaited.error().message().find("mailbox stayed full") != std::string::npos);
+  CHECK(awaited.error().timed_out_unqueued());
+  // Neither request was queued: the books count them as refused, and the actor sees only
+  // what was queued once the gate opens.
+  CHECK(stuck.stats().rejected == 2);
+  gate.count_down();
+  CHECK(*stuck.blocking_ask(Get{}, 10s) == 2);
+  CHECK(stuck.stats().received == 4);  // Hold, Add, Add, the last Get
+}
+
 TEST_CASE("actors still alive at shutdown exit with shut_down" * doctest::timeout(30)) {
   ActorRef<Counter> counter;
   {

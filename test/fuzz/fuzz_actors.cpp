@@ -30,7 +30,8 @@
 //   mailboxes every message offered to an actor (tell, send or ask, by a driver or a worker)
 //             is accounted for exactly once by its ActorStats: attempts = received + dropped +
 //             rejected + dead_letters; received equals the handler entries the harness
-//             counted, rejected the Full refusals it was handed back; a Note from one driver
+//             counted, rejected the Full refusals it was handed back (with the asks that
+//             timed out still waiting for room: timed_out_unqueued); a Note from one driver
 //             is handled in the order sent; the outcomes fit the policy (Full only under
 //             backpressure or reject, Told::dropped only under drop_newest, none on an
 //             unbounded mailbox);
@@ -373,8 +374,15 @@ void book_ask(MailBook& book, troupe::AskResult<R>&& asked, R expected, bool poi
               static_cast<std::uint64_t>(book.policy));
       book.told_dropped.fetch_add(1, std::memory_order_relaxed);
       break;
-    case troupe::AskErrc::dead:     // stopped, or its request was evicted: allowed
     case troupe::AskErrc::timeout:  // never asserted either way
+      if (asked.error().timed_out_unqueued()) {  // refused in effect: the mailbox stayed full
+        require(book.bounded && book.policy == troupe::Overflow::backpressure,
+                "an ask timed out waiting for room other than under backpressure",
+                static_cast<std::uint64_t>(book.policy));
+        book.full.fetch_add(1, std::memory_order_relaxed);
+      }
+      break;
+    case troupe::AskErrc::dead:  // stopped, or its request was evicted: allowed
       break;
   }
 }

@@ -48,7 +48,9 @@
 //   drop_oldest   the oldest queued message is dropped (counted in ActorStats::dropped; an ask
 //                 among them resolves as dead) to make room: the new one is queued.
 // An ask under any policy waits for room like `send` would, or fails (reject: AskErrc::full,
-// drop_newest: AskErrc::dropped). The ask's timeout counts from the moment it is queued.
+// drop_newest: AskErrc::dropped). The ask's timeout bounds the whole ask: a backpressured ask
+// still waiting for room when it passes gives the request up (never queued; counted in
+// ActorStats::rejected) and fails with AskErrc::timeout.
 //
 // Failure and exit. An exception escaping the constructor, on_start or a handler fails the
 // actor: an 'error' event, then 'exit' (ExitCode::start_failed or failed); the process lives
@@ -246,7 +248,7 @@ struct ActorStats {
   std::uint64_t received = 0;      // messages taken from the mailbox
   std::uint64_t dead_letters = 0;  // sent after it stopped, or still queued when it stopped
   std::uint64_t dropped = 0;       // dropped by Overflow::drop_newest or drop_oldest
-  std::uint64_t rejected = 0;      // handed back because the mailbox was full
+  std::uint64_t rejected = 0;      // refused for a full mailbox (an ask: see Mailbox above)
   std::uint64_t lost_events = 0;   // events that did not fit the events channel
   std::uint64_t restarts = 0;      // times a supervisor rebuilt it
   std::uint64_t slow_messages = 0; // handlers that ran past message_budget
@@ -281,17 +283,23 @@ enum class AskErrc : std::uint8_t {
 
 class AskError {
  public:
-  AskError(AskErrc code, std::string message, std::exception_ptr error = nullptr)
-      : code_(code), message_(std::move(message)), error_(std::move(error)) {}
+  AskError(AskErrc code, std::string message, std::exception_ptr error = nullptr,
+           bool unqueued = false)
+      : code_(code), message_(std::move(message)), error_(std::move(error)),
+        unqueued_(unqueued) {}
   [[nodiscard]] AskErrc code() const noexcept { return code_; }
   // "ask <actor>: <why>"; for failed, the exception's what().
   [[nodiscard]] const std::string& message() const noexcept { return message_; }
   [[nodiscard]] const std::exception_ptr& exception() const noexcept { return error_; }
+  // A timeout that passed while the request still waited for room in a full mailbox
+  // (Overflow::backpressure): it never reached the actor, and ActorStats::rejected counts it.
+  [[nodiscard]] bool timed_out_unqueued() const noexcept { return unqueued_; }
 
  private:
   AskErrc code_;
   std::string message_;
   std::exception_ptr error_;
+  bool unqueued_ = false;
 };
 template <class R>
 using AskResult = Result<R, AskError>;
@@ -871,8 +879,10 @@ class ActorRef : public ActorHandle {
   }
 
   // Request/reply: the handler's return value, or an AskError (dead, timeout, failed, full,
-  // dropped). The timeout (> 0) runs from the moment the request is queued. (`Self` defers
-  // naming A's handlers to the call, so an actor may hold an ActorRef to its own type.)
+  // dropped). The timeout (> 0) bounds the whole ask: under Overflow::backpressure the wait
+  // for room in a full mailbox (the request is then given up, never queued) and the wait for
+  // the reply. (`Self` defers naming A's handlers to the call, so an actor may hold an
+  // ActorRef to its own type.)
   template <class M, class Rep, class Period, class Self = A>
     requires HandledBy<std::decay_t<M>, Self>
   Task<AskResult<detail::ReplyOf<Self, M>>> ask(M message,
@@ -884,16 +894,22 @@ class ActorRef : public ActorHandle {
     auto [reply_tx, reply_rx] = oneshot<detail::Reply<R>>();
     auto envelope =
         detail::Envelope<A>::ask(std::move(message), std::move(reply_tx), self.cell().timed());
+    const Clock::time_point deadline =
+        detail::saturating_deadline(now(), detail::saturating_duration(timeout, true));
     std::optional<AskError> refused;
     if (self.cell().overflow == Overflow::backpressure) {
-      auto sent = co_await self.tx_checked().send(std::move(envelope));
-      if (!sent) refused = self.refusal(sent.error().kind());
+      using Mail = detail::Envelope<A>;
+      auto sent = co_await detail::timeout_at(
+          deadline, std::in_place_type<detail::SendOp<Sender<Mail>, Mail>>,
+          detail::ChannelAccess::chan(self.tx_checked()), std::move(envelope));
+      if (!sent) co_return self.template ask_failure<R>(AskErrc::timeout, true);
+      if (!*sent) refused = self.refusal(sent->error().kind());
     } else {
       auto sent = self.offer(std::move(envelope));
       if (!sent) refused = self.refusal(sent.error().kind());
     }
     if (refused) co_return AskResult<R>(failure, std::move(*refused));
-    auto reply = co_await troupe::timeout(timeout, reply_rx.recv());
+    auto reply = co_await detail::timeout_at(deadline, reply_rx.recv());
     if (!reply) co_return self.template ask_failure<R>(AskErrc::timeout);
     co_return self.template answered<R>(std::move(*reply));
   }
@@ -908,11 +924,16 @@ class ActorRef : public ActorHandle {
     auto [reply_tx, reply_rx] = oneshot<detail::Reply<R>>();
     auto envelope =
         detail::Envelope<A>::ask(std::move(message), std::move(reply_tx), cell().timed());
+    const auto deadline = detail::saturating_deadline(std::chrono::steady_clock::now(),
+                                                      detail::saturating_duration(timeout, true));
     auto sent = cell().overflow == Overflow::backpressure
-                    ? tx_checked().blocking_send(std::move(envelope))
+                    ? tx_checked().send_until(std::move(envelope), deadline)
                     : offer(std::move(envelope));
+    if (!sent && sent.error().kind() == SendErrorKind::timeout) {
+      return ask_failure<R>(AskErrc::timeout, true);  // the request dies with the error
+    }
     if (!sent) return AskResult<R>(failure, refusal(sent.error().kind()));
-    auto reply = reply_rx.recv_for(timeout);
+    auto reply = reply_rx.recv_until(deadline);
     if (!reply && reply.error() == RecvError::timeout) return ask_failure<R>(AskErrc::timeout);
     return answered<R>(std::move(reply));
   }
@@ -998,12 +1019,18 @@ class ActorRef : public ActorHandle {
     c.rejected.fetch_add(1, std::memory_order_relaxed);
     return AskError(AskErrc::full, "ask " + describe() + ": mailbox full");
   }
+  // `unqueued`: a timeout that passed while the request waited for room in a full mailbox.
   template <class R>
-  AskResult<R> ask_failure(AskErrc code) {
-    return AskResult<R>(failure, code,
-                        "ask " + describe() +
-                            (code == AskErrc::timeout ? ": no reply within the timeout"
-                                                      : ": the actor stopped before replying"));
+  AskResult<R> ask_failure(AskErrc code, bool unqueued = false) {
+    // Counted with the refusals of a full mailbox: the request never reached the actor.
+    if (unqueued) cell().rejected.fetch_add(1, std::memory_order_relaxed);
+    return AskResult<R>(
+        failure, code,
+        "ask " + describe() +
+            (unqueued                    ? ": the mailbox stayed full for the whole timeout"
+             : code == AskErrc::timeout  ? ": no reply within the timeout"
+                                         : ": the actor stopped before replying"),
+        nullptr, unqueued);
   }
   template <class R>
   AskResult<R> answered(RecvResult<detail::Reply<R>>&& reply) {

@@ -105,6 +105,10 @@ class TimeoutOp {
 
   TimeoutOp(Op&& op, Clock::time_point deadline, Clock::duration after)
       : op_(std::move(op)), sleep_(deadline), after_(after) {}
+  // The operation built in place (for one that cannot move, as an awaited send).
+  template <class... Args>
+  TimeoutOp(Clock::time_point deadline, Clock::duration after, std::in_place_t, Args&&... args)
+      : op_(std::forward<Args>(args)...), sleep_(deadline), after_(after) {}
   TimeoutOp(const TimeoutOp&) = delete;
   TimeoutOp& operator=(const TimeoutOp&) = delete;
 
@@ -162,6 +166,29 @@ Awaitable<TimeoutOp<Op>> timeout(std::chrono::duration<Rep, Period> duration,
   return Awaitable<TimeoutOp<Op>>(std::in_place, std::move(operation).into_op(),
                                   detail::saturating_deadline(now(), after), after);
 }
+
+namespace detail {
+// timeout() to an absolute deadline (past: times out at the first poll unless the operation is
+// ready), without timeout()'s refusal of operations that own a payload: for a caller that
+// accepts losing the payload on timeout (an ask's request, which no one else holds and which
+// the asker gives up along with its reply: AskErrc::timeout).
+inline Clock::duration time_left(Clock::time_point deadline) {
+  const Clock::time_point at = now();
+  return deadline > at ? deadline - at : Clock::duration::zero();
+}
+template <PollOp Op>
+Awaitable<TimeoutOp<Op>> timeout_at(Clock::time_point deadline, Awaitable<Op>&& operation) {
+  return Awaitable<TimeoutOp<Op>>(std::in_place, std::move(operation).into_op(), deadline,
+                                  time_left(deadline));
+}
+// The same, the operation built in place from `args`.
+template <PollOp Op, class... Args>
+Awaitable<TimeoutOp<Op>> timeout_at(Clock::time_point deadline, std::in_place_type_t<Op> /*op*/,
+                                    Args&&... args) {
+  return Awaitable<TimeoutOp<Op>>(std::in_place, deadline, time_left(deadline), std::in_place,
+                                  std::forward<Args>(args)...);
+}
+}  // namespace detail
 
 // Bounds a join. The handle is consumed; on timeout the task runs on, detached (cancel it
 // first through a copy of its stop token, or JoinHandle::cancel before awaiting, if needed).
