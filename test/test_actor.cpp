@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -392,6 +393,10 @@ TEST_CASE("an ask timeout must be positive, and the error names it" * doctest::t
         "ActorRef::ask: the timeout must be positive, got -2000000 ns");
   CHECK(troupe::testing::error_code_of([&] { (void)rt.block_on(counter.ask(Get{}, 0ms)); }) ==
         troupe::ErrorCode::invalid_argument);
+  const std::chrono::duration<double> nan(std::numeric_limits<double>::quiet_NaN());
+  CHECK(troupe::testing::error_code_of([&] { (void)counter.blocking_ask(Get{}, nan); }) ==
+        troupe::ErrorCode::invalid_argument);
+  CHECK(counter.stats().received == 0);  // refused before anything was queued
   // A timeout too long for the clock waits for the reply: it does not overflow into the past.
   CHECK(counter.blocking_ask(Get{}, std::chrono::hours::max()).value() == 5);
   CHECK(rt.block_on(counter.ask(Get{}, std::chrono::hours::max())).value() == 5);

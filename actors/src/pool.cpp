@@ -361,7 +361,7 @@ bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permi
   {
     detail::UniqueLock lock(mutex_, std::defer_lock);
     lock.lock_spinning(kLockTries);
-    absorb_intake_locked(0);  // what came before, first: submission order holds across paths
+    absorb_intake_locked(Taker::none);  // what came before first: submission order holds
     if (!closing_) {
       if (tasks == 0) {  // an empty batch: nothing to run, its future resolves now
         lock.unlock();
@@ -381,7 +381,7 @@ bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permi
       pending_.store(queue_.size(), std::memory_order_relaxed);
       queued_tasks_ += tasks;
       stats_.submitted += tasks;
-      grow_and_wake_locked(tasks, idle_);
+      grow_and_wake_locked(tasks, Taker::none);
       return true;
     }
   }
@@ -389,23 +389,29 @@ bool Pool::push(const std::shared_ptr<detail::PoolWork>& work, std::size_t permi
   return false;
 }
 
-void Pool::grow_and_wake_locked(std::size_t tasks, std::size_t idle) {
+void Pool::grow_and_wake_locked(std::size_t tasks, Taker taker) {
+  // Workers that will take a task without being started: the idle ones, and the caller if it
+  // is a worker about to take one (one that is idle is counted in idle_ already).
+  const std::size_t idle = idle_ + (taker == Taker::busy_worker ? 1 : 0);
   // More queued tasks than idle workers (an idle worker already notified has not yet taken
   // its task, so idle_ alone would overcount): more workers, if allowed.
   for (std::size_t added = 0; queued_tasks_ > idle + added && alive_ < max_workers_; ++added) {
     try {
       start_worker_locked();
-    } catch (const std::system_error&) {
-      // No thread to be had now (a process limit): the tasks stay queued for a running
-      // worker, the next submit's attempt, or the close (which cancels them if no worker is
-      // left to run them).
+    } catch (...) {
+      // No thread (a process limit) or no memory to be had now: the tasks stay queued for a
+      // running worker, the next submit's attempt, or the close (which cancels them if no
+      // worker is left to run them).
       break;
     }
   }
-  // Parked workers are woken only for what the spinning ones cannot take: a wake costs the
-  // submitter a syscall and the woken worker tens of microseconds.
+  // Parked workers are woken only for what the awake ones (the spinning ones and a taking
+  // caller) cannot take: a wake costs a syscall and the woken worker tens of microseconds.
   const std::size_t spinning = spinning_.load(std::memory_order_relaxed);  // under mutex_
-  if (idle_ > spinning && queued_tasks_ > spinning) {
+  const std::size_t awake = spinning + (taker == Taker::none ? 0 : 1);
+  const std::size_t idle_awake = spinning + (taker == Taker::idle_worker ? 1 : 0);
+  const std::size_t parked = idle_ > idle_awake ? idle_ - idle_awake : 0;
+  if (parked != 0 && queued_tasks_ > awake) {
     notify_workers(tasks > 1);  // a batch has work for all of them
   }
 }
@@ -438,14 +444,17 @@ bool Pool::push_intake(const std::shared_ptr<detail::PoolWork>& work, const Task
     // A worker stopped spinning meanwhile; it may be parking without having seen this task.
     detail::UniqueLock lock(mutex_, std::defer_lock);
     lock.lock_spinning(kLockTries);
-    absorb_intake_locked(0);
+    absorb_intake_locked(Taker::none);
   }
   return true;
 }
 
-void Pool::absorb_intake_locked(std::size_t taker) {
-  // Nothing to do (the common case: a relaxed look first), or sealed already.
-  detail::PoolWork* top = intake_.load(std::memory_order_relaxed);
+void Pool::absorb_intake_locked(Taker taker) {
+  // Nothing to do (the common case), or sealed already. seq_cst: for a worker on its way to
+  // park this load is its look at the intake, the last of its three steps against push_intake
+  // (a relaxed load could miss a push that a submitter's re-check counted on it to see). On
+  // x86 a seq_cst load is a plain load.
+  detail::PoolWork* top = intake_.load(std::memory_order_seq_cst);
   if (top == sealed_intake() || (top == nullptr && !closing_)) return;
   // seq_cst: see push_intake; its acquire half makes the pushed fields visible.
   top = intake_.exchange(closing_ ? sealed_intake() : nullptr, std::memory_order_seq_cst);
@@ -475,8 +484,8 @@ void Pool::absorb_intake_locked(std::size_t taker) {
     ++absorbed;
   }
   queued_tasks_ += absorbed;
-  pending_.store(queue_.size(), std::memory_order_relaxed);
-  if (absorbed != 0 && !closing_) grow_and_wake_locked(absorbed, idle_ + taker);
+  queue_changed_locked();  // the intake counted as queued for idleness: it is now the heap's
+  if (absorbed != 0 && !closing_) grow_and_wake_locked(absorbed, taker);
 }
 
 bool Pool::intake_covered() const noexcept {
@@ -591,7 +600,7 @@ bool Pool::init_worker(detail::UniqueLock& lock, Thread& self) {
   // Giving up: no worker can start, so nothing queued would ever run. The pool closes, and
   // every waiter learns why: queued tasks, later submissions, wait_ready, replace_workers.
   closing_ = true;
-  absorb_intake_locked(0);  // seals it: what it held is dropped with the queue below
+  absorb_intake_locked(Taker::none);  // seals it: what it held is dropped with the queue below
   try {
     gave_up_ = std::make_exception_ptr(
         Error(ErrorCode::cancelled, describe() + ": gave up: worker_init failed " +
@@ -622,7 +631,7 @@ bool Pool::recycling_due_locked(const Thread& self) const {
 }
 
 Pool::Turn Pool::worker_turn_locked(detail::UniqueLock& lock, Thread& self) {
-  absorb_intake_locked(1);
+  absorb_intake_locked(Taker::busy_worker);
   if (recycling_due_locked(self)) {
     ++stats_.workers_recycled;
     replace_locked();
@@ -672,7 +681,7 @@ void Pool::worker_loop(ThreadRef self) {
       parked_.fetch_add(1, std::memory_order_seq_cst);
       spinning_.fetch_sub(1, std::memory_order_seq_cst);
       const auto wake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-        absorb_intake_locked(0);  // this worker is counted in idle_ still
+        absorb_intake_locked(Taker::idle_worker);  // counted in idle_, no longer spinning
         return !queue_.empty() || closing_ || self->generation != generation_;
       };
       const bool woken = wake() || work_cv_.wait_for(lock.native(), options_.idle_timeout, wake);
@@ -909,7 +918,7 @@ void Pool::close(bool force) {
   {
     detail::UniqueLock lock(mutex_);
     closing_ = true;
-    absorb_intake_locked(0);  // seals it: a later submit takes the locked path, refused
+    absorb_intake_locked(Taker::none);  // seals it: a later submit takes the locked path, refused
     queue_changed_locked();  // drain waiters: a closed pool has nothing left to drain
     Dropped dropped = force ? take_queue_locked() : Dropped{};
     notify_workers(true);

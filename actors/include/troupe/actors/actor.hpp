@@ -962,7 +962,7 @@ class ActorRef : public ActorHandle {
   }
   template <class Rep, class Period>
   static void check_timeout(std::chrono::duration<Rep, Period> timeout) {
-    if (timeout <= timeout.zero()) {
+    if (!(timeout > timeout.zero())) {  // NaN too
       throw Error(ErrorCode::invalid_argument,
                   "ActorRef::ask: the timeout must be positive, got " +
                       std::to_string(detail::saturating_duration(timeout, true).count()) + " ns");

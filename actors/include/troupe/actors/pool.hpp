@@ -972,18 +972,20 @@ class Pool {
   // False if the task must take the locked path (it is not in the intake then).
   bool push_intake(const std::shared_ptr<detail::PoolWork>& work, const TaskOptions& task)
       ABSL_LOCKS_EXCLUDED(mutex_);
+  // Who asks grow_and_wake_locked: a submitter or close (none), a worker about to take a task
+  // after its last one (busy_worker), or an idle worker that stopped spinning and is about to
+  // take one or park (idle_worker, counted in idle_).
+  enum class Taker : std::uint8_t { none, busy_worker, idle_worker };
   // Moves the intake's tasks into the heap (and seals the intake once closing_: a later
   // push_intake fails and takes the locked path, which refuses it). Then, unless closing,
-  // starts or wakes workers for them as push does; `taker` is 1 when the caller is a worker
-  // about to take a task itself (it counts as idle).
-  void absorb_intake_locked(std::size_t taker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // starts or wakes workers for them as push does, counting `taker` as one who takes a task.
+  void absorb_intake_locked(Taker taker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Tasks in the intake now (stats and idleness count them as queued).
   [[nodiscard]] std::size_t intake_size_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // After `tasks` tasks were queued: starts workers while more tasks are queued than workers
-  // are idle (`idle`), up to max_workers, and wakes parked workers for what the spinning ones
-  // cannot take.
-  void grow_and_wake_locked(std::size_t tasks, std::size_t idle)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // are idle (the taker counted), up to max_workers, and wakes parked workers for what the
+  // spinning ones and the taker cannot take.
+  void grow_and_wake_locked(std::size_t tasks, Taker taker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   static void check_task(const TaskOptions& task, bool batch);
   // The timer (queue timeouts and deadlines): a thread of the pool's, started on first use.
   struct TimerEntry {
