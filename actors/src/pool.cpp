@@ -395,7 +395,9 @@ void Pool::grow_and_wake_locked(std::size_t tasks, Taker taker) {
   const std::size_t idle = idle_ + (taker == Taker::busy_worker ? 1 : 0);
   // More queued tasks than idle workers (an idle worker already notified has not yet taken
   // its task, so idle_ alone would overcount): more workers, if allowed.
-  for (std::size_t added = 0; queued_tasks_ > idle + added && alive_ < max_workers_; ++added) {
+  for (std::size_t added = 0;
+       queued_tasks_ > idle + added && alive_.load(std::memory_order_relaxed) < max_workers_;
+       ++added) {
     try {
       start_worker_locked();
     } catch (...) {
@@ -492,7 +494,7 @@ bool Pool::intake_covered() const noexcept {
   // spinning_ first: a worker raises parked_ before it lowers spinning_.
   if (spinning_.load(std::memory_order_seq_cst) != 0) return true;
   return parked_.load(std::memory_order_seq_cst) == 0 &&
-         alive_mirror_.load(std::memory_order_seq_cst) >= max_workers_;
+         alive_.load(std::memory_order_seq_cst) >= max_workers_;
 }
 
 std::size_t Pool::intake_size_locked() const {
@@ -541,8 +543,7 @@ void Pool::start_worker_locked() {
     threads_.erase(self);
     throw;
   }
-  ++alive_;
-  alive_mirror_.fetch_add(1, std::memory_order_seq_cst);  // see intake_covered
+  alive_.fetch_add(1, std::memory_order_seq_cst);  // see intake_covered
   ++stats_.workers_started;
 }
 
@@ -686,9 +687,9 @@ void Pool::worker_loop(ThreadRef self) {
       };
       const bool woken = wake() || work_cv_.wait_for(lock.native(), options_.idle_timeout, wake);
       --idle_;
-      retired = !woken && alive_ > options_.min_workers;
+      retired = !woken && alive_.load(std::memory_order_relaxed) > options_.min_workers;
       // Leaving: one worker fewer before none parked (see intake_covered).
-      if (retired) alive_mirror_.fetch_sub(1, std::memory_order_seq_cst);
+      if (retired) alive_.fetch_sub(1, std::memory_order_seq_cst);
       parked_.fetch_sub(1, std::memory_order_seq_cst);
       if (retired) {
         ++stats_.workers_retired;
@@ -696,8 +697,7 @@ void Pool::worker_loop(ThreadRef self) {
       }
     }
   }
-  if (!retired) alive_mirror_.fetch_sub(1, std::memory_order_seq_cst);  // see intake_covered
-  --alive_;
+  if (!retired) alive_.fetch_sub(1, std::memory_order_seq_cst);  // see intake_covered
   self->exited = true;
   tls_pool = nullptr;
   done_cv_.notify_all();
@@ -730,8 +730,7 @@ void Pool::worker_task_ended(Thread& self) {
     self.waiting = false;
     --idle_;
   }
-  alive_mirror_.fetch_sub(1, std::memory_order_seq_cst);  // see intake_covered
-  --alive_;
+  alive_.fetch_sub(1, std::memory_order_seq_cst);  // see intake_covered
   self.exited = true;
   done_cv_.notify_all();
 }
@@ -928,12 +927,16 @@ void Pool::close(bool force) {
   std::list<Thread> threads;
   std::thread timer;
   if (options_.runtime != nullptr) {
-    drive_until("close", [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return alive_ == 0; });
+    drive_until("close", [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+      return alive_.load(std::memory_order_relaxed) == 0;
+    });
   }
   {
     detail::UniqueLock lock(mutex_);
     // Every worker finishes the queue (unless dropped) and its running task, then exits.
-    done_cv_.wait(lock.native(), [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return alive_ == 0; });
+    done_cv_.wait(lock.native(), [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+      return alive_.load(std::memory_order_relaxed) == 0;
+    });
     // Left with no worker to run them (none could be started): cancelled.
     Dropped left = take_queue_locked();
     threads.swap(threads_);
@@ -1051,7 +1054,7 @@ PoolStats Pool::stats() const {
   out.submitted += intake;
   out.queued = queued_tasks_ + intake;
   out.running = running_;
-  out.workers = alive_;
+  out.workers = alive_.load(std::memory_order_relaxed);
   out.idle_workers = idle_;
   const double capacity_ns =
       std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - started_)

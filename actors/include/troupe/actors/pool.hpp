@@ -1089,7 +1089,10 @@ class Pool {
   PoolStats stats_ ABSL_GUARDED_BY(mutex_);  // counters (queued/running/workers derived on read)
   std::size_t running_ ABSL_GUARDED_BY(mutex_) = 0;
   std::size_t idle_ ABSL_GUARDED_BY(mutex_) = 0;
-  std::size_t alive_ ABSL_GUARDED_BY(mutex_) = 0;
+  // Workers alive. Changed only under mutex_, as a seq_cst read-modify-write, because
+  // push_intake reads it without the lock (intake_covered; see there for the ordering); read
+  // under the lock like the fields around it.
+  std::atomic<std::size_t> alive_{0};
   // Workers (see Workers). The init new workers run, and its generation.
   std::shared_ptr<const std::function<void()>> init_ ABSL_GUARDED_BY(mutex_);
   std::uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
@@ -1106,10 +1109,9 @@ class Pool {
   std::atomic<detail::PoolWork*> intake_{nullptr};
   // For push_intake, which reads them without the lock (see there for their ordering); each
   // is changed under mutex_. Idle workers still spinning, and parked (both counted in idle_
-  // too); workers alive (alive_'s mirror).
+  // too).
   std::atomic<std::size_t> spinning_{0};
   std::atomic<std::size_t> parked_{0};
-  std::atomic<std::size_t> alive_mirror_{0};
   // Whether a task pushed onto the intake now is sure to be taken without a wake: a worker
   // spins, or none is parked and none could be added (every one is running a task and comes
   // back to the queue when it ends). seq_cst loads (see push_intake).
