@@ -5,13 +5,16 @@
 #include <cstddef>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <latch>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "troupe/channels/channel.hpp"
+#include "troupe/channels/detail/line_alloc.hpp"
 
 using namespace std::chrono_literals;
 using troupe::ErrorCode;
@@ -35,6 +38,24 @@ void for_each_flavor(F&& f) {
 }
 
 }  // namespace
+
+// Channels are over-aligned and allocated through allocate_lines, which aligns
+// inside a plain allocation (line_alloc.hpp): every size gets a line-aligned block it may fill
+// (AddressSanitizer checks the writes and the frees).
+TEST_CASE("channel.line-aligned allocations are aligned and hold their whole size") {
+  std::vector<std::pair<void*, std::size_t>> blocks;
+  for (std::size_t size = 1; size <= 3 * troupe::detail::kCacheLine + 1; ++size) {
+    void* block = troupe::detail::allocate_lines(size);
+    CHECK(reinterpret_cast<std::uintptr_t>(block) % troupe::detail::kCacheLine == 0);
+    std::memset(block, 0xA5, size);
+    blocks.emplace_back(block, size);
+  }
+  for (auto [block, size] : blocks) troupe::detail::deallocate_lines(block, size);
+  auto [tx, rx] = troupe::channel<int>(4);
+  CHECK(reinterpret_cast<std::uintptr_t>(&troupe::detail::ChannelAccess::chan(tx)) %
+            troupe::detail::kCacheLine ==
+        0);
+}
 
 TEST_CASE("channel.a bounded channel reports its capacity and length on both ends") {
   auto [tx, rx] = troupe::channel<int>(3);

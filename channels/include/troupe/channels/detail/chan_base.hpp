@@ -88,6 +88,7 @@
 
 #include "troupe/channels/detail/config.hpp"
 #include "troupe/channels/detail/fence.hpp"
+#include "troupe/channels/detail/line_alloc.hpp"
 #include "troupe/channels/detail/mutex.hpp"
 #include "troupe/channels/waker.hpp"
 
@@ -107,6 +108,12 @@ class ChanBase {
   ChanBase(const ChanBase&) = delete;
   ChanBase& operator=(const ChanBase&) = delete;
   virtual ~ChanBase() = default;
+
+  // Channels are over-aligned (their hot atomics sit on lines of their own); they are allocated
+  // through allocate_lines, not the aligned operator new (line_alloc.hpp says why). `delete`
+  // of any channel passes the size of its own type.
+  static void* operator new(std::size_t size) { return allocate_lines(size); }
+  static void operator delete(void* at, std::size_t size) noexcept { deallocate_lines(at, size); }
 
   // --- handle bookkeeping -------------------------------------------------------------------
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
