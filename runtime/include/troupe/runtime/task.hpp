@@ -52,6 +52,14 @@ class PromiseBase {
     continuation_ = continuation;
   }
 
+  // Coroutine frames: the plain operator new, and the sized delete. Without these GCC frees a
+  // frame with the unsized delete, which jemalloc serves on a slower path (it must look the
+  // size up).
+  static void* operator new(std::size_t size) { return ::operator new(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept {
+    ::operator delete(frame, size);
+  }
+
   std::suspend_always initial_suspend() noexcept { return {}; }
 
   struct FinalAwaiter {
