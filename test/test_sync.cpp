@@ -549,6 +549,21 @@ TEST_CASE("sync.a latch releases every waiting thread when the count reaches zer
   latch.blocking_wait();  // an open latch does not wait
 }
 
+// The last count_down skips the latch's lock when no wait has queued: a wait that queues at the
+// same moment must still be released (the Dekker pair in sync_latch.cpp). A miss hangs here.
+TEST_CASE("sync.a latch wait racing the last count_down is always released" *
+          doctest::timeout(60)) {
+  constexpr int kRounds = 2000;
+  for (int round = 0; round < kRounds; ++round) {
+    Latch latch(1);
+    std::thread waiter([&] { latch.blocking_wait(); });
+    std::thread counter([&] { latch.count_down(); });
+    counter.join();
+    waiter.join();
+    REQUIRE(latch.try_wait());
+  }
+}
+
 TEST_CASE("sync.a task waiting on a latch resumes after the last count_down only") {
   Latch latch(2);
   bool released = false;

@@ -21,7 +21,9 @@
 //
 // Thread-safety: every member function is thread-safe. The Latch must outlive its pending
 // waits. Cost: count_down is one CAS; the one that reaches zero takes the internal mutex to
-// release the waiters; a wait on an open latch takes it to queue. Never allocates.
+// release the waiters, and only if a wait ever queued; a wait on a latch not yet open takes it to
+// queue. Never allocates. Not padded to cache lines: a latch is counted down and waited on a
+// few times in its life, and it is embedded by the thousand (every actor has one for its exit).
 #pragma once
 
 #include <atomic>
@@ -32,7 +34,6 @@
 #include <utility>
 
 #include "troupe/channels/awaitable.hpp"
-#include "troupe/channels/detail/config.hpp"
 #include "troupe/channels/waker.hpp"
 #include "troupe/runtime/sync/wait_list.hpp"
 
@@ -116,9 +117,12 @@ class Latch {
   bool poll_wait(detail::SyncWaiter& waiter, Waker& waker);
   void cancel_wait(detail::SyncWaiter& waiter) noexcept;
 
-  alignas(detail::kCacheLine) std::atomic<std::int64_t> count_;
-  alignas(detail::kCacheLine) mutable detail::PlainMutex mutex_;
+  std::atomic<std::int64_t> count_;
+  mutable detail::PlainMutex mutex_;
   detail::WaiterList waiters_ ABSL_GUARDED_BY(mutex_);
+  // A wait has queued, or was about to (set under mutex_, never cleared): the count_down that
+  // reaches zero takes mutex_ only if so (the Dekker pair in sync_latch.cpp).
+  std::atomic<bool> waited_{false};
 };
 
 inline bool LatchWaitOp::ready_now() noexcept {
