@@ -371,8 +371,10 @@ void ActorCell::record_exit(ExitCode code) noexcept {
   // The exit event comes after the state and before `exited` opens: a listener that receives
   // it finds the actor exited (is_alive() false), and an exit waiter finds the event queued.
   emit(ActorEvent::Kind::exit, code);
-  const ActorDown down{id, name, code, failure_};
-  for (auto& hook : hooks) hook(down);
+  if (!hooks.empty()) {  // most actors have no watcher, link or supervisor: no copies then
+    const ActorDown down{id, name, code, failure_};
+    for (auto& hook : hooks) hook(down);
+  }
   exited.count_down();  // publishes exit_code_ and failure_ to every waiter (Latch's ordering)
 }
 

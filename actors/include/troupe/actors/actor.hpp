@@ -648,7 +648,9 @@ class Envelope {
     using Message = M;
     M message;
     std::optional<Task<void>> deliver(A& actor) {
-      if constexpr (TaskValue<HandlerResult<A, M>>::coroutine) {
+      if constexpr (std::is_same_v<HandlerResult<A, M>, Task<void>>) {
+        return actor.handle(std::move(message));  // nothing to discard: no wrapping frame
+      } else if constexpr (TaskValue<HandlerResult<A, M>>::coroutine) {
         return discard(actor.handle(std::move(message)));
       } else {
         (void)actor.handle(std::move(message));
@@ -1399,6 +1401,8 @@ std::shared_ptr<ActorCell> new_cell(ActorOptions& options, const Sender<Mail>& t
   auto cell = std::make_shared<ActorCell>(options.name, std::move(options.events),
                                           options.overflow, options.byte_quota,
                                           options.message_budget, options.timing);
+  static_assert(alignof(ActorCell) <= alignof(std::max_align_t),
+                "ActorCell: not over-aligned, so make_shared takes the allocator's fast path");
   cell->watch_mailbox(ChannelAccess::chan(tx), [](const ChanBase& chan) {
     return static_cast<const Chan<Mail>&>(chan).size();
   });
