@@ -3,4 +3,17 @@
 
 #include "troupe/cli.hpp"
 
+// The command's jemalloc settings (samples/troupe/CMakeLists.txt links jemalloc into this
+// binary only). jemalloc reads this documented symbol at start-up; MALLOC_CONF in the
+// environment overrides it; under the system malloc it is an unused string.
+// thp:always backs jemalloc's memory with transparent huge pages (the kernel's "madvise"
+// mode needs the request). Every `load` run starts a new Runtime whose threads fault in fresh
+// pages: on this project's 2-core VM a 4 KiB page fault costs several microseconds, and load
+// skynet (a million tasks or actors) takes ~100,000 of them, a third of its time
+// (samples/bench/BENCHMARKS.md). The report's "allocator" says "jemalloc+thp" while it holds.
+extern "C" {
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): jemalloc's interface
+const char* malloc_conf = "thp:always";
+}
+
 int main(int argc, char** argv) { return troupe::cli::run(argc, argv, std::cout, std::cerr); }

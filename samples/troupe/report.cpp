@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <type_traits>
 #include <utility>
@@ -436,7 +437,16 @@ std::string json_number(double value) {
 std::string json_bool(bool value) { return value ? "true" : "false"; }
 
 std::string_view allocator_name() {
-  return dlsym(RTLD_DEFAULT, "mallctl") != nullptr ? "jemalloc" : "system";
+  using Mallctl = int (*)(const char*, void*, std::size_t*, void*, std::size_t);
+  void* symbol = dlsym(RTLD_DEFAULT, "mallctl");
+  if (symbol == nullptr) return "system";
+  const char* thp = nullptr;
+  std::size_t size = sizeof thp;
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): dlsym's answer
+  const auto mallctl = reinterpret_cast<Mallctl>(symbol);
+  const bool huge = mallctl("opt.thp", static_cast<void*>(&thp), &size, nullptr, 0) == 0 &&
+                    thp != nullptr && std::string_view(thp) == "always";
+  return huge ? "jemalloc+thp" : "jemalloc";
 }
 
 std::string csv_cell(std::string_view text) {

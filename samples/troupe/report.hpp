@@ -118,7 +118,8 @@ void print_summary_csv(std::ostream& out, const std::vector<Report>& reports);
 [[nodiscard]] std::string json_bool(bool value);
 // One CSV cell: as is, or quoted (quotes doubled) if it holds a comma, quote or line break.
 [[nodiscard]] std::string csv_cell(std::string_view text);
-// The malloc behind this process: "jemalloc" (it exports mallctl) or "system".
+// The malloc behind this process: "jemalloc" (it exports mallctl), "jemalloc+thp" (jemalloc
+// backing its memory with transparent huge pages: opt.thp is "always") or "system".
 [[nodiscard]] std::string_view allocator_name();
 
 // Builds one JSON object, `"key":value` pairs in the order added (values already JSON).
