@@ -29,12 +29,14 @@
 #pragma once
 
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <optional>
 #include <type_traits>
 #include <utility>
 
 #include "troupe/channels/awaitable.hpp"
+#include "troupe/channels/detail/line_alloc.hpp"
 #include "troupe/channels/error.hpp"
 
 namespace troupe {
@@ -54,10 +56,11 @@ class PromiseBase {
 
   // Coroutine frames: the plain operator new, and the sized delete. Without these GCC frees a
   // frame with the unsized delete, which jemalloc serves on a slower path (it must look the
-  // size up).
+  // size up). (Only the sized delete: at class scope an unsized one would be chosen over it.)
+  // NOLINTNEXTLINE(misc-new-delete-overloads): the sized delete below is the matching one
   static void* operator new(std::size_t size) { return ::operator new(size); }
   static void operator delete(void* frame, std::size_t size) noexcept {
-    ::operator delete(frame, size);
+    delete_sized(frame, size);
   }
 
   std::suspend_always initial_suspend() noexcept { return {}; }

@@ -111,7 +111,9 @@ class ChanBase {
 
   // Channels are over-aligned (their hot atomics sit on lines of their own); they are allocated
   // through allocate_lines, not the aligned operator new (line_alloc.hpp says why). `delete`
-  // of any channel passes the size of its own type.
+  // of any channel passes the size of its own type. (Only the sized delete: at class scope an
+  // unsized one would be chosen over it, and deallocate_lines needs the size.)
+  // NOLINTNEXTLINE(misc-new-delete-overloads): the sized delete below is the matching one
   static void* operator new(std::size_t size) { return allocate_lines(size); }
   static void operator delete(void* at, std::size_t size) noexcept { deallocate_lines(at, size); }
 

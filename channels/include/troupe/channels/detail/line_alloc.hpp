@@ -1,4 +1,5 @@
-// Memory aligned to a cache line through the plain, sized operator new and delete. Not API.
+// Memory aligned to a cache line through the plain, sized operator new and delete; the sized
+// delete where the compiler has it. Not API.
 //
 // A channel's hot atomics sit on cache lines of their own, so the channel is over-aligned, and
 // `new` of an over-aligned type calls the aligned operator new. jemalloc serves that on its slow
@@ -30,10 +31,20 @@ inline void* allocate_lines(std::size_t size) {
   return object;
 }
 
+// ::operator delete with the block's size where the compiler has sized deallocation (GCC; clang
+// only with -fsized-deallocation), the unsized form otherwise.
+inline void delete_sized(void* block, [[maybe_unused]] std::size_t size) noexcept {
+#if defined(__cpp_sized_deallocation)
+  ::operator delete(block, size);
+#else
+  ::operator delete(block);
+#endif
+}
+
 // Frees what allocate_lines(size) returned (the same size).
 inline void deallocate_lines(void* at, std::size_t size) noexcept {
   auto* object = static_cast<unsigned char*>(at);
-  ::operator delete(object - object[-1], size + kCacheLine);
+  delete_sized(object - object[-1], size + kCacheLine);
 }
 
 }  // namespace troupe::detail
