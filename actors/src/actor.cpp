@@ -66,12 +66,9 @@ std::string_view to_string(AskErrc code) noexcept {
   return "unknown";
 }
 
-detail::ActorCell& ActorHandle::cell() const {
-  if (cell_ == nullptr) {
-    throw Error(ErrorCode::invalid_handle,
-                "actor reference: the handle is empty (default-constructed or moved from)");
-  }
-  return *cell_;
+void ActorHandle::throw_empty() {
+  throw Error(ErrorCode::invalid_handle,
+              "actor reference: the handle is empty (default-constructed or moved from)");
 }
 
 Task<ExitCode> ActorHandle::terminate() {

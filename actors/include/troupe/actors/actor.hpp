@@ -804,7 +804,12 @@ class ActorHandle {
 
  protected:
   explicit ActorHandle(std::shared_ptr<detail::ActorCell> cell) : cell_(std::move(cell)) {}
-  detail::ActorCell& cell() const;
+  // Inline: every tell reads it a few times; the throw stays out of line.
+  detail::ActorCell& cell() const {
+    if (cell_ == nullptr) [[unlikely]] throw_empty();
+    return *cell_;
+  }
+  [[noreturn]] static void throw_empty();
 
   std::shared_ptr<detail::ActorCell> cell_;
 };
