@@ -154,6 +154,8 @@ ActorCell::ActorCell(std::string name_, std::optional<Sender<ActorEvent>> events
                                                                                   : " '" + name +
                                                                                         "'"))),
       timing(timed || message_budget.count() > 0 ? std::make_unique<Timing>() : nullptr),
+      consumer_mutex_(overflow_ == Overflow::drop_oldest ? std::make_unique<std::mutex>()
+                                                         : nullptr),
       events_(std::move(events)),
       has_events_(events_.has_value()) {
   if (timing != nullptr) timing->budget = message_budget;

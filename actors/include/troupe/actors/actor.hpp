@@ -431,10 +431,15 @@ class ActorCell final : public SupervisedChild {
   // so the mailbox has more than one consumer; they take turns under this lock (the actor's
   // receive and every eviction). Empty for the other policies: they pay nothing.
   [[nodiscard]] std::unique_lock<std::mutex> consumer_turn() {
-    return overflow == Overflow::drop_oldest ? std::unique_lock<std::mutex>(consumer_mutex_)
+    return overflow == Overflow::drop_oldest ? std::unique_lock<std::mutex>(*consumer_mutex_)
                                              : std::unique_lock<std::mutex>();
   }
   bool listed = false;  // in the registry's list (guarded by its shard's lock)
+  // A task actor owns its receive loop, so a restart cannot wait for it at the control lane:
+  // its task is cancelled at its next await point and its ActorLife starts a new one (set
+  // before the task starts, then read-only). (Beside the other flags, it fills padding: with
+  // libstdc++ the cell and its make_shared block take 512 bytes, a size class lower.)
+  bool restart_by_cancel = false;
 
   // --- handler timing and the watchdog (ActorOptions::timing, message_budget) ---------------
   // Null unless timed. Written by the actor's own task (single writer: plain loads and
@@ -527,10 +532,6 @@ class ActorCell final : public SupervisedChild {
       post_restart();
     }
   }
-  // A task actor owns its receive loop, so a restart cannot wait for it at the control lane:
-  // its task is cancelled at its next await point and its ActorLife starts a new one (set
-  // before the task starts, then read-only).
-  bool restart_by_cancel = false;
   // Cancels the task for a restart (unless it is terminating or has exited).
   void request_restart() ABSL_LOCKS_EXCLUDED(mutex_);
   // True once, after request_restart: the dropped task must be started again.
@@ -548,8 +549,9 @@ class ActorCell final : public SupervisedChild {
 
   // See consumer_turn(). A plain std::mutex, not a detail::PlainMutex: it guards no field of the
   // cell (the consumer side of the mailbox channel, which has its own lock), and it is taken
-  // only for drop_oldest, a conditional lock the thread-safety analysis cannot follow.
-  std::mutex consumer_mutex_;
+  // only for drop_oldest, a conditional lock the thread-safety analysis cannot follow. Made
+  // for drop_oldest only (null otherwise): 40 bytes every other actor does not carry.
+  const std::unique_ptr<std::mutex> consumer_mutex_;
   ChanBase* mailbox_ = nullptr;  // holds a channel reference
   std::size_t (*mailbox_depth_)(const ChanBase&) = nullptr;
   detail::PlainMutex mutex_;
