@@ -60,8 +60,8 @@ TEST_CASE("metrics export as one JSON object with every field" * doctest::timeou
   CHECK(json.back() == '}');
   for (const char* key : {"\"active_workers\":2", "\"tasks_spawned\":2", "\"threads_added\":",
                           "\"threads_retired\":", "\"global_queue_depth\":", "\"workers\":[",
-                          "\"polls\":", "\"steals\":", "\"parks\":", "\"wakes\":",
-                          "\"busy_ns\":", "\"idle_ns\":", "\"utilization\":"}) {
+                          "\"polls\":", "\"turns_yielded\":", "\"steals\":", "\"parks\":",
+                          "\"wakes\":", "\"busy_ns\":", "\"idle_ns\":", "\"utilization\":"}) {
     CHECK_MESSAGE(json.find(key) != std::string::npos, key);
   }
 }

@@ -24,6 +24,7 @@ WorkerMetrics RuntimeMetrics::total() const noexcept {
     sum.active = sum.active || w.active;
     sum.polls += w.polls;
     sum.lifo_polls += w.lifo_polls;
+    sum.turns_yielded += w.turns_yielded;
     sum.steals += w.steals;
     sum.global_polls += w.global_polls;
     sum.overflows += w.overflows;
@@ -43,6 +44,8 @@ template <class F>
 void for_each_worker_field(const WorkerMetrics& w, F&& field) {
   field("polls", "Task polls run", w.polls);
   field("lifo_polls", "Polls of a task taken from the next (LIFO) slot", w.lifo_polls);
+  field("turns_yielded", "Polls whose task gave up its turn to a partner instead of waiting",
+        w.turns_yielded);
   field("steals", "Tasks stolen from other workers", w.steals);
   field("global_polls", "Tasks taken from the global queue", w.global_polls);
   field("overflows", "Local queue overflows into the global queue", w.overflows);
@@ -212,6 +215,7 @@ RuntimeMetrics Scheduler::metrics() const {
     w.active = worker->active.load(std::memory_order_relaxed);
     w.polls = c.polls.get();
     w.lifo_polls = c.lifo_polls.get();
+    w.turns_yielded = c.turns_yielded.get();
     w.steals = c.steals.get();
     w.global_polls = c.global_polls.get();
     w.overflows = c.overflows.get();

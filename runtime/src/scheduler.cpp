@@ -126,6 +126,7 @@ void Worker::join() { join_if_exited(); }
 
 void Worker::run() {
   tls_worker = this;
+  tls_turn_yielder = this;
   Parker& own = Parker::current();
   own.retain();  // released by join_if_exited: a notifier may still wake it as it exits
   parker = &own;
@@ -143,6 +144,7 @@ void Worker::run() {
   }
   if (searching_) leave_searching();
   return_scheduler_refs();
+  tls_turn_yielder = nullptr;
   tls_worker = nullptr;
 }
 
@@ -153,29 +155,56 @@ void Worker::return_scheduler_refs() noexcept {
 
 RawTask* Worker::next_task() {
   ++tick_;
+  // The task that just gave up its turn (run_task), to run right after the partner it gave
+  // it to: that partner is taken now and the yielder takes its place in the next slot, so
+  // two tasks trading messages alternate through the slot without a locked instruction.
+  RawTask* yielder = std::exchange(yielder_, nullptr);
+  last_poll_yielded_ = yielder != nullptr;
   if (tick_ % kGlobalQueueInterval == 0) {
     // Timers due while this worker stayed busy (no clock read unless one may be due).
     if (scheduler_.timers().next_deadline()) {
       scheduler_.timers().process(std::chrono::steady_clock::now());
     }
     if (RawTask* task = scheduler_.pop_global()) {
+      if (yielder != nullptr) push_local(yielder, false);
       counters.global_polls.add();
       return task;
     }
   }
   // Between polls no thief touches the slot (end_of_poll_handshake), so it is ours to take
-  // without a locked instruction. relaxed: only this thread stores tasks into it.
+  // and fill without a locked instruction (filled now, it is as if filled at the end of the
+  // poll that ended). relaxed: only this thread stores tasks into it; release for the yielder,
+  // as in schedule_from_task, for a thief's exchange.
   if (RawTask* task = lifo.load(std::memory_order_relaxed)) {
-    lifo.store(nullptr, std::memory_order_relaxed);
     if (lifo_streak_ < kMaxLifoStreak) {
+      lifo_yielder_ = yielder;
+      if (yielder != nullptr) {
+        lifo.store(yielder, std::memory_order_release);
+      } else {
+        lifo.store(nullptr, std::memory_order_relaxed);
+      }
       ++lifo_streak_;
       counters.lifo_polls.add();
       return task;
     }
-    // Streak used up: the woken task queues behind the others.
+    // Streak used up: the woken task (and its yielder) queue behind the others.
+    lifo.store(nullptr, std::memory_order_relaxed);
+    lifo_yielder_ = nullptr;
     push_local(task, false);
   }
   lifo_streak_ = 0;
+  if (yielder != nullptr) {
+    // Its partner is queued. Alone in the queue, the partner is taken and the pair goes back
+    // to alternating through the slot; behind other tasks, the yielder queues too.
+    if (queue.len() == 1) {
+      if (RawTask* task = queue.pop()) {
+        lifo.store(yielder, std::memory_order_release);
+        lifo_yielder_ = yielder;
+        return task;
+      }
+    }
+    push_local(yielder, false);
+  }
   if (RawTask* task = queue.pop()) return task;
   if (RawTask* task = scheduler_.pop_global()) {
     counters.global_polls.add();
@@ -328,8 +357,19 @@ void Worker::run_task(RawTask* task, std::int32_t budget) {
   tls_polled_task = nullptr;
 
   if (done) {
+    yielder_ = nullptr;  // it gave up a turn, then completed after all (a combinator)
     counters.completed.add();
     scheduler_.finish(task);
+    return;
+  }
+  if (yielder_ == task) {
+    // The task gave up its turn (yield_turn): it registered nothing and is still scheduled
+    // (the queue's reference held), so it is queued again as it is, skipping end_poll's CAS:
+    // next_task puts it right behind the partner it yields to. A wake that came meanwhile set
+    // kNotified, which the next end_poll sees (one spare poll at most). No notify: the partner
+    // ahead of it keeps this worker busy.
+    counters.turns_yielded.add();
+    task->context.yield_requested = false;  // (a budget yield in the same poll: same effect)
     return;
   }
   // Woken during the poll, cancelled, or yielding: poll again, after the others.
@@ -357,6 +397,23 @@ void Worker::end_of_poll_handshake() noexcept {
   while (lifo_thief.load(std::memory_order_acquire)) cpu_relax();
 }
 
+bool Worker::yield_turn(const Waker& waker) noexcept {
+  RawTask* task = tls_polled_task;
+  // Only the polled task's own wait, and only if another task would run in its place (both
+  // slots are this thread's to read: only a thief empties them, and only while we stall).
+  if (task == nullptr || &waker != task) return false;
+  // Another task must be about to run here, and likely to be the one that replies: one this
+  // poll woke (the next slot), or a partner that itself gave up its turn just before this poll
+  // (queued now). A wait whose messages come from tasks merely queued here (a fan-in) parks
+  // instead: its wake is what spreads such work over the workers.
+  if (lifo.load(std::memory_order_relaxed) == nullptr &&
+      !(last_poll_yielded_ && !queue.empty())) {
+    return false;
+  }
+  yielder_ = task;  // run_task sees it and skips the poll's closing transition
+  return true;
+}
+
 RawTask* Worker::steal_lifo() noexcept {
   // acquire: one thief at a time; pairs with the release below of the previous thief.
   if (lifo_thief.exchange(true, std::memory_order_acquire)) return nullptr;
@@ -380,7 +437,9 @@ void Worker::schedule_from_task(RawTask* task) {
   }
   // acq_rel: hands the displaced task over with its state.
   RawTask* displaced = lifo.exchange(task, std::memory_order_acq_rel);
-  if (displaced != nullptr) push_local(displaced, true);
+  // A yielder put there by next_task was waiting for a reply from the task just run; it goes
+  // on waiting here, so no other worker is called for it.
+  if (displaced != nullptr) push_local(displaced, displaced != lifo_yielder_);
 }
 
 void Worker::push_local(RawTask* task, bool notify) {

@@ -51,9 +51,12 @@ class OwnerCounter {
 
 class Scheduler;
 
-class Worker {
+class Worker final : private TurnYielder {
  public:
   Worker(Scheduler& scheduler, std::size_t index) : scheduler_(scheduler), index_(index) {}
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  ~Worker() = default;
 
   void start();           // launches the thread (the slot must be inactive)
   void join_if_exited();  // joins a previous thread of this slot
@@ -71,7 +74,7 @@ class Worker {
   Parker* parker = nullptr;  // the thread's parker; valid while active
 
   struct Counters {
-    OwnerCounter polls, lifo_polls, steals, global_polls, overflows, parks, wakes, spawned,
+    OwnerCounter polls, lifo_polls, turns_yielded, steals, global_polls, overflows, parks, wakes, spawned,
         completed, busy_ns, idle_ns;
   } counters;
 
@@ -106,6 +109,9 @@ class Worker {
   void leave_searching();
   bool park();  // false: the worker retires
   void end_of_poll_handshake() noexcept;
+  // TurnYielder (awaitable.hpp): the polled task gives up its turn if another task is runnable
+  // here; run_task then queues it again without its closing transition.
+  bool yield_turn(const Waker& waker) noexcept override;
 
   Scheduler& scheduler_;
   const std::size_t index_;
@@ -113,6 +119,12 @@ class Worker {
   std::uint32_t tick_ = 0;
   std::uint32_t lifo_streak_ = 0;
   bool searching_ = false;
+  // The task that gave up its turn (yield_turn) in the poll running or just ended, until
+  // next_task places it; whether the poll before the running one ended that way; the yielder
+  // next_task last put in the next slot (compared, never dereferenced).
+  RawTask* yielder_ = nullptr;
+  bool last_poll_yielded_ = false;
+  RawTask* lifo_yielder_ = nullptr;
   std::uint64_t rng_ = 0;
   std::uint64_t spawn_seq_ = 0;
   static constexpr std::uint64_t kSchedulerRefBatch = 1024;

@@ -77,6 +77,31 @@ inline bool coop_consume() noexcept {
   return --coop_budget > 0;
 }
 
+// Giving up a turn instead of waiting. An operation that finds nothing to do yet (a receive
+// on an empty channel) may ask, instead of registering its waker, to be polled again once the
+// tasks queued on its thread have had their turn — typically the task it has just woken, which
+// is about to send it a reply. For two tasks trading messages on one worker this saves every
+// hop the park and the wake (three locked instructions: the receiver's park, the sender's wake,
+// the runner's closing transition); the yielding task stays scheduled and goes into the
+// worker's next slot behind its partner, with plain stores. The runtime installs a TurnYielder on each worker thread; yield_turn(waker)
+// returns true only there, only for the task being polled (`waker` is its own), and only if
+// another task is runnable on that worker, so an idle task still parks. After a true return
+// the operation registers nothing and returns false from poll: the scheduler polls it again.
+// An operation yields at most once per wait (polled again, it registers), so a wait costs at
+// most one extra poll. Thread-safety: the yielder is the calling thread's own.
+class TurnYielder {
+ public:
+  virtual bool yield_turn(const Waker& waker) noexcept = 0;
+
+ protected:
+  ~TurnYielder() = default;
+};
+inline thread_local TurnYielder* tls_turn_yielder = nullptr;
+
+inline bool yield_turn(const Waker& waker) noexcept {
+  return tls_turn_yielder != nullptr && tls_turn_yielder->yield_turn(waker);
+}
+
 template <class P>
 concept AwaitingPromise = requires(P& promise) {
   { promise.await_context() } -> std::same_as<AwaitContext&>;

@@ -277,7 +277,7 @@ class SendOp {
       ++retries_;
       status_ = SendHalf<Handle, T>::try_push(*chan_, message_);
       if (status_ != SendStatus::full) return true;
-      waker.wake();
+      if (!yield_turn(waker)) waker.wake();  // the runtime's way costs no wake (awaitable.hpp)
       return false;
     }
     status_ = chan_->poll_send(message_, waker, wait_);
@@ -307,27 +307,49 @@ class RecvOp {
   RecvOp(RecvOp&& other) noexcept(std::is_nothrow_move_constructible_v<T>)
       : chan_(other.chan_),
         out_(std::move(other.out_)),
-        registered_(std::exchange(other.registered_, false)) {}
+        registered_(std::exchange(other.registered_, false)),
+        found_empty_(std::exchange(other.found_empty_, false)),
+        yielded_(std::exchange(other.yielded_, false)) {}
   RecvOp& operator=(RecvOp&&) = delete;
   ~RecvOp() { withdraw(); }
 
   bool ready_now() {
-    if (chan_->recv(out_, kForever, false) == RecvStatus::empty) {
-      found_empty_ = true;
-      return false;
-    }
-    withdraw();
-    return true;
+    if (try_take()) return true;
+    found_empty_ = true;
+    return false;
   }
   bool poll(Waker& waker) {
-    if (chan_->poll_recv(out_, waker, std::exchange(found_empty_, false)) == RecvStatus::empty) {
+    bool just_found_empty = std::exchange(found_empty_, false);
+    if (!registered_) {
+      if (yielded_) {
+        // Polled again after giving up its turn (below): the message came, or it registers.
+        yielded_ = false;
+        const bool paid_off = try_take();
+        chan_->turn_yielded(paid_off);
+        if (paid_off) return true;
+        just_found_empty = true;
+      } else if (chan_->may_yield_turn()) {
+        // Empty: rather than register, let the task just woken (likely the one to reply) run
+        // first, if the runtime has one queued here (awaitable.hpp, yield_turn).
+        if (!just_found_empty && try_take()) return true;
+        just_found_empty = true;
+        if (yield_turn(waker)) {
+          yielded_ = true;
+          return false;
+        }
+      }
+    }
+    if (chan_->poll_recv(out_, waker, just_found_empty) == RecvStatus::empty) {
       registered_ = true;
       return false;
     }
     withdraw();
     return true;
   }
-  void cancel(Waker& /*waker*/) noexcept { withdraw(); }
+  void cancel(Waker& /*waker*/) noexcept {
+    yielded_ = false;
+    withdraw();
+  }
   std::optional<T> take() { return std::move(out_); }
   // The result in place, instead of take(): for a caller that uses it while the operation
   // lives (the actors' loop), saving a move.
@@ -337,11 +359,18 @@ class RecvOp {
   void withdraw() noexcept {
     if (std::exchange(registered_, false)) chan_->deregister_receiver();
   }
+  // One non-blocking attempt that registers nothing: true if it took a message or the end.
+  bool try_take() {
+    if (chan_->recv(out_, kForever, false) == RecvStatus::empty) return false;
+    withdraw();
+    return true;
+  }
 
   Chan<T>* chan_;
   std::optional<T> out_;
   bool registered_ = false;  // a poll left the waker with the channel (it may be woken already)
   bool found_empty_ = false;  // ready_now just saw the channel empty (poll skips a retry)
+  bool yielded_ = false;      // the last poll gave up the turn, registering nothing
 };
 }  // namespace detail
 

@@ -26,6 +26,7 @@ struct WorkerMetrics {
   bool active = false;              // has a running thread now
   std::uint64_t polls = 0;          // task polls run
   std::uint64_t lifo_polls = 0;     // ...of which taken from the next (LIFO) slot
+  std::uint64_t turns_yielded = 0;  // polls whose task gave up its turn instead of waiting
   std::uint64_t steals = 0;         // tasks taken from other workers' queues
   std::uint64_t global_polls = 0;   // tasks taken from the global queue
   std::uint64_t overflows = 0;      // times half of the local queue moved to the global queue

@@ -168,6 +168,26 @@ class ChanBase {
   }
   void wake_all_senders() noexcept;
 
+  // --- a receiver giving up its turn instead of parking (awaitable.hpp: yield_turn) ----------
+  // Whether the receiver's next wait may first give up its turn. A turn given up for nothing
+  // (the channel still empty when polled again) makes the next waits park at once, backing off
+  // (1, 3, 7, ... up to 255 waits) until a given-up turn pays off again: a receiver whose
+  // messages come from far away (a ring) soon stops paying the extra poll. Consumer only.
+  [[nodiscard]] bool may_yield_turn() noexcept {
+    if (yield_skip_ == 0) return true;
+    --yield_skip_;
+    return false;
+  }
+  // Reports how a given-up turn went: a message was there when polled again, or not.
+  void turn_yielded(bool paid_off) noexcept {
+    if (paid_off) {
+      yield_backoff_ = 0;
+      return;
+    }
+    yield_backoff_ = static_cast<std::uint8_t>(2 * yield_backoff_ + 1);  // 255 stays 255
+    yield_skip_ = yield_backoff_;
+  }
+
  protected:
   // --- the park_bit protocol (above), for Chan over an ArrayQueue ----------------------------
   // The slot's current value. relaxed: read by the consumer to find its own registration
@@ -218,6 +238,8 @@ class ChanBase {
   void withdraw_receiver() noexcept;
 
   const PublishFence publish_fence_;
+  std::uint8_t yield_skip_ = 0;     // consumer only: waits left that park without yielding
+  std::uint8_t yield_backoff_ = 0;  // consumer only: the skip after the next fruitless yield
   std::atomic<std::size_t> refs_{0};
   std::atomic<std::size_t> senders_{0};
   alignas(kCacheLine) std::atomic<Waker*> rx_waker_{nullptr};  // holds a reference when set
