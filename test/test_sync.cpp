@@ -550,7 +550,7 @@ TEST_CASE("sync.a latch releases every waiting thread when the count reaches zer
 }
 
 // The last count_down skips the latch's lock when no wait has queued: a wait that queues at the
-// same moment must still be released (the Dekker pair in sync_latch.cpp). A miss hangs here.
+// same moment must still be released (the CAS order in sync_latch.cpp). A miss hangs here.
 TEST_CASE("sync.a latch wait racing the last count_down is always released" *
           doctest::timeout(60)) {
   constexpr int kRounds = 2000;
@@ -562,6 +562,43 @@ TEST_CASE("sync.a latch wait racing the last count_down is always released" *
     waiter.join();
     REQUIRE(latch.try_wait());
   }
+}
+
+// The idiom of a latch on the waiter's side: wait, then destroy it at once, while the thread
+// whose count_down opened it may still be returning. Under a sanitizer, a count_down touching
+// the latch after a waiter could see it open is a use after free; both ways a waiter can see it
+// open are raced: queued (woken by the release) and spinning on try_wait.
+TEST_CASE("sync.a waiter may destroy a latch as soon as its wait returns" *
+          doctest::timeout(120)) {
+  const int rounds = troupe::testing::kSanitized ? 500 : 2000;
+  for (int round = 0; round < rounds; ++round) {
+    auto* queued = new Latch(1);
+    std::thread waiter([queued] {
+      queued->blocking_wait();
+      delete queued;
+    });
+    spin_until([&] { return queued->waiter_count() == 1; });  // it has queued
+    queued->count_down();
+    waiter.join();
+
+    auto* spun = new Latch(1);
+    std::thread spinner([spun] {
+      while (!spun->try_wait()) std::this_thread::yield();
+      delete spun;
+    });
+    spun->count_down();
+    spinner.join();
+  }
+}
+
+TEST_CASE("sync.a latch count above the maximum is refused") {
+  CHECK(error_message_of([] { Latch latch(Latch::kMaxCount + 1); }) ==
+        "Latch: count " + std::to_string(Latch::kMaxCount + 1) + " exceeds the maximum of " +
+            std::to_string(Latch::kMaxCount));
+  Latch most(Latch::kMaxCount);
+  CHECK(most.count() == Latch::kMaxCount);
+  most.count_down(Latch::kMaxCount);
+  CHECK(most.try_wait());
 }
 
 TEST_CASE("sync.a task waiting on a latch resumes after the last count_down only") {

@@ -19,10 +19,14 @@
 // Memory ordering. Everything a thread did before its count_down happens-before the return of
 // every wait (wait, blocking_wait, a true try_wait) that sees the count at zero.
 //
-// Thread-safety: every member function is thread-safe. The Latch must outlive its pending
-// waits. Cost: count_down is one CAS; the one that reaches zero takes the internal mutex to
-// release the waiters, and only if a wait ever queued; a wait on a latch not yet open takes it to
-// queue. Never allocates. Not padded to cache lines: a latch is counted down and waited on a
+// Lifetime: the Latch must outlive its pending waits. A waiter may destroy it as soon as its
+// wait (or a true try_wait) has returned, even while the count_down that opened it is still
+// returning: that count_down no longer touches the latch once a waiter can see it open (see
+// sync_latch.cpp).
+//
+// Thread-safety: every member function is thread-safe. Cost: count_down is one CAS; the one
+// that reaches zero takes the internal mutex to release the waiters, and only if a wait queued;
+// a wait on a latch not yet open takes it to queue. Never allocates. Not padded to cache lines: a latch is counted down and waited on a
 // few times in its life, and it is embedded by the thousand (every actor has one for its exit).
 #pragma once
 
@@ -65,8 +69,9 @@ class Latch {
  public:
   using WaitOp = LatchWaitOp;
 
-  // `count` >= 0; a negative count throws Error(invalid_argument) naming it.
+  // 0 <= `count` <= kMaxCount; outside, throws Error(invalid_argument) naming it.
   explicit Latch(std::int64_t count);
+  static constexpr std::int64_t kMaxCount = (std::int64_t{1} << 62) - 1;
   Latch(const Latch&) = delete;
   Latch& operator=(const Latch&) = delete;
   ~Latch() = default;
@@ -75,10 +80,11 @@ class Latch {
   // Releases the waiters when it reaches zero. Thread-safe.
   void count_down(std::int64_t n = 1);
 
-  // True once the count is zero; never waits. Thread-safe.
+  // True once the count is zero (and the count_down that got it there is done with the
+  // latch); never waits. Thread-safe.
   [[nodiscard]] bool try_wait() const noexcept {
     // acquire: pairs with count_down's release, see "Memory ordering".
-    return count_.load(std::memory_order_acquire) == 0;
+    return state_.load(std::memory_order_acquire) == 0;
   }
   // Awaits a zero count (in a task). Thread-safe.
   [[nodiscard]] Awaitable<WaitOp> wait() noexcept {
@@ -107,7 +113,7 @@ class Latch {
 
   // The remaining count: a snapshot. Thread-safe.
   [[nodiscard]] std::int64_t count() const noexcept {
-    return count_.load(std::memory_order_relaxed);
+    return static_cast<std::int64_t>(state_.load(std::memory_order_relaxed) & kCountMask);
   }
   // How many waits are queued right now: a snapshot, for tests and diagnostics. Thread-safe.
   [[nodiscard]] std::size_t waiter_count() const;
@@ -117,17 +123,24 @@ class Latch {
   bool poll_wait(detail::SyncWaiter& waiter, Waker& waker);
   void cancel_wait(detail::SyncWaiter& waiter) noexcept;
 
-  std::atomic<std::int64_t> count_;
+  // The state word (sync_latch.cpp): the count in the low 62 bits, kQueued (a wait queued: the
+  // count_down that reaches zero must release the queue) and kReleasing (that count_down is
+  // still at work: the latch is not open yet). Open is exactly 0.
+  static constexpr std::uint64_t kCountMask = (std::uint64_t{1} << 62) - 1;
+  static constexpr std::uint64_t kQueued = std::uint64_t{1} << 62;
+  static constexpr std::uint64_t kReleasing = std::uint64_t{1} << 63;
+  // Waits until a release in progress is done with the latch. Any waiter about to leave.
+  void await_release() const noexcept;
+
+  std::atomic<std::uint64_t> state_;
   mutable detail::PlainMutex mutex_;
   detail::WaiterList waiters_ ABSL_GUARDED_BY(mutex_);
-  // A wait has queued, or was about to (set under mutex_, never cleared): the count_down that
-  // reaches zero takes mutex_ only if so (the Dekker pair in sync_latch.cpp).
-  std::atomic<bool> waited_{false};
 };
 
 inline bool LatchWaitOp::ready_now() noexcept {
-  // A queued entry must wait for its completion (the releasing thread still uses it).
-  return waiter_.idle() ? latch_->try_wait() : waiter_.done();
+  // A queued entry must wait for its completion (the releasing thread still uses it), and
+  // then for the open latch (the releasing thread still uses the latch until then).
+  return (waiter_.idle() || waiter_.done()) && latch_->try_wait();
 }
 inline bool LatchWaitOp::poll(Waker& waker) {
   return latch_->poll_wait(waiter_, waker);
