@@ -1,6 +1,6 @@
-// Scheduling behaviour: tasks talking through channels, fairness, the cooperative budget, the
-// monitor adding a worker when the others are stuck, idle workers retiring, shutdown of tasks
-// blocked on channels.
+// Scheduling behaviour: tasks talking through channels, fairness, giving up a turn to a partner
+// instead of parking, the cooperative budget, the monitor adding a worker when the others are
+// stuck, idle workers retiring, shutdown of tasks blocked on channels.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -102,6 +102,49 @@ TEST_CASE("two tasks bouncing messages forever do not starve a third task" *
   CHECK(error_code_of([&] { (void)bouncer.get(); }) == ErrorCode::cancelled);
   a_tx.close();
   echoer.get();
+}
+
+TEST_CASE("two tasks trading messages on one worker give up their turns instead of parking" *
+          doctest::timeout(60)) {
+  Runtime rt(with_threads(1, 1));
+  constexpr int kTrips = 20'000;
+  auto [to_echo, echo_rx] = troupe::channel<std::int64_t>(1);
+  auto [to_bouncer, bouncer_rx] = troupe::channel<std::int64_t>(1);
+  auto echoer = rt.spawn(echo(std::move(echo_rx), std::move(to_bouncer)));
+  auto bouncer = rt.spawn(bounce(std::move(to_echo), std::move(bouncer_rx), kTrips));
+  CHECK(bouncer.get() == kTrips);
+  echoer.get();
+  // Each trip has two waits, each with its partner runnable on the one worker.
+  CHECK(rt.metrics().total().turns_yielded >= kTrips);
+}
+
+TEST_CASE("a task cancelled while it has given up its turn ends cancelled" *
+          doctest::timeout(60)) {
+  Runtime rt(with_threads(1, 1));
+  auto [go_tx, go_rx] = troupe::channel<int>(1);
+  auto [never_tx, never_rx] = troupe::channel<int>(1);
+  // On the one worker: the driver spawns the waiter and waits for its signal; the waiter sends
+  // it, then waits on a channel that stays empty and gives up its turn to the driver (which
+  // gave up its own first), and the driver cancels it before it is polled again.
+  auto driver = rt.spawn([](Receiver<int> go, Sender<int> signal,
+                            Receiver<int> never) -> Task<ErrorCode> {
+    auto waiter = Runtime::current()->spawn([](Sender<int> signal,
+                                               Receiver<int> never) -> Task<void> {
+      (void)co_await signal.send(1);
+      (void)co_await never.recv();
+    }(std::move(signal), std::move(never)));
+    (void)co_await go.recv();
+    waiter.cancel();
+    try {
+      co_await waiter;
+    } catch (const troupe::Error& error) {
+      co_return error.code();
+    }
+    co_return ErrorCode::invalid_argument;  // not cancelled: the check below fails
+  }(std::move(go_rx), std::move(go_tx), std::move(never_rx)));
+  CHECK(driver.get() == ErrorCode::cancelled);
+  CHECK(rt.metrics().total().turns_yielded >= 1);
+  (void)never_tx;
 }
 
 TEST_CASE("a task whose operations are always ready still yields to others (budget)" *
