@@ -591,6 +591,20 @@ TEST_CASE("sync.a waiter may destroy a latch as soon as its wait returns" *
   }
 }
 
+// A completed wait operation may outlive the latch it waited on: its destructor must not
+// withdraw anything (under AddressSanitizer, a touch of the latch is a use after free).
+TEST_CASE("sync.a completed latch wait destroyed after the latch leaves it alone" *
+          doctest::timeout(60)) {
+  for (int round = 0; round < 200; ++round) {
+    auto* latch = new Latch(1);
+    Latch::WaitOp op(*latch);
+    std::thread counter([latch] { latch->count_down(); });
+    troupe::block_on_op(op);
+    counter.join();
+    delete latch;
+  }  // op destroyed here, after the latch
+}
+
 TEST_CASE("sync.a latch count above the maximum is refused") {
   CHECK(error_message_of([] { Latch latch(Latch::kMaxCount + 1); }) ==
         "Latch: count " + std::to_string(Latch::kMaxCount + 1) + " exceeds the maximum of " +

@@ -369,7 +369,11 @@ void Worker::run_task(RawTask* task, std::int32_t budget) {
     // kNotified, which the next end_poll sees (one spare poll at most). No notify: the partner
     // ahead of it keeps this worker busy.
     counters.turns_yielded.add();
-    task->context.yield_requested = false;  // (a budget yield in the same poll: same effect)
+    if (std::exchange(task->context.yield_requested, false)) {
+      // Its coop budget also ran out in this poll: behind every queued task, as any yield.
+      yielder_ = nullptr;
+      push_local(task, true);
+    }
     return;
   }
   // Woken during the poll, cancelled, or yielding: poll again, after the others.
@@ -433,13 +437,16 @@ void Worker::schedule_from_task(RawTask* task) {
   // null until we store.
   if (lifo.load(std::memory_order_relaxed) == nullptr) {
     lifo.store(task, std::memory_order_release);  // release: for a thief's exchange
+    lifo_yielder_ = nullptr;
     return;
   }
   // acq_rel: hands the displaced task over with its state.
   RawTask* displaced = lifo.exchange(task, std::memory_order_acq_rel);
   // A yielder put there by next_task was waiting for a reply from the task just run; it goes
   // on waiting here, so no other worker is called for it.
-  if (displaced != nullptr) push_local(displaced, displaced != lifo_yielder_);
+  const bool notify = displaced != lifo_yielder_;
+  lifo_yielder_ = nullptr;
+  if (displaced != nullptr) push_local(displaced, notify);
 }
 
 void Worker::push_local(RawTask* task, bool notify) {

@@ -17,6 +17,11 @@
 // schedules the task itself or is seen by the runner's closing CAS, and the CAS chain
 // (acq_rel) makes the waker's writes visible to the next poll. Because count and state share
 // the word, wake_and_release() (a channel handing over the waker it held) is one CAS too.
+// One exception: a poll that ended by giving up its turn (awaitable.hpp, yield_turn) has no
+// closing CAS. The task stays scheduled and is queued again as it is; a wake meanwhile only
+// sets kNotified, seen by a later closing CAS (a spare poll). Its next poll therefore does not
+// acquire through the word: every operation reads the state it waits on with its own acquire
+// loads (channel stamps and tails, waiter entries, the actors' control flag), as always.
 //
 // References:
 //   * the registry's, from spawn until completion (or the shutdown drain);

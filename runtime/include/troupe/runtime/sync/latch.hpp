@@ -46,7 +46,8 @@ namespace troupe {
 class Latch;
 
 // The poll operation behind Latch::wait (see channels/awaitable.hpp). Owned by the one task or
-// thread that waits; not movable. Destroying it withdraws a pending wait.
+// thread that waits; not movable. Destroying it withdraws a pending wait; once it has
+// completed it no longer touches the latch (which may be gone by then).
 class LatchWaitOp {
  public:
   explicit LatchWaitOp(Latch& latch) noexcept : latch_(&latch) {}
@@ -61,8 +62,10 @@ class LatchWaitOp {
 
  private:
   inline void withdraw() noexcept;
+  bool finished(bool open) noexcept { return finished_ = open; }
   Latch* latch_;
   detail::SyncWaiter waiter_;
+  bool finished_ = false;  // ready_now or poll returned true: the latch was seen open
 };
 
 class Latch {
@@ -140,13 +143,13 @@ class Latch {
 inline bool LatchWaitOp::ready_now() noexcept {
   // A queued entry must wait for its completion (the releasing thread still uses it), and
   // then for the open latch (the releasing thread still uses the latch until then).
-  return (waiter_.idle() || waiter_.done()) && latch_->try_wait();
+  return finished((waiter_.idle() || waiter_.done()) && latch_->try_wait());
 }
 inline bool LatchWaitOp::poll(Waker& waker) {
-  return latch_->poll_wait(waiter_, waker);
+  return finished(latch_->poll_wait(waiter_, waker));
 }
 inline void LatchWaitOp::withdraw() noexcept {
-  latch_->cancel_wait(waiter_);
+  if (!finished_) latch_->cancel_wait(waiter_);  // still pending: the latch is alive
 }
 
 }  // namespace troupe
