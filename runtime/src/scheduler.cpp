@@ -338,7 +338,10 @@ void Worker::run_task(RawTask* task, std::int32_t budget) {
   in_task = true;
   coop_budget = budget;
   poll_seq.store(poll_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  in_poll.store(true, std::memory_order_relaxed);
+  // release: the take from the next slot (next_task) happens-before a thief's exchange that
+  // saw this poll running (steal_lifo's acquire), so it cannot take the task we run. Free on
+  // x86; on a weakly ordered CPU, without it, the take could become visible after this store.
+  in_poll.store(true, std::memory_order_release);
   counters.polls.add();
 
   bool done;
@@ -423,7 +426,9 @@ RawTask* Worker::steal_lifo() noexcept {
   if (lifo_thief.exchange(true, std::memory_order_acquire)) return nullptr;
   heavy_fence();
   RawTask* task = nullptr;
-  if (in_poll.load(std::memory_order_relaxed)) {
+  // acquire: pairs with run_task's release store of in_poll: the owner's take from the slot
+  // before this poll is visible to the exchange below.
+  if (in_poll.load(std::memory_order_acquire)) {
     // acquire: the task's state, published by the owner's release store into the slot.
     task = lifo.exchange(nullptr, std::memory_order_acquire);
   }
