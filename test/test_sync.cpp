@@ -80,6 +80,23 @@ int wakes_of(const troupe::WakerRef& waker) {
   return static_cast<HeapWaker*>(waker.get())->wakes.load(std::memory_order_acquire);
 }
 
+// Waits for `op` as a task polled again before its wake would (a spurious wake, or one shared
+// with another operation): polls it with `waker`, looking at it lock-free (ready_now) in
+// between, and returns op.take(). It sees a completion as soon as the completing thread marks
+// it, maybe while that thread is still inside the primitive. (A blocking form, once parked, sees
+// it only after its wake, which comes after the completing thread released the primitive's
+// lock.)
+template <class Op>
+decltype(auto) poll_until_ready(Op& op, troupe::Waker& waker) {
+  while (!op.poll(waker)) {
+    for (int look = 0; look < 64; ++look) {
+      if (op.ready_now()) return op.take();
+      std::this_thread::yield();
+    }
+  }
+  return op.take();
+}
+
 ManualTask lock_into(Mutex& mutex, std::optional<MutexGuard>& out) {
   out = co_await mutex.lock();
 }
@@ -345,6 +362,50 @@ TEST_CASE("sync.blocking_lock_for gives up while the mutex is held and leaves no
         "Mutex::blocking_lock_for: timeout is negative (or not a number)");
 }
 
+// The idiom of a mutex on the waiter's side: lock, unlock, then destroy it at once, while the
+// holder whose unlock handed it over may still be returning. Under a sanitizer, an unlock
+// touching the mutex after the lock it handed over could return is a use after free. Raced: a
+// queued blocking_lock (the unlock hands it over), one racing the unlock (spinning before it
+// queues, or queueing as the unlock runs), and a queued lock polled again lock-free.
+TEST_CASE("sync.a waiter may destroy a mutex as soon as the lock handed to it is unlocked" *
+          doctest::timeout(120)) {
+  const int rounds = troupe::testing::kSanitized ? 500 : 2000;
+  const auto lock_unlock_destroy = [](Mutex* mutex) {
+    MutexGuard guard = mutex->blocking_lock();
+    guard.unlock();
+    delete mutex;
+  };
+  for (int round = 0; round < rounds; ++round) {
+    auto* queued = new Mutex();
+    MutexGuard held = queued->blocking_lock();
+    std::thread waiter(lock_unlock_destroy, queued);
+    spin_until([&] { return queued->waiter_count() == 1; });  // it has queued
+    held.unlock();  // hands the lock over: this thread's last touch of the mutex
+    waiter.join();
+
+    auto* raced = new Mutex();
+    MutexGuard first = raced->blocking_lock();
+    std::thread racer(lock_unlock_destroy, raced);
+    first.unlock();
+    racer.join();
+
+    auto* polled = new Mutex();
+    MutexGuard holder = polled->blocking_lock();
+    std::thread poller([polled] {
+      {
+        const troupe::WakerRef waker = HeapWaker::make();
+        Mutex::LockOp op(*polled);
+        MutexGuard guard = poll_until_ready(op, *waker.get());
+        guard.unlock();
+      }
+      delete polled;
+    });
+    spin_until([&] { return polled->waiter_count() == 1; });  // it has queued
+    holder.unlock();
+    poller.join();
+  }
+}
+
 // === Semaphore =================================================================================
 
 TEST_CASE("sync.a semaphore never admits more holders than it has permits" * doctest::timeout(30)) {
@@ -518,6 +579,50 @@ TEST_CASE("sync.bad semaphore counts are invalid arguments naming the value") {
         "Semaphore::release: 1152921504606846976 more permits would exceed the maximum of "
         "1152921504606846976 (1 available)");
   CHECK(semaphore.available() == 1);  // nothing changed
+}
+
+// The idiom of a semaphore as a one-shot done signal on the waiter's side: acquire, then destroy
+// it at once, while the thread whose release served the acquire may still be returning. Under a
+// sanitizer, a release touching the semaphore after the acquire it served could return is a use
+// after free. Raced: a queued blocking_acquire (served by the release), try_acquire spinning,
+// and a queued acquire polled again lock-free. The permit is forgotten, not given back: the
+// waiter's own release could take the semaphore's lock and so wait for the releaser to leave.
+TEST_CASE("sync.a waiter may destroy a semaphore as soon as its acquire returns" *
+          doctest::timeout(120)) {
+  const int rounds = troupe::testing::kSanitized ? 500 : 2000;
+  for (int round = 0; round < rounds; ++round) {
+    auto* queued = new Semaphore(0);
+    std::thread waiter([queued] {
+      (void)queued->blocking_acquire().forget();
+      delete queued;
+    });
+    spin_until([&] { return queued->waiter_count() == 1; });  // it has queued
+    queued->release();
+    waiter.join();
+
+    auto* spun = new Semaphore(0);
+    std::thread spinner([spun] {
+      std::optional<SemaphorePermit> permit;
+      while (!(permit = spun->try_acquire())) std::this_thread::yield();
+      (void)permit->forget();
+      delete spun;
+    });
+    spun->release();
+    spinner.join();
+
+    auto* polled = new Semaphore(0);
+    std::thread poller([polled] {
+      {
+        const troupe::WakerRef waker = HeapWaker::make();
+        Semaphore::AcquireOp op(*polled, 1);
+        (void)poll_until_ready(op, *waker.get()).forget();
+      }
+      delete polled;
+    });
+    spin_until([&] { return polled->waiter_count() == 1; });  // it has queued
+    polled->release();
+    poller.join();
+  }
 }
 
 // === Latch =====================================================================================
@@ -782,6 +887,33 @@ TEST_CASE("sync.a barrier of no parties is an invalid argument") {
   CHECK(alone.phase() == 2);
 }
 
+// The idiom of a barrier on a waiter's side: a party that did not lead destroys it as soon as
+// its wait returns, while the leader, whose arrival completed the phase, may still be
+// returning. Under a sanitizer, an arrival touching the barrier after a waiter could see the
+// phase complete is a use after free. Raced: a party queued before the leader arrives, and two
+// parties arriving at once (either may lead, and either may see the phase complete without
+// queueing; the one that did not lead destroys).
+TEST_CASE("sync.a party that did not lead may destroy a barrier as soon as its wait returns" *
+          doctest::timeout(120)) {
+  const int rounds = troupe::testing::kSanitized ? 500 : 2000;
+  const auto arrive_then_destroy_unless_led = [](Barrier* barrier) {
+    if (!barrier->blocking_arrive_and_wait()) delete barrier;
+  };
+  for (int round = 0; round < rounds; ++round) {
+    auto* queued = new Barrier(2);
+    std::thread waiter(arrive_then_destroy_unless_led, queued);
+    spin_until([&] { return queued->waiter_count() == 1; });  // it has arrived and queued
+    // Arriving last, this thread leads.
+    REQUIRE(queued->blocking_arrive_and_wait());
+    waiter.join();
+
+    auto* raced = new Barrier(2);
+    std::thread party(arrive_then_destroy_unless_led, raced);
+    arrive_then_destroy_unless_led(raced);
+    party.join();
+  }
+}
+
 // === Notify ====================================================================================
 
 TEST_CASE("sync.notify_one with nobody waiting stores one permit, not a count") {
@@ -917,6 +1049,74 @@ TEST_CASE("sync.two threads ping-pong through two notifies without losing a wake
   other.join();
   CHECK_FALSE(ping.blocking_wait_for(1ms));
   CHECK(error_code_of([&] { (void)ping.blocking_wait_for(-1ms); }) == ErrorCode::invalid_argument);
+}
+
+// The idiom of a notify as a one-shot done signal on the waiter's side: wait, then destroy it
+// at once, while the notifying thread may still be returning. Under a sanitizer, a notify
+// touching the Notify after the wait it completed could return is a use after free. Raced: a
+// queued blocking_wait woken by notify_one; one racing notify_one (queued, or consuming the
+// stored permit); a queued one woken by notify_all; a wait that exists but may not have queued
+// yet, completed by notify_all's new generation (only a wait that exists before notify_all is
+// completed by it); and queued waits polled again lock-free, for notify_one and notify_all.
+TEST_CASE("sync.a waiter may destroy a notify as soon as its wait returns" *
+          doctest::timeout(120)) {
+  const int rounds = troupe::testing::kSanitized ? 500 : 2000;
+  const auto wait_then_destroy = [](Notify* notify) {
+    notify->blocking_wait();
+    delete notify;
+  };
+  const auto poll_then_destroy = [](Notify* notify) {
+    {
+      const troupe::WakerRef waker = HeapWaker::make();
+      troupe::NotifiedOp op(*notify);
+      poll_until_ready(op, *waker.get());
+    }
+    delete notify;
+  };
+  for (int round = 0; round < rounds; ++round) {
+    auto* queued = new Notify();
+    std::thread waiter(wait_then_destroy, queued);
+    spin_until([&] { return queued->waiter_count() == 1; });  // it has queued
+    queued->notify_one();
+    waiter.join();
+
+    auto* raced = new Notify();
+    std::thread racer(wait_then_destroy, raced);
+    raced->notify_one();
+    racer.join();
+
+    auto* all = new Notify();
+    std::thread woken(wait_then_destroy, all);
+    spin_until([&] { return all->waiter_count() == 1; });  // it has queued
+    all->notify_all();
+    woken.join();
+
+    auto* early = new Notify();
+    std::atomic<bool> exists{false};
+    std::thread existing([early, &exists] {
+      {
+        troupe::NotifiedOp op(*early);
+        exists.store(true, std::memory_order_release);
+        troupe::block_on_op(op);
+      }
+      delete early;
+    });
+    spin_until([&] { return exists.load(std::memory_order_acquire); });
+    early->notify_all();
+    existing.join();
+
+    auto* polled_one = new Notify();
+    std::thread one_poller(poll_then_destroy, polled_one);
+    spin_until([&] { return polled_one->waiter_count() == 1; });  // it has queued
+    polled_one->notify_one();
+    one_poller.join();
+
+    auto* polled_all = new Notify();
+    std::thread all_poller(poll_then_destroy, polled_all);
+    spin_until([&] { return polled_all->waiter_count() == 1; });  // it has queued
+    polled_all->notify_all();
+    all_poller.join();
+  }
 }
 
 // === CondVar ===================================================================================
@@ -1127,4 +1327,67 @@ TEST_CASE("sync.a condvar wait needs a guard that owns its mutex") {
   CHECK(error_code_of([&] { (void)condvar.blocking_wait_for(guard, -1ms); }) ==
         ErrorCode::invalid_argument);
   CHECK(guard.owns_lock());
+}
+
+// The idiom of a condvar on the waiter's side: wait under the mutex until a flag is set, unlock,
+// then destroy the condvar and the mutex at once. That is a correct program when the notifier
+// notifies while it holds the mutex: the waiter holds the mutex again only after the notifier's
+// unlock handed it over, so by then the notify has returned and only that unlock may still be
+// running. Under a sanitizer, an unlock touching the mutex after the waiter could lock it is a
+// use after free. (A notifier that notifies after unlocking may still be inside notify_one when
+// the waiter, having seen the flag, destroys the condvar: that program is wrong, and not raced
+// here.) Raced: a blocking wait queued on the condvar before the notifier locks; a waiter
+// racing the notifier for the mutex (it may find the flag set and not wait at all); and a wait
+// polled again lock-free, whose re-lock has queued before the notifier unlocks.
+TEST_CASE("sync.a waiter that saw the flag may destroy a condvar and its mutex once it unlocks" *
+          doctest::timeout(120)) {
+  struct Signal {
+    Mutex mutex;
+    CondVar condvar;
+    bool ready = false;  // under mutex
+  };
+  const int rounds = troupe::testing::kSanitized ? 500 : 2000;
+  const auto wait_then_destroy = [](Signal* signal) {
+    MutexGuard guard = signal->mutex.blocking_lock();
+    signal->condvar.blocking_wait(guard, [signal] { return signal->ready; });
+    guard.unlock();
+    delete signal;
+  };
+  const auto set_and_notify = [](Signal* signal) {
+    MutexGuard guard = signal->mutex.blocking_lock();
+    signal->ready = true;
+    signal->condvar.notify_one();
+  };  // the guard's unlock is this thread's last touch of the signal
+  for (int round = 0; round < rounds; ++round) {
+    auto* queued = new Signal();
+    std::thread waiter(wait_then_destroy, queued);
+    spin_until([&] { return queued->condvar.waiter_count() == 1; });  // it waits, unlocked
+    set_and_notify(queued);
+    waiter.join();
+
+    auto* raced = new Signal();
+    std::thread racer(wait_then_destroy, raced);
+    set_and_notify(raced);
+    racer.join();
+
+    auto* polled = new Signal();
+    std::thread poller([polled] {
+      MutexGuard guard = polled->mutex.blocking_lock();
+      {
+        const troupe::WakerRef waker = HeapWaker::make();
+        auto wait = polled->condvar.wait(guard, [polled] { return polled->ready; });
+        poll_until_ready(wait.op(), *waker.get());
+      }
+      guard.unlock();
+      delete polled;
+    });
+    spin_until([&] { return polled->condvar.waiter_count() == 1; });  // it waits, unlocked
+    {
+      MutexGuard guard = polled->mutex.blocking_lock();
+      polled->ready = true;
+      polled->condvar.notify_one();
+      spin_until([&] { return polled->mutex.waiter_count() == 1; });  // its re-lock has queued
+    }  // hands the mutex over: this thread's last touch of the signal
+    poller.join();
+  }
 }

@@ -30,9 +30,10 @@ std::pair<std::uint64_t, bool> Barrier::arrive() {
   const std::uint64_t phase = phase_.load(std::memory_order_relaxed);
   if (++arrived_ < parties_) return {phase, false};
   arrived_ = 0;
-  // release: every arrival of this phase took mutex_ before the leader, so their writes are
-  // published to waiters that acquire-load the new phase (or see their entry done).
-  phase_.store(phase + 1, std::memory_order_release);
+  // relaxed: for phase(), a snapshot. The waiters learn of the new phase under mutex_
+  // (poll_wait) or from their entry's `done`, stored after the unlock (WakeBatch), so the
+  // leader is done with the barrier before any of them can return.
+  phase_.store(phase + 1, std::memory_order_relaxed);
   waiters_.complete_all(wakes, [](detail::SyncWaiter&) noexcept {});
   return {phase, true};
 }

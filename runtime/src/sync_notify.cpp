@@ -32,36 +32,49 @@ std::int64_t Notify::try_consume(std::uint64_t generation) noexcept {
 }
 
 void Notify::notify_one() noexcept {
-  std::uint64_t state = state_.load(std::memory_order_relaxed);
-  while ((state & kMode) != kWaiting) {
-    // release: publishes this thread's writes to the wait that consumes the permit. Also when
-    // the permit is already stored: this read-modify-write continues the release sequence.
-    if (state_.compare_exchange_weak(state, (state & ~kMode) | kNotified, std::memory_order_release,
-                                     std::memory_order_relaxed)) {
-      return;
+  for (;;) {
+    std::uint64_t state = state_.load(std::memory_order_relaxed);
+    while ((state & kMode) != kWaiting) {
+      // release: publishes this thread's writes to the wait that consumes the permit. Also
+      // when the permit is already stored: this read-modify-write continues the release
+      // sequence.
+      if (state_.compare_exchange_weak(state, (state & ~kMode) | kNotified,
+                                       std::memory_order_release, std::memory_order_relaxed)) {
+        return;  // no touch after this CAS: a wait may consume the permit and destroy us
+      }
     }
+    detail::WakeBatch wakes;  // completed after the lock below is released
+    detail::MutexLock lock(mutex_);
+    if (wake_oldest_locked(wakes)) return;
+    // The queue emptied meanwhile: store the permit above, after the unlock, not under the
+    // lock (a wait that consumed it could return and destroy the Notify before that unlock).
   }
-  detail::WakeBatch wakes;  // woken after the lock below is released
-  detail::MutexLock lock(mutex_);
-  notify_one_locked(wakes);
+}
+
+bool Notify::wake_oldest_locked(detail::WakeBatch& wakes) noexcept {
+  const std::uint64_t state = state_.load(std::memory_order_relaxed);
+  if ((state & kMode) != kWaiting) return false;
+  detail::SyncWaiter& oldest = *waiters_.front();
+  oldest.value = kByOne;
+  waiters_.complete(oldest, wakes);  // publishes this thread's writes to that waiter
+  if (waiters_.empty()) {
+    // relaxed: publishes nothing (a plain store: state_ is frozen while kWaiting is set).
+    state_.store((state & ~kMode) | kEmpty, std::memory_order_relaxed);
+  }
+  return true;
 }
 
 void Notify::notify_one_locked(detail::WakeBatch& wakes) noexcept {
-  std::uint64_t state = state_.load(std::memory_order_relaxed);
-  if ((state & kMode) == kWaiting) {
-    detail::SyncWaiter& oldest = *waiters_.front();
-    oldest.value = kByOne;
-    waiters_.complete(oldest, wakes);  // publishes this thread's writes to that waiter
-    if (waiters_.empty()) {
-      // relaxed: publishes nothing (a plain store: state_ is frozen while kWaiting is set).
-      state_.store((state & ~kMode) | kEmpty, std::memory_order_relaxed);
-    }
-    return;
-  }
+  if (wake_oldest_locked(wakes)) return;
   // Nobody waits: store the permit. release: as in notify_one.
+  std::uint64_t state = state_.load(std::memory_order_relaxed);
   while (!state_.compare_exchange_weak(state, (state & ~kMode) | kNotified,
                                        std::memory_order_release, std::memory_order_relaxed)) {
   }
+}
+
+void Notify::settle() const noexcept {
+  detail::MutexLock lock(mutex_);
 }
 
 void Notify::notify_all() noexcept {

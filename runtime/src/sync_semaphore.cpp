@@ -73,13 +73,17 @@ bool Semaphore::add_permits(std::int64_t n, bool checked) noexcept {
     }
     return false;
   };
-  if (add_lock_free()) return !refused;
-  detail::WakeBatch wakes;  // woken after the lock below is released
-  detail::MutexLock lock(mutex_);
-  // The queue may have emptied meanwhile; then the lock-free rules apply again.
-  if (add_lock_free()) return !refused;
-  give_locked(static_cast<std::uint64_t>(n), wakes);  // nobody waits with permits available:
-  return true;                                        // no overflow is possible here
+  for (;;) {
+    if (add_lock_free()) return !refused;  // no touch after its CAS
+    detail::WakeBatch wakes;  // completed after the lock below is released
+    detail::MutexLock lock(mutex_);
+    if (!waiters_.empty()) {
+      give_locked(static_cast<std::uint64_t>(n), wakes);  // nobody waits with permits
+      return true;                                        // available: no overflow here
+    }
+    // The queue emptied meanwhile: add lock-free (above), after the unlock. Under the lock, a
+    // try_acquire that took these permits could return and destroy the semaphore before it.
+  }
 }
 
 void Semaphore::give_locked(std::uint64_t n, detail::WakeBatch& wakes) noexcept {

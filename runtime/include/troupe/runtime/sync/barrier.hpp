@@ -25,7 +25,8 @@
 // return of every party's arrive_and_wait of that phase.
 //
 // Thread-safety: every member function is thread-safe. The Barrier must outlive its pending
-// waits. Cost: an arrival takes the internal mutex once; a leader wakes every waiter of its
+// waits; a party may destroy it as soon as its own arrive_and_wait returned, if every other
+// party has returned from its arrival too (the leader touches nothing after that). Cost: an arrival takes the internal mutex once; a leader wakes every waiter of its
 // phase. Never allocates.
 //
 // What this does not guarantee: which arrival leads (the last to take the lock), or any order
@@ -113,10 +114,11 @@ class Barrier {
 
 inline bool BarrierWaitOp::ready_now() noexcept {
   if (leader_) return true;
-  // A queued entry must wait for its completion (the leader still uses it).
-  if (!waiter_.idle()) return waiter_.done();
-  // acquire: pairs with the leader's release store, see "Memory ordering".
-  return barrier_->phase_.load(std::memory_order_acquire) != phase_;
+  // A queued entry is complete once done: the leader has then left the barrier. An idle one
+  // asks poll, under the mutex: the leader stores the new phase while it still holds the
+  // mutex, so a lock-free look at the phase could return (and let the caller destroy the
+  // barrier) before the leader is done with it.
+  return !waiter_.idle() && waiter_.done();
 }
 inline bool BarrierWaitOp::poll(Waker& waker) {
   return leader_ || barrier_->poll_wait(waiter_, phase_, waker);

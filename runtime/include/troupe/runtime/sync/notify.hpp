@@ -27,7 +27,8 @@
 // return of every wait that this notification completes (directly or through the permit).
 //
 // Thread-safety: every member function is thread-safe. The Notify must outlive its pending
-// waits. Cost: notify_one with nobody waiting is one CAS; waking and queueing take the internal
+// waits; a waiter may destroy it as soon as its wait returned, even while the notify that
+// completed it is still returning (it touches the Notify no more). Cost: notify_one with nobody waiting is one CAS; waking and queueing take the internal
 // mutex. Never allocates.
 //
 // What this does not guarantee: a count. Ten notify_one calls while nobody waits store one
@@ -123,8 +124,13 @@ class Notify {
   // Consumes a notification without queueing: a notify_all since `generation` (kByAll), or
   // the permit (kByOne); 0 if there is none.
   std::int64_t try_consume(std::uint64_t generation) noexcept;
+  // Under mutex_: completes the oldest waiter; false if nobody waits.
+  bool wake_oldest_locked(detail::WakeBatch& wakes) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Under mutex_: wakes the oldest waiter or stores the permit.
   void notify_one_locked(detail::WakeBatch& wakes) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Waits until no notify_all holds mutex_: a wait that saw a notify_all's generation without
+  // the lock returns only after that notify_all is done with the Notify.
+  void settle() const noexcept ABSL_LOCKS_EXCLUDED(mutex_);
   bool poll_notified(detail::SyncWaiter& waiter, std::uint64_t generation, Waker& waker);
   void cancel_notified(detail::SyncWaiter& waiter) noexcept;
 
@@ -147,6 +153,9 @@ inline bool NotifiedOp::ready_now() noexcept {
   }
   const std::int64_t how = notify_->try_consume(generation_);
   if (how == 0) return false;
+  // A permit was stored by a lock-free CAS, the notify_one's last touch; a new generation,
+  // under the mutex.
+  if (how == Notify::kByAll) notify_->settle();
   waiter_.value = how;  // a consumed permit is passed on if this wait is cancelled untaken
   waiter_.set_done_by_owner();
   return true;

@@ -31,7 +31,9 @@
 //
 // Thread-safety. Semaphore: every member function is thread-safe. SemaphorePermit: a move-only
 // value owned by one thread at a time (it may move between threads). The Semaphore must
-// outlive its permits and its pending acquires.
+// outlive its permits and its pending acquires; the party that acquires last may destroy it
+// at once, even while the release that gave it the permits is still returning (a release
+// touches the semaphore no more once its permits can be taken).
 // Cost. An uncontended acquire or release is one CAS on the semaphore's state word; waiting
 // and releasing to waiters take the semaphore's mutex. Never allocates.
 //

@@ -12,6 +12,15 @@
 //           again, and the owner's once more. The completing thread's release store of `done`
 //           is its last access to the entry, so the owner may destroy it as soon as it sees it.
 //
+// Between queued and done an entry passes through a fourth state the owner never observes:
+// *completing*, unlinked and held by a WakeBatch. A completion is decided under the mutex, but
+// `done` is stored only after the mutex is released (WakeBatch::wake_all). So once an owner sees
+// `done`, the completing thread has left the primitive for good: a waiter may destroy the
+// primitive as soon as its wait returns ("wait, then destroy", the usual idiom for a one-shot
+// Notify, Semaphore or Barrier). An owner that reads the state of a completing entry waits
+// (spins, then yields) for the `done`, a few instructions away unless the completing thread
+// was descheduled between its unlock and that store.
+//
 // The owner reads the state without the lock (an acquire load: a `done` it sees carries
 // everything the completing thread did before). Every other transition happens under the
 // primitive's mutex, so a cancellation (unlink) and a completion of the same entry are ordered
@@ -20,16 +29,15 @@
 // Re-polling (the awaitable protocol in channels/awaitable.hpp) never leaves two registrations:
 // a queued entry polled again keeps one WakerRef and only swaps the Waker it points to.
 //
-// Wakers are woken after the mutex is released (WakeBatch), so a woken thread does not run into
-// the lock its waker still holds. WakeBatch keeps 16 wakers inline and never allocates; the
-// 17th and later completions of one batch are woken at once, under the lock (Waker::wake never
-// blocks, so this only lengthens the critical section of a notify_all over many waiters).
+// Completed entries are marked done and their wakers woken after the mutex is released
+// (WakeBatch), so a woken thread does not run into the lock its waker still holds, and the
+// primitive is never touched after a waiter can see its wait complete. A WakeBatch chains its
+// entries through their own links: it holds any number and never allocates.
 //
 // Thread-safety: WaiterList is guarded by its primitive's mutex (every member function needs
 // it held). SyncWaiter::state() and done() may be called by the owner at any time.
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -55,11 +63,13 @@ class SyncWaiter {
   SyncWaiter& operator=(const SyncWaiter&) = delete;
   ~SyncWaiter() = default;
 
-  // Owner, lock-free; or anyone under the primitive's mutex.
+  // Owner, lock-free; or anyone under the primitive's mutex. A completing entry is reported
+  // once it is done (see the file comment: this may wait a few instructions).
   [[nodiscard]] State state() const noexcept {
-    // acquire: a `done` written by another thread (WakeBatch::complete, release) makes that
+    // acquire: a `done` written by another thread (WakeBatch::wake_all, release) makes that
     // thread's writes visible before the owner acts on the completion.
-    return state_.load(std::memory_order_acquire);
+    const std::uint8_t raw = state_.load(std::memory_order_acquire);
+    return raw == kCompleting ? await_done() : static_cast<State>(raw);
   }
   [[nodiscard]] bool done() const noexcept { return state() == State::done; }
   [[nodiscard]] bool queued() const noexcept { return state() == State::queued; }
@@ -67,8 +77,8 @@ class SyncWaiter {
 
   // Owner only, on an idle or done entry that no one else refers to: completes it without a
   // queue (a fast path succeeded) or returns it to idle (its result was taken or given back).
-  void set_done_by_owner() noexcept { state_.store(State::done, std::memory_order_relaxed); }
-  void reset() noexcept { state_.store(State::idle, std::memory_order_relaxed); }
+  void set_done_by_owner() noexcept { set(State::done, std::memory_order_relaxed); }
+  void reset() noexcept { set(State::idle, std::memory_order_relaxed); }
 
   // The primitive's per-waiter datum (permits still missing, how it was notified, ...).
   // Guarded by the primitive's mutex while queued; the owner's otherwise.
@@ -78,33 +88,41 @@ class SyncWaiter {
   friend class WaiterList;
   friend class WakeBatch;
 
-  std::atomic<State> state_{State::idle};
+  // A State, or kCompleting: unlinked and held by a WakeBatch, which stores `done` next.
+  static constexpr std::uint8_t kCompleting = 3;
+  void set(State state, std::memory_order order) noexcept {
+    state_.store(static_cast<std::uint8_t>(state), order);
+  }
+  // Waits out a completing entry (sync.cpp); returns State::done.
+  [[nodiscard]] State await_done() const noexcept;
+
+  std::atomic<std::uint8_t> state_{static_cast<std::uint8_t>(State::idle)};
   WakerRef waker_;              // holds a reference while queued; may be empty (nobody to wake)
   SyncWaiter* prev_ = nullptr;  // guarded by the primitive's mutex
-  SyncWaiter* next_ = nullptr;  // guarded by the primitive's mutex
+  SyncWaiter* next_ = nullptr;  // guarded by the primitive's mutex; then a WakeBatch's link
 };
 
-// Wakers of completed entries, woken when the batch is destroyed — declare it before the lock
-// guard, so that the lock is released first. Never allocates; see the file comment for the
-// 17th waker. Owner thread only.
+// Entries completed under a primitive's mutex, marked done and woken when the batch is
+// destroyed — declare it before the lock guard, so that the lock is released first, and touch
+// nothing of the primitive after that (see the file comment). Never allocates. Owner thread
+// only.
 class WakeBatch {
  public:
-  static constexpr std::size_t kInline = 16;
-
   WakeBatch() noexcept = default;
   WakeBatch(const WakeBatch&) = delete;
   WakeBatch& operator=(const WakeBatch&) = delete;
   ~WakeBatch() { wake_all(); }
 
-  // Under the primitive's mutex, for an entry already unlinked: takes its waker, then marks it
-  // done — the last access to `waiter`.
+  // Under the primitive's mutex, for an entry already unlinked: it becomes completing, held by
+  // this batch until wake_all.
   void complete(SyncWaiter& waiter) noexcept;
-  // Wakes what was collected so far (also done by the destructor).
+  // Marks each collected entry done (the last access to it), oldest first, and wakes its
+  // waker. Also done by the destructor. Never under the primitive's mutex.
   void wake_all() noexcept;
 
  private:
-  std::array<Waker*, kInline> wakers_{};  // each holds one reference
-  std::size_t size_ = 0;
+  SyncWaiter* head_ = nullptr;  // completing entries, chained through their next_
+  SyncWaiter* tail_ = nullptr;
 };
 
 // The FIFO of queued entries of one primitive. Guarded by that primitive's mutex.
