@@ -6,6 +6,7 @@
 #include <cxxabi.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdlib>
 #include <exception>
@@ -115,18 +116,26 @@ ActorStats ActorHandle::stats() const {
 namespace detail {
 namespace {
 std::atomic<std::uint64_t> next_actor_id{0};
-std::atomic<std::uint64_t> live_cells{0};
+// The live count, in shards keyed by id block (actor.hpp): a cell counts in and out on the
+// same shard, and two threads spawning at once touch different cache lines. Relaxed: each
+// shard is a statistic; live() sums them.
+struct alignas(kCacheLine) LiveShard {
+  std::atomic<std::uint64_t> count{0};
+};
+std::array<LiveShard, 16> live_cells;
+std::atomic<std::uint64_t>& live_count_of(std::uint64_t id) noexcept {
+  return live_cells[actor_id_block(id) % live_cells.size()].count;
+}
 }  // namespace
 
 std::uint64_t new_actor_id() noexcept {
-  // Each thread takes ids in blocks: one shared increment per kIdBlock actors spawned there.
-  // Ids stay unique (and non-zero), not dense nor ordered across threads.
-  constexpr std::uint64_t kIdBlock = 256;
+  // One shared increment per kActorIdBlock actors spawned on a thread. Ids stay unique (and
+  // non-zero), not dense nor ordered across threads.
   thread_local std::uint64_t next = 0;
   thread_local std::uint64_t end = 0;
   if (next == end) {
-    next = next_actor_id.fetch_add(kIdBlock, std::memory_order_relaxed) + 1;
-    end = next + kIdBlock;
+    next = next_actor_id.fetch_add(kActorIdBlock, std::memory_order_relaxed) + 1;
+    end = next + kActorIdBlock;
   }
   return next++;
 }
@@ -159,7 +168,7 @@ ActorCell::ActorCell(std::string name_, std::optional<Sender<ActorEvent>> events
       events_(std::move(events)),
       has_events_(events_.has_value()) {
   if (timing != nullptr) timing->budget = message_budget;
-  live_cells.fetch_add(1, std::memory_order_relaxed);
+  live_count_of(id).fetch_add(1, std::memory_order_relaxed);
 }
 
 namespace {
@@ -234,7 +243,7 @@ ActorCell::~ActorCell() {
   registry_remove(*this);
   if (mailbox_ != nullptr) mailbox_->drop_ref();
   if (account != nullptr) account->release();
-  live_cells.fetch_sub(1, std::memory_order_relaxed);
+  live_count_of(id).fetch_sub(1, std::memory_order_relaxed);
 }
 
 void ActorCell::watch_mailbox(ChanBase& chan, std::size_t (*depth)(const ChanBase&)) noexcept {
@@ -247,7 +256,13 @@ void ActorCell::throw_quota_exceeded() const {
   throw Error(ErrorCode::resource_exhausted, account->describe());
 }
 
-std::uint64_t ActorCell::live() noexcept { return live_cells.load(std::memory_order_relaxed); }
+std::uint64_t ActorCell::live() noexcept {
+  // Not one atomic snapshot: each shard is read once, and a cell's decrement follows its
+  // increment on the same shard, so the sum never misses a cell that outlives the call.
+  std::uint64_t live = 0;
+  for (const LiveShard& shard : live_cells) live += shard.count.load(std::memory_order_relaxed);
+  return live;
+}
 
 void ActorCell::emit(ActorEvent::Kind kind, ExitCode code, std::string what,
                      std::exception_ptr error) noexcept {

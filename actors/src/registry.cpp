@@ -2,6 +2,7 @@
 
 #include "metrics_text.hpp"
 
+#include "troupe/channels/detail/config.hpp"
 #include "troupe/channels/detail/mutex.hpp"
 #include "troupe/runtime/metrics.hpp"
 
@@ -16,8 +17,9 @@ namespace detail {
 namespace {
 
 // Cells in intrusive lists (ActorCell::registry_prev/next), in shards so that spawning on
-// many threads does not meet on one lock. No allocation per actor.
-struct Shard {
+// many threads does not meet on one lock: keyed by id block (actor.hpp), a cache line each.
+// No allocation per actor.
+struct alignas(kCacheLine) Shard {
   detail::PlainMutex mutex;
   // Guarded by mutex, as the cells' links (ActorCell::registry_prev/next and listed, which the
   // analysis cannot tie to a shard's lock: registry_add and registry_remove take it).
@@ -37,7 +39,7 @@ struct Registry {
   detail::PlainMutex names_mutex;
   std::unordered_map<std::string, Name> names ABSL_GUARDED_BY(names_mutex);
 
-  Shard& shard_of(std::uint64_t id) noexcept { return shards[id % kShards]; }
+  Shard& shard_of(std::uint64_t id) noexcept { return shards[actor_id_block(id) % kShards]; }
 };
 
 // Never destroyed: cells may be destroyed during static destruction.

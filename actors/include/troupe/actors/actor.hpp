@@ -362,8 +362,15 @@ class SupervisedChild {
   [[nodiscard]] virtual const std::string& child_name() const noexcept = 0;
 };
 
-// A fresh id for an actor or a supervisor (never 0).
+// A fresh id for an actor or a supervisor (never 0). Each thread takes ids in blocks of
+// kActorIdBlock, so the actors a thread spawns in a row share a block: what per-thread state
+// (the registry's shards, the live count) is keyed on, so that two threads spawning at once
+// do not share a cache line.
 std::uint64_t new_actor_id() noexcept;
+inline constexpr std::uint64_t kActorIdBlock = 256;
+[[nodiscard]] constexpr std::uint64_t actor_id_block(std::uint64_t id) noexcept {
+  return (id - 1) / kActorIdBlock;
+}
 
 // The state shared by an actor's task and its refs (the non-template part lives in actor.cpp).
 // Thread-safety: every member function may be called from any thread unless it says otherwise.
