@@ -877,7 +877,7 @@ class ActorRef : public ActorHandle {
     auto envelope = detail::Envelope<A>::tell(std::move(owned), cell().timed());
     const detail::SendStatus status = offer_status(envelope);
     if (status == detail::SendStatus::ok) return Told::queued;
-    return refused_tell<Msg>(kind_of(status), std::move(envelope));
+    return refused_tell<Msg>(detail::error_kind_of(status), std::move(envelope));
   }
 
   // Sends, waiting for room in a full mailbox under Overflow::backpressure (the awaited form
@@ -1007,16 +1007,6 @@ class ActorRef : public ActorHandle {
   }
   SendResult<detail::Envelope<A>> offer(detail::Envelope<A>&& envelope) {
     return detail::send_result(offer_status(envelope), envelope);
-  }
-  static SendErrorKind kind_of(detail::SendStatus status) noexcept {
-    switch (status) {
-      case detail::SendStatus::full:
-        return SendErrorKind::full;
-      case detail::SendStatus::timeout:
-        return SendErrorKind::timeout;
-      default:
-        return SendErrorKind::closed;
-    }
   }
   detail::Chan<detail::Envelope<A>>& mailbox_chan() const {
     return detail::ChannelAccess::chan(tx_checked());

@@ -148,20 +148,25 @@ Clock::time_point deadline_after(std::chrono::duration<Rep, Period> timeout, con
 }
 struct ChannelAccess;
 
+// What a failed send status reports (SendStatus::ok is no failure: not to be passed).
+constexpr SendErrorKind error_kind_of(SendStatus status) noexcept {
+  switch (status) {
+    case SendStatus::full:
+      return SendErrorKind::full;
+    case SendStatus::timeout:
+      return SendErrorKind::timeout;
+    case SendStatus::ok:
+    case SendStatus::closed:
+      break;
+  }
+  return SendErrorKind::closed;
+}
+
 // The outcome of a send as the caller sees it: on failure, `message` goes into the error.
 template <class T>
 SendResult<T> send_result(SendStatus status, T& message) {
-  switch (status) {
-    case SendStatus::ok:
-      return {};
-    case SendStatus::full:
-      return {failure, SendErrorKind::full, std::move(message)};
-    case SendStatus::closed:
-      return {failure, SendErrorKind::closed, std::move(message)};
-    case SendStatus::timeout:
-      return {failure, SendErrorKind::timeout, std::move(message)};
-  }
-  return {failure, SendErrorKind::closed, std::move(message)};
+  if (status == SendStatus::ok) return {};
+  return {failure, error_kind_of(status), std::move(message)};
 }
 
 template <class Handle, class T>
