@@ -1073,23 +1073,24 @@ TEST_CASE("sync.a waiter may destroy a notify as soon as its wait returns" *
     }
     delete notify;
   };
-  for (int round = 0; round < rounds; ++round) {
-    auto* queued = new Notify();
-    std::thread waiter(wait_then_destroy, queued);
-    spin_until([&] { return queued->waiter_count() == 1; });  // it has queued
-    queued->notify_one();
+  // A waiter runs `wait` on a new Notify (which deletes it); `notify` runs once it has queued.
+  const auto after_queueing = [](auto wait, void (Notify::*notify)()) {
+    auto* target = new Notify();
+    std::thread waiter(wait, target);
+    spin_until([&] { return target->waiter_count() == 1; });  // it has queued
+    (target->*notify)();
     waiter.join();
+  };
+  for (int round = 0; round < rounds; ++round) {
+    after_queueing(wait_then_destroy, &Notify::notify_one);
+    after_queueing(wait_then_destroy, &Notify::notify_all);
+    after_queueing(poll_then_destroy, &Notify::notify_one);
+    after_queueing(poll_then_destroy, &Notify::notify_all);
 
     auto* raced = new Notify();
     std::thread racer(wait_then_destroy, raced);
     raced->notify_one();
     racer.join();
-
-    auto* all = new Notify();
-    std::thread woken(wait_then_destroy, all);
-    spin_until([&] { return all->waiter_count() == 1; });  // it has queued
-    all->notify_all();
-    woken.join();
 
     auto* early = new Notify();
     std::atomic<bool> exists{false};
@@ -1104,18 +1105,6 @@ TEST_CASE("sync.a waiter may destroy a notify as soon as its wait returns" *
     spin_until([&] { return exists.load(std::memory_order_acquire); });
     early->notify_all();
     existing.join();
-
-    auto* polled_one = new Notify();
-    std::thread one_poller(poll_then_destroy, polled_one);
-    spin_until([&] { return polled_one->waiter_count() == 1; });  // it has queued
-    polled_one->notify_one();
-    one_poller.join();
-
-    auto* polled_all = new Notify();
-    std::thread all_poller(poll_then_destroy, polled_all);
-    spin_until([&] { return polled_all->waiter_count() == 1; });  // it has queued
-    polled_all->notify_all();
-    all_poller.join();
   }
 }
 
