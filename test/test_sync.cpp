@@ -97,6 +97,18 @@ decltype(auto) poll_until_ready(Op& op, troupe::Waker& waker) {
   return op.take();
 }
 
+// The destroy-after-wait races: a waiter thread runs `wait_and_delete` on a new primitive
+// (from `make`), which waits, then deletes it; once the wait has queued, this thread runs
+// `complete` on it, its last touch of the primitive.
+template <class Make, class WaitAndDelete, class Complete>
+void complete_after_queueing(Make make, WaitAndDelete wait_and_delete, Complete complete) {
+  auto* target = make();
+  std::thread waiter(wait_and_delete, target);
+  spin_until([&] { return target->waiter_count() == 1; });  // it has queued
+  complete(*target);
+  waiter.join();
+}
+
 ManualTask lock_into(Mutex& mutex, std::optional<MutexGuard>& out) {
   out = co_await mutex.lock();
 }
@@ -590,15 +602,16 @@ TEST_CASE("sync.bad semaphore counts are invalid arguments naming the value") {
 TEST_CASE("sync.a waiter may destroy a semaphore as soon as its acquire returns" *
           doctest::timeout(120)) {
   const int rounds = troupe::testing::kSanitized ? 500 : 2000;
+  const auto make = [] { return new Semaphore(0); };
+  const auto release = [](Semaphore& semaphore) { semaphore.release(); };
   for (int round = 0; round < rounds; ++round) {
-    auto* queued = new Semaphore(0);
-    std::thread waiter([queued] {
-      (void)queued->blocking_acquire().forget();
-      delete queued;
-    });
-    spin_until([&] { return queued->waiter_count() == 1; });  // it has queued
-    queued->release();
-    waiter.join();
+    complete_after_queueing(
+        make,
+        [](Semaphore* queued) {
+          (void)queued->blocking_acquire().forget();
+          delete queued;
+        },
+        release);
 
     auto* spun = new Semaphore(0);
     std::thread spinner([spun] {
@@ -610,18 +623,17 @@ TEST_CASE("sync.a waiter may destroy a semaphore as soon as its acquire returns"
     spun->release();
     spinner.join();
 
-    auto* polled = new Semaphore(0);
-    std::thread poller([polled] {
-      {
-        const troupe::WakerRef waker = HeapWaker::make();
-        Semaphore::AcquireOp op(*polled, 1);
-        (void)poll_until_ready(op, *waker.get()).forget();
-      }
-      delete polled;
-    });
-    spin_until([&] { return polled->waiter_count() == 1; });  // it has queued
-    polled->release();
-    poller.join();
+    complete_after_queueing(
+        make,
+        [](Semaphore* polled) {
+          {
+            const troupe::WakerRef waker = HeapWaker::make();
+            Semaphore::AcquireOp op(*polled, 1);
+            (void)poll_until_ready(op, *waker.get()).forget();
+          }
+          delete polled;
+        },
+        release);
   }
 }
 
@@ -677,14 +689,12 @@ TEST_CASE("sync.a waiter may destroy a latch as soon as its wait returns" *
           doctest::timeout(120)) {
   const int rounds = troupe::testing::kSanitized ? 500 : 2000;
   for (int round = 0; round < rounds; ++round) {
-    auto* queued = new Latch(1);
-    std::thread waiter([queued] {
-      queued->blocking_wait();
-      delete queued;
-    });
-    spin_until([&] { return queued->waiter_count() == 1; });  // it has queued
-    queued->count_down();
-    waiter.join();
+    complete_after_queueing([] { return new Latch(1); },
+                            [](Latch* queued) {
+                              queued->blocking_wait();
+                              delete queued;
+                            },
+                            [](Latch& latch) { latch.count_down(); });
 
     auto* spun = new Latch(1);
     std::thread spinner([spun] {
@@ -1073,19 +1083,14 @@ TEST_CASE("sync.a waiter may destroy a notify as soon as its wait returns" *
     }
     delete notify;
   };
-  // A waiter runs `wait` on a new Notify (which deletes it); `notify` runs once it has queued.
-  const auto after_queueing = [](auto wait, void (Notify::*notify)()) {
-    auto* target = new Notify();
-    std::thread waiter(wait, target);
-    spin_until([&] { return target->waiter_count() == 1; });  // it has queued
-    (target->*notify)();
-    waiter.join();
-  };
+  const auto make = [] { return new Notify(); };
+  const auto one = [](Notify& notify) { notify.notify_one(); };
+  const auto all = [](Notify& notify) { notify.notify_all(); };
   for (int round = 0; round < rounds; ++round) {
-    after_queueing(wait_then_destroy, &Notify::notify_one);
-    after_queueing(wait_then_destroy, &Notify::notify_all);
-    after_queueing(poll_then_destroy, &Notify::notify_one);
-    after_queueing(poll_then_destroy, &Notify::notify_all);
+    complete_after_queueing(make, wait_then_destroy, one);
+    complete_after_queueing(make, wait_then_destroy, all);
+    complete_after_queueing(make, poll_then_destroy, one);
+    complete_after_queueing(make, poll_then_destroy, all);
 
     auto* raced = new Notify();
     std::thread racer(wait_then_destroy, raced);
