@@ -240,7 +240,9 @@ Supervisor::Supervisor(Supervisor& parent, SupervisorOptions options)
 }
 
 Supervisor::~Supervisor() {
-  if (!core_->ended.try_wait()) core_->stop(ExitCode::terminated, "its supervisor was destroyed");
+  // count(), not try_wait(): while the count_down that ends it is still releasing waiters,
+  // try_wait() says "not yet" (latch.hpp). A stop then would be a no-op anyway.
+  if (core_->ended.count() != 0) core_->stop(ExitCode::terminated, "its supervisor was destroyed");
 }
 
 Task<ExitCode> Supervisor::stop() {
@@ -267,7 +269,11 @@ ExitCode Supervisor::blocking_wait_exit() {
 }
 
 std::string Supervisor::reason() const {
-  if (!core_->ended.try_wait()) return {};
+  if (core_->ended.count() != 0) return {};
+  // Ended, or being ended: the count_down may still be releasing waiters, for a few
+  // instructions. The wait returns once it is done, and makes the reason written before it
+  // visible (try_wait() alone would say "not yet" in that window).
+  core_->ended.blocking_wait();
   return core_->reason;
 }
 
