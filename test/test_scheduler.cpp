@@ -104,6 +104,26 @@ TEST_CASE("two tasks bouncing messages forever do not starve a third task" *
   echoer.get();
 }
 
+Task<void> note_run(std::vector<int>& order, int tag) {
+  order.push_back(tag);  // one worker: the tasks never run at once
+  co_return;
+}
+
+Task<void> spawn_two(Runtime& rt, std::vector<int>& order) {
+  auto first = rt.spawn(note_run(order, 1));
+  auto second = rt.spawn(note_run(order, 2));  // takes the next slot, queueing the first
+  co_await second;
+  co_await first;
+}
+
+TEST_CASE("a task spawned by a running task runs next on its worker, before those spawned "
+          "earlier" * doctest::timeout(60)) {
+  Runtime rt(with_threads(1, 1));
+  std::vector<int> order;
+  rt.block_on(spawn_two(rt, order));
+  CHECK(order == std::vector<int>{2, 1});
+}
+
 TEST_CASE("two tasks trading messages on one worker give up their turns instead of parking" *
           doctest::timeout(60)) {
   Runtime rt(with_threads(1, 1));
