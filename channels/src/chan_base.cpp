@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "troupe/channels/detail/wait_out.hpp"
+
 namespace troupe::detail {
 
 void ChanBase::register_receiver(Waker& waker) noexcept {
@@ -30,13 +32,7 @@ void ChanBase::await_receiver_slot() noexcept {
   // its null store (writing its message): a few instructions unless it was descheduled, hence
   // a short spin, then yielding the core to it.
   // acquire: pairs with wake_parked_receiver's release store of null.
-  for (unsigned spins = 0; rx_waker_.load(std::memory_order_acquire) != nullptr; ++spins) {
-    if (spins < 64) {
-      cpu_relax();
-    } else {
-      std::this_thread::yield();
-    }
-  }
+  wait_out([this] { return rx_waker_.load(std::memory_order_acquire) != nullptr; });
 }
 
 void ChanBase::take_and_wake_receiver() noexcept {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "troupe/channels/detail/config.hpp"
+#include "troupe/channels/detail/wait_out.hpp"
 #include "troupe/channels/error.hpp"
 #include "troupe/runtime/sync/wait_list.hpp"
 
@@ -13,13 +14,7 @@ namespace troupe::detail {
 SyncWaiter::State SyncWaiter::await_done() const noexcept {
   // acquire: as state(). The completing thread is past the primitive's mutex and a few
   // instructions from its store, unless it was descheduled there.
-  for (unsigned spins = 0; state_.load(std::memory_order_acquire) == kCompleting; ++spins) {
-    if (spins < 64) {
-      cpu_relax();
-    } else {
-      std::this_thread::yield();
-    }
-  }
+  wait_out([this] { return state_.load(std::memory_order_acquire) == kCompleting; });
   return State::done;
 }
 

@@ -23,6 +23,7 @@
 
 #include "troupe/channels/awaitable.hpp"
 #include "troupe/channels/detail/config.hpp"
+#include "troupe/channels/detail/wait_out.hpp"
 #include "troupe/channels/error.hpp"
 #include "troupe/runtime/sync/latch.hpp"
 
@@ -77,14 +78,9 @@ void Latch::count_down(std::int64_t n) {
 }
 
 void Latch::await_release() const noexcept {
-  // acquire: pairs with count_down's final store; the releaser is done with the latch.
-  for (unsigned spins = 0; state_.load(std::memory_order_acquire) == kReleasing; ++spins) {
-    if (spins < 64) {
-      detail::cpu_relax();
-    } else {
-      std::this_thread::yield();  // the releaser was descheduled between its CAS and its store
-    }
-  }
+  // acquire: pairs with count_down's final store; the releaser is done with the latch (it may
+  // have been descheduled between its CAS and that store).
+  detail::wait_out([this] { return state_.load(std::memory_order_acquire) == kReleasing; });
 }
 
 bool Latch::poll_wait(detail::SyncWaiter& waiter, Waker& waker) {
