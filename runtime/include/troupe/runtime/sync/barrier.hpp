@@ -24,10 +24,10 @@
 // Memory ordering. Everything every party did before arriving in a phase happens-before the
 // return of every party's arrive_and_wait of that phase.
 //
-// Thread-safety: every member function is thread-safe. The Barrier must outlive its pending
-// waits; a party may destroy it as soon as its own arrive_and_wait returned, if every other
-// party has returned from its arrival too (the leader touches nothing after that). Cost: an arrival takes the internal mutex once; a leader wakes every waiter of its
-// phase. Never allocates.
+// Thread-safety: every member function is thread-safe. The Barrier must outlive its pending waits;
+// a party may destroy it as soon as its own arrive_and_wait returned, if every other party has
+// returned from its arrival too (the leader touches nothing after that). Cost: an arrival takes the
+// internal mutex once; a leader wakes every waiter of its phase. Never allocates.
 //
 // What this does not guarantee: which arrival leads (the last to take the lock), or any order
 // in which the waiters of a phase resume.

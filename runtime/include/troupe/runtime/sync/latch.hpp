@@ -24,10 +24,11 @@
 // returning: that count_down no longer touches the latch once a waiter can see it open (see
 // sync_latch.cpp).
 //
-// Thread-safety: every member function is thread-safe. Cost: count_down is one CAS; the one
-// that reaches zero takes the internal mutex to release the waiters, and only if a wait queued;
-// a wait on a latch not yet open takes it to queue. Never allocates. Not padded to cache lines: a latch is counted down and waited on a
-// few times in its life, and it is embedded by the thousand (every actor has one for its exit).
+// Thread-safety: every member function is thread-safe. Cost: count_down is one CAS; the one that
+// reaches zero takes the internal mutex to release the waiters, and only if a wait queued; a wait
+// on a latch not yet open takes it to queue. Never allocates. Not padded to cache lines: a latch is
+// counted down and waited on a few times in its life, and it is embedded by the thousand (every
+// actor has one for its exit).
 #pragma once
 
 #include <atomic>

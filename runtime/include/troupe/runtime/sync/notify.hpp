@@ -26,10 +26,10 @@
 // Memory ordering. Everything a thread did before notify_one / notify_all happens-before the
 // return of every wait that this notification completes (directly or through the permit).
 //
-// Thread-safety: every member function is thread-safe. The Notify must outlive its pending
-// waits; a waiter may destroy it as soon as its wait returned, even while the notify that
-// completed it is still returning (it touches the Notify no more). Cost: notify_one with nobody waiting is one CAS; waking and queueing take the internal
-// mutex. Never allocates.
+// Thread-safety: every member function is thread-safe. The Notify must outlive its pending waits; a
+// waiter may destroy it as soon as its wait returned, even while the notify that completed it is
+// still returning (it touches the Notify no more). Cost: notify_one with nobody waiting is one CAS;
+// waking and queueing take the internal mutex. Never allocates.
 //
 // What this does not guarantee: a count. Ten notify_one calls while nobody waits store one
 // permit and complete one later wait (use a Semaphore to count).
