@@ -4,6 +4,7 @@
 // it waits on, as a scheduler does when the task is woken.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -36,15 +37,22 @@ ManualTask send_coroutine(Tx& tx, T message, Out& out) {
   out.emplace(co_await tx.send(std::move(message)));
 }
 
-// Starts an awaited send. On a full channel it is polled until it stops retrying and
-// registers with the channel (SendOp), and the wakes of its retries are forgotten: the tests
-// below are about the registered waiter.
+// Polls an awaited send on a full channel until it stops retrying (each retry wakes its task
+// to be polled again) and registers with the channel (SendOp, which wakes nothing).
+void poll_until_registered(ManualTask& task) {
+  while (!task.done()) {
+    const int wakes = task.wakes();
+    (void)task.step();
+    if (task.wakes() == wakes) return;
+  }
+}
+
+// Starts an awaited send. On a full channel it is polled until it registers, and the wakes of
+// its retries are forgotten: the tests below are about the registered waiter.
 template <class Tx, class T, class Out>
 ManualTask send_into(Tx& tx, T message, Out& out) {
   ManualTask task = send_coroutine(tx, std::move(message), out);
-  for (std::uint32_t i = 0; i < troupe::detail::kSendRetriesBeforeWaiting && !task.done(); ++i) {
-    (void)task.step();
-  }
+  poll_until_registered(task);
   task.forget_wakes();
   return task;
 }
@@ -518,21 +526,55 @@ TEST_CASE("channel_await.using an invalid handle throws when the operation is cr
 TEST_CASE("channel_await.a send on a full channel retries a few polls before it registers") {
   auto [tx, rx] = troupe::channel<int>(1);
   REQUIRE(tx.try_send(0));
+  constexpr int kRetries = troupe::detail::ChanBase::kSendRetriesMax;  // a new channel's limit
   SendOutcome sent;
   ManualTask task = send_coroutine(tx, 1, sent);
   // Each retry asks to be polled again at once (a wake of its own), registering nothing.
-  for (std::uint32_t i = 1; i < troupe::detail::kSendRetriesBeforeWaiting; ++i) {
-    CHECK(task.wakes() == static_cast<int>(i));
+  for (int i = 1; i < kRetries; ++i) {
+    CHECK(task.wakes() == i);
     CHECK_FALSE(task.step());
   }
-  CHECK(task.wakes() == static_cast<int>(troupe::detail::kSendRetriesBeforeWaiting));
+  CHECK(task.wakes() == kRetries);
   CHECK_FALSE(task.step());  // registers now: no wake of its own
-  CHECK(task.wakes() == static_cast<int>(troupe::detail::kSendRetriesBeforeWaiting));
+  CHECK(task.wakes() == kRetries);
   CHECK(*rx.try_recv() == 0);  // the freed slot wakes the registered sender
-  CHECK(task.wakes() == static_cast<int>(troupe::detail::kSendRetriesBeforeWaiting) + 1);
+  CHECK(task.wakes() == kRetries + 1);
   REQUIRE(task.step());
   CHECK(sent->has_value());
   CHECK(*rx.try_recv() == 1);
+}
+
+TEST_CASE("channel_await.a channel halves its send retries while they end in waiting and "
+          "doubles them when they pay") {
+  using troupe::detail::ChanBase;
+  auto [tx, rx] = troupe::channel<int>(1);
+  const ChanBase& chan = troupe::detail::ChannelAccess::chan(tx);
+  REQUIRE(tx.try_send(0));
+  // A consumer too slow for retries: each send retries the channel's limit, then registers,
+  // and the next one retries half as many polls, down to the minimum.
+  std::uint32_t limit = ChanBase::kSendRetriesMax;
+  for (int send = 0; send < 7; ++send) {
+    CHECK(chan.send_retry_limit() == limit);
+    SendOutcome sent;
+    ManualTask task = send_coroutine(tx, send, sent);
+    poll_until_registered(task);
+    CHECK(task.wakes() == static_cast<int>(limit));  // one wake per retry, none to register
+    limit = std::max(limit / 2, ChanBase::kSendRetriesMin);
+    CHECK(chan.send_retry_limit() == limit);
+    REQUIRE(rx.try_recv().has_value());  // frees the slot: the registered send completes
+    REQUIRE(task.step());
+    CHECK(sent->has_value());
+  }
+  CHECK(chan.send_retry_limit() == ChanBase::kSendRetriesMin);
+  // A consumer that frees a slot while the send is still retrying: the retries paid, the
+  // limit doubles.
+  SendOutcome sent;
+  ManualTask task = send_coroutine(tx, 99, sent);
+  CHECK_FALSE(task.step());  // a second retry, still full
+  REQUIRE(rx.try_recv().has_value());
+  REQUIRE(task.step());
+  CHECK(sent->has_value());
+  CHECK(chan.send_retry_limit() == 2 * ChanBase::kSendRetriesMin);
 }
 
 TEST_CASE("channel_await.a retrying send completes as soon as a slot frees") {

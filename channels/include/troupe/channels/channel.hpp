@@ -250,10 +250,11 @@ class SendHalf {
 // combinator that could abandon it, such as a timeout, refuses it) and never moves (a queued
 // offer points into it). Owner thread only: it belongs to the coroutine (or thread) awaiting
 // it; the channel must outlive it (its handle is borrowed).
-// How many polls an awaited send on a full channel retries (waking itself to be polled again)
-// before it registers its waker with the channel. Measured: with 16, `troupe load fanin
-// --style task` runs 4x faster than registering at once (BENCHMARKS.md).
-inline constexpr std::uint32_t kSendRetriesBeforeWaiting = 16;
+// On a full channel, an awaited send first retries (waking itself to be polled again) before
+// it registers its waker, as many polls as the channel's adaptive limit allows
+// (ChanBase::send_retry_limit, 16 to 256). Measured in BENCHMARKS.md: 16 fixed retries made
+// `troupe load fanin --style task` 4x faster than registering at once; the adaptive limit ran
+// it faster again.
 
 template <class Handle, class T>
 class SendOp {
@@ -273,17 +274,24 @@ class SendOp {
     return status_ != SendStatus::full;
   }
   bool poll(Waker& waker) {
-    if (!wait_.pending() && retries_ < kSendRetriesBeforeWaiting && !chan_->is_rendezvous()) {
+    if (!wait_.pending() && retries_ != kRetriesDone && !chan_->is_rendezvous()) {
       // Still full: ask to be polled again (a wake of our own) instead of registering. A task
       // goes behind the runnable ones — usually including the receiver, about to free slots;
       // a thread spins a little longer. Registering costs the sender a heavy fence
       // (chan_base.hpp), worth paying only once the wait is not brief. (A rendezvous send
       // queues its offer at once: the receiver can only take a message it sees.)
-      ++retries_;
-      status_ = SendHalf<Handle, T>::try_push(*chan_, message_);
-      if (status_ != SendStatus::full) return true;
-      if (!yield_turn(waker)) waker.wake();  // the runtime's way costs no wake (awaitable.hpp)
-      return false;
+      if (retries_ < chan_->send_retry_limit()) {
+        ++retries_;
+        status_ = SendHalf<Handle, T>::try_push(*chan_, message_);
+        if (status_ != SendStatus::full) {
+          chan_->send_retries_paid_off();
+          return true;
+        }
+        if (!yield_turn(waker)) waker.wake();  // the runtime's way costs no wake (awaitable.hpp)
+        return false;
+      }
+      retries_ = kRetriesDone;  // told once per send: it registers from now on
+      chan_->send_retries_ran_out();
     }
     status_ = chan_->poll_send(message_, waker, wait_);
     return status_ != SendStatus::full;
@@ -295,8 +303,9 @@ class SendOp {
   Chan<T>* chan_;
   T message_;
   SendWait<T> wait_;
+  static constexpr std::uint32_t kRetriesDone = ~std::uint32_t{0};
   SendStatus status_ = SendStatus::full;
-  std::uint32_t retries_ = 0;
+  std::uint32_t retries_ = 0;  // polls retried so far, or kRetriesDone once it registered
 };
 
 // An awaited receive, the PollOp behind `co_await rx.recv()`: take() yields std::optional<T>,

@@ -80,6 +80,7 @@
 // Thread-safety: every member function is thread-safe unless it says otherwise.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -168,6 +169,28 @@ class ChanBase {
   }
   void wake_all_senders() noexcept;
 
+  // --- an awaited send on a full channel: how many polls it retries before registering -------
+  // Registering costs the sender a heavy fence (above), which on a virtual machine interrupts
+  // every core running the process; a retry costs one poll. So an awaited send retries first
+  // (SendOp), and the channel learns how long that pays: a retry run that found room doubles
+  // the limit (up to kSendRetriesMax), one that ended registering halves it (down to
+  // kSendRetriesMin). A consumer draining on another core keeps the limit high; a slow one
+  // brings it down within five waits. Any sender, any thread. relaxed: a heuristic, every value
+  // read is a valid limit; two senders racing may lose an update, which the next one redoes.
+  // Stored only when it changes, so a steady limit costs the consumer (who reads tx_waiting_
+  // on the same line at every receive) no cache miss.
+  static constexpr std::uint32_t kSendRetriesMin = 16;
+  static constexpr std::uint32_t kSendRetriesMax = 256;
+  [[nodiscard]] std::uint32_t send_retry_limit() const noexcept {
+    return send_retries_.load(std::memory_order_relaxed);
+  }
+  void send_retries_paid_off() noexcept {
+    set_send_retry_limit(std::min(2 * send_retry_limit(), kSendRetriesMax));
+  }
+  void send_retries_ran_out() noexcept {
+    set_send_retry_limit(std::max(send_retry_limit() / 2, kSendRetriesMin));
+  }
+
   // --- a receiver giving up its turn instead of parking (awaitable.hpp: yield_turn) ----------
   // Whether the receiver's next wait may first give up its turn. A turn given up for nothing
   // (the channel still empty when polled again) makes the next waits park at once, backing off
@@ -236,6 +259,11 @@ class ChanBase {
  private:
   // The slow half of deregister_receiver: the slot held a waker.
   void withdraw_receiver() noexcept;
+  void set_send_retry_limit(std::uint32_t limit) noexcept {
+    if (send_retry_limit() != limit) {
+      send_retries_.store(static_cast<std::uint16_t>(limit), std::memory_order_relaxed);
+    }
+  }
 
   const PublishFence publish_fence_;
   std::uint8_t yield_skip_ = 0;     // consumer only: waits left that park without yielding
@@ -244,6 +272,7 @@ class ChanBase {
   std::atomic<std::size_t> senders_{0};
   alignas(kCacheLine) std::atomic<Waker*> rx_waker_{nullptr};  // holds a reference when set
   alignas(kCacheLine) std::atomic<std::uint32_t> tx_waiting_{0};
+  std::atomic<std::uint16_t> send_retries_{kSendRetriesMax};  // senders on the full path only
   PlainMutex tx_mutex_;
   std::vector<Waker*> tx_waiters_ ABSL_GUARDED_BY(tx_mutex_);  // each holds a reference
 };
