@@ -1,8 +1,10 @@
 // Giving up a turn instead of waiting (awaitable.hpp, yield_turn): a receive that finds its
 // channel empty lets the task it has just woken run first, registering nothing, and registers
 // only if it is still empty when polled again; a channel whose given-up turns find nothing
-// backs off to parking at once. Checked on the operation itself, with a stand-in for the
-// runtime's yielder (the runtime's side: test_scheduler.cpp).
+// backs off to parking at once. A send on a full channel retries instead of registering, and
+// asks its runtime to queue it again without waking another worker. Checked on the operations
+// themselves, with a stand-in for the runtime's yielder (the runtime's side:
+// test_scheduler.cpp).
 #include <utility>
 
 #include "test_support.hpp"
@@ -11,6 +13,7 @@
 using troupe::testing::CountingWaker;
 using troupe::detail::ChannelAccess;
 using troupe::detail::RecvOp;
+using troupe::detail::SendOp;
 
 namespace {
 
@@ -28,7 +31,9 @@ class FakeYielder final : public troupe::detail::TurnYielder {
     ++asked;
     return grant_;
   }
+  void retry_quietly(const troupe::Waker& /*waker*/) noexcept override { ++quiet_retries; }
   int asked = 0;
+  int quiet_retries = 0;
 
  private:
   bool grant_;
@@ -135,4 +140,22 @@ TEST_CASE("a receive cancelled after giving up its turn leaves nothing registere
   auto got = rx.try_recv();
   REQUIRE(got);
   CHECK(*got == 4);
+}
+
+TEST_CASE("a send retrying on a full channel asks its runtime to queue it again quietly") {
+  auto [tx, rx] = troupe::channel<int>(1);
+  REQUIRE(tx.try_send(0));
+  FakeYielder yielder(false);  // no turn to give up: each retry wakes its own task
+  CountingWaker waker;
+  SendOp<troupe::Sender<int>, int> op(ChannelAccess::chan(tx), 1);
+  CHECK_FALSE(op.ready_now());
+  CHECK_FALSE(op.poll(waker));  // full: a retry, not a registration
+  CHECK_FALSE(op.poll(waker));
+  CHECK(yielder.quiet_retries == 2);
+  CHECK(waker.wakes.load() == 2);  // each retry still wakes its task, to be polled again
+  CHECK(*rx.try_recv() == 0);
+  CHECK(op.poll(waker));  // the next retry finds room: no further wake asked for
+  CHECK(yielder.quiet_retries == 2);
+  CHECK(waker.wakes.load() == 2);
+  CHECK(*rx.try_recv() == 1);
 }

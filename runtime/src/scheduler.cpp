@@ -359,6 +359,7 @@ void Worker::run_task(RawTask* task, std::int32_t budget) {
   ByteAccount::set_current(nullptr);
   tls_polled_task = nullptr;
 
+  const bool quiet = std::exchange(quiet_retry_, false);
   if (done) {
     yielder_ = nullptr;  // it gave up a turn, then completed after all (a combinator)
     counters.completed.add();
@@ -379,12 +380,13 @@ void Worker::run_task(RawTask* task, std::int32_t budget) {
     }
     return;
   }
-  // Woken during the poll, cancelled, or yielding: poll again, after the others.
+  // Woken during the poll, cancelled, or yielding: poll again, after the others. A retry's
+  // wake (retry_quietly) wakes no parked worker.
   if (task->end_poll(std::exchange(task->context.yield_requested, false))) {
     if (scheduler_.deterministic()) {
       scheduler_.push_ready(task);
     } else {
-      push_local(task, true);
+      push_local(task, !quiet);
     }
   }
 }
@@ -419,6 +421,10 @@ bool Worker::yield_turn(const Waker& waker) noexcept {
   }
   yielder_ = task;  // run_task sees it and skips the poll's closing transition
   return true;
+}
+
+void Worker::retry_quietly(const Waker& waker) noexcept {
+  if (&waker == tls_polled_task) quiet_retry_ = true;
 }
 
 RawTask* Worker::steal_lifo() noexcept {

@@ -112,6 +112,7 @@ class Worker final : private TurnYielder {
   // TurnYielder (awaitable.hpp): the polled task gives up its turn if another task is runnable
   // here; run_task then queues it again without its closing transition.
   bool yield_turn(const Waker& waker) noexcept override;
+  void retry_quietly(const Waker& waker) noexcept override;
 
   Scheduler& scheduler_;
   const std::size_t index_;
@@ -125,6 +126,7 @@ class Worker final : private TurnYielder {
   RawTask* yielder_ = nullptr;
   bool last_poll_yielded_ = false;
   RawTask* lifo_yielder_ = nullptr;
+  bool quiet_retry_ = false;  // the running poll's wake is a retry (retry_quietly)
   std::uint64_t rng_ = 0;
   std::uint64_t spawn_seq_ = 0;
   static constexpr std::uint64_t kSchedulerRefBatch = 1024;

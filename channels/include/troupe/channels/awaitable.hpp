@@ -92,6 +92,9 @@ inline bool coop_consume() noexcept {
 class TurnYielder {
  public:
   virtual bool yield_turn(const Waker& waker) noexcept = 0;
+  // The polled task (`waker` its own) will be woken in this poll only to retry: queue it again
+  // without waking a parked worker for it (see wake_to_retry).
+  virtual void retry_quietly(const Waker& waker) noexcept = 0;
 
  protected:
   ~TurnYielder() = default;
@@ -100,6 +103,16 @@ inline thread_local TurnYielder* tls_turn_yielder = nullptr;
 
 inline bool yield_turn(const Waker& waker) noexcept {
   return tls_turn_yielder != nullptr && tls_turn_yielder->yield_turn(waker);
+}
+
+// Wakes `waker` to be polled again, for an operation that retries instead of registering (a
+// send on a full channel). On a runtime worker, polling its own task, the task is queued
+// again without waking a parked worker: the retry waits on another task's progress, which a
+// second worker would not speed up, and taking the retrying task there would put the
+// channel's two ends on different cores. Elsewhere it is a plain wake.
+inline void wake_to_retry(Waker& waker) noexcept {
+  if (tls_turn_yielder != nullptr) tls_turn_yielder->retry_quietly(waker);
+  waker.wake();
 }
 
 template <class P>

@@ -287,7 +287,7 @@ class SendOp {
           chan_->send_retries_paid_off();
           return true;
         }
-        if (!yield_turn(waker)) waker.wake();  // the runtime's way costs no wake (awaitable.hpp)
+        if (!yield_turn(waker)) wake_to_retry(waker);  // the runtime's costs no wake
         return false;
       }
       retries_ = kRetriesDone;  // told once per send: it registers from now on
