@@ -25,6 +25,8 @@ inline void check_books(const PoolStats& s) {
   CHECK(s.queued == 0);
   CHECK(s.running == 0);
   CHECK(s.submitted == s.completed + s.failed + s.cancelled + s.timed_out + s.deadline_exceeded);
+  CHECK(s.parked_workers <= s.idle_workers);
+  CHECK(s.idle_workers <= s.workers);
 }
 
 // A gate the test opens: tasks that wait on it hold their workers.

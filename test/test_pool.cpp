@@ -335,9 +335,10 @@ TEST_CASE("a task submitted while one worker is busy and the other parked runs a
     gate.open.wait();
   }).value();
   troupe::testing::spin_until([&gate] { return gate.arrived.load() == 1; });
-  // Long enough for the idle worker to stop spinning and park (it spins ~50 us); the task
-  // below must wake it, not wait in the queue for the busy one.
-  std::this_thread::sleep_for(20ms);
+  // Once the idle worker has stopped spinning and parked, the task below must wake it, not
+  // wait in the queue for the busy one.
+  troupe::testing::spin_until([&pool] { return pool.stats().parked_workers == 1; });
+  CHECK(pool.stats().idle_workers == 1);
   for (int i = 0; i < 100; ++i) CHECK(pool.submit([i] { return i; }).value().get() == i);
   gate.open.count_down();
   holder.get();

@@ -51,6 +51,7 @@ MetricsSection pool_metrics() {
   section.help = {
       {"pool_workers", "Pool worker threads alive"},
       {"pool_idle_workers", "Pool workers waiting for a task"},
+      {"pool_parked_workers", "Idle pool workers asleep (done spinning)"},
       {"pool_queued", "Tasks waiting in the pool's queue"},
       {"pool_running", "Tasks running on the pool's workers"},
       {"pool_submitted", "Tasks accepted by the pool"},
@@ -87,6 +88,7 @@ MetricsSection pool_metrics() {
     detail::add_values(section, json, labels, "pool_",
                        {{"workers", count(s.workers)},
                         {"idle_workers", count(s.idle_workers)},
+                        {"parked_workers", count(s.parked_workers)},
                         {"queued", count(s.queued)},
                         {"running", count(s.running)},
                         {"submitted", count(s.submitted)},
@@ -1056,6 +1058,8 @@ PoolStats Pool::stats() const {
   out.running = running_;
   out.workers = alive_.load(std::memory_order_relaxed);
   out.idle_workers = idle_;
+  // relaxed: raised and lowered under mutex_, which we hold: exact.
+  out.parked_workers = parked_.load(std::memory_order_relaxed);
   const double capacity_ns =
       std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - started_)
           .count() *

@@ -191,6 +191,8 @@ struct PoolStats {
                                 // counts whole)
   std::size_t workers = 0;      // threads alive now
   std::size_t idle_workers = 0;
+  std::size_t parked_workers = 0;  // idle ones done spinning, asleep until a task or their
+                                   // idle_timeout (worker threads; 0 in deterministic mode)
   std::uint64_t workers_started = 0;
   std::uint64_t workers_retired = 0;   // exited after idle_timeout
   std::uint64_t init_failures = 0;     // workers whose worker_init threw
