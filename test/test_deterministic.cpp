@@ -201,6 +201,44 @@ TEST_CASE("block_on names a deadlock instead of hanging when every task waits" *
   CHECK(rt.shutdown_report().cancelled == 0);
 }
 
+TEST_CASE("JoinHandle::get drives a deterministic runtime until its task ends, in virtual time" *
+          doctest::timeout(60)) {
+  Runtime rt(seeded(3));
+  auto handle = rt.spawn([]() -> Task<int> {
+    co_await troupe::sleep_for(std::chrono::hours(1));  // virtual: passes at once
+    co_return 42;
+  }());
+  CHECK(handle.get() == 42);
+  auto waited = rt.spawn([]() -> Task<int> {
+    co_await troupe::sleep_for(std::chrono::hours(2));
+    co_return 7;
+  }());
+  CHECK(waited.wait_for(std::chrono::milliseconds(1)));  // driven: virtual time passes too
+  CHECK(waited.get() == 7);
+}
+
+TEST_CASE("JoinHandle::get names a deadlock instead of hanging, and keeps the task" *
+          doctest::timeout(60)) {
+  Runtime rt(seeded(1));
+  auto [tx, rx] = troupe::channel<int>(1);
+  auto handle = rt.spawn([](troupe::Receiver<int>& rx) -> Task<int> {
+    auto got = co_await rx.recv();  // nobody sends, the sender is kept open
+    co_return got ? *got : -1;
+  }(rx));
+  CHECK_FALSE(handle.wait_for(std::chrono::hours(1)));  // idle at once: no real hour waited
+  try {
+    (void)handle.get();
+    FAIL("get returned");
+  } catch (const troupe::Error& error) {
+    CHECK(error.code() == troupe::ErrorCode::timeout);
+    CHECK(std::string(error.what()).find("JoinHandle::get") != std::string::npos);
+    CHECK(std::string(error.what()).find("deadlock") != std::string::npos);
+  }
+  REQUIRE(handle.valid());  // the result was not taken: a send lets the task finish
+  REQUIRE(tx.try_send(9));
+  CHECK(handle.get() == 9);
+}
+
 TEST_CASE("driving is refused on a threaded runtime and from inside a task" *
           doctest::timeout(60)) {
   Runtime threaded;

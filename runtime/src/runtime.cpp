@@ -147,6 +147,16 @@ void throw_task_failure(const RawTask& task) {
                                         " was cancelled before it finished");
 }
 
+bool drive_for_join(RawTask& task) {
+  Scheduler* scheduler = task.scheduler;
+  if (scheduler == nullptr || !scheduler->deterministic()) return false;
+  return scheduler->try_drive([&task] { return task.is_complete(); }).has_value();
+}
+
+void throw_join_deadlock(const RawTask& task, const char* who) {
+  task.scheduler->owner().throw_deadlock(who, "task " + std::to_string(task.id));
+}
+
 void refuse_blocking_on_worker(const char* what) {
   if (current_worker() != nullptr) {
     throw Error(ErrorCode::invalid_argument,

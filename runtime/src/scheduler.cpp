@@ -1065,6 +1065,15 @@ RawTask* Scheduler::pop_ready(std::int32_t& budget) {
 }
 
 std::size_t Scheduler::drive(absl::FunctionRef<bool()> done) {
+  const std::optional<std::size_t> polls = try_drive(done);
+  if (!polls) {
+    throw Error(ErrorCode::invalid_argument,
+                "Runtime::run_until_idle: another thread is driving this runtime");
+  }
+  return *polls;
+}
+
+std::optional<std::size_t> Scheduler::try_drive(absl::FunctionRef<bool()> done) {
   if (!deterministic_) {
     throw Error(ErrorCode::invalid_argument,
                 "Runtime::run_until_idle: the runtime is not deterministic "
@@ -1074,10 +1083,7 @@ std::size_t Scheduler::drive(absl::FunctionRef<bool()> done) {
     throw Error(ErrorCode::invalid_argument,
                 "Runtime::run_until_idle: called from a runtime's task (it would run itself)");
   }
-  if (!drive_mutex_.try_lock()) {
-    throw Error(ErrorCode::invalid_argument,
-                "Runtime::run_until_idle: another thread is driving this runtime");
-  }
+  if (!drive_mutex_.try_lock()) return std::nullopt;
   UniqueLock drive_lock(drive_mutex_, std::adopt_lock);
   Worker& worker = *workers_.front();
   tls_worker = &worker;

@@ -21,6 +21,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -226,6 +227,8 @@ class Scheduler {
   // Error(invalid_argument) from a runtime thread or while another thread drives.
   [[nodiscard]] bool deterministic() const noexcept { return deterministic_; }
   std::size_t drive(absl::FunctionRef<bool()> done);
+  // As drive, but nullopt (having run nothing) while another thread drives.
+  std::optional<std::size_t> try_drive(absl::FunctionRef<bool()> done);
   [[nodiscard]] std::uint64_t live_tasks() const { return registry_.size(); }
 
   // Global queue.

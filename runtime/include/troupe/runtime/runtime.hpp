@@ -177,6 +177,13 @@ class JoinOp {
 
 // Throws the error of a task that did not end with a value (exception or cancellation).
 [[noreturn]] void throw_task_failure(const RawTask& task);
+// For JoinHandle::get and wait_for: if `task`'s runtime is deterministic and no other thread
+// drives it, drives it on the calling thread until `task` completes or the runtime goes idle,
+// and returns true. False, having done nothing, on a threaded runtime or while another thread
+// drives (the caller then blocks as usual; that driver completes the task).
+bool drive_for_join(RawTask& task);
+// Throws Error(timeout) naming the deadlock that left `task` unfinished (Runtime::block_on's).
+[[noreturn]] void throw_join_deadlock(const RawTask& task, const char* who);
 }  // namespace detail
 
 // The handle of a spawned task: await it (`co_await handle`) in a task, or get() it from a
@@ -213,13 +220,23 @@ class [[nodiscard]] JoinHandle {
     return Awaitable<Taker>(std::in_place, take_task("co_await"));
   }
   // Blocks the calling thread for the result. Not from a runtime worker (it would block the
-  // worker): that throws Error(invalid_argument) — await the handle there instead.
+  // worker): that throws Error(invalid_argument) — await the handle there instead. On a
+  // deterministic runtime that no other thread is driving, the calling thread drives it until
+  // the task ends, as block_on does; if the runtime goes idle first (a deadlock), get() throws
+  // Error(timeout) and the handle keeps the task.
   T get() {
     refuse_on_worker("JoinHandle::get");
+    detail::TypedTask<T>& task = checked("get");
+    if (detail::drive_for_join(task) && !task.is_complete()) {
+      detail::throw_join_deadlock(task, "JoinHandle::get");
+    }
     Taker taker(take_task("get"));
     return block_on_op(taker);
   }
-  // Blocks up to `timeout`; true once the task has finished (then get() returns at once).
+  // Blocks up to `timeout`; true once the task has finished (then get() returns at once). On
+  // a deterministic runtime that no other thread is driving, it drives the runtime instead,
+  // until the task ends or the runtime goes idle, and returns whether the task ended: virtual
+  // time passes at once, and nothing else would drive the runtime while it waited.
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> timeout) {
     refuse_on_worker("JoinHandle::wait_for");
@@ -229,7 +246,9 @@ class [[nodiscard]] JoinHandle {
                                                    std::to_string(after.count()) +
                                                    " ns is negative");
     }
-    detail::JoinOp<T> op(&checked("wait_for"));
+    detail::TypedTask<T>& task = checked("wait_for");
+    if (detail::drive_for_join(task)) return task.is_complete();
+    detail::JoinOp<T> op(&task);
     return block_on_op_until(
         op, detail::saturating_deadline(std::chrono::steady_clock::now(), after));
   }
