@@ -20,8 +20,12 @@ if(TROUPE_SANITIZER STREQUAL "thread")
   target_compile_options(troupe_build_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
   target_link_options(troupe_build_options INTERFACE -fsanitize=thread)
 elseif(TROUPE_SANITIZER STREQUAL "address")
+  # UBSan's null check is left out: ASan already stops on a null dereference (SEGV, with the
+  # stack), and the check, instrumenting every member access at -O0, was 18% of this build's
+  # compile time (test_pipeline.cpp: 57 s with it, 47 s without). CI builds three times.
   target_compile_options(troupe_build_options INTERFACE
-    -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+    -fsanitize=address,undefined -fno-sanitize=null -fno-sanitize-recover=undefined
+    -fno-omit-frame-pointer)
   target_link_options(troupe_build_options INTERFACE -fsanitize=address,undefined)
 elseif(NOT TROUPE_SANITIZER STREQUAL "")
   message(FATAL_ERROR "TROUPE_SANITIZER must be empty, 'thread' or 'address', not '${TROUPE_SANITIZER}'")
