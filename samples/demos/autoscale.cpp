@@ -33,6 +33,7 @@
 #include "troupe/runtime/sync.hpp"
 
 namespace troupe::demos {
+namespace autoscale_impl {
 namespace {
 
 using namespace std::chrono_literals;
@@ -122,9 +123,7 @@ void priorities(Outcome& outcome, std::ostream& out) {
   outcome.expect(lows_in_order, "the low ones kept their submission order after it");
 }
 
-}  // namespace
-
-int run_autoscale(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const auto idle_timeout = options.quick ? 40ms : 300ms;
   Outcome outcome(out);
   PoolOptions pool_options;
@@ -139,6 +138,13 @@ int run_autoscale(const DemoOptions& options, std::ostream& out) {
   spike_then_idle(pool, idle_timeout, outcome, out);
   priorities(outcome, out);
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace autoscale_impl
+
+int run_autoscale(const DemoOptions& options, std::ostream& out) {
+  return autoscale_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

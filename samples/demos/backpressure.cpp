@@ -28,6 +28,7 @@
 #include "troupe/runtime/runtime.hpp"
 
 namespace troupe::demos {
+namespace backpressure_impl {
 namespace {
 
 using namespace std::chrono_literals;
@@ -99,9 +100,7 @@ RunResult produce(Runtime& runtime, std::size_t mailbox_capacity, std::size_t ch
   return result;
 }
 
-}  // namespace
-
-int run_backpressure(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const std::size_t chunks = options.quick ? 60 : 400;
   Outcome outcome(out);
   Runtime runtime;
@@ -118,6 +117,13 @@ int run_backpressure(const DemoOptions& options, std::ostream& out) {
   outcome.expect(bounded.written.chunks == chunks && unbounded.written.chunks == chunks,
                  "both runs wrote every chunk: nothing was lost");
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace backpressure_impl
+
+int run_backpressure(const DemoOptions& options, std::ostream& out) {
+  return backpressure_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

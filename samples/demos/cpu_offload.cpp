@@ -28,6 +28,7 @@
 #include "troupe/runtime/runtime.hpp"
 
 namespace troupe::demos {
+namespace cpu_offload_impl {
 namespace {
 
 using namespace std::chrono_literals;
@@ -68,9 +69,7 @@ Clock::duration heartbeats_until(Clock::time_point start, Done done, std::ostrea
   }
 }
 
-}  // namespace
-
-int run_cpu_offload(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const unsigned n = options.quick ? 32 : 42;  // 42: a few hundred ms, even at -O3
   const std::uint64_t expected = fast_fib(n);
   Outcome outcome(out);
@@ -106,6 +105,13 @@ int run_cpu_offload(const DemoOptions& options, std::ostream& out) {
   outcome.expect(inline_result == expected, "fib computed inline is right");
   outcome.expect(offloaded && *offloaded == expected, "fib computed by the actor is right");
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace cpu_offload_impl
+
+int run_cpu_offload(const DemoOptions& options, std::ostream& out) {
+  return cpu_offload_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

@@ -45,6 +45,7 @@
 #include "troupe/runtime/runtime.hpp"
 
 namespace troupe::demos {
+namespace data_pipeline_impl {
 namespace {
 
 struct Request {
@@ -198,9 +199,7 @@ void print_totals(const Totals& totals, std::ostream& out) {
   }
 }
 
-}  // namespace
-
-int run_data_pipeline(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const std::uint64_t lines = options.quick ? 20'000 : 400'000;
   Outcome outcome(out);
   const TempDir dir("troupe-data-pipeline-");
@@ -238,6 +237,13 @@ int run_data_pipeline(const DemoOptions& options, std::ostream& out) {
   outcome.expect(totals == written.totals,
                  "the totals per route equal what the generator wrote");
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace data_pipeline_impl
+
+int run_data_pipeline(const DemoOptions& options, std::ostream& out) {
+  return data_pipeline_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

@@ -5,6 +5,7 @@
 #include <array>
 
 namespace troupe::demos {
+namespace demos_impl {
 namespace {
 
 constexpr std::array kDemos{
@@ -74,13 +75,14 @@ constexpr std::array kDemos{
 };
 
 }  // namespace
+}  // namespace demos_impl
 
-std::span<const Demo> all_demos() noexcept { return kDemos; }
+std::span<const Demo> all_demos() noexcept { return demos_impl::kDemos; }
 
 const Demo* find_demo(std::string_view name) noexcept {
-  const auto found =
-      std::find_if(kDemos.begin(), kDemos.end(), [name](const Demo& d) { return d.name == name; });
-  return found == kDemos.end() ? nullptr : &*found;
+  const auto found = std::find_if(demos_impl::kDemos.begin(), demos_impl::kDemos.end(),
+                                  [name](const Demo& d) { return d.name == name; });
+  return found == demos_impl::kDemos.end() ? nullptr : &*found;
 }
 
 bool Outcome::expect(bool held, std::string_view what) {

@@ -8,7 +8,9 @@
 // Each demo lives in its own file, samples/demos/<name>.cpp, which opens with what it shows
 // and what to notice. A demo uses only the public API (headers under */include/troupe/...),
 // prints as it goes, checks its own outcome (Outcome, below) and returns 0 when every check
-// held, 1 otherwise. It finishes in a few seconds at its default size.
+// held, 1 otherwise. It finishes in a few seconds at its default size. Its own names live in
+// namespace <name>_impl (run_<name> calls <name>_impl::run): the library is a unity build
+// (CMakeLists.txt), several files compiled as one translation unit.
 //
 // Thread-safety: the registry is a constant table; demos share nothing, so two may run at once
 // (each builds its own Runtime or Pool).

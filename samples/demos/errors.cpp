@@ -32,6 +32,7 @@
 #include "troupe/runtime/time.hpp"
 
 namespace troupe::demos {
+namespace errors_impl {
 namespace {
 
 using namespace std::chrono_literals;
@@ -153,9 +154,7 @@ void ask_times_out(Runtime& runtime, Outcome& outcome, std::ostream& out) {
                  "terminate() ends it at once: exit (terminated)");
 }
 
-}  // namespace
-
-int run_errors(const DemoOptions& /*options: nothing to size*/, std::ostream& out) {
+int run(const DemoOptions& /*options: nothing to size*/, std::ostream& out) {
   Outcome outcome(out);
   Runtime runtime;
   throws_at_start(runtime, outcome, out);
@@ -163,6 +162,13 @@ int run_errors(const DemoOptions& /*options: nothing to size*/, std::ostream& ou
   ask_times_out(runtime, outcome, out);
   out << "main is still running: every error stayed inside its actor\n";
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace errors_impl
+
+int run_errors(const DemoOptions& options, std::ostream& out) {
+  return errors_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

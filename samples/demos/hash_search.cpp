@@ -39,6 +39,7 @@
 #include "troupe/channels/error.hpp"
 
 namespace troupe::demos {
+namespace hash_search_impl {
 namespace {
 
 constexpr std::size_t kSuffix = 3;  // letters each task enumerates: 26^3 candidates
@@ -119,9 +120,7 @@ struct SearchTask {
   Searched operator()(const std::stop_token& stop) { return search(prefix, target, stop, found); }
 };
 
-}  // namespace
-
-int run_hash_search(const DemoOptions& /*options: one size*/, std::ostream& out) {
+int run(const DemoOptions& /*options: one size*/, std::ostream& out) {
   // One size: the whole search is a few tens of milliseconds at most, and a smaller space
   // would be searched through before main, which shares the cores with the workers, could
   // cancel anything.
@@ -189,6 +188,13 @@ int run_hash_search(const DemoOptions& /*options: one size*/, std::ostream& out)
                  "the tasks cancel() kept from running never ran (the pool's stats agree)");
   pool.close();
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace hash_search_impl
+
+int run_hash_search(const DemoOptions& options, std::ostream& out) {
+  return hash_search_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

@@ -45,6 +45,7 @@
 #include "troupe/runtime/time.hpp"
 
 namespace troupe::demos {
+namespace health_impl {
 namespace {
 
 using namespace std::chrono_literals;
@@ -140,9 +141,7 @@ std::uint64_t served_by(ActorRef<Worker>& worker) {
   return 0;
 }
 
-}  // namespace
-
-int run_health(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const std::chrono::milliseconds timeout = options.quick ? 200ms : 500ms;
   const std::size_t burst = options.quick ? 60 : 240;
   const std::chrono::milliseconds work = options.quick ? 1ms : 2ms;
@@ -208,6 +207,13 @@ int run_health(const DemoOptions& options, std::ostream& out) {
   outcome.expect(all_ok(heartbeat(slots, timeout, "4", out)),
                  "after the burst every worker answers: overload is not stuck");
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace health_impl
+
+int run_health(const DemoOptions& options, std::ostream& out) {
+  return health_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

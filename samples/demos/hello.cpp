@@ -30,6 +30,7 @@
 #include "troupe/runtime/runtime.hpp"
 
 namespace troupe::demos {
+namespace hello_impl {
 namespace {
 
 struct Greet {
@@ -56,9 +57,7 @@ class Greeter {
   int greeted_ = 0;
 };
 
-}  // namespace
-
-int run_hello(const DemoOptions& /*options: nothing to size*/, std::ostream& out) {
+int run(const DemoOptions& /*options: nothing to size*/, std::ostream& out) {
   Outcome outcome(out);
   Runtime runtime;
   auto [to_main, from_greeter] = unbounded_channel<std::string>();
@@ -87,6 +86,13 @@ int run_hello(const DemoOptions& /*options: nothing to size*/, std::ostream& out
   outcome.expect(exited_with(events_until_exit(events, out), ExitCode::normal),
                  "the last event is 'exit' with code normal: nobody could reach it any more");
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace hello_impl
+
+int run_hello(const DemoOptions& options, std::ostream& out) {
+  return hello_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

@@ -43,6 +43,7 @@
 #include "troupe/runtime/runtime.hpp"
 
 namespace troupe::demos {
+namespace image_pipeline_impl {
 namespace {
 
 constexpr std::size_t kBandRows = 16;  // rows of the source image per band (even: see resize)
@@ -142,9 +143,7 @@ Band compress(Band band) {
   return packed;
 }
 
-}  // namespace
-
-int run_image_pipeline(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const std::size_t width = options.quick ? 320 : 2400;
   const std::size_t height = options.quick ? 240 : 1600;
   const std::filesystem::path path = output_path(options, "troupe-image-pipeline.png");
@@ -208,6 +207,13 @@ int run_image_pipeline(const DemoOptions& options, std::ostream& out) {
                      back.pixels == result.pixels,
                  "the PNG reads back at half the size, 4-bit gray, with the same pixels");
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace image_pipeline_impl
+
+int run_image_pipeline(const DemoOptions& options, std::ostream& out) {
+  return image_pipeline_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

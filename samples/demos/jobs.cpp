@@ -44,6 +44,7 @@
 #include "troupe/channels/channel.hpp"
 
 namespace troupe::demos {
+namespace jobs_impl {
 namespace {
 
 constexpr int kMaxAttempts = 4;
@@ -157,9 +158,7 @@ int expected_attempts(const Job& job) {
 }
 bool expected_dead(const Job& job) { return job.bad_input || job.outage >= kMaxAttempts; }
 
-}  // namespace
-
-int run_jobs(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const std::size_t count = options.quick ? 30 : 60;
   const std::chrono::milliseconds base(options.quick ? 2 : 10);
   Outcome outcome(out);
@@ -269,6 +268,13 @@ int run_jobs(const DemoOptions& options, std::ostream& out) {
                  "attempts that threw");
   pool.close();
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace jobs_impl
+
+int run_jobs(const DemoOptions& options, std::ostream& out) {
+  return jobs_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

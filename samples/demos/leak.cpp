@@ -43,6 +43,7 @@
 #include "troupe/runtime/runtime.hpp"
 
 namespace troupe::demos {
+namespace leak_impl {
 namespace {
 
 constexpr std::size_t kState = 64 * 1024;  // each session's state
@@ -210,15 +211,20 @@ void bounded(Runtime& runtime, std::size_t requests, Outcome& outcome, std::ostr
                  "bounded: once done, no session is left, and no memory held");
 }
 
-}  // namespace
-
-int run_leak(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const std::size_t requests = options.quick ? 100 : 800;
   Outcome outcome(out);
   Runtime runtime;
   leaky(runtime, requests, outcome, out);
   bounded(runtime, requests, outcome, out);
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace leak_impl
+
+int run_leak(const DemoOptions& options, std::ostream& out) {
+  return leak_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

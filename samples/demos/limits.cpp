@@ -32,6 +32,7 @@
 #include "troupe/runtime/runtime.hpp"
 
 namespace troupe::demos {
+namespace limits_impl {
 namespace {
 
 constexpr std::size_t kKiB = 1024;
@@ -134,15 +135,20 @@ void supervised(Runtime& runtime, Outcome& outcome, std::ostream& out) {
                  "stopping the supervisor ends it: exit (terminated)");
 }
 
-}  // namespace
-
-int run_limits(const DemoOptions& /*options: nothing to size*/, std::ostream& out) {
+int run(const DemoOptions& /*options: nothing to size*/, std::ostream& out) {
   Outcome outcome(out);
   Runtime runtime;
   alone(runtime, outcome, out);
   supervised(runtime, outcome, out);
   out << "main is still running: only the cache that passed its quota failed\n";
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace limits_impl
+
+int run_limits(const DemoOptions& options, std::ostream& out) {
+  return limits_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

@@ -37,6 +37,7 @@
 #include "troupe/actors/pool.hpp"
 
 namespace troupe::demos {
+namespace mandelbrot_impl {
 namespace {
 
 // The picture: `width` × `height` pixels over x in [-2.5, 1.0], centred on the real axis.
@@ -131,9 +132,7 @@ Image render_serially(const View& view) {
   return image;
 }
 
-}  // namespace
-
-int run_mandelbrot(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const View view = options.quick ? View{360, 240, 256} : View{1200, 800, 600};
   const std::size_t tile = options.quick ? 40 : 100;
   const std::size_t workers = RuntimeOptions::default_threads();
@@ -203,6 +202,13 @@ int run_mandelbrot(const DemoOptions& options, std::ostream& out) {
                  "the PNG reads back with the same size and pixels");
   pool.close();
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace mandelbrot_impl
+
+int run_mandelbrot(const DemoOptions& options, std::ostream& out) {
+  return mandelbrot_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

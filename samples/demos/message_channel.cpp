@@ -33,6 +33,7 @@
 #include "troupe/runtime/task.hpp"
 
 namespace troupe::demos {
+namespace message_channel_impl {
 namespace {
 
 struct Ping {
@@ -89,9 +90,7 @@ Task<void> ponger(Receiver<Port<Pong, Ping>>& inbox, Sender<Report> report) {
   (void)report.try_send(std::move(done));
 }
 
-}  // namespace
-
-int run_message_channel(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const long rounds = options.quick ? 1'000 : 20'000;
   Outcome outcome(out);
   Runtime runtime;
@@ -148,6 +147,13 @@ int run_message_channel(const DemoOptions& options, std::ostream& out) {
                      pong_actor.blocking_wait_exit() == ExitCode::normal,
                  "both actors ended by themselves (exit normal)");
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace message_channel_impl
+
+int run_message_channel(const DemoOptions& options, std::ostream& out) {
+  return message_channel_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

@@ -12,6 +12,7 @@
 #include <string>
 
 namespace troupe::demos {
+namespace png_impl {
 namespace {
 
 // Where libpng's error message goes before the jump.
@@ -71,13 +72,15 @@ bool read_rows(png_structp png, png_infop info, std::uint8_t* pixels, std::size_
 }
 
 }  // namespace
+}  // namespace png_impl
 
 void write_png(const std::filesystem::path& path, const Image& image) {
-  File file = open(path, "wb");
-  PngError error;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &error, on_error, on_warning);
+  png_impl::File file = png_impl::open(path, "wb");
+  png_impl::PngError error;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &error, png_impl::on_error,
+                                            png_impl::on_warning);
   png_infop info = png != nullptr ? png_create_info_struct(png) : nullptr;
-  const bool written = info != nullptr && write_rows(png, info, file.get(), image);
+  const bool written = info != nullptr && png_impl::write_rows(png, info, file.get(), image);
   png_destroy_write_struct(&png, &info);
   const bool closed = std::fclose(file.release()) == 0;
   if (!written || !closed) {
@@ -87,19 +90,20 @@ void write_png(const std::filesystem::path& path, const Image& image) {
 }
 
 Image read_png(const std::filesystem::path& path) {
-  File file = open(path, "rb");
-  PngError error;
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &error, on_error, on_warning);
+  png_impl::File file = png_impl::open(path, "rb");
+  png_impl::PngError error;
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &error, png_impl::on_error,
+                                           png_impl::on_warning);
   png_infop info = png != nullptr ? png_create_info_struct(png) : nullptr;
   Image image;
-  bool read = info != nullptr && read_header(png, info, file.get(), image);
+  bool read = info != nullptr && png_impl::read_header(png, info, file.get(), image);
   const bool supported =
       read && png_get_interlace_type(png, info) == PNG_INTERLACE_NONE &&
       ((image.channels == 1 && (image.bit_depth == 8 || image.bit_depth == 4)) ||
        (image.channels == 3 && image.bit_depth == 8));
   if (supported) {
     image.pixels.resize(image.height * image.row_bytes());
-    read = read_rows(png, info, image.pixels.data(), image.row_bytes(), image.height);
+    read = png_impl::read_rows(png, info, image.pixels.data(), image.row_bytes(), image.height);
   }
   png_destroy_read_struct(&png, &info, nullptr);
   if (!read) {

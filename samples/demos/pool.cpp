@@ -24,6 +24,7 @@
 #include "troupe/actors/pool.hpp"
 
 namespace troupe::demos {
+namespace pool_impl {
 namespace {
 
 constexpr std::size_t kTasks = 100;
@@ -62,9 +63,7 @@ std::string quantiles(const TimeHistogram& histogram) {
          ", p99 <= " + format_duration(std::chrono::nanoseconds(histogram.quantile_ns(0.99)));
 }
 
-}  // namespace
-
-int run_pool(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const std::uint64_t span = options.quick ? 2'000 : 20'000;  // numbers per task
   Outcome outcome(out);
 
@@ -103,6 +102,13 @@ int run_pool(const DemoOptions& options, std::ostream& out) {
   outcome.expect(stats.workers_started == kWorkers, "the pool ran exactly its 4 workers");
   pool.close();
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace pool_impl
+
+int run_pool(const DemoOptions& options, std::ostream& out) {
+  return pool_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

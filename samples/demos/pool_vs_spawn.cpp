@@ -34,6 +34,7 @@
 #include "troupe/runtime/task.hpp"
 
 namespace troupe::demos {
+namespace pool_vs_spawn_impl {
 namespace {
 
 constexpr std::size_t kWorkers = 4;
@@ -59,9 +60,7 @@ Task<AskResult<int>> ask_once(ActorRef<Solver> solver, std::uint64_t n) {
   co_return co_await solver.ask(Steps{n}, kPatience);
 }
 
-}  // namespace
-
-int run_pool_vs_spawn(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const std::size_t requests = options.quick ? 2'000 : 20'000;
   Outcome outcome(out);
   out << requests << " requests, each the Collatz steps of n = 1.." << requests << '\n';
@@ -118,6 +117,13 @@ int run_pool_vs_spawn(const DemoOptions& options, std::ostream& out) {
   outcome.expect(pooled == spawned, "the pool and the actors gave the same result for each n");
   pool.close();
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace pool_vs_spawn_impl
+
+int run_pool_vs_spawn(const DemoOptions& options, std::ostream& out) {
+  return pool_vs_spawn_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

@@ -35,6 +35,7 @@
 #include "troupe/runtime/time.hpp"
 
 namespace troupe::demos {
+namespace request_reply_impl {
 namespace {
 
 using namespace std::chrono_literals;
@@ -100,9 +101,7 @@ std::string failure_text(const AskError& error) {
   return std::string(to_string(error.code())) + " (" + error.message() + ")";
 }
 
-}  // namespace
-
-int run_request_reply(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   // Far longer than the timeout: the asker must see the timeout even if its thread wakes
   // late (a loaded machine may delay it by a few hundred ms), or the reply would be there.
   const auto audit_length = options.quick ? 500ms : 800ms;
@@ -152,6 +151,13 @@ int run_request_reply(const DemoOptions& options, std::ostream& out) {
   outcome.expect(!dead && dead.error().code() == AskErrc::dead,
                  "asking a stopped actor fails at once with dead");
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace request_reply_impl
+
+int run_request_reply(const DemoOptions& options, std::ostream& out) {
+  return request_reply_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

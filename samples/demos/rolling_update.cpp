@@ -31,6 +31,7 @@
 #include "troupe/runtime/sync.hpp"
 
 namespace troupe::demos {
+namespace rolling_update_impl {
 namespace {
 
 constexpr std::size_t kWorkers = 3;
@@ -61,9 +62,7 @@ struct Stream {
   std::vector<bool> after_update;
 };
 
-}  // namespace
-
-int run_rolling_update(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const std::size_t before = options.quick ? 300 : 5'000;  // tasks before the update starts
   const std::size_t after = options.quick ? 300 : 5'000;   // tasks after it returned
   Outcome outcome(out);
@@ -133,6 +132,13 @@ int run_rolling_update(const DemoOptions& options, std::ostream& out) {
                  "all 3 workers were replaced, in one update");
   pool.close();
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace rolling_update_impl
+
+int run_rolling_update(const DemoOptions& options, std::ostream& out) {
+  return rolling_update_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

@@ -43,6 +43,7 @@
 #include "troupe/runtime/sync.hpp"
 
 namespace troupe::demos {
+namespace shared_counter_impl {
 namespace {
 
 constexpr std::size_t kWorkers = 4;
@@ -82,9 +83,7 @@ void report(std::int64_t count, std::int64_t expected, std::ostream& out) {
   }
 }
 
-}  // namespace
-
-int run_shared_counter(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const long times = options.quick ? 200'000 : 2'000'000;
   const auto expected = static_cast<std::int64_t>(kWorkers) * times;
   Outcome outcome(out);
@@ -112,6 +111,13 @@ int run_shared_counter(const DemoOptions& options, std::ostream& out) {
   outcome.expect(atomic == expected, "the atomic count is exact");
   pool.close();
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace shared_counter_impl
+
+int run_shared_counter(const DemoOptions& options, std::ostream& out) {
+  return shared_counter_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

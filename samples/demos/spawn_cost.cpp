@@ -40,6 +40,7 @@
 #include "troupe/runtime/runtime.hpp"
 
 namespace troupe::demos {
+namespace spawn_cost_impl {
 namespace {
 
 // How a round went: how many units started and finished, and how long the round took.
@@ -129,9 +130,7 @@ void report(const char* what, std::size_t n, const Round& round, std::ostream& o
       << format_each(round.took, n) << '\n';
 }
 
-}  // namespace
-
-int run_spawn_cost(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const std::size_t n = options.quick ? 100 : 1'000;
   Outcome outcome(out);
   Runtime runtime;  // made before the clock starts: its worker threads are not the actors' cost
@@ -157,6 +156,13 @@ int run_spawn_cost(const DemoOptions& options, std::ostream& out) {
   outcome.expect(processes.started == n && processes.finished == n,
                  "every process was spawned and exited with status 0");
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace spawn_cost_impl
+
+int run_spawn_cost(const DemoOptions& options, std::ostream& out) {
+  return spawn_cost_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

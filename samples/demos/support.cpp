@@ -8,6 +8,7 @@
 #include <utility>
 
 namespace troupe::demos {
+namespace support_impl {
 namespace {
 
 std::string_view kind_name(ActorEvent::Kind kind) {
@@ -30,6 +31,7 @@ std::string three_digits(double value, const char* unit) {
 }
 
 }  // namespace
+}  // namespace support_impl
 
 Observed observed(std::string name) {
   auto [events_tx, events] = unbounded_channel<ActorEvent>();
@@ -48,7 +50,7 @@ PoolOptions fixed_pool(std::string name, std::size_t workers) {
 }
 
 std::string describe(const ActorEvent& event) {
-  std::string text(kind_name(event.kind));
+  std::string text(support_impl::kind_name(event.kind));
   switch (event.kind) {
     case ActorEvent::Kind::exit:
       text.append(" (").append(to_string(event.code)).append(")");
@@ -90,10 +92,10 @@ bool exited_with(const std::vector<ActorEvent>& events, ExitCode code) {
 
 std::string format_duration(std::chrono::nanoseconds duration) {
   const double ns = static_cast<double>(duration.count());
-  if (ns < 1e3) return three_digits(ns, "ns");
-  if (ns < 1e6) return three_digits(ns / 1e3, "us");
-  if (ns < 1e9) return three_digits(ns / 1e6, "ms");
-  return three_digits(ns / 1e9, "s");
+  if (ns < 1e3) return support_impl::three_digits(ns, "ns");
+  if (ns < 1e6) return support_impl::three_digits(ns / 1e3, "us");
+  if (ns < 1e9) return support_impl::three_digits(ns / 1e6, "ms");
+  return support_impl::three_digits(ns / 1e9, "s");
 }
 
 std::string format_each(std::chrono::nanoseconds duration, std::size_t count) {
@@ -112,9 +114,9 @@ std::string format_ratio(std::chrono::nanoseconds cost, std::chrono::nanoseconds
 std::string format_bytes(std::size_t bytes) {
   const double b = static_cast<double>(bytes);
   if (b < 1024) return std::to_string(bytes) + " B";
-  if (b < 1024.0 * 1024) return three_digits(b / 1024, "KiB");
-  if (b < 1024.0 * 1024 * 1024) return three_digits(b / (1024.0 * 1024), "MiB");
-  return three_digits(b / (1024.0 * 1024 * 1024), "GiB");
+  if (b < 1024.0 * 1024) return support_impl::three_digits(b / 1024, "KiB");
+  if (b < 1024.0 * 1024 * 1024) return support_impl::three_digits(b / (1024.0 * 1024), "MiB");
+  return support_impl::three_digits(b / (1024.0 * 1024 * 1024), "GiB");
 }
 
 std::string describe_stage(const StageStats& stage) {

@@ -43,6 +43,7 @@
 #include "troupe/runtime/time.hpp"
 
 namespace troupe::demos {
+namespace sync_impl {
 namespace {
 
 using namespace std::chrono_literals;
@@ -146,9 +147,7 @@ Task<std::string> read_config(Mutex& mutex, CondVar& changed,
   co_return *config;
 }
 
-}  // namespace
-
-int run_sync(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const long transfers_each = options.quick ? 500 : 20'000;
   const auto download_time = options.quick ? 5ms : 50ms;
   Outcome outcome(out);
@@ -235,6 +234,13 @@ int run_sync(const DemoOptions& options, std::ostream& out) {
       std::all_of(read.begin(), read.end(), [](const std::string& r) { return r == "workers=4"; }),
       "every reader woke and read the config");
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace sync_impl
+
+int run_sync(const DemoOptions& options, std::ostream& out) {
+  return sync_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

@@ -28,6 +28,7 @@
 #include "troupe/runtime/runtime.hpp"
 
 namespace troupe::demos {
+namespace transfer_impl {
 namespace {
 
 // What the worker saw of a Buffer: when it arrived, where its bytes are, and its first and
@@ -151,9 +152,7 @@ void normalise_audio(ActorRef<Worker>& worker, Outcome& outcome, std::ostream& o
                  "the samples went out and came back without a copy");
 }
 
-}  // namespace
-
-int run_transfer(const DemoOptions& options, std::ostream& out) {
+int run(const DemoOptions& options, std::ostream& out) {
   const std::size_t mib = options.quick ? 8 : 100;
   const std::size_t size = mib << 20;
   Outcome outcome(out);
@@ -164,6 +163,13 @@ int run_transfer(const DemoOptions& options, std::ostream& out) {
   big_buffer(worker, size, outcome, out);
   normalise_audio(worker, outcome, out);
   return outcome.finish();
+}
+
+}  // namespace
+}  // namespace transfer_impl
+
+int run_transfer(const DemoOptions& options, std::ostream& out) {
+  return transfer_impl::run(options, out);
 }
 
 }  // namespace troupe::demos

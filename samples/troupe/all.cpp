@@ -9,6 +9,7 @@
 #include "report.hpp"
 
 namespace troupe::cli {
+namespace all_impl {
 namespace {
 
 // One workload's report; a run that throws gives a report of one failed run saying so, and
@@ -32,6 +33,7 @@ Report measure_or_failure(const LoadPlan& plan, Progress& progress, std::ostream
 }
 
 }  // namespace
+}  // namespace all_impl
 
 std::vector<LoadPlan> plan_all(const LoadRequest& request) {
   const auto refuse = [](bool given, const std::string& flag, const std::string& why) {
@@ -67,7 +69,7 @@ int run_all(const std::vector<LoadPlan>& plans, std::ostream& out, std::ostream&
     Progress progress(err, progress_allowed(err, format), total);
     for (std::size_t i = 0; i < plans.size(); ++i) {
       bool thrown = false;
-      reports.push_back(measure_or_failure(plans[i], progress, err, thrown));
+      reports.push_back(all_impl::measure_or_failure(plans[i], progress, err, thrown));
       threw[i] = thrown;
       // JSON Lines stream: each workload's line as soon as it is known.
       if (format == OutputFormat::json) {

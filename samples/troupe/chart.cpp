@@ -9,6 +9,7 @@
 #include <string_view>
 
 namespace troupe::cli {
+namespace chart_impl {
 namespace {
 
 // The plot area inside the chart: room for the title above, tick labels and the axis labels
@@ -146,8 +147,6 @@ class Svg {
   std::ostringstream out_;
 };
 
-}  // namespace
-
 std::string line_chart_svg(const LineChart& chart) {
   if (chart.series.empty()) throw ChartError("chart: no series to draw");
   double x_low = INFINITY, x_high = -INFINITY, y_low = INFINITY, y_high = -INFINITY;
@@ -252,6 +251,17 @@ std::string bar_chart_svg(const BarChart& chart) {
   }
   svg.line(frame.left, frame.bottom, frame.right, frame.bottom, "black");
   return svg.close();
+}
+
+}  // namespace
+}  // namespace chart_impl
+
+std::string line_chart_svg(const LineChart& chart) {
+  return chart_impl::line_chart_svg(chart);
+}
+
+std::string bar_chart_svg(const BarChart& chart) {
+  return chart_impl::bar_chart_svg(chart);
 }
 
 std::string format_tick(double value) {

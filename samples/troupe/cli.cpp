@@ -20,6 +20,7 @@
 #include "sweep.hpp"
 
 namespace troupe::cli {
+namespace cli_impl {
 namespace {
 
 constexpr std::string_view kUsage =
@@ -116,8 +117,6 @@ int run_load_command(const LoadRequest& request, std::ostream& out, std::ostream
   return run_load(plan_load(request), out, err);
 }
 
-}  // namespace
-
 int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
   CLI::App app("troupe: load experiments and demos for the troupe actor framework", "troupe");
   app.footer("Run 'troupe load --help' for the workloads and what --threads means for each,\n"
@@ -212,6 +211,13 @@ int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
     err << "troupe: error: " << request.workload << ": " << error.what() << '\n';
     return 1;
   }
+}
+
+}  // namespace
+}  // namespace cli_impl
+
+int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  return cli_impl::run(argc, argv, out, err);
 }
 
 }  // namespace troupe::cli

@@ -8,6 +8,7 @@
 #include "report.hpp"
 
 namespace troupe::cli {
+namespace compare_impl {
 namespace {
 
 constexpr std::string_view kNaive = "naive";
@@ -142,30 +143,31 @@ void print_comparison(std::ostream& out, const Report& troupe, const Report& nai
 }
 
 }  // namespace
+}  // namespace compare_impl
 
 const Implementation* resolve_baseline(const LoadRequest& request, const WorkloadSpec& spec) {
   if (!request.compare) return nullptr;
-  if (*request.compare != kNaive) {
+  if (*request.compare != compare_impl::kNaive) {
     throw UsageError("--compare: unknown baseline '" + *request.compare +
                      "' (baselines: naive)");
   }
   // --style picks the troupe side (default: the workload's preferred style), so that like
   // can meet like: pool --style pool has a future per task, as the naive pool has.
-  if (request.style && *request.style == kNaive) {
+  if (request.style && *request.style == compare_impl::kNaive) {
     throw UsageError("--compare naive and --style naive conflict: the baseline would be "
                      "compared with itself");
   }
   if (request.metrics) {
     throw UsageError("--compare and --metrics conflict: the naive baseline has no metrics");
   }
-  for (const NoBaseline& none : kNoBaseline) {
+  for (const compare_impl::NoBaseline& none : compare_impl::kNoBaseline) {
     if (none.workload == spec.name) {
       throw UsageError("--compare naive: " + std::string(spec.name) +
                        " has no naive baseline: " + std::string(none.why));
     }
   }
   for (const Implementation* implementation : implementations_of(spec.name)) {
-    if (implementation->style != kNaive) continue;
+    if (implementation->style != compare_impl::kNaive) continue;
     // Apples to apples: a flag the baseline cannot honour would change one side only.
     if (request.threads && !implementation->takes_threads) {
       throw UsageError("--compare naive: the naive " + std::string(spec.name) +
@@ -178,8 +180,9 @@ const Implementation* resolve_baseline(const LoadRequest& request, const Workloa
     }
     return implementation;
   }
-  throw UsageError("--compare naive: workload '" + std::string(spec.name) +
-                   "' has no naive baseline (workloads with one: " + naive_workloads() + ")");
+  throw UsageError(
+      "--compare naive: workload '" + std::string(spec.name) +
+      "' has no naive baseline (workloads with one: " + compare_impl::naive_workloads() + ")");
 }
 
 int run_compare(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
@@ -203,9 +206,9 @@ int run_compare(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
     troupe.runs.push_back(run_troupe());
     naive.runs.push_back(run_naive());
   }
-  print_comparison(out, troupe, naive, plan.format);
-  name_failures(err, troupe);
-  name_failures(err, naive);
+  compare_impl::print_comparison(out, troupe, naive, plan.format);
+  compare_impl::name_failures(err, troupe);
+  compare_impl::name_failures(err, naive);
   err.flush();
   return troupe.all_ok() && naive.all_ok() ? 0 : 1;
 }
@@ -218,8 +221,8 @@ std::string compare_help() {
       "with --metrics, nor with --threads or --capacity where the naive side cannot honour them\n"
       "(its threads fixed by the workload, its queues unbounded). For a future per task on both\n"
       "sides: pool --style pool. Workloads with a naive baseline:\n" +
-      naive_workloads() + ".\n";
-  for (const NoBaseline& none : kNoBaseline) {
+      compare_impl::naive_workloads() + ".\n";
+  for (const compare_impl::NoBaseline& none : compare_impl::kNoBaseline) {
     text += std::string(none.workload) + " has no naive baseline: " + std::string(none.why) + ".\n";
   }
   return text;

@@ -24,12 +24,12 @@
 #include "workloads.hpp"
 
 namespace troupe::cli {
+namespace latency_impl {
 
 using Clock = std::chrono::steady_clock;
 
 // The types a run's parts pass between them (named, not anonymous: LatencyWorkload's run
 // returns an Outcome).
-namespace latency_run {
 
 // One request as the generator issues it: its index and its intended send time.
 struct Request {
@@ -102,19 +102,18 @@ struct Outcome {
   std::uint64_t threads = 0;
 };
 
-}  // namespace latency_run
+}  // namespace latency_impl
 
 // The --workload table's rows.
 struct LatencyWorkload {
   std::string_view name;
   std::string_view summary;   // one line for the report and --help
   std::string_view threads;   // what --threads sets (the report's "threads" counts them)
-  latency_run::Outcome (*run)(const LatencyPlan& plan);
+  latency_impl::Outcome (*run)(const LatencyPlan& plan);
 };
 
+namespace latency_impl {
 namespace {
-
-using namespace latency_run;  // NOLINT(google-build-using-namespace): this file's own types
 
 std::uint64_t nanoseconds_between(Clock::time_point from, Clock::time_point to) {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count();
@@ -532,6 +531,7 @@ std::string histogram_svg(const LatencyPlan& plan, const Outcome& outcome) {
 }
 
 }  // namespace
+}  // namespace latency_impl
 
 // A positive decimal number (digits, '.', an exponent), with `suffixes` (name, factor) allowed
 // after it; the value times the suffix's factor.
@@ -577,7 +577,7 @@ void reject_latency_flags(const LoadRequest& request) {
 }
 
 LatencyPlan plan_latency(const LoadRequest& request) {
-  reject_load_flags(request);
+  latency_impl::reject_load_flags(request);
   if (request.json && request.csv) {
     throw UsageError("--csv and --json conflict: choose one output format");
   }
@@ -585,14 +585,14 @@ LatencyPlan plan_latency(const LoadRequest& request) {
   if (!request.duration) throw UsageError("load latency needs --duration D (seconds)");
   LatencyPlan plan;
   plan.rate = parse_positive("--rate", *request.rate, {}, "requests per second, a number");
-  if (plan.rate > kMaxRate) {
+  if (plan.rate > latency_impl::kMaxRate) {
     throw UsageError("--rate: " + *request.rate +
                      " is beyond what the generator can schedule (at most 1,000,000 requests/s, "
                      "one per microsecond)");
   }
   plan.duration = parse_positive("--duration", *request.duration, {{"ms", 1e-3}, {"s", 1.0}},
                                  "seconds (e.g. 0.5, 2s or 200ms)");
-  if (plan.duration > kMaxDuration) {
+  if (plan.duration > latency_impl::kMaxDuration) {
     throw UsageError("--duration: " + *request.duration + " is too long (at most 3600 s)");
   }
   const double requests = std::round(plan.rate * plan.duration);
@@ -600,18 +600,18 @@ LatencyPlan plan_latency(const LoadRequest& request) {
     throw UsageError("--rate x --duration is less than one request (" + *request.rate + " x " +
                      *request.duration + ")");
   }
-  if (requests > kMaxRequests) {
+  if (requests > latency_impl::kMaxRequests) {
     throw UsageError("--rate x --duration is too many requests (at most 100,000,000)");
   }
   plan.requests = static_cast<std::uint64_t>(requests);
   const std::string_view name = request.request_kind ? std::string_view(*request.request_kind)
-                                                     : kDefaultWorkload;
-  for (const LatencyWorkload& workload : kLatencyWorkloads) {
+                                                     : latency_impl::kDefaultWorkload;
+  for (const LatencyWorkload& workload : latency_impl::kLatencyWorkloads) {
     if (workload.name == name) plan.workload = &workload;
   }
   if (plan.workload == nullptr) {
     throw UsageError("--workload: unknown request kind '" + std::string(name) +
-                     "' (latency workloads: " + workload_names() + ")");
+                     "' (latency workloads: " + latency_impl::workload_names() + ")");
   }
   if (request.threads) {
     plan.threads =
@@ -630,19 +630,20 @@ LatencyPlan plan_latency(const LoadRequest& request) {
 int run_latency(const LatencyPlan& plan, std::ostream& out, std::ostream& err) {
   // Before the run: an unwritable --plot path is a usage error, not a lost run.
   if (plan.plot) check_writable("--plot", *plan.plot);
-  const latency_run::Outcome outcome = plan.workload->run(plan);
-  const std::vector<std::string> failures = failures_of(plan, outcome);
-  const bool ok = failures.empty() && outcome.tally.check == expected_check(plan.requests);
+  const latency_impl::Outcome outcome = plan.workload->run(plan);
+  const std::vector<std::string> failures = latency_impl::failures_of(plan, outcome);
+  const bool ok =
+      failures.empty() && outcome.tally.check == latency_impl::expected_check(plan.requests);
   switch (plan.format) {
-    case OutputFormat::human: print_human(out, plan, outcome, ok); break;
-    case OutputFormat::json: print_json(out, plan, outcome, ok); break;
-    case OutputFormat::csv: print_csv(out, plan, outcome, ok); break;
+    case OutputFormat::human: latency_impl::print_human(out, plan, outcome, ok); break;
+    case OutputFormat::json: latency_impl::print_json(out, plan, outcome, ok); break;
+    case OutputFormat::csv: latency_impl::print_csv(out, plan, outcome, ok); break;
   }
   out.flush();
   if (!ok && plan.format != OutputFormat::human) {
     err << "troupe: error: latency: " << failures.size() << " failure(s); the report lists them\n";
   }
-  if (plan.plot) write_atomically("--plot", *plan.plot, histogram_svg(plan, outcome));
+  if (plan.plot) write_atomically("--plot", *plan.plot, latency_impl::histogram_svg(plan, outcome));
   return ok ? 0 : 1;
 }
 
@@ -656,7 +657,7 @@ std::string latency_help() {
       "  1,000,000/s, D at most 3600 s. --threads: the runtime's workers (default one per core)\n"
       "  or the pool's (default 2). --plot FILE.svg: the histogram as an SVG bar chart, written\n"
       "  after the report (FILE replaced whole). --workload (what a request is; default actor):\n";
-  for (const LatencyWorkload& workload : kLatencyWorkloads) {
+  for (const LatencyWorkload& workload : latency_impl::kLatencyWorkloads) {
     text += "    " + std::string(workload.name) + std::string(7 - workload.name.size(), ' ') +
             std::string(workload.summary) + "\n";
   }

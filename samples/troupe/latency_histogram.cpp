@@ -6,6 +6,7 @@
 #include <cmath>
 
 namespace troupe::cli {
+namespace latency_histogram_impl {
 namespace {
 
 // The power of two of a bucket's values: [2^e, 2^(e+1)), for e >= kSubBits + 1.
@@ -16,6 +17,7 @@ unsigned exponent_of(std::size_t bucket) noexcept {
 }
 
 }  // namespace
+}  // namespace latency_histogram_impl
 
 std::size_t LatencyHistogram::bucket_of(std::uint64_t ns) noexcept {
   if (ns < 2 * kSubBuckets) return static_cast<std::size_t>(ns);
@@ -28,14 +30,15 @@ std::size_t LatencyHistogram::bucket_of(std::uint64_t ns) noexcept {
 
 std::uint64_t LatencyHistogram::lowest_of(std::size_t bucket) noexcept {
   if (bucket < 2 * kSubBuckets) return bucket;
-  const unsigned exponent = exponent_of(bucket);
+  const unsigned exponent = latency_histogram_impl::exponent_of(bucket);
   const std::uint64_t sub = (bucket - 2 * kSubBuckets) % kSubBuckets;
   return (kSubBuckets + sub) << (exponent - kSubBits);
 }
 
 std::uint64_t LatencyHistogram::highest_of(std::size_t bucket) noexcept {
   if (bucket < 2 * kSubBuckets) return bucket;
-  return lowest_of(bucket) + (std::uint64_t{1} << (exponent_of(bucket) - kSubBits)) - 1;
+  return lowest_of(bucket) +
+         (std::uint64_t{1} << (latency_histogram_impl::exponent_of(bucket) - kSubBits)) - 1;
 }
 
 void LatencyHistogram::record(std::uint64_t ns) noexcept {

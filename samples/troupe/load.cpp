@@ -26,6 +26,7 @@
 #include "workloads.hpp"
 
 namespace troupe::cli {
+namespace load_impl {
 namespace {
 
 // fanin: 4 producers each send 1..k, k = n/4: the sum is 4 * k(k+1)/2 = 2k(k+1).
@@ -214,6 +215,7 @@ std::vector<std::string_view> style_names(std::string_view workload) {
 }
 
 }  // namespace
+}  // namespace load_impl
 
 std::uint64_t parse_integer(std::string_view flag, std::string_view text, std::uint64_t minimum,
                             std::uint64_t maximum, std::string_view what) {
@@ -235,6 +237,7 @@ std::uint64_t parse_integer(std::string_view flag, std::string_view text, std::u
   return value;
 }
 
+namespace load_impl {
 namespace {
 
 std::uint64_t resolve_n(const WorkloadSpec& spec, const std::optional<std::string>& text) {
@@ -269,6 +272,7 @@ MetricsFile resolve_metrics(const std::string& path) {
 }
 
 }  // namespace
+}  // namespace load_impl
 
 // A file can be created next to `path` (where write_atomically puts PATH.tmp) and `path` is not
 // a directory. The probe file is removed again: a run interrupted later (Ctrl-C) leaves nothing
@@ -313,6 +317,7 @@ void write_atomically(std::string_view flag, const std::string& path, std::strin
   }
 }
 
+namespace load_impl {
 namespace {
 
 // What --metrics writes, in its format.
@@ -332,18 +337,19 @@ Capacity resolve_capacity(const std::string& text) {
 }
 
 }  // namespace
+}  // namespace load_impl
 
-std::span<const WorkloadSpec> workloads() noexcept { return kWorkloads; }
+std::span<const WorkloadSpec> workloads() noexcept { return load_impl::kWorkloads; }
 
 const WorkloadSpec* find_workload(std::string_view name) noexcept {
-  const auto* it = std::find_if(std::begin(kWorkloads), std::end(kWorkloads),
+  const auto* it = std::find_if(std::begin(load_impl::kWorkloads), std::end(load_impl::kWorkloads),
                                 [&](const WorkloadSpec& spec) { return spec.name == name; });
-  return it == std::end(kWorkloads) ? nullptr : it;
+  return it == std::end(load_impl::kWorkloads) ? nullptr : it;
 }
 
 std::vector<const Implementation*> implementations_of(std::string_view workload) {
   std::vector<const Implementation*> found;
-  for (const Implementation& implementation : kImplementations) {
+  for (const Implementation& implementation : load_impl::kImplementations) {
     if (implementation.workload == workload) found.push_back(&implementation);
   }
   return found;
@@ -351,7 +357,7 @@ std::vector<const Implementation*> implementations_of(std::string_view workload)
 
 std::vector<std::string_view> runnable_workloads() {
   std::vector<std::string_view> names;
-  for (const WorkloadSpec& spec : kWorkloads) {
+  for (const WorkloadSpec& spec : load_impl::kWorkloads) {
     if (!implementations_of(spec.name).empty()) names.push_back(spec.name);
   }
   return names;
@@ -362,7 +368,7 @@ LoadPlan plan_load(const LoadRequest& request) {
   const WorkloadSpec* spec = find_workload(request.workload);
   if (spec == nullptr) {
     throw UsageError("unknown workload '" + request.workload + "' (workloads: " +
-                     join(runnable_workloads()) + ")");
+                     load_impl::join(runnable_workloads()) + ")");
   }
   const std::vector<const Implementation*> implementations = implementations_of(spec->name);
   if (implementations.empty()) {
@@ -376,7 +382,7 @@ LoadPlan plan_load(const LoadRequest& request) {
                                    [&](const Implementation* i) { return i->style == style; });
   if (chosen == implementations.end()) {
     throw UsageError("workload '" + request.workload + "' has no style '" + std::string(style) +
-                     "' (styles: " + join(style_names(spec->name)) + ")");
+                     "' (styles: " + load_impl::join(load_impl::style_names(spec->name)) + ")");
   }
   if (request.json && request.csv) {
     throw UsageError("--csv and --json conflict: choose one output format");
@@ -397,20 +403,20 @@ LoadPlan plan_load(const LoadRequest& request) {
                 .repeat = {},
                 .metrics = {},
                 .baseline = baseline};
-  plan.params.n = resolve_n(*spec, request.n);
+  plan.params.n = load_impl::resolve_n(*spec, request.n);
   if (request.threads) {
     plan.params.threads =
         parse_integer("--threads", *request.threads, 1, kMaxThreads, "a positive integer");
   }
   // Limits of the troupe runtime and of the workloads, checked here so that they are usage
   // errors (exit 2), not a failed run.
-  const bool on_runtime = (*chosen)->threads_help == kTaskThreads;
+  const bool on_runtime = (*chosen)->threads_help == load_impl::kTaskThreads;
   if (on_runtime && plan.params.threads && *plan.params.threads > RuntimeOptions::kMaxWorkers) {
     throw UsageError("--threads: " + *request.threads + " is too large for style '" +
                      std::string(style) + "' (a troupe runtime has at most " +
                      std::to_string(RuntimeOptions::kMaxWorkers) + " workers)");
   }
-  plan.params.capacity = request.capacity ? resolve_capacity(*request.capacity)
+  plan.params.capacity = request.capacity ? load_impl::resolve_capacity(*request.capacity)
                                           : (*chosen)->default_capacity;
   if (request.capacity && style == "actor" && plan.params.capacity->slots == 0) {
     throw UsageError("--capacity: style 'actor' has no rendezvous mailbox (0); use 1 or more, "
@@ -432,10 +438,11 @@ LoadPlan plan_load(const LoadRequest& request) {
     }
   }
   if (request.repeat) {
-    plan.repeat = parse_integer("--repeat", *request.repeat, 1, kMaxRepeat, "a positive integer");
+    plan.repeat =
+        parse_integer("--repeat", *request.repeat, 1, load_impl::kMaxRepeat, "a positive integer");
   }
   if (request.metrics) {
-    plan.metrics = resolve_metrics(*request.metrics);
+    plan.metrics = load_impl::resolve_metrics(*request.metrics);
     if (!(*chosen)->has_metrics) {
       std::vector<std::string_view> with_metrics;
       for (const Implementation* implementation : implementations) {
@@ -443,8 +450,8 @@ LoadPlan plan_load(const LoadRequest& request) {
       }
       throw UsageError("--metrics: style '" + std::string(style) +
                        "' runs on plain threads, with no troupe runtime or pool to export (" +
-                       std::string(spec->name) + " styles with metrics: " + join(with_metrics) +
-                       ")");
+                       std::string(spec->name) +
+                       " styles with metrics: " + load_impl::join(with_metrics) + ")");
     }
   }
   return plan;
@@ -504,7 +511,7 @@ int run_load(const LoadPlan& plan, std::ostream& out, std::ostream& err) {
   print_failed_runs(err, report);
   if (plan.metrics) {
     write_atomically("--metrics", plan.metrics->path,
-                     metrics_text(report.runs.back().result, plan.metrics->format));
+                     load_impl::metrics_text(report.runs.back().result, plan.metrics->format));
   }
   return report.all_ok() ? 0 : 1;
 }
@@ -514,7 +521,7 @@ std::string workloads_help() {
   const std::string indent(13, ' ');
   text << "Workloads (troupe load --list prints those that can run):\n";
   std::vector<std::string_view> later;
-  for (const WorkloadSpec& spec : kWorkloads) {
+  for (const WorkloadSpec& spec : load_impl::kWorkloads) {
     const std::vector<const Implementation*> implementations = implementations_of(spec.name);
     if (implementations.empty()) {
       later.push_back(spec.name);
@@ -545,7 +552,7 @@ std::string workloads_help() {
       text << '\n' << indent << "  --threads: " << implementation->threads_help << '\n';
     }
   }
-  if (!later.empty()) text << "  " << join(later) << ": " << kLater << "\n";
+  if (!later.empty()) text << "  " << load_impl::join(later) << ": " << load_impl::kLater << "\n";
   text << latency_help();
   text << soak_help();
   text << "Styles: thread = plain std::threads and troupe channels; task = troupe::Runtime\n"

@@ -10,6 +10,7 @@
 #include <iostream>
 
 namespace troupe::cli {
+namespace progress_impl {
 namespace {
 
 constexpr int kBarWidth = 20;
@@ -30,6 +31,7 @@ std::string eta_text(double seconds) {
 }
 
 }  // namespace
+}  // namespace progress_impl
 
 bool progress_allowed(const std::ostream& err, OutputFormat format) {
   return format == OutputFormat::human && err.rdbuf() == std::cerr.rdbuf() &&
@@ -39,14 +41,14 @@ bool progress_allowed(const std::ostream& err, OutputFormat format) {
 std::string progress_line(std::uint64_t started, std::uint64_t finished, std::uint64_t total,
                           double elapsed, std::string_view label) {
   const std::uint64_t filled =
-      total == 0 ? 0 : std::min<std::uint64_t>(finished, total) * kBarWidth / total;
+      total == 0 ? 0 : std::min<std::uint64_t>(finished, total) * progress_impl::kBarWidth / total;
   std::string line = "[";
-  line.append(filled, '#').append(kBarWidth - filled, '.').append("] run ");
+  line.append(filled, '#').append(progress_impl::kBarWidth - filled, '.').append("] run ");
   line.append(std::to_string(started)).append("/").append(std::to_string(total));
   if (!label.empty()) line.append(" ").append(label);
   if (finished > 0 && finished <= total) {
-    line.append(", ETA ").append(eta_text(elapsed / static_cast<double>(finished) *
-                                          static_cast<double>(total - finished)));
+    line.append(", ETA ").append(progress_impl::eta_text(elapsed / static_cast<double>(finished) *
+                                                         static_cast<double>(total - finished)));
   }
   return line;
 }
@@ -63,7 +65,7 @@ void Progress::start_run(std::string_view label) {
   if (!enabled_) return;
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - begin_).count();
-  if (elapsed < kShowAfterSeconds) return;
+  if (elapsed < progress_impl::kShowAfterSeconds) return;
   std::string line = progress_line(started_, finished_, total_, elapsed, label);
   // A line longer than the terminal would wrap, and \r would then erase only its last row.
   struct winsize size {};

@@ -13,6 +13,7 @@
 #include <vector>
 
 namespace troupe::cli {
+namespace report_impl {
 namespace {
 
 std::string printf_string(const char* format, double value) {
@@ -249,6 +250,7 @@ void print_human(std::ostream& out, const Report& report) {
 }
 
 }  // namespace
+}  // namespace report_impl
 
 bool Report::all_ok() const noexcept {
   bool ok = !warmup || warmup->check_ok;
@@ -268,19 +270,20 @@ std::size_t Report::median() const {
 void print_report(std::ostream& out, const Report& report, OutputFormat format,
                   bool csv_header) {
   switch (format) {
-    case OutputFormat::human: print_human(out, report); break;
-    case OutputFormat::json: print_json(out, report); break;
-    case OutputFormat::csv: print_csv(out, report, csv_header); break;
+    case OutputFormat::human: report_impl::print_human(out, report); break;
+    case OutputFormat::json: report_impl::print_json(out, report); break;
+    case OutputFormat::csv: report_impl::print_csv(out, report, csv_header); break;
   }
   out.flush();
 }
 
 void print_failed_runs(std::ostream& err, const Report& report, std::string_view label) {
   if (!report.warmup && label.empty()) return;
-  for_each_run(report, [&](const RunOutcome& run, std::optional<std::size_t> index) {
+  report_impl::for_each_run(report, [&](const RunOutcome& run, std::optional<std::size_t> index) {
     if (run.check_ok) return;
     err << "troupe: error: " << (label.empty() ? report.workload : label) << ": "
-        << run_name(index) << " failed: " << why_failed(run, report.expected) << '\n';
+        << report_impl::run_name(index)
+        << " failed: " << report_impl::why_failed(run, report.expected) << '\n';
   });
   err.flush();
 }
@@ -346,11 +349,11 @@ void print_summary_csv(std::ostream& out, const std::vector<Report>& reports) {
   for (const Report& report : reports) {
     const LoadResult& median = report.runs.at(report.median()).result;
     std::string failures;
-    for_each_run(report, [&](const RunOutcome& run, std::optional<std::size_t> index) {
-      const std::string why = why_failed(run, report.expected);
+    report_impl::for_each_run(report, [&](const RunOutcome& run, std::optional<std::size_t> index) {
+      const std::string why = report_impl::why_failed(run, report.expected);
       if (why.empty()) return;
       failures += (failures.empty() ? "" : "; ") +
-                  (report.warmup ? run_name(index) + ": " + why : why);
+                  (report.warmup ? report_impl::run_name(index) + ": " + why : why);
     });
     std::string line;
     for (const std::string& cell :
@@ -358,7 +361,7 @@ void print_summary_csv(std::ostream& out, const std::vector<Report>& reports) {
           csv_cell(report.unit), std::to_string(median.threads),
           std::to_string(report.runs.size()), json_number(median.seconds),
           json_number(rate_of(median)), json_bool(report.all_ok()), csv_cell(failures)}) {
-      add_cell(line, cell);
+      report_impl::add_cell(line, cell);
     }
     out << line << '\n';
   }
@@ -371,7 +374,8 @@ std::string format_field(const Field& field) {
         using V = std::decay_t<decltype(value)>;
         if constexpr (std::is_same_v<V, bool>) return value ? "true" : "false";
         else if constexpr (std::is_same_v<V, std::uint64_t>) return format_count(value);
-        else if constexpr (std::is_same_v<V, double>) return printf_string("%.4g", value);
+        else if constexpr (std::is_same_v<V, double>)
+          return report_impl::printf_string("%.4g", value);
         else return value;
       },
       field.value);
@@ -395,14 +399,14 @@ std::string format_rate(double per_second, std::string_view unit) {
 
 std::string format_rate_number(double per_second) {
   return per_second >= 1e6
-             ? printf_string("%.2f M", per_second / 1e6)
+             ? report_impl::printf_string("%.2f M", per_second / 1e6)
              : format_count(static_cast<std::uint64_t>(std::llround(std::max(per_second, 0.0))));
 }
 
 std::string format_seconds(double seconds) {
-  if (seconds >= 1) return printf_string("%.3f s", seconds);
-  if (seconds >= 1e-3) return printf_string("%.3f ms", seconds * 1e3);
-  return printf_string("%.1f us", seconds * 1e6);
+  if (seconds >= 1) return report_impl::printf_string("%.3f s", seconds);
+  if (seconds >= 1e-3) return report_impl::printf_string("%.3f ms", seconds * 1e3);
+  return report_impl::printf_string("%.1f us", seconds * 1e6);
 }
 
 std::string json_string(std::string_view text) {

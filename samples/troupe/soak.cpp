@@ -32,7 +32,7 @@
 #include "troupe/runtime/runtime.hpp"
 
 namespace troupe::cli {
-namespace soak_run {
+namespace soak_impl {
 
 using Counter = std::atomic<std::uint64_t>;
 
@@ -104,16 +104,16 @@ struct Parcel {
   TrackedBuffer payload;
 };
 
-}  // namespace soak_run
+}  // namespace soak_impl
 }  // namespace troupe::cli
 
 template <>
-inline constexpr bool troupe::enable_sendable<troupe::cli::soak_run::BooksRef> = true;
+inline constexpr bool troupe::enable_sendable<troupe::cli::soak_impl::BooksRef> = true;
 template <>
-inline constexpr bool troupe::enable_sendable<troupe::cli::soak_run::TrackedBuffer> = true;
+inline constexpr bool troupe::enable_sendable<troupe::cli::soak_impl::TrackedBuffer> = true;
 
 namespace troupe::cli {
-namespace soak_run {
+namespace soak_impl {
 
 // The shape of a round. Its counts grow with the size (--size; below), the rest is fixed: a
 // round is replayed exactly by its seed and size, up to thread interleaving. The rounds go on
@@ -611,11 +611,7 @@ SoakSheet run_rounds(std::uint64_t seed, std::uint64_t size, More more) {
   return sheet;
 }
 
-}  // namespace soak_run
-
 namespace {
-
-using namespace soak_run;  // NOLINT(google-build-using-namespace): this file's own types
 
 std::string count(std::uint64_t value) { return format_count(value); }
 
@@ -626,8 +622,6 @@ void expect_equal(std::vector<std::string>& broken, const std::string& book, std
     broken.push_back(book + ": " + count(left) + " != " + right_terms + " = " + count(right));
   }
 }
-
-}  // namespace
 
 std::vector<std::string> unbalanced(const SoakSheet& s) {
   std::vector<std::string> broken;
@@ -681,7 +675,8 @@ std::vector<std::string> unbalanced(const SoakSheet& s) {
 
 void print_soak_sheet(std::ostream& out, const SoakSheet& s, bool seed_given,
                       OutputFormat format) {
-  const std::vector<std::string> broken = unbalanced(s);
+  // Qualified: unqualified, ADL would also find cli::unbalanced (which forwards here).
+  const std::vector<std::string> broken = soak_impl::unbalanced(s);
   const bool ok = broken.empty();
   if (format == OutputFormat::json) {
     std::string failures = "[";
@@ -798,6 +793,18 @@ void print_soak_sheet(std::ostream& out, const SoakSheet& s, bool seed_given,
       << '\n';
 }
 
+}  // namespace
+}  // namespace soak_impl
+
+std::vector<std::string> unbalanced(const SoakSheet& s) {
+  return soak_impl::unbalanced(s);
+}
+
+void print_soak_sheet(std::ostream& out, const SoakSheet& s, bool seed_given,
+                      OutputFormat format) {
+  soak_impl::print_soak_sheet(out, s, seed_given, format);
+}
+
 void reject_soak_flags(const LoadRequest& request) {
   refuse_given({{"--seed", request.seed.has_value()}, {"--size", request.size.has_value()}},
                "applies only to 'troupe load soak', not to '" + request.workload + "'");
@@ -825,7 +832,7 @@ SoakPlan plan_soak(const LoadRequest& request) {
   plan.duration = parse_positive("--duration", *request.duration,
                                  {{"ms", 1e-3}, {"s", 1.0}, {"m", 60.0}, {"h", 3600.0}},
                                  "seconds (e.g. 0.5, 20s, 200ms, 10m, 2h)");
-  if (plan.duration > kMaxDuration) {
+  if (plan.duration > soak_impl::kMaxDuration) {
     throw UsageError("--duration: " + *request.duration + " is too long (at most 24 h)");
   }
   if (request.seed) {
@@ -847,8 +854,8 @@ int run_soak(const SoakPlan& plan, std::ostream& out, std::ostream& err) {
   using Clock = std::chrono::steady_clock;
   const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                         std::chrono::duration<double>(plan.duration));
-  const SoakSheet sheet =
-      run_rounds(plan.seed, plan.size, [until](std::uint64_t) { return Clock::now() < until; });
+  const SoakSheet sheet = soak_impl::run_rounds(
+      plan.seed, plan.size, [until](std::uint64_t) { return Clock::now() < until; });
   print_soak_sheet(out, sheet, plan.seed_given, plan.format);
   out.flush();
   const std::vector<std::string> broken = unbalanced(sheet);
@@ -871,7 +878,7 @@ SoakSheet run_soak_rounds(std::uint64_t seed, std::uint64_t size, std::uint64_t 
     throw std::invalid_argument("run_soak_rounds: size " + std::to_string(size) +
                                 " is outside 1.." + std::to_string(kSoakMaxSize));
   }
-  return run_rounds(seed, size, [rounds](std::uint64_t run) { return run < rounds; });
+  return soak_impl::run_rounds(seed, size, [rounds](std::uint64_t run) { return run < rounds; });
 }
 
 std::string soak_help() {
@@ -885,9 +892,11 @@ std::string soak_help() {
          "  book does not balance. --seed S replays a run (default: random, printed).\n"
          "  --size N (1.." + format_count(kSoakMaxSize) + ", default " +
          std::to_string(kSoakDefaultSize) + ") scales every round: " +
-         std::to_string(kFlakyProducers) + " x " + std::to_string(kFlakyMessagesPerSize) +
-         "N flaky messages,\n  " + std::to_string(kStallMessagesPerSize) + "N stall messages, " +
-         std::to_string(kPoolTasksPerSize) + "N pool tasks, " + std::to_string(kParcelsPerSize) +
+         std::to_string(soak_impl::kFlakyProducers) + " x " +
+         std::to_string(soak_impl::kFlakyMessagesPerSize) + "N flaky messages,\n  " +
+         std::to_string(soak_impl::kStallMessagesPerSize) + "N stall messages, " +
+         std::to_string(soak_impl::kPoolTasksPerSize) + "N pool tasks, " +
+         std::to_string(soak_impl::kParcelsPerSize) +
          "N parcels; a run replays with the same --seed and\n  --size.\n";
 }
 

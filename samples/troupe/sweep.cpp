@@ -11,6 +11,7 @@
 #include "workloads.hpp"
 
 namespace troupe::cli {
+namespace sweep_impl {
 namespace {
 
 // A parameter that can be swept: its name in --sweep, the request field its own flag sets.
@@ -120,19 +121,22 @@ std::string sweep_chart(const SweepPlan& plan, const std::vector<Report>& report
 }
 
 }  // namespace
+}  // namespace sweep_impl
 
 SweepPlan plan_sweep(const LoadRequest& request) {
   const std::string& sweep = request.sweep.value();
   const std::size_t equals = sweep.find('=');
   if (equals == std::string::npos) {
-    throw UsageError("--sweep: expected " + std::string(kSweepSyntax) + ", got '" + sweep + "'");
+    throw UsageError("--sweep: expected " + std::string(sweep_impl::kSweepSyntax) + ", got '" +
+                     sweep + "'");
   }
   const std::string name = sweep.substr(0, equals);
-  const auto* parameter = std::find_if(std::begin(kParameters), std::end(kParameters),
-                                       [&](const Parameter& p) { return p.name == name; });
-  if (parameter == std::end(kParameters)) {
-    throw UsageError("--sweep: cannot sweep '" + name + "' (expected " + std::string(kSweepSyntax) +
-                     ")");
+  const auto* parameter =
+      std::find_if(std::begin(sweep_impl::kParameters), std::end(sweep_impl::kParameters),
+                   [&](const sweep_impl::Parameter& p) { return p.name == name; });
+  if (parameter == std::end(sweep_impl::kParameters)) {
+    throw UsageError("--sweep: cannot sweep '" + name + "' (expected " +
+                     std::string(sweep_impl::kSweepSyntax) + ")");
   }
   if (request.*(parameter->field)) {
     throw UsageError("--sweep " + name + "=... and " + std::string(parameter->flag) +
@@ -146,7 +150,7 @@ SweepPlan plan_sweep(const LoadRequest& request) {
         "--sweep and --metrics conflict: a sweep makes many runs (export the "
         "metrics of one value with a single run)");
   }
-  std::vector<std::string> values = split_values(sweep.substr(equals + 1), sweep);
+  std::vector<std::string> values = sweep_impl::split_values(sweep.substr(equals + 1), sweep);
   if (values.size() > kMaxSweepValues) {
     throw UsageError("--sweep: " + std::to_string(values.size()) + " values, at most " +
                      std::to_string(kMaxSweepValues));
@@ -170,9 +174,9 @@ SweepPlan plan_sweep(const LoadRequest& request) {
       throw UsageError("--sweep " + name + "=" + value + ": " + error.what());
     }
     // The same value twice, however written (2 and 02 are one value).
-    const std::string swept = value_cell(plan, plan.plans.back());
+    const std::string swept = sweep_impl::value_cell(plan, plan.plans.back());
     for (std::size_t i = 0; i + 1 < plan.plans.size(); ++i) {
-      if (value_cell(plan, plan.plans[i]) == swept) {
+      if (sweep_impl::value_cell(plan, plan.plans[i]) == swept) {
         throw UsageError("--sweep: " + name + "=" + value + " is given twice");
       }
     }
@@ -200,20 +204,20 @@ int run_sweep(const SweepPlan& plan, std::ostream& out, std::ostream& err) {
   {
     Progress progress(err, progress_allowed(err, format), total);
     for (std::size_t i = 0; i < plan.plans.size(); ++i) {
-      reports.push_back(measure_load(plan.plans[i], progress, label_of(plan, i)));
+      reports.push_back(measure_load(plan.plans[i], progress, sweep_impl::label_of(plan, i)));
     }
   }
   if (format == OutputFormat::human) {
-    print_human(out, plan, reports);
+    sweep_impl::print_human(out, plan, reports);
   } else {
     for (std::size_t i = 0; i < reports.size(); ++i) print_report(out, reports[i], format, i == 0);
   }
   bool ok = true;
   for (std::size_t i = 0; i < reports.size(); ++i) {
-    print_failed_runs(err, reports[i], label_of(plan, i));
+    print_failed_runs(err, reports[i], sweep_impl::label_of(plan, i));
     ok = ok && reports[i].all_ok();
   }
-  if (plan.plot) write_atomically("--plot", *plan.plot, sweep_chart(plan, reports));
+  if (plan.plot) write_atomically("--plot", *plan.plot, sweep_impl::sweep_chart(plan, reports));
   return ok ? 0 : 1;
 }
 

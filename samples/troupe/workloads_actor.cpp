@@ -26,6 +26,7 @@
 #include "workloads.hpp"
 
 namespace troupe::cli {
+namespace workloads_actor_impl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -251,7 +252,6 @@ Task<LoadResult> transfer_trips(ActorRef<Visited> worker, Buffer buffer, std::ui
   co_return result;
 }
 
-}  // namespace
 
 LoadResult run_skynet_actor(const LoadParams& params) {
   Runtime runtime(runtime_options(params));
@@ -326,6 +326,29 @@ LoadResult run_fanin_actor(const LoadParams& params) {
   LoadResult result = finish(*done, start, params, runtime);
   result.extras.push_back({"producers", kFaninProducers});
   return result;
+}
+
+}  // namespace
+}  // namespace workloads_actor_impl
+
+LoadResult run_skynet_actor(const LoadParams& params) {
+  return workloads_actor_impl::run_skynet_actor(params);
+}
+
+LoadResult run_transfer_actor(const LoadParams& params) {
+  return workloads_actor_impl::run_transfer_actor(params);
+}
+
+LoadResult run_pingpong_actor(const LoadParams& params) {
+  return workloads_actor_impl::run_pingpong_actor(params);
+}
+
+LoadResult run_ring_actor(const LoadParams& params) {
+  return workloads_actor_impl::run_ring_actor(params);
+}
+
+LoadResult run_fanin_actor(const LoadParams& params) {
+  return workloads_actor_impl::run_fanin_actor(params);
 }
 
 }  // namespace troupe::cli

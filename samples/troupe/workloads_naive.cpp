@@ -42,6 +42,7 @@
 #include "workloads.hpp"
 
 namespace troupe::cli {
+namespace workloads_naive_impl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -180,8 +181,6 @@ LoadResult naive_result(const LoadParams& params, double seconds, std::uint64_t 
           .failures = {},
           .metrics = std::nullopt};  // no troupe: --metrics is refused for this style
 }
-
-}  // namespace
 
 // pingpong: the ping thread sends 0, pong returns value + 1, n times; the check is the last
 // value, n.
@@ -388,6 +387,37 @@ LoadResult run_pipeline_naive(const LoadParams& params) {
   result.extras.push_back(capacity_field(Capacity{static_cast<std::int64_t>(capacity)}));
   result.extras.push_back({"stages", std::uint64_t{3}});
   return result;
+}
+
+}  // namespace
+}  // namespace workloads_naive_impl
+
+LoadResult run_pingpong_naive(const LoadParams& params) {
+  return workloads_naive_impl::run_pingpong_naive(params);
+}
+
+LoadResult run_ring_naive(const LoadParams& params) {
+  return workloads_naive_impl::run_ring_naive(params);
+}
+
+LoadResult run_fanin_naive(const LoadParams& params) {
+  return workloads_naive_impl::run_fanin_naive(params);
+}
+
+LoadResult run_transfer_naive(const LoadParams& params) {
+  return workloads_naive_impl::run_transfer_naive(params);
+}
+
+LoadResult run_pool_naive(const LoadParams& params) {
+  return workloads_naive_impl::run_pool_naive(params);
+}
+
+LoadResult run_pool_cpu_naive(const LoadParams& params) {
+  return workloads_naive_impl::run_pool_cpu_naive(params);
+}
+
+LoadResult run_pipeline_naive(const LoadParams& params) {
+  return workloads_naive_impl::run_pipeline_naive(params);
 }
 
 }  // namespace troupe::cli

@@ -33,6 +33,7 @@
 #include "workloads.hpp"
 
 namespace troupe::cli {
+namespace workloads_pool_impl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -198,12 +199,18 @@ LoadResult run_fib(const LoadParams& params, bool batched) {
 }
 
 }  // namespace
+}  // namespace workloads_pool_impl
 
 std::size_t pool_workers(const LoadParams& params, std::size_t by_default) {
   return params.threads ? static_cast<std::size_t>(*params.threads) : by_default;
 }
 
-std::uint64_t pool_cpu_task() { return fib(fib_argument); }
+std::uint64_t pool_cpu_task() {
+  return workloads_pool_impl::fib(workloads_pool_impl::fib_argument);
+}
+
+namespace workloads_pool_impl {
+namespace {
 
 LoadResult run_transfer_pool(const LoadParams& params) {
   const std::size_t workers = pool_workers(params, 1);
@@ -235,9 +242,24 @@ LoadResult run_transfer_pool(const LoadParams& params) {
   return result;
 }
 
-LoadResult run_pool_pool(const LoadParams& params) { return run_doubling(params, false); }
-LoadResult run_pool_batch(const LoadParams& params) { return run_doubling(params, true); }
-LoadResult run_pool_cpu_pool(const LoadParams& params) { return run_fib(params, false); }
-LoadResult run_pool_cpu_batch(const LoadParams& params) { return run_fib(params, true); }
+}  // namespace
+}  // namespace workloads_pool_impl
+
+LoadResult run_transfer_pool(const LoadParams& params) {
+  return workloads_pool_impl::run_transfer_pool(params);
+}
+
+LoadResult run_pool_pool(const LoadParams& params) {
+  return workloads_pool_impl::run_doubling(params, false);
+}
+LoadResult run_pool_batch(const LoadParams& params) {
+  return workloads_pool_impl::run_doubling(params, true);
+}
+LoadResult run_pool_cpu_pool(const LoadParams& params) {
+  return workloads_pool_impl::run_fib(params, false);
+}
+LoadResult run_pool_cpu_batch(const LoadParams& params) {
+  return workloads_pool_impl::run_fib(params, true);
+}
 
 }  // namespace troupe::cli

@@ -21,6 +21,7 @@
 #include "workloads.hpp"
 
 namespace troupe::cli {
+namespace workloads_task_impl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -157,6 +158,7 @@ LoadResult finish(const Timed& timed, const LoadParams& params, Runtime& runtime
 }
 
 }  // namespace
+}  // namespace workloads_task_impl
 
 RuntimeOptions runtime_options(const LoadParams& params) {
   RuntimeOptions options;
@@ -171,6 +173,9 @@ std::size_t pipeline_capacity(const LoadParams& params) {
   if (!params.capacity || params.capacity->unbounded()) return 1024;
   return static_cast<std::size_t>(params.capacity->slots);
 }
+
+namespace workloads_task_impl {
+namespace {
 
 LoadResult run_pingpong_task(const LoadParams& params) {
   Runtime runtime(runtime_options(params));
@@ -263,6 +268,29 @@ LoadResult run_fanin_task(const LoadParams& params) {
   LoadResult result = finish(timed, params, runtime);
   result.extras.push_back({"producers", kFaninProducers});
   return result;
+}
+
+}  // namespace
+}  // namespace workloads_task_impl
+
+LoadResult run_pingpong_task(const LoadParams& params) {
+  return workloads_task_impl::run_pingpong_task(params);
+}
+
+LoadResult run_ring_task(const LoadParams& params) {
+  return workloads_task_impl::run_ring_task(params);
+}
+
+LoadResult run_skynet_task(const LoadParams& params) {
+  return workloads_task_impl::run_skynet_task(params);
+}
+
+LoadResult run_pipeline_task(const LoadParams& params) {
+  return workloads_task_impl::run_pipeline_task(params);
+}
+
+LoadResult run_fanin_task(const LoadParams& params) {
+  return workloads_task_impl::run_fanin_task(params);
 }
 
 }  // namespace troupe::cli

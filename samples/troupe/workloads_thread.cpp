@@ -17,6 +17,7 @@
 #include "workloads.hpp"
 
 namespace troupe::cli {
+namespace workloads_thread_impl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -54,6 +55,7 @@ class StartLine {
 
 
 }  // namespace
+}  // namespace workloads_thread_impl
 
 // fanin: each producer owns a Sender clone and sends 1..n/4; the main thread sums until the
 // stream ends (every producer finished and dropped its Sender).
@@ -61,7 +63,7 @@ LoadResult run_fanin_thread(const LoadParams& params) {
   const auto per_producer = static_cast<std::int64_t>(params.n / kFaninProducers);
   auto channel = open_channel<std::int64_t>(*params.capacity);
   Receiver<std::int64_t>& rx = channel.second;
-  StartLine start(kFaninProducers + 1);
+  workloads_thread_impl::StartLine start(kFaninProducers + 1);
   const ThreadPlacement placement(params.placement);
   placement.pin(0);
   std::vector<std::jthread> producers;
@@ -93,6 +95,9 @@ LoadResult run_fanin_thread(const LoadParams& params) {
           .failures = {},
           .metrics = std::nullopt};  // no troupe runtime: --metrics is refused for this style
 }
+
+namespace workloads_thread_impl {
+namespace {
 
 // transfer: one Buffer, created (zeroed) before the start, travels to the worker and back n
 // times. The worker adds 1 to the counter, the buffer's first 64-bit word; the driver sums the
@@ -149,6 +154,9 @@ LoadResult run_transfer(const LoadParams& params, Open open) {
   return result;
 }
 
+}  // namespace
+}  // namespace workloads_thread_impl
+
 void TransferBooks::returned(const std::byte* data, std::uint64_t counter, std::uint64_t trip,
                              LoadResult& result) {
   if (data != origin_ && moved_not_copied_) {
@@ -170,8 +178,10 @@ LoadResult run_transfer_thread(const LoadParams& params) {
   const Capacity capacity = *params.capacity;
   LoadResult result =
       capacity.unbounded() || capacity.slots == 0
-          ? run_transfer(params, [&] { return open_channel<Buffer>(capacity); })
-          : run_transfer(params, [&] { return spsc_channel<Buffer>(capacity.slots); });
+          ? workloads_thread_impl::run_transfer(
+                params, [&] { return open_channel<Buffer>(capacity); })
+          : workloads_thread_impl::run_transfer(
+                params, [&] { return spsc_channel<Buffer>(capacity.slots); });
   result.extras.push_back(
       {"channel", std::string(capacity.unbounded() || capacity.slots == 0 ? "mpsc" : "spsc")});
   return result;
