@@ -124,6 +124,86 @@ TEST_CASE("a task spawned by a running task runs next on its worker, before thos
   CHECK(order == std::vector<int>{2, 1});
 }
 
+// Notes `id`, then spawns `fanout` children (ids id*10+1...) down to `depth` and joins them.
+Task<void> note_tree(Runtime& rt, std::vector<int>& order, int id, int depth, int fanout) {
+  order.push_back(id);
+  if (depth == 0) co_return;
+  std::vector<JoinHandle<void>> children;
+  for (int i = 1; i <= fanout; ++i) {
+    children.push_back(rt.spawn(note_tree(rt, order, id * 10 + i, depth - 1, fanout)));
+  }
+  for (auto& child : children) co_await child;
+}
+
+// Whether `order` lists every subtree of note_tree as one run that starts at its root (depth
+// first): the ids after a node, for as many as it has descendants, all descend from it.
+bool depth_first(const std::vector<int>& order, int depth, int fanout) {
+  std::vector<int> subtree(static_cast<std::size_t>(depth) + 1, 1);  // by height: size
+  for (int h = 1; h <= depth; ++h) subtree[h] = 1 + fanout * subtree[h - 1];
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    int height = depth;  // the root, 1, has the full height; each digit more is one less
+    for (int id = order[i]; id >= 10; id /= 10) --height;
+    for (int k = 1; k < subtree[height]; ++k) {
+      if (i + k >= order.size()) return false;
+      int id = order[i + k];
+      while (id > order[i]) id /= 10;
+      if (id != order[i]) return false;
+    }
+  }
+  return true;
+}
+
+TEST_CASE("a tree of tasks spawned by tasks runs depth first: each subtree ends before a "
+          "sibling starts" * doctest::timeout(60)) {
+  Runtime rt(with_threads(1, 1));
+  constexpr int kDepth = 3;
+  constexpr int kFanout = 3;
+  std::vector<int> order;
+  rt.block_on(note_tree(rt, order, 1, kDepth, kFanout));
+  CHECK(order.size() == 40);
+  // Breadth first would start 131, 132 and 133 after 11 and 12 (spawned earlier).
+  CHECK(depth_first(order, kDepth, kFanout));
+  CHECK(order[1] == 13);  // the newest first
+}
+
+// A chain: each task notes itself and spawns the next (detached) until `left` runs out.
+Task<void> spawn_chain(Runtime& rt, std::atomic<int>& ran, int left) {
+  ran.fetch_add(1, std::memory_order_relaxed);
+  if (left > 0) rt.spawn(spawn_chain(rt, ran, left - 1)).detach();
+  co_return;
+}
+
+// Gives up its turn until the chain is done; notes how far the chain was at its first turn.
+Task<int> turn_taker(std::atomic<int>& ran, int chain, std::latch& started) {
+  started.count_down();
+  int first_turn = -1;
+  while (ran.load(std::memory_order_relaxed) < chain) {
+    co_await troupe::this_task::yield_now();
+    if (first_turn < 0 && ran.load(std::memory_order_relaxed) > 0) {
+      first_turn = ran.load(std::memory_order_relaxed);
+    }
+  }
+  co_return first_turn;
+}
+
+TEST_CASE("a task waiting in the queue still gets turns while newly spawned tasks keep coming" *
+          doctest::timeout(60)) {
+  Runtime rt(with_threads(1, 1));
+  constexpr int kChain = 20'000;
+  std::atomic<int> ran{0};
+  std::latch started(1);
+  auto taker = rt.spawn(turn_taker(ran, kChain, started));
+  started.wait();
+  rt.block_on([](Runtime& rt, std::atomic<int>& ran) -> Task<void> {
+    rt.spawn(spawn_chain(rt, ran, kChain - 1)).detach();
+    co_return;
+  }(rt, ran));
+  const int first_turn = taker.get();
+  // Newest first without a cap would leave it queued until the whole chain had run.
+  CHECK(first_turn > 0);
+  CHECK(first_turn < kChain);
+}
+
 TEST_CASE("two tasks trading messages on one worker give up their turns instead of parking" *
           doctest::timeout(60)) {
   Runtime rt(with_threads(1, 1));

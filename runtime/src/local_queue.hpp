@@ -1,5 +1,6 @@
 // LocalQueue: a worker's bounded run queue. The owner pushes at the tail and pops at the head
-// (FIFO); other workers steal half of it from the head. Not API.
+// (FIFO) or, for tasks that never ran, at the tail (pop_back: newest first); other workers
+// steal half of it from the head. Not API.
 //
 // The technique is tokio's local queue (itself after Go's runqueue): the head is one 64-bit
 // word holding two 32-bit indices, `steal` and `real`. Normally they are equal. A thief claims
@@ -8,14 +9,23 @@
 // thief at a time (a thief that sees steal != real gives up), and the owner's pop is a CAS on
 // the same word, so owner and thieves never take the same task. Indices wrap modulo 2^32.
 //
+// pop_back excludes thieves the same way: the owner sets `steal` one behind `real` (a CAS: a
+// thief that read the head before fails its claim, and one that reads it after takes it for a
+// thief at work and gives up), takes the tail's task, then stores the head and tail shifted by
+// kCapacity (the same slots): a thief that read the old head, with the old tail, fails its CAS
+// rather than claim the taken slot (no ABA; returning to the old value takes 2^24 pop_backs).
+// A thief that reads the new head (acquire) reads the new tail after it.
+//
 // Memory ordering: the owner publishes a slot with a release store of `tail_`; a thief's
 // acquire load of `tail_` makes the slot's task (and everything written to the task before
 // it was pushed) visible. A thief releases the slots it copied by its final CAS of the head
 // (release), which the owner reads (acquire) before it may overwrite those slots.
 //
-// Thread-safety: push/pop/len from the owning worker only; steal_into from any other worker.
+// Thread-safety: push/pop/pop_back/peek_back/take_half from the owning worker only; steal_into from any
+// other worker; len from any (exact from the owner).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -78,9 +88,40 @@ class LocalQueue {
     }
   }
 
+  // Owner only. Takes the newest task (the one at the tail), or nullptr if the queue is empty
+  // or a thief is at work (the caller then pops at the head).
+  RawTask* pop_back() noexcept {
+    std::uint64_t head = head_.load(std::memory_order_acquire);
+    const auto [steal, real] = unpack(head);
+    const std::uint32_t tail = tail_.load(std::memory_order_relaxed);  // only we write it
+    if (steal != real || real == tail) return nullptr;
+    // relaxed: the CAS only has to exclude thieves (a claim is a CAS on this word); the slot
+    // read below is our own store, and no thief is copying ours (steal == real).
+    if (!head_.compare_exchange_strong(head, pack(real - 1, real), std::memory_order_relaxed,
+                                       std::memory_order_relaxed)) {
+      return nullptr;
+    }
+    RawTask* task = slots_[(tail - 1) & kMask].load(std::memory_order_relaxed);
+    // Rebased by kCapacity (same slots), so the head never returns to a value a thief may
+    // have read with the old tail: its claim CAS fails instead of succeeding by ABA.
+    tail_.store(tail - 1 + kCapacity, std::memory_order_relaxed);
+    // release: a thief's acquire of this head, then of tail_, sees the new tail.
+    head_.store(pack(real + kCapacity, real + kCapacity), std::memory_order_release);
+    return task;
+  }
+
+  // Owner only, with len() >= 2: the newest task, left in place. No thief can take it then (a
+  // claim is at most half, rounded up, of what it saw, and a pop_back fails any stale claim).
+  [[nodiscard]] RawTask* peek_back() const noexcept {
+    return slots_[(tail_.load(std::memory_order_relaxed) - 1) & kMask].load(
+        std::memory_order_relaxed);
+  }
+
   // Any worker but the owner: moves about half of this queue into `dst` (whose owner is the
   // caller) and returns one of the stolen tasks to run now, or nullptr.
-  RawTask* steal_into(LocalQueue& dst) noexcept {
+  // `started` (if given) receives how many of the tasks left in dst were started (RawTask::
+  // started), read while they are still the thief's alone.
+  RawTask* steal_into(LocalQueue& dst, std::uint32_t* started = nullptr) noexcept {
     const std::uint32_t dst_tail = dst.tail_.load(std::memory_order_relaxed);  // caller owns dst
     const auto [dst_steal, dst_real] = unpack(dst.head_.load(std::memory_order_acquire));
     (void)dst_real;
@@ -104,10 +145,13 @@ class LocalQueue {
         break;
       }
     }
+    std::uint32_t started_here = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
       RawTask* task = slots_[(first + i) & kMask].load(std::memory_order_relaxed);
       dst.slots_[(dst_tail + i) & kMask].store(task, std::memory_order_relaxed);
+      if (i + 1 < n && task->started.load(std::memory_order_relaxed)) ++started_here;
     }
+    if (started != nullptr) *started = started_here;
     // Release the claimed slots to the owner: steal catches up with real.
     head = head_.load(std::memory_order_acquire);
     for (;;) {
@@ -133,7 +177,8 @@ class LocalQueue {
   [[nodiscard]] std::uint32_t len() const noexcept {
     const auto [steal, real] = unpack(head_.load(std::memory_order_acquire));
     (void)steal;
-    return tail_.load(std::memory_order_acquire) - real;
+    // Clamped: another thread can read the head from before a pop_back and the tail after it.
+    return std::min(tail_.load(std::memory_order_acquire) - real, kCapacity);
   }
   [[nodiscard]] bool empty() const noexcept { return len() == 0; }
 

@@ -15,6 +15,9 @@ namespace {
 // How many times in a row a worker may run the task in its next slot before the woken task
 // has to queue behind the others (fairness between two tasks bouncing messages and the rest).
 constexpr std::uint32_t kMaxLifoStreak = 16;
+// How many picks in a row may take a just-spawned task from the local queue's tail while older
+// tasks wait at its head (next_task).
+constexpr std::uint32_t kMaxFreshStreak = 32;
 // Every this many picks, the global queue is looked at first (so outside work is never
 // starved by a busy local queue). A prime, as in Go and tokio.
 constexpr std::uint32_t kGlobalQueueInterval = 61;
@@ -178,6 +181,7 @@ RawTask* Worker::next_task() {
   if (RawTask* task = lifo.load(std::memory_order_relaxed)) {
     if (lifo_streak_ < kMaxLifoStreak) {
       lifo_yielder_ = yielder;
+      lifo_fresh_ = false;
       if (yielder != nullptr) {
         lifo.store(yielder, std::memory_order_release);
       } else {
@@ -200,12 +204,13 @@ RawTask* Worker::next_task() {
       if (RawTask* task = queue.pop()) {
         lifo.store(yielder, std::memory_order_release);
         lifo_yielder_ = yielder;
+        lifo_fresh_ = false;
         return task;
       }
     }
     push_local(yielder, false);
   }
-  if (RawTask* task = queue.pop()) return task;
+  if (RawTask* task = pop_local()) return task;
   if (RawTask* task = scheduler_.pop_global()) {
     counters.global_polls.add();
     return task;
@@ -232,6 +237,35 @@ void Worker::leave_searching() {
   }
 }
 
+RawTask* Worker::pop_local() {
+  // Spawned tasks queue at the tail (each spawn displaces the one before from the next slot).
+  // Taken newest first while never started, a tree of spawns runs depth first (Cilk's and
+  // rayon's order) while thieves take its oldest, biggest parts from the head, and few of its
+  // tasks are alive at once: skynet's peak memory falls from hundreds of MiB to tens
+  // (BENCHMARKS.md). Started tasks (woken, yielded) keep FIFO order: while any may wait at
+  // the head, every kMaxFreshStreak+1-th pick is theirs.
+  const std::uint32_t len = queue.len();
+  if (len == 0) {
+    started_queued_ = 0;
+    return nullptr;
+  }
+  RawTask* task = nullptr;
+  if (len >= 2 && (started_queued_ == 0 || fresh_streak_ < kMaxFreshStreak) &&
+      !queue.peek_back()->started.load(std::memory_order_relaxed)) {
+    task = queue.pop_back();  // null if a thief is at work
+  }
+  if (task != nullptr) {
+    ++fresh_streak_;
+    return task;
+  }
+  fresh_streak_ = 0;
+  task = queue.pop();
+  if (task != nullptr && started_queued_ > 0 && task->started.load(std::memory_order_relaxed)) {
+    --started_queued_;
+  }
+  return task;
+}
+
 RawTask* Worker::search() {
   if (!try_become_searcher()) return nullptr;
   auto& slots = scheduler_.workers();
@@ -241,7 +275,9 @@ RawTask* Worker::search() {
     for (std::size_t i = 0; i < n; ++i) {
       Worker& victim = *slots[(start + i) % n];
       if (&victim == this || !victim.active.load(std::memory_order_relaxed)) continue;
-      if (RawTask* task = victim.queue.steal_into(queue)) {
+      std::uint32_t started = 0;
+      if (RawTask* task = victim.queue.steal_into(queue, &started)) {
+        started_queued_ = started;
         counters.steals.add(1 + queue.len());
         return task;
       }
@@ -333,6 +369,9 @@ bool Worker::park() {
 }
 
 void Worker::run_task(RawTask* task, std::int32_t budget) {
+  if (!task->started.load(std::memory_order_relaxed)) {
+    task->started.store(true, std::memory_order_relaxed);
+  }
   tls_polled_task = task;
   ByteAccount::set_current(task->byte_account);
   in_task = true;
@@ -363,7 +402,10 @@ void Worker::run_task(RawTask* task, std::int32_t budget) {
   if (done) {
     yielder_ = nullptr;  // it gave up a turn, then completed after all (a combinator)
     counters.completed.add();
+    // A joiner its completion wakes runs next here, as if woken by the task (the next slot).
+    finishing = true;
     scheduler_.finish(task);
+    finishing = false;
     return;
   }
   if (yielder_ == task) {
@@ -414,8 +456,10 @@ bool Worker::yield_turn(const Waker& waker) noexcept {
   // Another task must be about to run here, and likely to be the one that replies: one this
   // poll woke (the next slot), or a partner that itself gave up its turn just before this poll
   // (queued now). A wait whose messages come from tasks merely queued here (a fan-in) parks
-  // instead: its wake is what spreads such work over the workers.
-  if (lifo.load(std::memory_order_relaxed) == nullptr &&
+  // instead: its wake is what spreads such work over the workers. So does a wait with a task
+  // it just spawned in the slot: that is no partner about to reply but, often, a subtree to run
+  // depth first (next_task), which a queued yielder would interrupt.
+  if ((lifo.load(std::memory_order_relaxed) == nullptr || lifo_fresh_) &&
       !(last_poll_yielded_ && !queue.empty())) {
     return false;
   }
@@ -443,12 +487,13 @@ RawTask* Worker::steal_lifo() noexcept {
   return task;
 }
 
-void Worker::schedule_from_task(RawTask* task) {
+void Worker::schedule_from_task(RawTask* task, bool fresh) {
   // Only we put tasks into our slot; a thief only empties it. So if we read null, it stays
   // null until we store.
   if (lifo.load(std::memory_order_relaxed) == nullptr) {
     lifo.store(task, std::memory_order_release);  // release: for a thief's exchange
     lifo_yielder_ = nullptr;
+    lifo_fresh_ = fresh;
     return;
   }
   // acq_rel: hands the displaced task over with its state.
@@ -457,11 +502,16 @@ void Worker::schedule_from_task(RawTask* task) {
   // on waiting here, so no other worker is called for it.
   const bool notify = displaced != lifo_yielder_;
   lifo_yielder_ = nullptr;
+  lifo_fresh_ = fresh;
   if (displaced != nullptr) push_local(displaced, notify);
 }
 
 void Worker::push_local(RawTask* task, bool notify) {
-  if (!queue.push(task)) {
+  // Read first: once queued, a thief may take the task, run it and free it.
+  const bool started = task->started.load(std::memory_order_relaxed);
+  if (queue.push(task)) {
+    if (started) ++started_queued_;
+  } else {
     std::array<RawTask*, LocalQueue::kCapacity / 2> half{};
     const std::uint32_t n = queue.take_half(half.data());
     if (n == 0) {
@@ -607,7 +657,7 @@ void Scheduler::spawn(RawTask* task, Placement placement) {
       // tree of spawns then runs depth first, so far fewer spawned tasks wait at once than
       // breadth first (skynet: half the memory and the time, BENCHMARKS.md). The slot's
       // streak cap applies as for wakes.
-      worker->schedule_from_task(task);
+      worker->schedule_from_task(task, /*fresh=*/true);
       notify_parked();
     } else {
       worker->push_local(task, true);
@@ -629,7 +679,7 @@ void Scheduler::schedule(RawTask* task) noexcept {
   }
   Worker* worker = tls_worker;
   if (worker != nullptr && &worker->scheduler() == this) {
-    if (worker->in_task) {
+    if (worker->in_task || worker->finishing) {
       worker->schedule_from_task(task);
     } else {
       worker->push_local(task, true);

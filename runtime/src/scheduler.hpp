@@ -84,7 +84,8 @@ class Worker final : private TurnYielder {
 
   // --- owner thread only ---
   void run();
-  void schedule_from_task(RawTask* task);  // a wake from the task this worker runs
+  // A wake from the task this worker runs; `fresh`: a task it just spawned.
+  void schedule_from_task(RawTask* task, bool fresh = false);
   void push_local(RawTask* task, bool notify);
 
   // --- any thread ---
@@ -99,12 +100,14 @@ class Worker final : private TurnYielder {
   // this worker: its own thread on exit, or a deterministic runtime's driver).
   void return_scheduler_refs() noexcept;
   bool in_task = false;
+  bool finishing = false;  // run_task is completing the task it polled (Scheduler::finish)
 
   // Polls `task` once on the calling thread, with `budget` coop operations.
   void run_task(RawTask* task, std::int32_t budget);
 
  private:
   RawTask* next_task();
+  RawTask* pop_local();  // from the local queue: never-started tasks newest first
   RawTask* search();
   bool try_become_searcher();
   void leave_searching();
@@ -127,6 +130,11 @@ class Worker final : private TurnYielder {
   RawTask* yielder_ = nullptr;
   bool last_poll_yielded_ = false;
   RawTask* lifo_yielder_ = nullptr;
+  bool lifo_fresh_ = false;  // the task we last put in the next slot was just spawned
+  // At least the number of started tasks in the local queue (stolen ones are not subtracted),
+  // and how many picks in a row took a never-started task from its tail: see next_task.
+  std::uint32_t started_queued_ = 0;
+  std::uint32_t fresh_streak_ = 0;
   bool quiet_retry_ = false;  // the running poll's wake is a retry (retry_quietly)
   std::uint64_t rng_ = 0;
   std::uint64_t spawn_seq_ = 0;

@@ -142,6 +142,9 @@ class RawTask : public Waker {
   std::string name;                 // optional, for the shutdown report
   ByteAccount* byte_account = nullptr;  // SpawnOptions::byte_account (a reference), or null
   Ending ending = Ending::running;  // written before kComplete, read after is_complete()
+  // Polled at least once (set by the worker that polls it first). relaxed: a hint for the
+  // order a worker takes its queued tasks in; read only by a worker that may take the task.
+  std::atomic<bool> started{false};
   std::exception_ptr error;         // when ending == exception
 
  protected:
