@@ -653,10 +653,10 @@ void Scheduler::spawn(RawTask* task, Placement placement) {
   }
   if (local) {
     if (worker->in_task) {
-      // Spawned by the running task: into the next slot, as a woken task (Go's runnext). A
-      // tree of spawns then runs depth first, so far fewer spawned tasks wait at once than
-      // breadth first (skynet: half the memory and the time, BENCHMARKS.md). The slot's
-      // streak cap applies as for wakes.
+      // Spawned by the running task: into the next slot, as a woken task (Go's runnext); the
+      // task it displaces queues, and pop_local takes such never-started tasks newest first.
+      // A tree of spawns thus runs depth first, with few of its tasks alive at once (skynet:
+      // 24 MiB at its peak, BENCHMARKS.md). The slot's streak cap applies as for wakes.
       worker->schedule_from_task(task, /*fresh=*/true);
       notify_parked();
     } else {

@@ -132,7 +132,7 @@ class Worker final : private TurnYielder {
   RawTask* lifo_yielder_ = nullptr;
   bool lifo_fresh_ = false;  // the task we last put in the next slot was just spawned
   // At least the number of started tasks in the local queue (stolen ones are not subtracted),
-  // and how many picks in a row took a never-started task from its tail: see next_task.
+  // and how many picks in a row took a never-started task from its tail: see pop_local.
   std::uint32_t started_queued_ = 0;
   std::uint32_t fresh_streak_ = 0;
   bool quiet_retry_ = false;  // the running poll's wake is a retry (retry_quietly)
