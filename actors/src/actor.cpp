@@ -344,14 +344,15 @@ ActorCell::Control ActorCell::take_control() {
 }
 
 void ActorCell::on_exit(std::function<void(const ActorDown&)> hook) {
-  detail::UniqueLock lock(mutex_);
-  if (!has_exited_) {
-    exit_hooks_.push_back(std::move(hook));
-    return;
+  {
+    detail::MutexLock lock(mutex_);
+    if (!has_exited_) {
+      exit_hooks_.push_back(std::move(hook));
+      return;
+    }
   }
-  ActorDown down{id, name, exit_code_, failure_};  // final once has_exited_ is set
-  lock.unlock();
-  hook(down);
+  // Exited: exit_code_ and failure_ are final, written before has_exited_ (seen under the lock).
+  hook(ActorDown{id, name, exit_code_, failure_});
 }
 
 bool ActorCell::restart_after_failure(ExitCode code) {

@@ -20,7 +20,7 @@ namespace {
 // many threads does not meet on one lock: keyed by id block (actor.hpp), a cache line each.
 // No allocation per actor.
 struct alignas(kCacheLine) Shard {
-  detail::PlainMutex mutex;
+  detail::SpinMutex mutex;  // held for a link or an unlink, or to read the list
   // Guarded by mutex, as the cells' links (ActorCell::registry_prev/next and listed, which the
   // analysis cannot tie to a shard's lock: registry_add and registry_remove take it).
   ActorCell* head ABSL_GUARDED_BY(mutex) = nullptr;

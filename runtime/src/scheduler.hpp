@@ -195,7 +195,7 @@ class Registry {
  private:
   static constexpr std::size_t kShards = 16;
   struct alignas(64) Shard {
-    mutable PlainMutex mutex;
+    mutable SpinMutex mutex;  // held for a link or an unlink, or to walk the list
     RawTask* head ABSL_GUARDED_BY(mutex) = nullptr;
     std::uint64_t count ABSL_GUARDED_BY(mutex) = 0;
     bool closed ABSL_GUARDED_BY(mutex) = false;

@@ -561,7 +561,9 @@ class ActorCell final : public SupervisedChild {
   const std::unique_ptr<std::mutex> consumer_mutex_;
   ChanBase* mailbox_ = nullptr;  // holds a channel reference
   std::size_t (*mailbox_depth_)(const ChanBase&) = nullptr;
-  detail::PlainMutex mutex_;
+  // Every spawn and exit takes it (attach, record_exit), for a few stores; the longest holds
+  // post an event or queue a control message (no waits, no user code): a SpinMutex.
+  detail::SpinMutex mutex_;
   std::optional<Sender<ActorEvent>> events_ ABSL_GUARDED_BY(mutex_);
   const bool has_events_;  // events_ was given: emit() takes the lock
   JoinHandle<void> task_ ABSL_GUARDED_BY(mutex_);

@@ -20,13 +20,17 @@
 // belong to the thread that made them, like std::lock_guard and std::unique_lock.
 //
 // PlainMutex, not Mutex: troupe::Mutex is the runtime's asynchronous mutex (sync/mutex.hpp).
+// SpinMutex (below) is the exception to "plain std::mutex", for the two lists that every spawn
+// and exit touch.
 #pragma once
 
 #include <absl/base/thread_annotations.h>
 
+#include <atomic>
 #include <mutex>
 
 #include "troupe/channels/detail/config.hpp"
+#include "troupe/channels/detail/wait_out.hpp"
 
 // Abseil's ABSL_UNLOCK_FUNCTION is clang's generic `unlock_function`, which clang 14 does not
 // accept for a scope that releases a lock and takes it back (Unlocked, below); the newer
@@ -57,10 +61,46 @@ class ABSL_LOCKABLE PlainMutex {
   std::mutex mutex_;
 };
 
-// std::lock_guard for PlainMutex: held from construction to destruction.
+// A lock for critical sections of a few instructions that almost never meet another thread:
+// the live-task and live-actor lists, linked and unlinked at every spawn and exit. Taking it
+// is one exchange and releasing it one plain store, where std::mutex pays a locked instruction
+// for each (and a call into libpthread): on this project's 2-core VM the two mutex pairs of
+// every spawn and exit were 17% of `load skynet --style actor` (perf, BENCHMARKS.md). A
+// waiter spins briefly, then yields the core (the holder may have been descheduled); it never
+// sleeps, so hold it only for bounded work: a link or an unlink, or a walk of the list (a
+// listing, the shutdown report: rare) — never across a wait or a user callback.
+// Thread-safety: lock() acquires and unlock() releases (what the holder wrote is visible to
+// the next), as any mutex; no condition variable waits on it.
+class ABSL_LOCKABLE SpinMutex {
+ public:
+  constexpr SpinMutex() noexcept = default;
+  SpinMutex(const SpinMutex&) = delete;
+  SpinMutex& operator=(const SpinMutex&) = delete;
+
+  void lock() noexcept ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    // acquire: the previous holder's writes under the lock happen-before ours.
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      // Wait on plain loads (no locked instruction while the line is the holder's).
+      wait_out([this] { return locked_.load(std::memory_order_relaxed); });
+    }
+  }
+  bool try_lock() noexcept ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
+    // acquire: as lock().
+    return !locked_.load(std::memory_order_relaxed) &&
+           !locked_.exchange(true, std::memory_order_acquire);
+  }
+  // release: publishes the writes made under the lock to the next holder.
+  void unlock() noexcept ABSL_UNLOCK_FUNCTION() { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
+// std::lock_guard for PlainMutex or SpinMutex: held from construction to destruction.
+template <class M>
 class ABSL_SCOPED_LOCKABLE MutexLock {
  public:
-  explicit MutexLock(PlainMutex& mutex) ABSL_EXCLUSIVE_LOCK_FUNCTION(mutex) : mutex_(mutex) {
+  explicit MutexLock(M& mutex) ABSL_EXCLUSIVE_LOCK_FUNCTION(mutex) : mutex_(mutex) {
     mutex_.lock();
   }
   ~MutexLock() ABSL_UNLOCK_FUNCTION() { mutex_.unlock(); }
@@ -68,7 +108,7 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   MutexLock& operator=(const MutexLock&) = delete;
 
  private:
-  PlainMutex& mutex_;
+  M& mutex_;
 };
 
 // std::unique_lock for PlainMutex: may be released and taken again (unlock()/lock()), and hands
