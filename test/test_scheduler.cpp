@@ -11,6 +11,7 @@
 #include "test_support.hpp"
 #include "troupe/channels/channel.hpp"
 #include "troupe/runtime/runtime.hpp"
+#include "troupe/runtime/sync/latch.hpp"
 
 using namespace std::chrono_literals;
 using troupe::ErrorCode;
@@ -300,6 +301,76 @@ TEST_CASE("when both workers are stuck in blocking calls the monitor adds one, w
     const auto m = rt.metrics();
     return m.threads_retired >= 1 && m.active_workers == 2;
   }));
+}
+
+TEST_CASE("a send retrying on a full channel behind a worker stuck in a blocking call still "
+          "completes" *
+          doctest::timeout(90)) {
+  // A sender that finds its channel full retries from its worker's retry list, which other
+  // workers do not take from — unless that worker is stuck in one poll (stalled). Here the
+  // sender spawns a blocker and retries; the blocker then holds the only worker until the
+  // consumer has everything, so the sends can only finish on a worker the monitor adds, which
+  // takes the stranded retry.
+  RuntimeOptions options = with_threads(1, 2);
+  options.stall_threshold = 20ms;
+  Runtime rt(options);
+  constexpr int kItems = 200;
+  auto [tx, rx] = troupe::channel<int>(1);
+  troupe::Latch all_received(1);
+  std::atomic<bool> released_in_time{false};
+  auto consumer = rt.spawn([](Receiver<int> in, troupe::Latch& done) -> Task<int> {
+    int got = 0;
+    while (auto item = co_await in.recv()) {
+      if (++got == kItems) done.count_down();
+    }
+    co_return got;
+  }(std::move(rx), all_received));
+  auto producer = rt.spawn([](Sender<int> out, troupe::Latch& done,
+                              std::atomic<bool>& in_time) -> Task<void> {
+    if (!co_await out.send(0)) co_return;  // fills the channel
+    // Spawned here, the blocker runs next on this worker; this task's next send finds the
+    // channel full and goes to the retry list behind it.
+    JoinHandle<void> blocker =
+        troupe::spawn([](troupe::Latch& all, std::atomic<bool>& ok) -> Task<void> {
+          ok.store(all.blocking_wait_for(30s));  // blocks its worker until the end
+          co_return;
+        }(done, in_time));
+    for (int i = 1; i < kItems; ++i) {
+      if (!co_await out.send(i)) co_return;
+    }
+    out = Sender<int>();  // closes: the consumer's loop ends
+    co_await std::move(blocker);
+  }(std::move(tx), all_received, released_in_time));
+  producer.get();
+  CHECK(consumer.get() == kItems);
+  CHECK(released_in_time.load());  // the sends finished while the blocker still held its worker
+  CHECK(rt.metrics().threads_added >= 1);
+}
+
+TEST_CASE("tasks retrying sends on a full channel stay on their worker: fan-in books balance" *
+          doctest::timeout(120)) {
+  // Four producers, one consumer, two workers: every message arrives exactly once whichever
+  // worker each retry runs on.
+  Runtime rt(with_threads(2, 2));
+  constexpr int kProducers = 4;
+  constexpr std::int64_t kEach = 50000;
+  auto [tx, rx] = troupe::channel<std::int64_t>(64);
+  auto consumer = rt.spawn([](Receiver<std::int64_t> in) -> Task<std::int64_t> {
+    std::int64_t sum = 0;
+    while (auto value = co_await in.recv()) sum += *value;
+    co_return sum;
+  }(std::move(rx)));
+  std::vector<JoinHandle<void>> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.push_back(rt.spawn([](Sender<std::int64_t> out) -> Task<void> {
+      for (std::int64_t v = 1; v <= kEach; ++v) {
+        if (!co_await out.send(v)) co_return;
+      }
+    }(tx)));
+  }
+  tx = Sender<std::int64_t>();
+  for (auto& producer : producers) producer.get();
+  CHECK(consumer.get() == kProducers * (kEach * (kEach + 1) / 2));
 }
 
 TEST_CASE("shutdown cancels tasks blocked on full channels and on empty ones" *

@@ -168,9 +168,14 @@ RawTask* Worker::next_task() {
     if (scheduler_.timers().next_deadline()) {
       scheduler_.timers().process(std::chrono::steady_clock::now());
     }
-    if (RawTask* task = scheduler_.pop_global()) {
-      if (yielder != nullptr) push_local(yielder, false);
+    RawTask* task = scheduler_.pop_global();
+    if (task != nullptr) {
       counters.global_polls.add();
+    } else {
+      task = take_retry();  // while the local queue never empties, a retry still gets turns
+    }
+    if (task != nullptr) {
+      if (yielder != nullptr) push_local(yielder, false);
       return task;
     }
   }
@@ -211,11 +216,29 @@ RawTask* Worker::next_task() {
     push_local(yielder, false);
   }
   if (RawTask* task = pop_local()) return task;
+  if (RawTask* task = take_retry()) return task;
   if (RawTask* task = scheduler_.pop_global()) {
     counters.global_polls.add();
     return task;
   }
   return nullptr;
+}
+
+void Worker::queue_retry(RawTask* task) noexcept {
+  task->next = nullptr;
+  // relaxed: only we write the list between polls; a thief takes it only under the handshake.
+  if (retry_head_.load(std::memory_order_relaxed) == nullptr) {
+    retry_head_.store(task, std::memory_order_relaxed);
+  } else {
+    retry_tail_->next = task;
+  }
+  retry_tail_ = task;
+}
+
+RawTask* Worker::take_retry() noexcept {
+  RawTask* task = retry_head_.load(std::memory_order_relaxed);  // relaxed: as queue_retry
+  if (task != nullptr) retry_head_.store(task->next, std::memory_order_relaxed);
+  return task;
 }
 
 bool Worker::try_become_searcher() {
@@ -281,9 +304,8 @@ RawTask* Worker::search() {
         counters.steals.add(1 + queue.len());
         return task;
       }
-      if (victim.stalled.load(std::memory_order_relaxed) &&
-          victim.lifo.load(std::memory_order_relaxed) != nullptr) {
-        if (RawTask* task = victim.steal_lifo()) {
+      if (victim.stalled.load(std::memory_order_relaxed) && victim.has_stranded()) {
+        if (RawTask* task = victim.steal_stranded(*this)) {
           counters.steals.add();
           return task;
         }
@@ -378,7 +400,7 @@ void Worker::run_task(RawTask* task, std::int32_t budget) {
   coop_budget = budget;
   poll_seq.store(poll_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // release: the take from the next slot (next_task) happens-before a thief's exchange that
-  // saw this poll running (steal_lifo's acquire), so it cannot take the task we run. Free on
+  // saw this poll running (steal_stranded's acquire), so it cannot take the task we run. Free on
   // x86; on a weakly ordered CPU, without it, the take could become visible after this store.
   in_poll.store(true, std::memory_order_release);
   counters.polls.add();
@@ -427,8 +449,10 @@ void Worker::run_task(RawTask* task, std::int32_t budget) {
   if (task->end_poll(std::exchange(task->context.yield_requested, false))) {
     if (scheduler_.deterministic()) {
       scheduler_.push_ready(task);
+    } else if (quiet) {
+      queue_retry(task);
     } else {
-      push_local(task, !quiet);
+      push_local(task, true);
     }
   }
 }
@@ -441,7 +465,9 @@ void Worker::run_task(RawTask* task, std::int32_t budget) {
 //   thief:                   lifo_thief = true -> heavy_fence() -> read in_poll
 // Either the owner sees the thief (and waits for it to finish), or the thief sees the poll
 // over (and leaves the slot alone). A thief that sees a later poll running also sees the
-// owner's last take from the slot, made before that poll started.
+// owner's last take from the slot, made before that poll started. The retry list (queue_retry)
+// is the owner's between polls and a stalled owner's thief's likewise, under the same
+// handshake.
 void Worker::end_of_poll_handshake() noexcept {
   light_fence();
   // acquire: the thief's take from the slot happens-before our next plain access to it.
@@ -471,19 +497,32 @@ void Worker::retry_quietly(const Waker& waker) noexcept {
   if (&waker == tls_polled_task) quiet_retry_ = true;
 }
 
-RawTask* Worker::steal_lifo() noexcept {
+RawTask* Worker::steal_stranded(Worker& thief) noexcept {
   // acquire: one thief at a time; pairs with the release below of the previous thief.
   if (lifo_thief.exchange(true, std::memory_order_acquire)) return nullptr;
   heavy_fence();
   RawTask* task = nullptr;
+  RawTask* retries = nullptr;
   // acquire: pairs with run_task's release store of in_poll: the owner's take from the slot
-  // before this poll is visible to the exchange below.
+  // and its retry list as it left them before this poll are visible below.
   if (in_poll.load(std::memory_order_acquire)) {
     // acquire: the task's state, published by the owner's release store into the slot.
     task = lifo.exchange(nullptr, std::memory_order_acquire);
+    // The owner touches its retry list between polls only, and waits for us before it does
+    // (end_of_poll_handshake): it is ours to take.
+    retries = retry_head_.exchange(nullptr, std::memory_order_relaxed);
   }
-  // release: our exchange happens-before the owner's next plain take (end_of_poll_handshake).
+  // release: what we took happens-before the owner's next access (end_of_poll_handshake).
   lifo_thief.store(false, std::memory_order_release);
+  while (retries != nullptr) {
+    RawTask* next = retries->next;
+    if (task == nullptr) {
+      task = retries;
+    } else {
+      thief.push_local(retries, false);  // queued on the thief, which runs them itself
+    }
+    retries = next;
+  }
   return task;
 }
 
@@ -770,10 +809,7 @@ bool Scheduler::has_work_anywhere(const Worker* except) const noexcept {
   for (const auto& worker : workers_) {
     if (worker.get() == except || !worker->active.load(std::memory_order_relaxed)) continue;
     if (!worker->queue.empty()) return true;
-    if (worker->stalled.load(std::memory_order_relaxed) &&
-        worker->lifo.load(std::memory_order_relaxed) != nullptr) {
-      return true;
-    }
+    if (worker->stalled.load(std::memory_order_relaxed) && worker->has_stranded()) return true;
   }
   return false;
 }

@@ -65,7 +65,7 @@ class Worker final : private TurnYielder {
 
   LocalQueue queue;
   std::atomic<RawTask*> lifo{nullptr};  // the next slot; stolen only while the worker stalls
-  std::atomic<bool> lifo_thief{false};  // a thief is at the slot (see steal_lifo)
+  std::atomic<bool> lifo_thief{false};  // a thief is at the slot (see steal_stranded)
   std::atomic<bool> active{false};      // a thread runs this slot
   std::atomic<bool> ever_ran{false};
   std::atomic<bool> stalled{false};     // set by the monitor
@@ -89,8 +89,14 @@ class Worker final : private TurnYielder {
   void push_local(RawTask* task, bool notify);
 
   // --- any thread ---
-  // Takes the task in the next slot of this (stalled) worker, if it is still inside a poll.
-  RawTask* steal_lifo() noexcept;
+  // Takes the task in the next slot of this (stalled) worker, and the tasks waiting in its
+  // retry list, if it is still inside a poll: returns one, queues the rest on `thief`.
+  RawTask* steal_stranded(Worker& thief) noexcept;
+  // Whether a stalled worker has stranded work for steal_stranded (a hint: relaxed loads).
+  [[nodiscard]] bool has_stranded() const noexcept {
+    return lifo.load(std::memory_order_relaxed) != nullptr ||
+           retry_head_.load(std::memory_order_relaxed) != nullptr;
+  }
   std::uint64_t next_task_id() noexcept { return (++spawn_seq_ << 9) | (index_ + 1); }
   // References on the Scheduler for the tasks spawned / destroyed here, batched so that the
   // shared count is touched once per kSchedulerRefBatch tasks (raw_task.hpp).
@@ -108,6 +114,8 @@ class Worker final : private TurnYielder {
  private:
   RawTask* next_task();
   RawTask* pop_local();  // from the local queue: never-started tasks newest first
+  void queue_retry(RawTask* task) noexcept;  // see retry_head_
+  RawTask* take_retry() noexcept;
   RawTask* search();
   bool try_become_searcher();
   void leave_searching();
@@ -136,6 +144,15 @@ class Worker final : private TurnYielder {
   std::uint32_t started_queued_ = 0;
   std::uint32_t fresh_streak_ = 0;
   bool quiet_retry_ = false;  // the running poll's wake is a retry (retry_quietly)
+  // Tasks queued to retry a send on a full channel (retry_quietly), oldest first, linked
+  // through RawTask::next (free: a task here is in no global queue). Thieves do not take them:
+  // such a task waits for its channel's consumer, and running it on another worker makes the
+  // two ends trade the channel's cache lines at every message (BENCHMARKS.md: fanin). Only a
+  // stalled worker's list is taken (steal_stranded), under the next slot's handshake. The
+  // owner touches the list between polls only; the head is atomic for has_stranded's hint
+  // (relaxed: the handshake orders the rest). The tail is valid while the head is not null.
+  std::atomic<RawTask*> retry_head_{nullptr};
+  RawTask* retry_tail_ = nullptr;
   std::uint64_t rng_ = 0;
   std::uint64_t spawn_seq_ = 0;
   static constexpr std::uint64_t kSchedulerRefBatch = 1024;
