@@ -20,8 +20,8 @@
 // belong to the thread that made them, like std::lock_guard and std::unique_lock.
 //
 // PlainMutex, not Mutex: troupe::Mutex is the runtime's asynchronous mutex (sync/mutex.hpp).
-// SpinMutex (below) is the exception to "plain std::mutex", for the two lists that every spawn
-// and exit touch.
+// SpinMutex (below) is the exception to "plain std::mutex", for the locks that every spawn and
+// exit takes: the live-task and live-actor lists and the actor cell's.
 #pragma once
 
 #include <absl/base/thread_annotations.h>
@@ -62,10 +62,11 @@ class ABSL_LOCKABLE PlainMutex {
 };
 
 // A lock for critical sections of a few instructions that almost never meet another thread:
-// the live-task and live-actor lists, linked and unlinked at every spawn and exit. Taking it
-// is one exchange and releasing it one plain store, where std::mutex pays a locked instruction
-// for each (and a call into libpthread): on this project's 2-core VM the two mutex pairs of
-// every spawn and exit were 17% of `load skynet --style actor` (perf, BENCHMARKS.md). A
+// the live-task and live-actor lists, linked and unlinked at every spawn and exit, and the
+// actor cell's lock. Taking it is one exchange and releasing it one plain store, where
+// std::mutex pays a locked instruction for each (and a call into libpthread): on this
+// project's 2-core VM the six mutex pairs of an actor's spawn and exit were 17% of
+// `load skynet --style actor` (perf, BENCHMARKS.md). A
 // waiter spins briefly, then yields the core (the holder may have been descheduled); it never
 // sleeps, so hold it only for bounded work: a link or an unlink, or a walk of the list (a
 // listing, the shutdown report: rare) — never across a wait or a user callback.
