@@ -272,6 +272,75 @@ TEST_CASE("a task whose operations are always ready still yields to others (budg
   CHECK(spinner.get() > 0);
 }
 
+// Where the calling thread is: the address of a thread_local, distinct per thread.
+std::uintptr_t thread_mark() {
+  thread_local char mark = 0;
+  return reinterpret_cast<std::uintptr_t>(&mark);
+}
+
+// Keeps its worker busy with operations that are always ready (so only the cooperative budget
+// suspends it), noting the thread of every round in `mine`, until the two tasks have been seen
+// on different threads (or `deadline`, so that a failure ends).
+Task<void> busy_until_apart(std::atomic<std::uintptr_t>& mine,
+                            const std::atomic<std::uintptr_t>& theirs, std::atomic<bool>& apart,
+                            std::chrono::steady_clock::time_point deadline) {
+  auto [tx, rx] = troupe::unbounded_channel<int>();
+  (void)co_await tx.send(1);
+  while (!apart.load() && std::chrono::steady_clock::now() < deadline) {
+    auto m = co_await rx.recv();
+    (void)co_await tx.send(*m);
+    const std::uintptr_t here = thread_mark();
+    mine.store(here);
+    const std::uintptr_t there = theirs.load();
+    if (there != 0 && there != here) apart.store(true);
+  }
+}
+
+TEST_CASE("two busy tasks, one woken by the other into its worker's next slot, end up on both "
+          "workers" * doctest::timeout(60)) {
+  // A task whose budget runs out wakes no parked worker for itself (the work it keeps its
+  // worker busy with was announced when it became runnable; BENCHMARKS.md: fanin). A task it
+  // wakes goes to its worker's next slot, which wakes no one either. The monitor still sees a
+  // worker with tasks waiting while another sleeps, and wakes the sleeper.
+  RuntimeOptions options = with_threads(2, 2);
+  options.stall_threshold = 20ms;  // the monitor's tick: a quarter of it
+  options.idle_timeout = 3600s;    // a sleeping worker wakes only when called
+  Runtime rt(options);
+  std::atomic<std::uintptr_t> parent_at{0};
+  std::atomic<std::uintptr_t> child_at{0};
+  std::atomic<bool> apart{false};
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  auto [go_tx, go_rx] = troupe::channel<int>(1);
+  auto child = rt.spawn([](Receiver<int> go, std::atomic<std::uintptr_t>& child_at,
+                           std::atomic<std::uintptr_t>& parent_at, std::atomic<bool>& apart,
+                           std::chrono::steady_clock::time_point deadline) -> Task<void> {
+    (void)co_await go.recv();
+    co_await busy_until_apart(child_at, parent_at, apart, deadline);
+  }(std::move(go_rx), child_at, parent_at, apart, deadline));
+  auto parent = rt.spawn([](Runtime& rt, Sender<int> go, std::atomic<std::uintptr_t>& parent_at,
+                            std::atomic<std::uintptr_t>& child_at, std::atomic<bool>& apart,
+                            std::chrono::steady_clock::time_point deadline) -> Task<void> {
+    // Busy (budget yields only) until the other worker has gone to sleep, then wakes the
+    // child (into this worker's next slot) and goes on being busy.
+    auto [tx, rx] = troupe::unbounded_channel<int>();
+    (void)co_await tx.send(1);
+    const auto someone_asleep = [&rt] {
+      for (const auto& worker : rt.metrics().workers) {
+        if (worker.parks > worker.wakes) return true;
+      }
+      return false;
+    };
+    while (!someone_asleep() && std::chrono::steady_clock::now() < deadline) {
+      for (int i = 0; i < 1000; ++i) (void)co_await tx.send(*co_await rx.recv());
+    }
+    (void)co_await go.send(1);
+    co_await busy_until_apart(parent_at, child_at, apart, deadline);
+  }(rt, std::move(go_tx), parent_at, child_at, apart, deadline));
+  parent.get();
+  child.get();
+  CHECK(apart.load());
+}
+
 TEST_CASE("when both workers are stuck in blocking calls the monitor adds one, which retires "
           "afterwards" *
           doctest::timeout(90)) {

@@ -216,6 +216,7 @@ RawTask* Worker::next_task() {
     push_local(yielder, false);
   }
   if (RawTask* task = pop_local()) return task;
+  note_caught_up();
   if (RawTask* task = take_retry()) return task;
   if (RawTask* task = scheduler_.pop_global()) {
     counters.global_polls.add();
@@ -237,8 +238,16 @@ void Worker::queue_retry(RawTask* task) noexcept {
 
 RawTask* Worker::take_retry() noexcept {
   RawTask* task = retry_head_.load(std::memory_order_relaxed);  // relaxed: as queue_retry
-  if (task != nullptr) retry_head_.store(task->next, std::memory_order_relaxed);
+  if (task != nullptr) {
+    retry_head_.store(task->next, std::memory_order_relaxed);
+    note_caught_up();  // a send waiting on its consumer: no work for another core
+  }
   return task;
+}
+
+void Worker::note_caught_up() noexcept {
+  // relaxed: a hint for the monitor. Stored only when it changes (the monitor clears it).
+  if (!caught_up.load(std::memory_order_relaxed)) caught_up.store(true, std::memory_order_relaxed);
 }
 
 bool Worker::try_become_searcher() {
@@ -445,14 +454,19 @@ void Worker::run_task(RawTask* task, std::int32_t budget) {
     return;
   }
   // Woken during the poll, cancelled, or yielding: poll again, after the others. A retry's
-  // wake (retry_quietly) wakes no parked worker.
-  if (task->end_poll(std::exchange(task->context.yield_requested, false))) {
+  // wake (retry_quietly) wakes no parked worker, and neither does a yield of a task whose
+  // budget ran out: it was runnable here already, announced when it became so (spawn, wake),
+  // and calling a second worker now mostly pulls apart tasks busy talking to each other on
+  // this one (BENCHMARKS.md: fanin). A worker that keeps more work than it can run gets help
+  // from the monitor (monitor_loop, caught_up).
+  const bool yielded = std::exchange(task->context.yield_requested, false);
+  if (task->end_poll(yielded)) {
     if (scheduler_.deterministic()) {
       scheduler_.push_ready(task);
     } else if (quiet) {
       queue_retry(task);
     } else {
-      push_local(task, true);
+      push_local(task, !yielded);
     }
   }
 }
@@ -559,6 +573,7 @@ void Worker::push_local(RawTask* task, bool notify) {
       scheduler_.push_global_batch(half.data(), n, task);
     }
     counters.overflows.add();
+    notify = true;  // the global queue is every worker's: call one to share it
   }
   if (notify) scheduler_.notify_parked();
 }
@@ -829,9 +844,15 @@ void Scheduler::monitor_loop() {
     if (stopping.load(std::memory_order_acquire)) break;
     const auto now = Clock::now();
     std::size_t stalled = 0;
+    bool backlog = false;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       Worker& worker = *workers_[i];
       if (!worker.active.load(std::memory_order_relaxed)) continue;
+      // relaxed: hints; a wrong read costs at most one tick's delay or one needless wake.
+      if (!worker.caught_up.exchange(false, std::memory_order_relaxed) &&
+          !worker.queue.empty()) {
+        backlog = true;
+      }
       const std::uint64_t seq = worker.poll_seq.load(std::memory_order_relaxed);
       const bool busy = worker.in_poll.load(std::memory_order_relaxed);
       if (!busy || seq != samples[i].seq) {
@@ -847,6 +868,10 @@ void Scheduler::monitor_loop() {
     const auto timer = timers_.next_deadline();
     const bool timers_due = timer && *timer <= now;
     if (timers_due) notify_parked();
+    // A worker that has not caught up with its queue for a whole tick has more than it can
+    // run, and a sleeping worker would share it: budget yields wake no one (run_task), so
+    // nothing else may call it.
+    if (backlog && sleeping.load(std::memory_order_relaxed) != 0) notify_parked();
     if (stalled == 0) continue;
     stalls_detected_.fetch_add(1, std::memory_order_relaxed);
     if (!timers_due && !has_work_anywhere(nullptr)) continue;

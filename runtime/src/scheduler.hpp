@@ -105,6 +105,11 @@ class Worker final : private TurnYielder {
   // Hands the batched references in hand back to the Scheduler (a thread that stops running
   // this worker: its own thread on exit, or a deterministic runtime's driver).
   void return_scheduler_refs() noexcept;
+  // Set by the worker when it caught up with its local queue: found it empty at a pick, or
+  // took a retry (a send waiting on its channel's consumer, which another core would not
+  // speed up); cleared by the monitor at each tick. A worker that did neither for a whole tick
+  // has work waiting for a core (Scheduler::monitor_loop). relaxed: a hint.
+  std::atomic<bool> caught_up{false};
   bool in_task = false;
   bool finishing = false;  // run_task is completing the task it polled (Scheduler::finish)
 
@@ -116,6 +121,7 @@ class Worker final : private TurnYielder {
   RawTask* pop_local();  // from the local queue: never-started tasks newest first
   void queue_retry(RawTask* task) noexcept;  // see retry_head_
   RawTask* take_retry() noexcept;
+  void note_caught_up() noexcept;  // see caught_up
   RawTask* search();
   bool try_become_searcher();
   void leave_searching();
