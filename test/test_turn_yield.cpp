@@ -2,7 +2,8 @@
 // channel empty lets the task it has just woken run first, registering nothing, and registers
 // only if it is still empty when polled again; a channel whose given-up turns find nothing
 // backs off to parking at once. A send on a full channel retries instead of registering, and
-// asks its runtime to queue it again without waking another worker. Checked on the operations
+// asks its runtime to queue it again without waking another worker; alone on its worker, it
+// soon registers instead. Checked on the operations
 // themselves, with a stand-in for the runtime's yielder (the runtime's side:
 // test_scheduler.cpp).
 #include <utility>
@@ -32,8 +33,10 @@ class FakeYielder final : public troupe::detail::TurnYielder {
     return grant_;
   }
   void retry_quietly(const troupe::Waker& /*waker*/) noexcept override { ++quiet_retries; }
+  bool has_company(const troupe::Waker& /*waker*/) noexcept override { return company; }
   int asked = 0;
   int quiet_retries = 0;
+  bool company = true;  // another task is runnable on this "worker"
 
  private:
   bool grant_;
@@ -157,5 +160,44 @@ TEST_CASE("a send retrying on a full channel asks its runtime to queue it again 
   CHECK(op.poll(waker));  // the next retry finds room: no further wake asked for
   CHECK(yielder.quiet_retries == 2);
   CHECK(waker.wakes.load() == 2);
+  CHECK(*rx.try_recv() == 1);
+}
+
+TEST_CASE("a send on a full channel alone on its worker registers after the fewest retries") {
+  // With no other task runnable where it runs, the consumer is elsewhere: retrying longer
+  // would only spin against it, so the send registers after kSendRetriesMin retries (not the
+  // channel's learned limit) and is woken by the freed slot.
+  auto [tx, rx] = troupe::channel<int>(1);
+  REQUIRE(tx.try_send(0));
+  FakeYielder yielder(false);
+  yielder.company = false;
+  CountingWaker waker;
+  SendOp<troupe::Sender<int>, int> op(ChannelAccess::chan(tx), 1);
+  CHECK_FALSE(op.ready_now());
+  constexpr int kMin = static_cast<int>(troupe::detail::ChanBase::kSendRetriesMin);
+  for (int i = 0; i < kMin; ++i) CHECK_FALSE(op.poll(waker));
+  CHECK(yielder.quiet_retries == kMin);
+  CHECK(waker.wakes.load() == kMin);
+  CHECK_FALSE(op.poll(waker));  // registers now: no wake of its own
+  CHECK(yielder.quiet_retries == kMin);
+  CHECK(waker.wakes.load() == kMin);
+  CHECK(*rx.try_recv() == 0);  // the freed slot wakes it
+  CHECK(waker.wakes.load() == kMin + 1);
+  CHECK(op.poll(waker));
+  CHECK(*rx.try_recv() == 1);
+}
+
+TEST_CASE("a send on a full channel with company keeps retrying up to the channel's limit") {
+  auto [tx, rx] = troupe::channel<int>(1);
+  REQUIRE(tx.try_send(0));
+  FakeYielder yielder(false);  // company by default
+  CountingWaker waker;
+  SendOp<troupe::Sender<int>, int> op(ChannelAccess::chan(tx), 1);
+  CHECK_FALSE(op.ready_now());
+  constexpr int kMin = static_cast<int>(troupe::detail::ChanBase::kSendRetriesMin);
+  for (int i = 0; i < kMin + 1; ++i) CHECK_FALSE(op.poll(waker));
+  CHECK(yielder.quiet_retries == kMin + 1);  // past the fewest: still retrying
+  CHECK(*rx.try_recv() == 0);
+  CHECK(op.poll(waker));
   CHECK(*rx.try_recv() == 1);
 }

@@ -507,6 +507,11 @@ bool Worker::yield_turn(const Waker& waker) noexcept {
   return true;
 }
 
+bool Worker::has_company(const Waker& waker) noexcept {
+  if (&waker != tls_polled_task) return true;
+  return lifo.load(std::memory_order_relaxed) != nullptr || !queue.empty();
+}
+
 void Worker::retry_quietly(const Waker& waker) noexcept {
   if (&waker == tls_polled_task) quiet_retry_ = true;
 }

@@ -131,6 +131,7 @@ class Worker final : private TurnYielder {
   // here; run_task then queues it again without its closing transition.
   bool yield_turn(const Waker& waker) noexcept override;
   void retry_quietly(const Waker& waker) noexcept override;
+  bool has_company(const Waker& waker) noexcept override;
 
   Scheduler& scheduler_;
   const std::size_t index_;

@@ -95,6 +95,10 @@ class TurnYielder {
   // The polled task (`waker` its own) will be woken in this poll only to retry: queue it again
   // without waking a parked worker for it (see wake_to_retry).
   virtual void retry_quietly(const Waker& waker) noexcept = 0;
+  // Whether the polled task (`waker` its own) has company here: another task runnable on this
+  // worker (its next slot or queue). A send retrying on a full channel without company spins
+  // against a consumer on another core (or a thread) and soon registers instead (SendOp).
+  virtual bool has_company(const Waker& waker) noexcept = 0;
 
  protected:
   ~TurnYielder() = default;
@@ -110,6 +114,11 @@ inline bool yield_turn(const Waker& waker) noexcept {
 // again without waking a parked worker: the retry waits on another task's progress, which a
 // second worker would not speed up, and taking the retrying task there would put the
 // channel's two ends on different cores. Elsewhere it is a plain wake.
+// True off a runtime worker (a thread spins as it likes).
+inline bool has_company(const Waker& waker) noexcept {
+  return tls_turn_yielder == nullptr || tls_turn_yielder->has_company(waker);
+}
+
 inline void wake_to_retry(Waker& waker) noexcept {
   if (tls_turn_yielder != nullptr) tls_turn_yielder->retry_quietly(waker);
   waker.wake();

@@ -254,7 +254,9 @@ class SendHalf {
 // it registers its waker, as many polls as the channel's adaptive limit allows
 // (ChanBase::send_retry_limit, 16 to 256). Measured in BENCHMARKS.md: 16 fixed retries made
 // `troupe load fanin --style task` 4x faster than registering at once; the adaptive limit ran
-// it faster again.
+// it faster again. A task with no other task runnable on its runtime worker (has_company)
+// retries only the fewest (kSendRetriesMin): its consumer runs elsewhere, and the wake of a
+// freed slot brings the task to the consumer's worker.
 
 template <class Handle, class T>
 class SendOp {
@@ -280,7 +282,8 @@ class SendOp {
       // a thread spins a little longer. Registering costs the sender a heavy fence
       // (chan_base.hpp), worth paying only once the wait is not brief. (A rendezvous send
       // queues its offer at once: the receiver can only take a message it sees.)
-      if (retries_ < chan_->send_retry_limit()) {
+      if (retries_ < chan_->send_retry_limit() &&
+          (retries_ < ChanBase::kSendRetriesMin || has_company(waker))) {
         ++retries_;
         status_ = SendHalf<Handle, T>::try_push(*chan_, message_);
         if (status_ != SendStatus::full) {
