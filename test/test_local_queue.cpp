@@ -37,7 +37,7 @@ TEST_CASE("the owner takes the oldest task with pop and the newest with pop_back
   auto tasks = make_tasks(3);
   LocalQueue queue;
   for (auto& task : tasks) REQUIRE(queue.push(task.get()));
-  REQUIRE(queue.peek_back() == tasks[2].get());
+  REQUIRE_FALSE(queue.back_started());
   CHECK(queue.pop_back() == tasks[2].get());
   CHECK(queue.pop() == tasks[0].get());
   CHECK(queue.len() == 1);
@@ -45,6 +45,42 @@ TEST_CASE("the owner takes the oldest task with pop and the newest with pop_back
   CHECK(queue.pop_back() == nullptr);
   CHECK(queue.pop() == nullptr);
   CHECK(queue.len() == 0);
+}
+
+TEST_CASE("each slot remembers whether its task had started, and hands the task back untagged") {
+  auto tasks = make_tasks(4);
+  tasks[1]->started.store(true);
+  tasks[3]->started.store(true);
+  LocalQueue queue;
+  for (auto& task : tasks) REQUIRE(queue.push(task.get()));
+  CHECK(queue.back_started());
+  LocalQueue thief;
+  std::uint32_t started = 0;
+  RawTask* run_now = queue.steal_into(thief, &started);  // takes tasks 0 and 1, runs 1
+  CHECK(run_now == tasks[1].get());
+  CHECK(started == 0);  // task 0, left queued in the thief's queue, had not started
+  CHECK(thief.pop() == tasks[0].get());
+  CHECK(queue.pop_back() == tasks[3].get());
+  CHECK_FALSE(queue.back_started());
+  CHECK(queue.pop_back() == tasks[2].get());
+}
+
+TEST_CASE("the owner's look at its newest task never touches a task thieves took and freed") {
+  // Between the owner's len() and its look at the back, a thief can take the whole queue in
+  // two steals (each takes half, rounded up), run the tasks and free them. The look reads
+  // only the slot (under ASan or TSan, reading the task would be a use after free).
+  auto tasks = make_tasks(2);
+  tasks[1]->started.store(true);
+  LocalQueue queue;
+  for (auto& task : tasks) REQUIRE(queue.push(task.get()));
+  REQUIRE(queue.len() == 2);
+  LocalQueue thief;
+  CHECK(queue.steal_into(thief) == tasks[0].get());
+  CHECK(queue.steal_into(thief) == tasks[1].get());
+  tasks.clear();  // run and freed
+  CHECK(queue.back_started());  // stale, but read from the slot
+  CHECK(queue.pop_back() == nullptr);
+  CHECK(queue.pop() == nullptr);
 }
 
 TEST_CASE("pop_back keeps the queue's capacity and order across many wraps of its slots") {

@@ -16,12 +16,18 @@
 // rather than claim the taken slot (no ABA; returning to the old value takes 2^24 pop_backs).
 // A thief that reads the new head (acquire) reads the new tail after it.
 //
+// Each slot also carries, in its pointer's low bit, whether the task had started when it was
+// queued (RawTask::started; it cannot change while the task waits in a queue). The owner reads
+// it for the task at the tail (back_started) without touching the task: between the owner's
+// look and its pop_back, a thief may take that task in two successive steals, run it and
+// free it (found by ThreadSanitizer: reading `started` through the pointer read freed memory).
+//
 // Memory ordering: the owner publishes a slot with a release store of `tail_`; a thief's
 // acquire load of `tail_` makes the slot's task (and everything written to the task before
 // it was pushed) visible. A thief releases the slots it copied by its final CAS of the head
 // (release), which the owner reads (acquire) before it may overwrite those slots.
 //
-// Thread-safety: push/pop/pop_back/peek_back/take_half from the owning worker only; steal_into from any
+// Thread-safety: push/pop/pop_back/back_started/take_half from the owning worker only; steal_into from any
 // other worker; len from any (exact from the owner).
 #pragma once
 
@@ -38,14 +44,15 @@ class LocalQueue {
  public:
   static constexpr std::uint32_t kCapacity = 256;
 
-  // Owner only. Returns false when full (the caller moves work to the global queue).
+  // Owner only (the task is the caller's to queue). Returns false when full (the caller moves
+  // work to the global queue).
   bool push(RawTask* task) noexcept {
     const std::uint32_t tail = tail_.load(std::memory_order_relaxed);  // only we write it
     // acquire: a thief's final CAS released the slots it copied; we may reuse them only after.
     const auto [steal, real] = unpack(head_.load(std::memory_order_acquire));
     (void)real;
     if (tail - steal >= kCapacity) return false;
-    slots_[tail & kMask].store(task, std::memory_order_relaxed);
+    slots_[tail & kMask].store(tagged(task), std::memory_order_relaxed);
     // release: publishes the slot (and the task's state) to thieves reading tail_.
     tail_.store(tail + 1, std::memory_order_release);
     return true;
@@ -66,7 +73,7 @@ class LocalQueue {
       return 0;
     }
     for (std::uint32_t i = 0; i < n; ++i) {
-      out[i] = slots_[(real + i) & kMask].load(std::memory_order_relaxed);
+      out[i] = untagged(slots_[(real + i) & kMask].load(std::memory_order_relaxed));
     }
     return n;
   }
@@ -83,7 +90,7 @@ class LocalQueue {
       // acq_rel: wins the task against thieves advancing the same word.
       if (head_.compare_exchange_weak(head, next, std::memory_order_acq_rel,
                                       std::memory_order_acquire)) {
-        return slots_[real & kMask].load(std::memory_order_relaxed);
+        return untagged(slots_[real & kMask].load(std::memory_order_relaxed));
       }
     }
   }
@@ -101,7 +108,7 @@ class LocalQueue {
                                        std::memory_order_relaxed)) {
       return nullptr;
     }
-    RawTask* task = slots_[(tail - 1) & kMask].load(std::memory_order_relaxed);
+    RawTask* task = untagged(slots_[(tail - 1) & kMask].load(std::memory_order_relaxed));
     // Rebased by kCapacity (same slots), so the head never returns to a value a thief may
     // have read with the old tail: its claim CAS fails instead of succeeding by ABA.
     tail_.store(tail - 1 + kCapacity, std::memory_order_relaxed);
@@ -110,11 +117,13 @@ class LocalQueue {
     return task;
   }
 
-  // Owner only, with len() >= 2: the newest task, left in place. No thief can take it then (a
-  // claim is at most half, rounded up, of what it saw, and a pop_back fails any stale claim).
-  [[nodiscard]] RawTask* peek_back() const noexcept {
-    return slots_[(tail_.load(std::memory_order_relaxed) - 1) & kMask].load(
-        std::memory_order_relaxed);
+  // Owner only, with len() >= 1: whether the newest task had started when it was queued. It
+  // reads the slot, never the task, which a thief may have taken (and freed) since the owner
+  // last looked: the answer then is stale, and the pop_back that follows fails or takes
+  // another task, which the caller checks itself.
+  [[nodiscard]] bool back_started() const noexcept {
+    return is_tagged(
+        slots_[(tail_.load(std::memory_order_relaxed) - 1) & kMask].load(std::memory_order_relaxed));
   }
 
   // Any worker but the owner: moves about half of this queue into `dst` (whose owner is the
@@ -147,9 +156,9 @@ class LocalQueue {
     }
     std::uint32_t started_here = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
-      RawTask* task = slots_[(first + i) & kMask].load(std::memory_order_relaxed);
-      dst.slots_[(dst_tail + i) & kMask].store(task, std::memory_order_relaxed);
-      if (i + 1 < n && task->started.load(std::memory_order_relaxed)) ++started_here;
+      RawTask* slot = slots_[(first + i) & kMask].load(std::memory_order_relaxed);
+      dst.slots_[(dst_tail + i) & kMask].store(slot, std::memory_order_relaxed);  // tag kept
+      if (i + 1 < n && is_tagged(slot)) ++started_here;
     }
     if (started != nullptr) *started = started_here;
     // Release the claimed slots to the owner: steal catches up with real.
@@ -165,7 +174,8 @@ class LocalQueue {
     }
     // Keep the last stolen task to run; publish the rest in dst.
     const std::uint32_t keep = n - 1;
-    RawTask* run_now = dst.slots_[(dst_tail + keep) & kMask].load(std::memory_order_relaxed);
+    RawTask* run_now =
+        untagged(dst.slots_[(dst_tail + keep) & kMask].load(std::memory_order_relaxed));
     if (keep != 0) {
       // release: publishes the copied slots to dst's own thieves.
       dst.tail_.store(dst_tail + keep, std::memory_order_release);
@@ -184,6 +194,19 @@ class LocalQueue {
 
  private:
   static constexpr std::uint32_t kMask = kCapacity - 1;
+  // The slot's "started when queued" bit (RawTask is at least 8-aligned).
+  static constexpr std::uintptr_t kStartedTag = 1;
+  static_assert(alignof(RawTask) > kStartedTag);
+  static RawTask* tagged(RawTask* task) noexcept {
+    if (!task->started.load(std::memory_order_relaxed)) return task;
+    return reinterpret_cast<RawTask*>(reinterpret_cast<std::uintptr_t>(task) | kStartedTag);
+  }
+  static bool is_tagged(RawTask* slot) noexcept {
+    return (reinterpret_cast<std::uintptr_t>(slot) & kStartedTag) != 0;
+  }
+  static RawTask* untagged(RawTask* slot) noexcept {
+    return reinterpret_cast<RawTask*>(reinterpret_cast<std::uintptr_t>(slot) & ~kStartedTag);
+  }
   struct Head {
     std::uint32_t steal;
     std::uint32_t real;

@@ -283,8 +283,10 @@ RawTask* Worker::pop_local() {
   }
   RawTask* task = nullptr;
   if (len >= 2 && (started_queued_ == 0 || fresh_streak_ < kMaxFreshStreak) &&
-      !queue.peek_back()->started.load(std::memory_order_relaxed)) {
+      !queue.back_started()) {
     task = queue.pop_back();  // null if a thief is at work
+    // Thieves may have emptied the queue down to its back since len(): then the task taken is
+    // whatever is there now (a started one is still the right pick: it is the only one).
   }
   if (task != nullptr) {
     ++fresh_streak_;
