@@ -1,6 +1,8 @@
 // Runtime metrics: counted per worker, readable as a struct, exported as JSON and Prometheus.
+#include <atomic>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "test_support.hpp"
 #include "troupe/channels/channel.hpp"
@@ -49,6 +51,54 @@ TEST_CASE("metrics count spawns, completions and polls per worker" * doctest::ti
   for (const troupe::WorkerMetrics& w : m.workers) {
     CHECK(w.utilization() >= 0.0);
     CHECK(w.utilization() <= 1.0);
+  }
+}
+
+TEST_CASE("a worker busy in one long poll shows its busy time growing while it runs" *
+          doctest::timeout(30)) {
+  // Busy and idle time count the period under way, not only the periods a park ended: a
+  // worker that never parks must not read as idle (Node's eventLoopUtilization is live too).
+  RuntimeOptions options;
+  options.min_threads = 1;
+  options.max_threads = 1;
+  Runtime rt(options);
+  std::atomic<bool> started{false};
+  std::atomic<bool> stop{false};
+  auto spinner = rt.spawn([](std::atomic<bool>& started, std::atomic<bool>& stop) -> Task<void> {
+    started.store(true);
+    while (!stop.load()) {
+    }
+    co_return;
+  }(started, stop));
+  while (!started.load()) std::this_thread::yield();
+  const troupe::WorkerMetrics first = rt.metrics().workers.at(0);
+  const troupe::WorkerMetrics second = rt.metrics().workers.at(0);
+  stop.store(true);
+  spinner.get();
+  CHECK(first.polls == second.polls);  // the one poll, still running
+  CHECK(second.busy > first.busy);
+  CHECK(second.idle == first.idle);
+  CHECK(second.utilization() > 0.0);
+}
+
+TEST_CASE("a parked worker shows its idle time growing while it sleeps" * doctest::timeout(30)) {
+  RuntimeOptions options;
+  options.min_threads = 1;
+  options.max_threads = 1;
+  Runtime rt(options);
+  CHECK(rt.block_on([]() -> Task<int> { co_return 1; }()) == 1);
+  // Two snapshots inside one sleep (the same park, not woken in between).
+  for (;;) {
+    const troupe::WorkerMetrics first = rt.metrics().workers.at(0);
+    const troupe::WorkerMetrics second = rt.metrics().workers.at(0);
+    const bool asleep = first.parks > first.wakes;
+    if (!asleep || second.parks != first.parks || second.wakes != first.wakes) {
+      std::this_thread::yield();
+      continue;
+    }
+    CHECK(second.idle > first.idle);
+    CHECK(second.busy == first.busy);
+    break;
   }
 }
 

@@ -207,6 +207,7 @@ RuntimeMetrics Scheduler::metrics() const {
   m.global_queue_depth = global_len();
   m.tasks_spawned = external_spawns_.load(std::memory_order_relaxed);
   m.tasks_completed = external_completions_.load(std::memory_order_relaxed);
+  const auto now = std::chrono::steady_clock::now();
   for (const auto& worker : workers_) {
     if (!worker->ever_ran.load(std::memory_order_relaxed)) continue;
     const Worker::Counters& c = worker->counters;
@@ -222,8 +223,9 @@ RuntimeMetrics Scheduler::metrics() const {
     w.parks = c.parks.get();
     w.wakes = c.wakes.get();
     w.local_queue_depth = worker->queue.len();
-    w.busy = std::chrono::nanoseconds(c.busy_ns.get());
-    w.idle = std::chrono::nanoseconds(c.idle_ns.get());
+    const Worker::Times times = worker->times(now);
+    w.busy = times.busy;
+    w.idle = times.idle;
     m.tasks_spawned += c.spawned.get();
     m.tasks_completed += c.completed.get();
     m.workers.push_back(w);

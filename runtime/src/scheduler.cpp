@@ -8,6 +8,7 @@
 
 #include "troupe/channels/detail/config.hpp"
 #include "troupe/channels/detail/fence.hpp"
+#include "troupe/channels/detail/wait_out.hpp"
 
 namespace troupe::detail {
 namespace {
@@ -134,7 +135,7 @@ void Worker::run() {
   own.retain();  // released by join_if_exited: a notifier may still wake it as it exits
   parker = &own;
   rng_ = 0x9E3779B97F4A7C15ull * (index_ + 1);
-  last_transition_ = std::chrono::steady_clock::now();
+  switch_period(std::chrono::steady_clock::now(), Period::busy);
   while (!scheduler_.stopping.load(std::memory_order_acquire)) {
     RawTask* task = next_task();
     if (task == nullptr) task = search();
@@ -146,9 +147,53 @@ void Worker::run() {
     if (!park()) break;  // retired
   }
   if (searching_) leave_searching();
+  switch_period(std::chrono::steady_clock::now(), Period::none);
   return_scheduler_refs();
   tls_turn_yielder = nullptr;
   tls_worker = nullptr;
+}
+
+void Worker::switch_period(std::chrono::steady_clock::time_point now, Period next) noexcept {
+  const std::uint64_t current = period_.load(std::memory_order_relaxed);
+  const std::uint64_t at = now_ns(now);
+  // relaxed store, then a release fence: a reader whose counter loads see the update below
+  // also sees the writing bit (its acquire fence), and retries.
+  period_.store(current | kWritingBit, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  if (current != 0) {
+    const std::uint64_t since = current >> 2;
+    OwnerCounter& total = (current & kParkedBit) != 0 ? counters.idle_ns : counters.busy_ns;
+    total.add(at > since ? at - since : 0);
+  }
+  const std::uint64_t begun =
+      next == Period::none ? 0 : (at << 2) | (next == Period::parked ? kParkedBit : 0);
+  // release: the counters' update happens-before a reader that sees the new period.
+  period_.store(begun, std::memory_order_release);
+}
+
+Worker::Times Worker::times(std::chrono::steady_clock::time_point now) const noexcept {
+  for (;;) {
+    // acquire: pairs with switch_period's release store (the counters it updated before).
+    const std::uint64_t before = period_.load(std::memory_order_acquire);
+    if ((before & kWritingBit) != 0) {
+      // An update of a few instructions is under way (its thread may have been descheduled).
+      wait_out([this] { return (period_.load(std::memory_order_relaxed) & kWritingBit) != 0; });
+      continue;
+    }
+    Times t{std::chrono::nanoseconds(counters.busy_ns.get()),
+            std::chrono::nanoseconds(counters.idle_ns.get())};
+    // acquire fence: if a counter load saw an update, the re-read sees its writing bit (or a
+    // later period), pairing with switch_period's release fence.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (period_.load(std::memory_order_relaxed) != before) continue;
+    if (before != 0) {
+      const std::uint64_t since = before >> 2;
+      const std::uint64_t at = now_ns(now);
+      const auto live = std::chrono::nanoseconds(at > since ? at - since : 0);
+      ((before & kParkedBit) != 0 ? t.idle : t.busy) += live;
+    }
+    return t;
+  }
 }
 
 void Worker::return_scheduler_refs() noexcept {
@@ -360,7 +405,7 @@ bool Worker::park() {
   }
 
   const auto parked_at = std::chrono::steady_clock::now();
-  counters.busy_ns.add(now_ns(parked_at) - now_ns(last_transition_));
+  switch_period(parked_at, Period::parked);
   counters.parks.add();
   const auto idle_deadline = parked_at + s.options().idle_timeout;
   auto deadline = idle_deadline;
@@ -371,9 +416,8 @@ bool Worker::park() {
   }
   const bool woken = parker->park_until(deadline);
   const auto now = std::chrono::steady_clock::now();
-  counters.idle_ns.add(now_ns(now) - now_ns(parked_at));
+  switch_period(now, Period::busy);
   counters.wakes.add();
-  last_transition_ = now;
 
   s.timers().process(now);
   if (!unregister()) {

@@ -79,6 +79,14 @@ class Worker final : private TurnYielder {
         completed, busy_ns, idle_ns;
   } counters;
 
+  // Busy and idle time up to `now`, the period under way included (a parked worker's idle
+  // time grows, so does a busy one's busy time). Any thread.
+  struct Times {
+    std::chrono::nanoseconds busy{0};
+    std::chrono::nanoseconds idle{0};
+  };
+  [[nodiscard]] Times times(std::chrono::steady_clock::time_point now) const noexcept;
+
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
   [[nodiscard]] Scheduler& scheduler() const noexcept { return scheduler_; }
 
@@ -164,7 +172,17 @@ class Worker final : private TurnYielder {
   std::uint64_t spawn_seq_ = 0;
   static constexpr std::uint64_t kSchedulerRefBatch = 1024;
   std::uint64_t scheduler_refs_ = 0;  // taken from Scheduler::refs_, not yet given to a task
-  std::chrono::steady_clock::time_point last_transition_{};
+  // Ends the period under way at `now` (adding it to busy_ns or idle_ns) and begins the next
+  // (Period::none: the thread stops). Owner only.
+  enum class Period { none, busy, parked };
+  void switch_period(std::chrono::steady_clock::time_point now, Period next) noexcept;
+  // The period under way, for times(): its start (steady_clock nanoseconds) shifted left by
+  // two, kParkedBit if parked, 0 while no thread runs. kWritingBit is set while switch_period
+  // updates the counters: a sequence lock, so that times() never counts a period twice or
+  // not at all. Written only by the owner.
+  static constexpr std::uint64_t kParkedBit = 1;
+  static constexpr std::uint64_t kWritingBit = 2;
+  std::atomic<std::uint64_t> period_{0};
 };
 
 // The thread of one task spawned with SpawnOptions::dedicated_thread. It polls only that task:
