@@ -109,16 +109,17 @@ inline bool yield_turn(const Waker& waker) noexcept {
   return tls_turn_yielder != nullptr && tls_turn_yielder->yield_turn(waker);
 }
 
+// TurnYielder::has_company for the calling thread's worker; true off a runtime worker (a
+// thread spins as it likes).
+inline bool has_company(const Waker& waker) noexcept {
+  return tls_turn_yielder == nullptr || tls_turn_yielder->has_company(waker);
+}
+
 // Wakes `waker` to be polled again, for an operation that retries instead of registering (a
 // send on a full channel). On a runtime worker, polling its own task, the task is queued
 // again without waking a parked worker: the retry waits on another task's progress, which a
 // second worker would not speed up, and taking the retrying task there would put the
 // channel's two ends on different cores. Elsewhere it is a plain wake.
-// True off a runtime worker (a thread spins as it likes).
-inline bool has_company(const Waker& waker) noexcept {
-  return tls_turn_yielder == nullptr || tls_turn_yielder->has_company(waker);
-}
-
 inline void wake_to_retry(Waker& waker) noexcept {
   if (tls_turn_yielder != nullptr) tls_turn_yielder->retry_quietly(waker);
   waker.wake();
