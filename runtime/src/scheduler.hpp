@@ -39,11 +39,13 @@ namespace troupe::detail {
 // readable (approximately) from any thread.
 class OwnerCounter {
  public:
-  void add(std::uint64_t n = 1) noexcept {
-    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  // `order`: relaxed, or release where a reader pairs an acquire get() with it (busy/idle).
+  void add(std::uint64_t n = 1, std::memory_order order = std::memory_order_relaxed) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + n, order);
   }
-  [[nodiscard]] std::uint64_t get() const noexcept {
-    return value_.load(std::memory_order_relaxed);
+  [[nodiscard]] std::uint64_t get(
+      std::memory_order order = std::memory_order_relaxed) const noexcept {
+    return value_.load(order);
   }
 
  private:
