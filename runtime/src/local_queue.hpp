@@ -197,15 +197,18 @@ class LocalQueue {
   // The slot's "started when queued" bit (RawTask is at least 8-aligned).
   static constexpr std::uintptr_t kStartedTag = 1;
   static_assert(alignof(RawTask) > kStartedTag);
+  // Pointer arithmetic on the task's own bytes (one byte in, one byte back), not an integer
+  // cast back to a pointer.
   static RawTask* tagged(RawTask* task) noexcept {
     if (!task->started.load(std::memory_order_relaxed)) return task;
-    return reinterpret_cast<RawTask*>(reinterpret_cast<std::uintptr_t>(task) | kStartedTag);
+    return reinterpret_cast<RawTask*>(reinterpret_cast<char*>(task) + kStartedTag);
   }
   static bool is_tagged(RawTask* slot) noexcept {
     return (reinterpret_cast<std::uintptr_t>(slot) & kStartedTag) != 0;
   }
   static RawTask* untagged(RawTask* slot) noexcept {
-    return reinterpret_cast<RawTask*>(reinterpret_cast<std::uintptr_t>(slot) & ~kStartedTag);
+    return reinterpret_cast<RawTask*>(reinterpret_cast<char*>(slot) -
+                                      (reinterpret_cast<std::uintptr_t>(slot) & kStartedTag));
   }
   struct Head {
     std::uint32_t steal;
