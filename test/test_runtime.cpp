@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "test_support.hpp"
+#include "troupe/runtime/detail/raw_task.hpp"
 #include "troupe/runtime/runtime.hpp"
 
 using namespace std::chrono_literals;
@@ -386,3 +387,58 @@ TEST_CASE("wakes racing with the Runtime's destruction, and after it, are harmle
   }
 }
 
+
+namespace {
+
+// The hook below holds the first external wake in its window until the drain has completed
+// the task (test_hooks::external_wake_queuing).
+std::atomic<int> hook_calls{0};
+std::atomic<bool> hook_holding{false};
+std::atomic<bool> shutdown_returned{false};
+void hold_until_complete(troupe::detail::RawTask* task) {
+  if (hook_calls.fetch_add(1) != 0) return;
+  hook_holding.store(true);
+  // The drain completes the task while this wake still holds it unqueued...
+  while (!task->is_complete()) std::this_thread::yield();
+  // ...and must then wait for this wake before it drops the last reference. Give it the time
+  // to (wrongly) finish: shutdown returning first means the task was freed under us, and the
+  // wake's next read of it is a use after free (ASan reports it).
+  for (int i = 0; i < 20'000 && !shutdown_returned.load(); ++i) std::this_thread::yield();
+}
+
+}  // namespace
+
+TEST_CASE("a plain thread's wake that is queueing a task when shutdown drains it is waited for" *
+          doctest::timeout(60)) {
+  // The waker hands its reference over to the queue (wake_and_release, as a channel's sender
+  // does), and the task has no other: detached, its operation's registration taken out.
+  hook_calls.store(0);
+  hook_holding.store(false);
+  shutdown_returned.store(false);
+  troupe::detail::test_hooks::external_wake_queuing.store(&hold_until_complete);
+  Gate gate;
+  std::thread waker;
+  {
+    Runtime rt(small());
+    rt.spawn(seven_after(gate)).detach();
+    spin_until([&] {
+      std::lock_guard lock(gate.mutex);
+      return static_cast<bool>(gate.waiter);
+    });
+    troupe::WakerRef reference;
+    {
+      std::lock_guard lock(gate.mutex);
+      reference = std::move(gate.waiter);
+    }
+    waker = std::thread([reference = std::move(reference)]() mutable {
+      reference.wake_and_reset();  // the task goes idle -> scheduled; the hook holds us there
+    });
+    spin_until([] { return hook_holding.load(); });
+    rt.shutdown();  // the drain cancels the task while the wake above still holds it
+    shutdown_returned.store(true);
+    CHECK(rt.shutdown_report().cancelled == 1);
+  }
+  waker.join();
+  troupe::detail::test_hooks::external_wake_queuing.store(nullptr);
+  CHECK(hook_calls.load() == 1);
+}

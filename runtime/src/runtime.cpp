@@ -12,27 +12,42 @@ namespace detail {
 // ---- RawTask ----------------------------------------------------------------------------------
 
 void RawTask::wake() noexcept {
+  Scheduler* const owner = scheduler;  // read while our reference keeps the task alive
+  bool counted = false;                // an external wake in flight (Scheduler::enter_external_wake)
   std::uint64_t word = word_.load(std::memory_order_relaxed);
   for (;;) {
-    if ((word & kComplete) != 0) return;
+    if ((word & kComplete) != 0) break;
     const bool scheduled = (word & kScheduled) != 0;
+    if (!scheduled && !counted && !owner->on_own_worker()) {
+      owner->enter_external_wake();
+      counted = true;
+    }
     // From idle: scheduled, with a reference for the queue.
     const std::uint64_t next = scheduled ? (word | kNotified) : ((word | kScheduled) + kRefOne);
     // acq_rel: releases the waker's writes to the next poll (via the runner's closing CAS, or
-    // via the queue when we schedule); see raw_task.hpp.
-    if (word_.compare_exchange_weak(word, next, std::memory_order_acq_rel,
+    // via the queue when we schedule); see raw_task.hpp. seq_cst: an external wake's CAS is
+    // ordered with the shutdown drain's (Scheduler::enter_external_wake); x86 pays nothing more.
+    if (word_.compare_exchange_weak(word, next, std::memory_order_seq_cst,
                                     std::memory_order_relaxed)) {
-      if (!scheduled) scheduler->schedule(this);
-      return;
+      if (!scheduled) queue_woken(owner, counted);
+      break;
     }
   }
+  if (counted) owner->leave_external_wake();
 }
 
 void RawTask::wake_and_release() noexcept {
+  Scheduler* const owner = scheduler;  // read while our reference keeps the task alive
+  bool counted = false;                // as in wake()
+  bool last = false;
   std::uint64_t word = word_.load(std::memory_order_relaxed);
   for (;;) {
     const bool complete = (word & kComplete) != 0;
     const bool scheduled = (word & kScheduled) != 0;
+    if (!complete && !scheduled && !counted && !owner->on_own_worker()) {
+      owner->enter_external_wake();
+      counted = true;
+    }
     // From idle, our reference becomes the queue's; otherwise it is dropped.
     std::uint64_t next;
     if (complete) {
@@ -42,17 +57,28 @@ void RawTask::wake_and_release() noexcept {
     } else {
       next = word | kScheduled;
     }
-    // acq_rel: as wake(), and as release() for the reference dropped.
-    if (word_.compare_exchange_weak(word, next, std::memory_order_acq_rel,
+    // acq_rel: as wake(), and as release() for the reference dropped; seq_cst as in wake().
+    if (word_.compare_exchange_weak(word, next, std::memory_order_seq_cst,
                                     std::memory_order_relaxed)) {
       if (!complete && !scheduled) {
-        scheduler->schedule(this);
-      } else if ((next >> kRefShift) == 0) {
-        destroy();
+        queue_woken(owner, counted);
+      } else {
+        last = (next >> kRefShift) == 0;
       }
-      return;
+      break;
     }
   }
+  if (counted) owner->leave_external_wake();
+  if (last) destroy();
+}
+
+void RawTask::queue_woken(Scheduler* owner, bool external) noexcept {
+  if (external) {
+    if (const auto hook = test_hooks::external_wake_queuing.load(std::memory_order_relaxed)) {
+      hook(this);
+    }
+  }
+  owner->schedule(this);
 }
 
 bool RawTask::end_poll(bool yield) noexcept {
@@ -102,12 +128,12 @@ void RawTask::complete_abandoned() noexcept {
     // joiner is woken.
     const std::uint64_t dropped = (word & kScheduled) != 0 ? 2 : 1;
     next = (word | kComplete) - (dropped - 1 + bank_) * kRefOne;
-    // seq_cst: the join protocol, as complete().
+    // seq_cst: the join protocol, as complete(); and the drain's side of the external wakes'
+    // handshake (Scheduler::enter_external_wake).
   } while (!word_.compare_exchange_weak(word, next, std::memory_order_seq_cst,
                                         std::memory_order_relaxed));
   bank_ = 0;
   wake_joiner();
-  release();
 }
 
 void RawTask::wake_joiner() noexcept {

@@ -27,7 +27,6 @@ constexpr std::int32_t kCoopBudget = 128;
 // Rounds of stealing a searching worker makes before it parks.
 constexpr int kSearchRounds = 4;
 
-thread_local Worker* tls_worker = nullptr;
 thread_local Scheduler* tls_blocking_scheduler = nullptr;
 
 std::uint64_t now_ns(std::chrono::steady_clock::time_point t) {
@@ -1117,6 +1116,11 @@ void Scheduler::join_dedicated_threads() {
   }
 }
 
+void Scheduler::await_external_wakes() const noexcept {
+  // seq_cst: pairs with enter_external_wake (see there); acquire for leave_external_wake.
+  while (external_wakes_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+}
+
 void Scheduler::drain_registry(ShutdownReport& report, bool dedicated) {
   while (RawTask* task = registry_.take_any(dedicated)) {
     ++report.cancelled;
@@ -1128,7 +1132,11 @@ void Scheduler::drain_registry(ShutdownReport& report, bool dedicated) {
                                                          : "blocking-job"});
     }
     task->drop();
-    task->complete_abandoned();  // may destroy the task
+    task->complete_abandoned();
+    // A plain thread's wake may have queued the task just before (the queue is closed, so it
+    // stays unqueued) and still be reading it: the last reference waits for such wakes.
+    await_external_wakes();
+    task->release();  // may destroy the task
   }
 }
 

@@ -291,6 +291,27 @@ class Scheduler {
     return global_len_.load(std::memory_order_relaxed);
   }
 
+  // Wakes from outside the workers, and the shutdown drain. A wake that queues a task (its
+  // CAS took the task from idle to scheduled, with the queue's reference) still reads the
+  // task afterwards, to queue it. The drain frees tasks while plain threads, blocking jobs and
+  // dedicated threads may still wake them: a wake from such a thread (not one of this
+  // scheduler's workers, which are joined before the drain) counts itself in external_wakes_
+  // from before its CAS until it has queued the task (or found the queue closed), and the
+  // drain waits for the count to be zero before it drops a task's last references. The count
+  // and the CAS on one side, complete_abandoned's CAS and the drain's load on the other, are
+  // seq_cst: either the drain sees the count, or the wake's CAS sees the task complete and
+  // queues nothing. A worker's own wakes pay nothing (one thread-local read).
+  [[nodiscard]] bool on_own_worker() const noexcept;
+  void enter_external_wake() noexcept {
+    external_wakes_.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: see above
+  }
+  void leave_external_wake() noexcept {
+    // release: the wake's last reads of the task happen-before the drain's acquire below.
+    external_wakes_.fetch_sub(1, std::memory_order_release);
+  }
+  // Until no external wake is in flight. Shutdown only.
+  void await_external_wakes() const noexcept;
+
   // Idle coordination (see the header comment).
   void notify_parked() noexcept;
   void wake_all_parked() noexcept;
@@ -344,6 +365,7 @@ class Scheduler {
   bool global_closed_ ABSL_GUARDED_BY(global_mutex_) = false;
   std::atomic<std::uint64_t> global_len_{0};
 
+  std::atomic<std::uint64_t> external_wakes_{0};  // in flight (see enter_external_wake)
   std::atomic<std::uint64_t> external_spawns_{0};
   std::atomic<std::uint64_t> external_completions_{0};
   std::atomic<std::uint64_t> stalls_detected_{0};
@@ -382,6 +404,14 @@ class Scheduler {
   mutable PlainMutex report_mutex_;
   ShutdownReport report_ ABSL_GUARDED_BY(report_mutex_);  // written once by shutdown()
 };
+
+// The worker the calling thread runs (a worker thread, or a deterministic runtime's driver),
+// or nullptr. Owner thread only.
+inline thread_local Worker* tls_worker = nullptr;
+
+inline bool Scheduler::on_own_worker() const noexcept {
+  return tls_worker != nullptr && &tls_worker->scheduler() == this;
+}
 
 // The worker the calling thread runs, or nullptr.
 Worker* current_worker() noexcept;

@@ -27,7 +27,9 @@
 //   * the registry's, from spawn until completion (or the shutdown drain);
 //   * the queue's, held exactly while kScheduled is set and the task is not complete — it
 //     keeps a queued task alive whoever queued it, and the shutdown drain drops it for tasks
-//     still queued when the workers stopped (a push refused by a closed queue leaves it too);
+//     still queued when the workers stopped (a push refused by a closed queue leaves it too;
+//     a wake from outside the workers still queueing the task is waited for before the drain
+//     drops the last reference: Scheduler::enter_external_wake);
 //   * the JoinHandle's, and one per channel/timer/lock holding the task's waker.
 // A task retaining itself while it runs (registering its waker) draws on a reserve, `bank_`,
 // paid into the count in blocks of kBankBlock: a plain decrement instead of a locked add. The
@@ -71,6 +73,14 @@ enum TaskState : std::uint64_t {
 enum class Ending : std::uint8_t { running, value, exception, cancelled };
 
 class RawTask;
+
+namespace test_hooks {
+// Called, when set, by a wake from outside the task's workers between its CAS from idle and
+// queueing the task: the window the shutdown drain must not free the task in. For tests
+// only (test_shutdown_race); null otherwise, which costs such a wake one relaxed load.
+inline std::atomic<void (*)(RawTask*)> external_wake_queuing{nullptr};
+}  // namespace test_hooks
+
 // The task the calling worker is polling, or nullptr (set by the scheduler around each poll).
 inline thread_local RawTask* tls_polled_task = nullptr;
 
@@ -122,7 +132,9 @@ class RawTask : public Waker {
   // Marks the task complete, wakes its joiner and drops the registry's and queue's references
   // (and the unspent reserve). Called once, by whoever ran it last; may destroy the task.
   void complete(Ending how) noexcept;
-  // The shutdown drain's completion of a task that never finished (see above). May destroy it.
+  // The shutdown drain's completion of a task that never finished (see above). The caller
+  // still holds one reference, which it releases once no wake from outside the workers may be
+  // reading the task (Scheduler::await_external_wakes).
   void complete_abandoned() noexcept;
   // Drops a reference that was never counted as taken from a task queue: a task that could
   // not be spawned at all (its registry and queue references).
@@ -153,6 +165,9 @@ class RawTask : public Waker {
  private:
   static constexpr std::uint64_t kBankBlock = 1u << 16;
   void wake_joiner() noexcept;
+  // Queues the task that a wake just took from idle to scheduled. `external`: the wake came
+  // from outside the owner's workers (and counts itself in flight until it returns).
+  void queue_woken(Scheduler* owner, bool external) noexcept;
 
   std::uint64_t bank_ = 0;               // the reserve (see above); owner: the polling thread
   std::atomic<Waker*> joiner_{nullptr};  // holds a reference when set
