@@ -14,6 +14,7 @@
 // replays it, step for step).
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "troupe/actors/pipeline.hpp"
@@ -255,6 +257,32 @@ TEST_CASE("driving is refused on a threaded runtime and from inside a task" *
     co_return "";
   }(rt));
   CHECK(inner.find("from a runtime's task") != std::string::npos);
+}
+
+TEST_CASE("shutdown from another thread waits for the poll the driving thread is in" *
+          doctest::timeout(60)) {
+  std::atomic<bool> polling{false};
+  std::atomic<bool> shutdown_returned{false};
+  std::atomic<bool> frame_intact{false};
+  Runtime rt(seeded(3));
+  auto handle = rt.spawn([](std::atomic<bool>& polling, std::atomic<bool>& shutdown_returned,
+                            std::atomic<bool>& frame_intact) -> Task<void> {
+    const std::vector<int> in_frame(16, 7);
+    polling.store(true);
+    // Give a shutdown that does not wait for this poll the time to drain (and so destroy this
+    // frame under us: ASan then reports the reads below).
+    for (int i = 0; i < 20'000 && !shutdown_returned.load(); ++i) std::this_thread::yield();
+    frame_intact.store(in_frame.back() == 7);
+    co_await troupe::this_task::yield_now();  // the drain cancels the task here, suspended
+  }(polling, shutdown_returned, frame_intact));
+  std::thread driver([&rt] { (void)rt.run_until_idle(); });
+  while (!polling.load()) std::this_thread::yield();
+  rt.shutdown();
+  shutdown_returned.store(true);
+  driver.join();
+  CHECK(frame_intact.load());
+  CHECK(rt.shutdown_report().cancelled == 1);
+  CHECK_THROWS_AS(handle.get(), troupe::Error);
 }
 
 TEST_CASE("spawn_blocking jobs and dedicated-thread tasks run on the driving thread" *

@@ -1152,6 +1152,12 @@ void Scheduler::shutdown() {
 
   // 1. Workers finish their current poll and exit.
   stopping.store(true, std::memory_order_release);
+  // Deterministic mode: a thread driving the runtime finishes its current poll, sees
+  // `stopping` and returns (try_drive); wait for it, so that the drain below never cancels a
+  // task while that thread polls it. (From the driving thread itself we threw above.)
+  {
+    MutexLock driver(drive_mutex_);
+  }
   {
     MutexLock lock(monitor_mutex_);
   }
