@@ -73,7 +73,9 @@
 //     runnable, no timer pending: a deadlock), it throws Error(timeout) listing what is alive;
 //   - a wake from another thread (a plain thread's send) queues the task for the next drive;
 //     determinism holds only for programs whose threads are all the runtime's;
-//   - JoinHandle::get() does not drive: drive first (run_until_idle), then get.
+//   - JoinHandle::get() drives too, unless another thread is driving (see JoinHandle);
+//   - shutdown() from another thread lets the driving thread finish its current poll (it
+//     then returns from driving) before it cancels what is alive.
 // min_threads, max_threads and the thread timeouts are ignored.
 //
 // Thread-safety: every member function of Runtime is thread-safe. JoinHandle is a move-only
