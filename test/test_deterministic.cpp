@@ -285,6 +285,60 @@ TEST_CASE("shutdown from another thread waits for the poll the driving thread is
   CHECK_THROWS_AS(handle.get(), troupe::Error);
 }
 
+TEST_CASE("a JoinHandle::get that drives when shutdown begins ends with cancelled, not deadlock" *
+          doctest::timeout(60)) {
+  std::atomic<bool> polling{false};
+  Runtime rt(seeded(4));
+  auto handle = rt.spawn([](std::atomic<bool>& polling) -> Task<int> {
+    polling.store(true);
+    for (;;) co_await troupe::this_task::yield_now();  // runnable forever: the drive never idles
+  }(polling));
+  std::thread stopper([&] {
+    while (!polling.load()) std::this_thread::yield();
+    rt.shutdown();
+  });
+  const std::optional<troupe::ErrorCode> code = [&]() -> std::optional<troupe::ErrorCode> {
+    try {
+      (void)handle.get();  // drives this thread until shutdown stops the drive
+    } catch (const troupe::Error& error) {
+      return error.code();
+    }
+    return std::nullopt;
+  }();
+  stopper.join();
+  CHECK(code == troupe::ErrorCode::cancelled);
+}
+
+TEST_CASE("a task's shutdown() is refused at once, even while another thread's shutdown waits "
+          "for its poll" *
+          doctest::timeout(60)) {
+  Runtime rt(seeded(5));
+  std::atomic<bool> polling{false};
+  std::atomic<bool> shutting{false};
+  std::string refused;
+  rt.spawn([](Runtime& rt, std::atomic<bool>& polling, std::atomic<bool>& shutting,
+              std::string& refused) -> Task<void> {
+    polling.store(true);
+    while (!shutting.load()) std::this_thread::yield();  // all inside one poll
+    // Leave the other thread the time to take shutdown's lock and wait for this poll.
+    for (int i = 0; i < 2'000; ++i) std::this_thread::yield();
+    try {
+      rt.shutdown();
+    } catch (const troupe::Error& error) {
+      refused = error.what();
+    }
+    co_return;
+  }(rt, polling, shutting, refused)).detach();
+  std::thread other([&] {
+    while (!polling.load()) std::this_thread::yield();  // the task is in its poll: drive on
+    shutting.store(true);
+    rt.shutdown();
+  });
+  (void)rt.run_until_idle();
+  other.join();
+  CHECK(refused.find("called from one of its own threads") != std::string::npos);
+}
+
 TEST_CASE("spawn_blocking jobs and dedicated-thread tasks run on the driving thread" *
           doctest::timeout(60)) {
   Runtime rt(seeded(5));

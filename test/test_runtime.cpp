@@ -416,29 +416,38 @@ TEST_CASE("a plain thread's wake that is queueing a task when shutdown drains it
   hook_holding.store(false);
   shutdown_returned.store(false);
   troupe::detail::test_hooks::external_wake_queuing.store(&hold_until_complete);
+  struct ResetHook {
+    ~ResetHook() { troupe::detail::test_hooks::external_wake_queuing.store(nullptr); }
+  } reset_hook;
   Gate gate;
   std::thread waker;
+  const auto registered = [&] {
+    std::lock_guard lock(gate.mutex);
+    return static_cast<bool>(gate.waiter);
+  };
   {
     Runtime rt(small());
     rt.spawn(seven_after(gate)).detach();
-    spin_until([&] {
-      std::lock_guard lock(gate.mutex);
-      return static_cast<bool>(gate.waiter);
-    });
-    troupe::WakerRef reference;
-    {
-      std::lock_guard lock(gate.mutex);
-      reference = std::move(gate.waiter);
+    for (;;) {
+      spin_until(registered);
+      troupe::WakerRef reference;
+      {
+        std::lock_guard lock(gate.mutex);
+        reference = std::move(gate.waiter);
+      }
+      waker = std::thread([reference = std::move(reference)]() mutable {
+        reference.wake_and_reset();  // the task goes idle -> scheduled; the hook holds us there
+      });
+      // A wake that came before the task's poll had ended only marked it (no queueing, no
+      // hook): it is polled again and registers anew. Then wake it again.
+      spin_until([&] { return hook_holding.load() || registered(); });
+      if (hook_holding.load()) break;
+      waker.join();
     }
-    waker = std::thread([reference = std::move(reference)]() mutable {
-      reference.wake_and_reset();  // the task goes idle -> scheduled; the hook holds us there
-    });
-    spin_until([] { return hook_holding.load(); });
     rt.shutdown();  // the drain cancels the task while the wake above still holds it
     shutdown_returned.store(true);
     CHECK(rt.shutdown_report().cancelled == 1);
   }
   waker.join();
-  troupe::detail::test_hooks::external_wake_queuing.store(nullptr);
   CHECK(hook_calls.load() == 1);
 }

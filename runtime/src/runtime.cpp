@@ -176,7 +176,10 @@ void throw_task_failure(const RawTask& task) {
 bool drive_for_join(RawTask& task) {
   Scheduler* scheduler = task.scheduler;
   if (scheduler == nullptr || !scheduler->deterministic()) return false;
-  return scheduler->try_drive([&task] { return task.is_complete(); }).has_value();
+  const bool drove = scheduler->try_drive([&task] { return task.is_complete(); }).has_value();
+  // A shutdown stopped the drive: not a deadlock. The caller waits, and the shutdown's drain
+  // completes the task (cancelled). acquire: as the drive loop's read of `stopping`.
+  return drove && !scheduler->stopping.load(std::memory_order_acquire);
 }
 
 void throw_join_deadlock(const RawTask& task, const char* who) {
@@ -291,6 +294,11 @@ bool Runtime::run_until(absl::FunctionRef<bool()> done) {
 }
 
 void Runtime::throw_deadlock(const std::string& who, const std::string& what) const {
+  if (scheduler_->stopping.load(std::memory_order_acquire)) {
+    // The drive stopped because the runtime is shutting down, not because it went idle.
+    throw Error(ErrorCode::shut_down, who + ": the runtime shut down before " + what +
+                                          " finished");
+  }
   throw Error(ErrorCode::timeout,
               who + ": the deterministic runtime went idle (no task runnable, no timer pending) "
                     "before " + what + " finished: a deadlock (" +

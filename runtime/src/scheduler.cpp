@@ -1141,13 +1141,15 @@ void Scheduler::drain_registry(ShutdownReport& report, bool dedicated) {
 }
 
 void Scheduler::shutdown() {
-  MutexLock guard(shutdown_mutex_);
-  if (shut_down_.load(std::memory_order_relaxed)) return;
+  // Refused before the lock: a task calling shutdown while another thread's shutdown waits for
+  // this thread (its poll, in deterministic mode) must get the error, not wait for the lock.
   if ((tls_worker != nullptr && &tls_worker->scheduler() == this) ||
       tls_blocking_scheduler == this) {
     throw Error(ErrorCode::invalid_argument,
                 "Runtime::shutdown: called from one of its own threads (it would join itself)");
   }
+  MutexLock guard(shutdown_mutex_);
+  if (shut_down_.load(std::memory_order_relaxed)) return;
   registry_.close();  // spawns fail from here on
 
   // 1. Workers finish their current poll and exit.
@@ -1207,6 +1209,10 @@ void Scheduler::shutdown() {
   for (BlockingThread& thread : threads) {
     if (thread.thread.joinable()) thread.thread.join();
   }
+  // 5. A wake from outside that queued a task before the queues closed may still be finishing
+  // (notify_parked, leave_external_wake) after that task ran and was freed: the Runtime may
+  // free the Scheduler once we return, so wait for it.
+  await_external_wakes();
   {
     MutexLock lock(report_mutex_);
     report_ = std::move(report);
@@ -1239,6 +1245,9 @@ RawTask* Scheduler::pop_ready(std::int32_t& budget) {
 }
 
 std::size_t Scheduler::drive(absl::FunctionRef<bool()> done) {
+  // Shutting down: nothing is polled any more (and shutdown may hold drive_mutex_ briefly,
+  // which is no other driver).
+  if (stopping.load(std::memory_order_acquire)) return 0;
   const std::optional<std::size_t> polls = try_drive(done);
   if (!polls) {
     throw Error(ErrorCode::invalid_argument,

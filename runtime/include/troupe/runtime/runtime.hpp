@@ -338,12 +338,14 @@ class Runtime {
 
   // Deterministic mode only (throws Error(invalid_argument) otherwise, or from one of the
   // runtime's tasks, or while another thread drives). Runs tasks on the calling thread until
-  // none is runnable and no timer is pending; returns how many polls it ran.
+  // none is runnable and no timer is pending; returns how many polls it ran (0 once shutdown
+  // has begun).
   std::size_t run_until_idle();
   // The same, stopping as soon as `done()` holds (checked before each poll); returns done().
   // For code that would otherwise block the driving thread on what the tasks do.
   bool run_until(absl::FunctionRef<bool()> done);
-  // Throws Error(timeout): "<who>: the deterministic runtime went idle ... before <what>".
+  // Throws Error(timeout): "<who>: the deterministic runtime went idle ... before <what>";
+  // or Error(shut_down) if the drive stopped because the runtime is shutting down.
   [[noreturn]] void throw_deadlock(const std::string& who, const std::string& what) const;
   [[nodiscard]] bool is_deterministic() const noexcept;
 
