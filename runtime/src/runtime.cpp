@@ -12,33 +12,29 @@ namespace detail {
 // ---- RawTask ----------------------------------------------------------------------------------
 
 void RawTask::wake() noexcept {
-  Scheduler* const owner = scheduler;  // read while our reference keeps the task alive
-  bool counted = false;                // an external wake in flight (Scheduler::enter_external_wake)
+  // The caller keeps its own reference throughout, so the task (and through it the scheduler)
+  // outlives this call whatever the shutdown drain does: no count (wake_and_release needs one).
   std::uint64_t word = word_.load(std::memory_order_relaxed);
   for (;;) {
-    if ((word & kComplete) != 0) break;
+    if ((word & kComplete) != 0) return;
     const bool scheduled = (word & kScheduled) != 0;
-    if (!scheduled && !counted && !owner->on_own_worker()) {
-      owner->enter_external_wake();
-      counted = true;
-    }
     // From idle: scheduled, with a reference for the queue.
     const std::uint64_t next = scheduled ? (word | kNotified) : ((word | kScheduled) + kRefOne);
     // acq_rel: releases the waker's writes to the next poll (via the runner's closing CAS, or
-    // via the queue when we schedule); see raw_task.hpp. seq_cst: an external wake's CAS is
-    // ordered with the shutdown drain's (Scheduler::enter_external_wake); x86 pays nothing more.
-    if (word_.compare_exchange_weak(word, next, std::memory_order_seq_cst,
+    // via the queue when we schedule); see raw_task.hpp.
+    if (word_.compare_exchange_weak(word, next, std::memory_order_acq_rel,
                                     std::memory_order_relaxed)) {
-      if (!scheduled) queue_woken(owner, counted);
-      break;
+      if (!scheduled) scheduler->schedule(this);
+      return;
     }
   }
-  if (counted) owner->leave_external_wake();
 }
 
 void RawTask::wake_and_release() noexcept {
   Scheduler* const owner = scheduler;  // read while our reference keeps the task alive
-  bool counted = false;                // as in wake()
+  // An external wake in flight (Scheduler::enter_external_wake): our reference becomes the
+  // queue's, which the shutdown drain may drop while we still read the task.
+  bool counted = false;
   bool last = false;
   std::uint64_t word = word_.load(std::memory_order_relaxed);
   for (;;) {
@@ -57,7 +53,9 @@ void RawTask::wake_and_release() noexcept {
     } else {
       next = word | kScheduled;
     }
-    // acq_rel: as wake(), and as release() for the reference dropped; seq_cst as in wake().
+    // acq_rel: as wake(), and as release() for the reference dropped. seq_cst: an external
+    // wake's CAS is ordered with the shutdown drain's (Scheduler::enter_external_wake); x86
+    // pays nothing more.
     if (word_.compare_exchange_weak(word, next, std::memory_order_seq_cst,
                                     std::memory_order_relaxed)) {
       if (!complete && !scheduled) {

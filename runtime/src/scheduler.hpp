@@ -291,16 +291,19 @@ class Scheduler {
     return global_len_.load(std::memory_order_relaxed);
   }
 
-  // Wakes from outside the workers, and the shutdown drain. A wake that queues a task (its
-  // CAS took the task from idle to scheduled, with the queue's reference) still reads the
-  // task afterwards, to queue it. The drain frees tasks while plain threads, blocking jobs and
-  // dedicated threads may still wake them: a wake from such a thread (not one of this
-  // scheduler's workers, which are joined before the drain) counts itself in external_wakes_
-  // from before its CAS until it has queued the task (or found the queue closed), and the
-  // drain waits for the count to be zero before it drops a task's last references. The count
-  // and the CAS on one side, complete_abandoned's CAS and the drain's load on the other, are
-  // seq_cst: either the drain sees the count, or the wake's CAS sees the task complete and
-  // queues nothing. A worker's own wakes pay nothing (one thread-local read).
+  // Wakes from outside the workers, and the shutdown drain. A wake that hands its reference
+  // to the queue (wake_and_release: its CAS took the task from idle to scheduled) still reads
+  // the task afterwards, to queue it, with no reference of its own left. The drain frees
+  // tasks while plain threads, blocking jobs and dedicated threads may still wake them: such
+  // a wake (not from one of this scheduler's workers, which are joined before the drain)
+  // counts itself in external_wakes_ from before its CAS until it has queued the task (or
+  // found the queue closed), and the drain waits for the count to be zero before it drops a
+  // task's last references, and once more before shutdown returns (a wake whose push
+  // succeeded may still be notifying after its task ran and was freed). The count and the
+  // CAS on one side, complete_abandoned's CAS and the drain's load on the other, are seq_cst:
+  // either the drain sees the count, or the wake's CAS sees the task complete and queues
+  // nothing. A worker's own wakes pay one thread-local read; wake() keeps its caller's
+  // reference throughout and needs no count.
   [[nodiscard]] bool on_own_worker() const noexcept;
   void enter_external_wake() noexcept {
     external_wakes_.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: see above
