@@ -28,8 +28,8 @@
 //   * the queue's, held exactly while kScheduled is set and the task is not complete — it
 //     keeps a queued task alive whoever queued it, and the shutdown drain drops it for tasks
 //     still queued when the workers stopped (a push refused by a closed queue leaves it too;
-//     a wake from outside the workers still queueing the task is waited for before the drain
-//     drops the last reference: Scheduler::enter_external_wake);
+//     a wake_and_release from outside the workers still queueing the task is waited for
+//     before the drain drops the last reference: Scheduler::enter_external_wake);
 //   * the JoinHandle's, and one per channel/timer/lock holding the task's waker.
 // A task retaining itself while it runs (registering its waker) draws on a reserve, `bank_`,
 // paid into the count in blocks of kBankBlock: a plain decrement instead of a locked add. The
@@ -75,9 +75,9 @@ enum class Ending : std::uint8_t { running, value, exception, cancelled };
 class RawTask;
 
 namespace test_hooks {
-// Called, when set, by a wake from outside the task's workers between its CAS from idle and
-// queueing the task: the window the shutdown drain must not free the task in. For tests
-// only (test_shutdown_race); null otherwise, which costs such a wake one relaxed load.
+// Called, when set, by a wake_and_release from outside the task's workers between its CAS
+// from idle and queueing the task: the window the shutdown drain must not free the task in.
+// For tests only (test_runtime); null otherwise, which costs such a wake one relaxed load.
 inline std::atomic<void (*)(RawTask*)> external_wake_queuing{nullptr};
 }  // namespace test_hooks
 
