@@ -794,7 +794,7 @@ void Scheduler::schedule(RawTask* task) noexcept {
 
 void Scheduler::finish(RawTask* task) noexcept {
   registry_.remove(task);  // first: whoever the completion wakes sees the task gone
-  if (tls_worker == nullptr || &tls_worker->scheduler() != this) {
+  if (!on_own_worker()) {
     external_completions_.fetch_add(1, std::memory_order_relaxed);
   }
   task->complete(task->ending);  // may destroy the task
@@ -1118,7 +1118,7 @@ void Scheduler::join_dedicated_threads() {
 
 void Scheduler::await_external_wakes() const noexcept {
   // seq_cst: pairs with enter_external_wake (see there); acquire for leave_external_wake.
-  while (external_wakes_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  wait_out([this] { return external_wakes_.load(std::memory_order_seq_cst) != 0; });
 }
 
 void Scheduler::drain_registry(ShutdownReport& report, bool dedicated) {
@@ -1143,8 +1143,7 @@ void Scheduler::drain_registry(ShutdownReport& report, bool dedicated) {
 void Scheduler::shutdown() {
   // Refused before the lock: a task calling shutdown while another thread's shutdown waits for
   // this thread (its poll, in deterministic mode) must get the error, not wait for the lock.
-  if ((tls_worker != nullptr && &tls_worker->scheduler() == this) ||
-      tls_blocking_scheduler == this) {
+  if (on_own_worker() || tls_blocking_scheduler == this) {
     throw Error(ErrorCode::invalid_argument,
                 "Runtime::shutdown: called from one of its own threads (it would join itself)");
   }
