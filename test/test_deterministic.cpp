@@ -309,6 +309,39 @@ TEST_CASE("a JoinHandle::get that drives when shutdown begins ends with cancelle
   CHECK(code == troupe::ErrorCode::cancelled);
 }
 
+TEST_CASE("a block_on that drives when shutdown begins ends with shut_down or cancelled, not a "
+          "deadlock timeout" *
+          doctest::timeout(60)) {
+  std::atomic<bool> polling{false};
+  Runtime rt(seeded(6));
+  std::thread stopper([&] {
+    while (!polling.load()) std::this_thread::yield();
+    rt.shutdown();
+  });
+  std::optional<troupe::ErrorCode> code;
+  std::string what;
+  try {
+    (void)rt.block_on([](std::atomic<bool>& polling) -> Task<int> {
+      polling.store(true);
+      for (;;) co_await troupe::this_task::yield_now();  // runnable forever: never idle
+    }(polling));
+  } catch (const troupe::Error& error) {
+    code = error.code();
+    what = error.what();
+  }
+  stopper.join();
+  // Either the drive stopped first (Runtime::throw_deadlock, the path that also ends the pool's
+  // deterministic waits: shut_down), or the drain had cancelled the task by the time block_on
+  // looked at it (its JoinHandle: cancelled). Never the deadlock's timeout, never a value.
+  REQUIRE(code.has_value());
+  if (*code == troupe::ErrorCode::shut_down) {
+    CHECK(what.find("Runtime::block_on: the runtime shut down before task") != std::string::npos);
+  } else {
+    CHECK(*code == troupe::ErrorCode::cancelled);
+  }
+  CHECK(rt.shutdown_report().cancelled == 1);
+}
+
 TEST_CASE("a task's shutdown() is refused at once, even while another thread's shutdown waits "
           "for its poll" *
           doctest::timeout(60)) {

@@ -75,7 +75,10 @@
 //     determinism holds only for programs whose threads are all the runtime's;
 //   - JoinHandle::get() drives too, unless another thread is driving (see JoinHandle);
 //   - shutdown() from another thread lets the driving thread finish its current poll (it
-//     then returns from driving) before it cancels what is alive.
+//     then returns from driving) before it cancels what is alive. A block_on so stopped
+//     throws Error(shut_down), or Error(cancelled) when the drain already cancelled its task
+//     (as JoinHandle::get does); a pool's deterministic wait throws Error(shut_down) unless
+//     what it waits for holds by then. Never the deadlock's timeout.
 // min_threads, max_threads and the thread timeouts are ignored.
 //
 // Thread-safety: every member function of Runtime is thread-safe. JoinHandle is a move-only
