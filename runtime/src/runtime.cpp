@@ -32,6 +32,10 @@ void RawTask::wake() noexcept {
 
 void RawTask::wake_and_release() noexcept {
   Scheduler* const owner = scheduler;  // read while our reference keeps the task alive
+  // A wake from one of the owner's workers (usually a task's send) queues the task on that
+  // worker, inline (Scheduler::schedule_on_own).
+  Worker* const worker = tls_worker;
+  const bool own = worker != nullptr && &worker->scheduler() == owner;
   // An external wake in flight (Scheduler::enter_external_wake): our reference becomes the
   // queue's, which the shutdown drain may drop while we still read the task.
   bool counted = false;
@@ -40,7 +44,7 @@ void RawTask::wake_and_release() noexcept {
   for (;;) {
     const bool complete = (word & kComplete) != 0;
     const bool scheduled = (word & kScheduled) != 0;
-    if (!complete && !scheduled && !counted && !owner->on_own_worker()) {
+    if (!complete && !scheduled && !counted && !own) {
       owner->enter_external_wake();
       counted = true;
     }
@@ -59,7 +63,11 @@ void RawTask::wake_and_release() noexcept {
     if (word_.compare_exchange_weak(word, next, std::memory_order_seq_cst,
                                     std::memory_order_relaxed)) {
       if (!complete && !scheduled) {
-        queue_woken(owner, counted);
+        if (own) {
+          owner->schedule_on_own(*worker, this);
+        } else {
+          queue_woken(owner, counted);
+        }
       } else {
         last = (next >> kRefShift) == 0;
       }

@@ -771,21 +771,17 @@ void Scheduler::spawn(RawTask* task, Placement placement) {
 }
 
 void Scheduler::schedule(RawTask* task) noexcept {
+  Worker* worker = tls_worker;
+  if (worker != nullptr && &worker->scheduler() == this) {
+    schedule_on_own(*worker, task);
+    return;
+  }
   if (deterministic_) {
     push_ready(task);
     return;
   }
   if (task->home != nullptr) {
     task->home->notify();
-    return;
-  }
-  Worker* worker = tls_worker;
-  if (worker != nullptr && &worker->scheduler() == this) {
-    if (worker->in_task || worker->finishing) {
-      worker->schedule_from_task(task);
-    } else {
-      worker->push_local(task, true);
-    }
     return;
   }
   push_global(task);

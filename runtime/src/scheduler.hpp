@@ -261,6 +261,9 @@ class Scheduler {
 
   void spawn(RawTask* task, Placement placement);
   void schedule(RawTask* task) noexcept;  // from RawTask::wake (kScheduled already set)
+  // schedule() from a thread that runs `worker`, one of ours (a wake from a task, the common
+  // case): inlined into the task's wake, which has checked that already.
+  void schedule_on_own(Worker& worker, RawTask* task) noexcept;
   void finish(RawTask* task) noexcept;    // completion: join wake, registry, reference
   void shutdown();
   [[nodiscard]] bool is_shut_down() const noexcept {
@@ -414,6 +417,18 @@ inline thread_local Worker* tls_worker = nullptr;
 
 inline bool Scheduler::on_own_worker() const noexcept {
   return tls_worker != nullptr && &tls_worker->scheduler() == this;
+}
+
+inline void Scheduler::schedule_on_own(Worker& worker, RawTask* task) noexcept {
+  if (deterministic_) {
+    push_ready(task);
+  } else if (task->home != nullptr) {
+    task->home->notify();
+  } else if (worker.in_task || worker.finishing) {
+    worker.schedule_from_task(task);
+  } else {
+    worker.push_local(task, true);
+  }
 }
 
 // The worker the calling thread runs, or nullptr.
