@@ -342,6 +342,52 @@ TEST_CASE("a block_on that drives when shutdown begins ends with shut_down or ca
   CHECK(rt.shutdown_report().cancelled == 1);
 }
 
+namespace {
+// A drive and a shutdown met in the window where the drive has checked `stopping` but not yet
+// taken the driver's lock (test_hooks: plain function pointers, hence the globals).
+// Steps: 1, the drive passed its check; 2, shutdown holds the lock; 3, the drive is over.
+std::atomic<int> drive_race_step{0};
+void drive_race_in_drive() {
+  drive_race_step.store(1);
+  while (drive_race_step.load() < 2) std::this_thread::yield();
+}
+void drive_race_in_shutdown() {
+  drive_race_step.store(2);
+  while (drive_race_step.load() < 3) std::this_thread::yield();
+}
+}  // namespace
+
+TEST_CASE("a drive that began just before shutdown ends as stopped, not as 'another thread is "
+          "driving'" *
+          doctest::timeout(60)) {
+  namespace hooks = troupe::detail::test_hooks;
+  drive_race_step.store(0);
+  hooks::drive_checked_stopping.store(&drive_race_in_drive);
+  hooks::shutdown_holding_drive_lock.store(&drive_race_in_shutdown);
+  struct ResetHooks {
+    ~ResetHooks() {
+      troupe::detail::test_hooks::drive_checked_stopping.store(nullptr);
+      troupe::detail::test_hooks::shutdown_holding_drive_lock.store(nullptr);
+    }
+  } reset;
+  Runtime rt(seeded(8));
+  std::thread stopper([&] {
+    while (drive_race_step.load() < 1) std::this_thread::yield();
+    rt.shutdown();  // sets `stopping`, then holds the lock until the drive is over
+  });
+  std::string error;
+  std::size_t polls = 1;
+  try {
+    polls = rt.run_until_idle();  // finds the lock taken by the shutdown
+  } catch (const troupe::Error& e) {
+    error = e.what();
+  }
+  drive_race_step.store(3);
+  stopper.join();
+  CHECK(error == "");
+  CHECK(polls == 0);
+}
+
 TEST_CASE("a task's shutdown() is refused at once, even while another thread's shutdown waits "
           "for its poll" *
           doctest::timeout(60)) {

@@ -66,7 +66,7 @@ void RawTask::wake_and_release() noexcept {
         if (own) {
           owner->schedule_on_own(*worker, this);
         } else {
-          queue_woken(owner, counted);
+          queue_woken_externally(owner);
         }
       } else {
         last = (next >> kRefShift) == 0;
@@ -78,11 +78,9 @@ void RawTask::wake_and_release() noexcept {
   if (last) destroy();
 }
 
-void RawTask::queue_woken(Scheduler* owner, bool external) noexcept {
-  if (external) {
-    if (const auto hook = test_hooks::external_wake_queuing.load(std::memory_order_relaxed)) {
-      hook(this);
-    }
+void RawTask::queue_woken_externally(Scheduler* owner) noexcept {
+  if (const auto hook = test_hooks::external_wake_queuing.load(std::memory_order_relaxed)) {
+    hook(this);
   }
   owner->schedule(this);
 }

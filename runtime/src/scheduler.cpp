@@ -1154,6 +1154,8 @@ void Scheduler::shutdown() {
   // task while that thread polls it. (From the driving thread itself we threw above.)
   {
     MutexLock driver(drive_mutex_);
+    const auto hook = test_hooks::shutdown_holding_drive_lock.load(std::memory_order_relaxed);
+    if (hook != nullptr) hook();
   }
   {
     MutexLock lock(monitor_mutex_);
@@ -1243,8 +1245,14 @@ std::size_t Scheduler::drive(absl::FunctionRef<bool()> done) {
   // Shutting down: nothing is polled any more (and shutdown may hold drive_mutex_ briefly,
   // which is no other driver).
   if (stopping.load(std::memory_order_acquire)) return 0;
+  if (const auto hook = test_hooks::drive_checked_stopping.load(std::memory_order_relaxed)) {
+    hook();
+  }
   const std::optional<std::size_t> polls = try_drive(done);
   if (!polls) {
+    // The lock was taken: by another driver, or by a shutdown that began after the check
+    // above (it holds the lock briefly). Then the drive is over, as for a shutdown seen first.
+    if (stopping.load(std::memory_order_acquire)) return 0;
     throw Error(ErrorCode::invalid_argument,
                 "Runtime::run_until_idle: another thread is driving this runtime");
   }

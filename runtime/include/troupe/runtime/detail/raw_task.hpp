@@ -79,6 +79,12 @@ namespace test_hooks {
 // from idle and queueing the task: the window the shutdown drain must not free the task in.
 // For tests only (test_runtime); null otherwise, which costs such a wake one relaxed load.
 inline std::atomic<void (*)(RawTask*)> external_wake_queuing{nullptr};
+// Called, when set, by a deterministic runtime's drive between its check of `stopping` and
+// its attempt at the driver's lock; and by shutdown() while it holds that lock (having set
+// `stopping`). Together they open the window in which a drive that began before shutdown
+// finds the lock taken. For tests only (test_deterministic); one relaxed load each otherwise.
+inline std::atomic<void (*)()> drive_checked_stopping{nullptr};
+inline std::atomic<void (*)()> shutdown_holding_drive_lock{nullptr};
 }  // namespace test_hooks
 
 // The task the calling worker is polling, or nullptr (set by the scheduler around each poll).
@@ -165,9 +171,9 @@ class RawTask : public Waker {
  private:
   static constexpr std::uint64_t kBankBlock = 1u << 16;
   void wake_joiner() noexcept;
-  // Queues the task that a wake just took from idle to scheduled. `external`: the wake came
-  // from outside the owner's workers (and counts itself in flight until it returns).
-  void queue_woken(Scheduler* owner, bool external) noexcept;
+  // Queues the task that a wake from outside the owner's workers just took from idle to
+  // scheduled (the wake counts itself in flight until it returns).
+  void queue_woken_externally(Scheduler* owner) noexcept;
 
   std::uint64_t bank_ = 0;               // the reserve (see above); owner: the polling thread
   std::atomic<Waker*> joiner_{nullptr};  // holds a reference when set
