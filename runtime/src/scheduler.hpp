@@ -278,8 +278,9 @@ class Scheduler {
   // Deterministic mode (RuntimeOptions::deterministic_seed; runtime.hpp): no thread runs the
   // workers; drive() runs tasks on the calling thread, the seeded generator picking each next
   // one among the runnable (ready_), until `done()` or until idle (nothing runnable, no timer:
-  // then virtual time jumps to the next timer first). Returns the polls it ran. Throws
-  // Error(invalid_argument) from a runtime thread or while another thread drives.
+  // then virtual time jumps to the next timer first). Returns the polls it ran (0 once
+  // shutdown has begun, also when the shutdown took the driver's lock after drive checked).
+  // Throws Error(invalid_argument) from a runtime thread or while another thread drives.
   [[nodiscard]] bool deterministic() const noexcept { return deterministic_; }
   std::size_t drive(absl::FunctionRef<bool()> done);
   // As drive, but nullopt (having run nothing) while another thread drives.
