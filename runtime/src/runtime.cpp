@@ -34,8 +34,8 @@ void RawTask::wake_and_release() noexcept {
   Scheduler* const owner = scheduler;  // read while our reference keeps the task alive
   // A wake from one of the owner's workers (usually a task's send) queues the task on that
   // worker, inline (Scheduler::schedule_on_own).
-  Worker* const worker = tls_worker;
-  const bool own = worker != nullptr && &worker->scheduler() == owner;
+  Worker* const worker = owner->own_worker();
+  const bool own = worker != nullptr;
   // An external wake in flight (Scheduler::enter_external_wake): our reference becomes the
   // queue's, which the shutdown drain may drop while we still read the task.
   bool counted = false;

@@ -771,8 +771,7 @@ void Scheduler::spawn(RawTask* task, Placement placement) {
 }
 
 void Scheduler::schedule(RawTask* task) noexcept {
-  Worker* worker = tls_worker;
-  if (worker != nullptr && &worker->scheduler() == this) {
+  if (Worker* worker = own_worker()) {
     schedule_on_own(*worker, task);
     return;
   }

@@ -308,7 +308,10 @@ class Scheduler {
   // either the drain sees the count, or the wake's CAS sees the task complete and queues
   // nothing. A worker's own wakes pay one thread-local read; wake() keeps its caller's
   // reference throughout and needs no count.
-  [[nodiscard]] bool on_own_worker() const noexcept;
+  [[nodiscard]] bool on_own_worker() const noexcept { return own_worker() != nullptr; }
+  // The worker the calling thread runs if it is one of ours (a worker thread, or the driver
+  // of a deterministic runtime), else nullptr.
+  [[nodiscard]] Worker* own_worker() const noexcept;
   void enter_external_wake() noexcept {
     external_wakes_.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: see above
   }
@@ -416,8 +419,9 @@ class Scheduler {
 // or nullptr. Owner thread only.
 inline thread_local Worker* tls_worker = nullptr;
 
-inline bool Scheduler::on_own_worker() const noexcept {
-  return tls_worker != nullptr && &tls_worker->scheduler() == this;
+inline Worker* Scheduler::own_worker() const noexcept {
+  Worker* const worker = tls_worker;
+  return worker != nullptr && &worker->scheduler() == this ? worker : nullptr;
 }
 
 inline void Scheduler::schedule_on_own(Worker& worker, RawTask* task) noexcept {
